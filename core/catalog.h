@@ -1,0 +1,112 @@
+/*
+ * catalog.h - the SQLite catalog: the truth for names.
+ *
+ * The catalog records directories (repository path components), tags and
+ * blobs. Row ids are never reused (AUTOINCREMENT), so they serve as stable
+ * inode numbers across remounts (see inode.h). The catalog runs in WAL mode
+ * with synchronous=FULL: a committed tag survives a crash of the process and
+ * of the machine. It is safe to share one struct rfs_catalog between threads;
+ * several processes (the daemon and regctl) may open the same file.
+ *
+ * Directory rows exist for every repository prefix: "org/app" has rows for
+ * "org" and "org/app". A directory is "sealed" once a tag exists in it or
+ * below it; only sealed directories appear under registry/.
+ */
+#ifndef RFS_CATALOG_H
+#define RFS_CATALOG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "names.h"
+
+struct rfs_catalog;
+
+struct rfs_dir {
+	int64_t id;
+	int64_t parent; /* 0 for a top-level repository component */
+	char name[RFS_REPO_MAX + 1];
+	char path[RFS_REPO_MAX + 1];
+	bool sealed;
+	int64_t created_ns;
+};
+
+struct rfs_tag {
+	int64_t id;
+	int64_t dir;
+	char repo[RFS_REPO_MAX + 1];
+	char name[RFS_TAG_MAX + 1];
+	char digest[RFS_DIGEST_STR_MAX + 1];
+	uint64_t size;
+	int64_t created_ns; /* when it was sealed */
+};
+
+struct rfs_blob {
+	char digest[RFS_DIGEST_STR_MAX + 1];
+	uint64_t size;
+	int64_t created_ns;
+	int64_t refs; /* tags that name it */
+};
+
+/* Callbacks for listings: return 0 to go on, anything else stops the walk
+ * and is returned by the listing function. */
+typedef int (*rfs_dir_fn)(void *ctx, const struct rfs_dir *dir);
+typedef int (*rfs_tag_fn)(void *ctx, const struct rfs_tag *tag);
+typedef int (*rfs_blob_fn)(void *ctx, const struct rfs_blob *blob);
+
+int rfs_catalog_open(const char *path, struct rfs_catalog **out,
+		     struct rfs_error *err);
+void rfs_catalog_close(struct rfs_catalog **cat);
+
+/* Directories. parent 0 is the top of the tree. */
+int rfs_catalog_dir_by_id(struct rfs_catalog *cat, int64_t id,
+			  struct rfs_dir *out);
+int rfs_catalog_dir_lookup(struct rfs_catalog *cat, int64_t parent,
+			   const char *name, struct rfs_dir *out);
+int rfs_catalog_dir_by_path(struct rfs_catalog *cat, const char *path,
+			    struct rfs_dir *out);
+/* Create a directory and its ancestors if missing. -EEXIST when a tag of
+ * that name already stands in the parent, -EINVAL for a bad name. */
+int rfs_catalog_dir_ensure(struct rfs_catalog *cat, const char *path,
+			   struct rfs_dir *out, struct rfs_error *err);
+/* Remove an unsealed, empty directory: -ENOTEMPTY if it has children or
+ * tags, -EBUSY if it is sealed. */
+int rfs_catalog_dir_remove(struct rfs_catalog *cat, int64_t id);
+int rfs_catalog_list_dirs(struct rfs_catalog *cat, int64_t parent,
+			  bool sealed_only, rfs_dir_fn fn, void *ctx);
+
+/* Tags. */
+int rfs_catalog_tag_by_id(struct rfs_catalog *cat, int64_t id,
+			  struct rfs_tag *out);
+int rfs_catalog_tag_lookup(struct rfs_catalog *cat, int64_t dir,
+			   const char *name, struct rfs_tag *out);
+int rfs_catalog_tag_get(struct rfs_catalog *cat, const char *repo,
+			const char *tag, struct rfs_tag *out);
+int rfs_catalog_list_tags_in_dir(struct rfs_catalog *cat, int64_t dir,
+				 rfs_tag_fn fn, void *ctx);
+/* All tags ordered by repository and tag; repo NULL for every repository,
+ * otherwise that repository only. */
+int rfs_catalog_list_tags(struct rfs_catalog *cat, const char *repo,
+			  rfs_tag_fn fn, void *ctx);
+
+/* Record a sealed tag in one transaction: the blob row, the directories, the
+ * tag, the sealed flags. -EEXIST if the tag (or a directory of that name)
+ * exists. The blob file must already be durable in the store. */
+int rfs_catalog_add_tag(struct rfs_catalog *cat, const char *repo,
+			const char *tag, const char *digest, uint64_t size,
+			int64_t created_ns, struct rfs_tag *out,
+			struct rfs_error *err);
+
+/* Blobs, with the number of tags that reference each. */
+int rfs_catalog_list_blobs(struct rfs_catalog *cat, rfs_blob_fn fn, void *ctx);
+int rfs_catalog_blob_get(struct rfs_catalog *cat, const char *digest,
+			 struct rfs_blob *out);
+
+/* Group many writes in one transaction (bulk loading). Not nestable. */
+int rfs_catalog_begin(struct rfs_catalog *cat);
+int rfs_catalog_commit(struct rfs_catalog *cat);
+
+int64_t rfs_now_ns(void);
+
+#endif

@@ -1,0 +1,34 @@
+/*
+ * fsck.h - check a store: every blob re-hashed against its name, every
+ * catalog blob present, every blob file referenced.
+ */
+#ifndef RFS_FSCK_H
+#define RFS_FSCK_H
+
+#include <stdint.h>
+
+#include "error.h"
+#include "store.h"
+
+enum rfs_fsck_problem {
+	RFS_FSCK_MISSING, /* the catalog names a blob that has no file */
+	RFS_FSCK_CORRUPT, /* a blob file does not hash to its name */
+	RFS_FSCK_ORPHAN,  /* a blob file no tag references (not damage) */
+	RFS_FSCK_STRAY,   /* a file in blobs/ that is not named like a blob */
+};
+
+struct rfs_fsck_report {
+	uint64_t blobs_checked;
+	uint64_t bytes_checked;
+	uint64_t missing, corrupt, orphans, strays;
+};
+
+/* Called for every problem found; detail is the actual digest for a corrupt
+ * blob, otherwise NULL. */
+typedef void (*rfs_fsck_fn)(void *ctx, enum rfs_fsck_problem problem,
+			    const char *digest, const char *detail);
+
+int rfs_fsck(struct rfs_store *store, rfs_fsck_fn fn, void *ctx,
+	     struct rfs_fsck_report *report, struct rfs_error *err);
+
+#endif

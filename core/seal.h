@@ -1,0 +1,56 @@
+/*
+ * seal.h - the one way content becomes a sealed tag.
+ *
+ * Every way in (a file closed or renamed in incoming/, regctl publish, later
+ * a pull-through fetch) streams its bytes through a struct rfs_seal:
+ *
+ *   rfs_seal_begin    a staging file, locked, and a running SHA-256
+ *   rfs_seal_write    pwrite; bytes written in order are hashed as they pass
+ *   rfs_seal_commit   hash what was not hashed in order, fsync, run the
+ *                     checks (expected digest, ...), move the file into
+ *                     blobs/ or drop it if that content is there already,
+ *                     fsync the folder, record the tag in one transaction
+ *
+ * Nothing is visible before the catalog commit; everything committed is
+ * durable. A seal that is freed without a successful commit leaves nothing
+ * behind. One struct rfs_seal is used by one thread at a time.
+ */
+#ifndef RFS_SEAL_H
+#define RFS_SEAL_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "catalog.h"
+#include "error.h"
+#include "store.h"
+
+struct rfs_seal;
+
+struct rfs_seal_options {
+	/* "sha256:<hex>" the content must hash to, or NULL. */
+	const char *expected_digest;
+};
+
+int rfs_seal_begin(struct rfs_store *store, struct rfs_seal **out,
+		   struct rfs_error *err);
+/* Returns len, or a negative errno (-ENOSPC, -EIO...). */
+ssize_t rfs_seal_write(struct rfs_seal *seal, const void *buf, size_t len,
+		       uint64_t offset, struct rfs_error *err);
+int rfs_seal_truncate(struct rfs_seal *seal, uint64_t size,
+		      struct rfs_error *err);
+uint64_t rfs_seal_size(const struct rfs_seal *seal);
+/* Copy all of fd (a regular file or a pipe) into the seal. */
+int rfs_seal_write_fd(struct rfs_seal *seal, int fd, struct rfs_error *err);
+
+/* Seal as repo:tag. -EEXIST if the tag exists, -EBADMSG on a digest
+ * mismatch, -ENOSPC, -EIO. On failure nothing is sealed and the seal can
+ * only be freed. */
+int rfs_seal_commit(struct rfs_seal *seal, const char *repo, const char *tag,
+		    const struct rfs_seal_options *opts, struct rfs_tag *out,
+		    struct rfs_error *err);
+
+/* Free; a seal not committed is aborted and its staging file removed. */
+void rfs_seal_free(struct rfs_seal **seal);
+
+#endif

@@ -1,0 +1,40 @@
+/*
+ * store.h - the store on disk: one folder, the truth for bytes.
+ *
+ *   STORE/catalog.db          the SQLite catalog (plus -wal and -shm)
+ *   STORE/blobs/sha256/<hex>  one read-only file per distinct content,
+ *                             named by its SHA-256
+ *   STORE/staging/            files being written; each is flock()ed by its
+ *                             writer, so an unlocked one is a leftover
+ *
+ * Opening a store creates what is missing and removes staging leftovers of
+ * dead writers. A struct rfs_store is shared by all threads of a process.
+ */
+#ifndef RFS_STORE_H
+#define RFS_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "catalog.h"
+#include "error.h"
+
+struct rfs_store;
+
+int rfs_store_open(const char *root, struct rfs_store **out,
+		   struct rfs_error *err);
+void rfs_store_close(struct rfs_store **store);
+
+const char *rfs_store_root(const struct rfs_store *store);
+struct rfs_catalog *rfs_store_catalog(struct rfs_store *store);
+
+/* The path of a blob file: STORE/blobs/sha256/<hex>. */
+int rfs_store_blob_path(const struct rfs_store *store, const char *digest,
+			char *buf, size_t size);
+/* Open a blob read-only. Returns an fd or a negative errno. */
+int rfs_store_blob_open(const struct rfs_store *store, const char *digest);
+
+const char *rfs_store_blobs_dir(const struct rfs_store *store);
+const char *rfs_store_staging_dir(const struct rfs_store *store);
+
+#endif
