@@ -21,6 +21,11 @@
 
 struct rfs_store;
 
+/* The store used when none is named: $REGFS_STORE, else
+ * $XDG_DATA_HOME/regfs, else ~/.local/share/regfs. Returns 0 or -ENAMETOOLONG
+ * / -ENOENT (no HOME). */
+int rfs_store_default_path(char *buf, size_t size);
+
 int rfs_store_open(const char *root, struct rfs_store **out,
 		   struct rfs_error *err);
 void rfs_store_close(struct rfs_store **store);
