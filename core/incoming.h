@@ -73,6 +73,16 @@ int rfs_incoming_dir_lookup(struct rfs_incoming *inc, int64_t parent,
 			    const char *name, struct rfs_dir *out,
 			    struct rfs_error *err);
 
+/* mkdir and rmdir in incoming/. A folder is a repository path component:
+ * -EINVAL for a bad name, -EEXIST if a tag or file of that name is there;
+ * rmdir refuses with -ENOTEMPTY a folder that holds anything, sealed tags
+ * included. */
+int rfs_incoming_mkdir(struct rfs_incoming *inc, int64_t parent,
+		       const char *name, struct rfs_dir *out,
+		       struct rfs_error *err);
+int rfs_incoming_rmdir(struct rfs_incoming *inc, int64_t parent,
+		       const char *name, struct rfs_error *err);
+
 int rfs_incoming_lookup(struct rfs_incoming *inc, int64_t dir,
 			const char *name, struct rfs_staged_info *out);
 int rfs_incoming_stat(struct rfs_incoming *inc, int64_t id,

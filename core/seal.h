@@ -40,6 +40,9 @@ ssize_t rfs_seal_write(struct rfs_seal *seal, const void *buf, size_t len,
 int rfs_seal_truncate(struct rfs_seal *seal, uint64_t size,
 		      struct rfs_error *err);
 uint64_t rfs_seal_size(const struct rfs_seal *seal);
+/* Read back what was written (a staged file may be read before sealing). */
+ssize_t rfs_seal_read(struct rfs_seal *seal, void *buf, size_t len,
+		      uint64_t offset);
 /* Copy all of fd (a regular file or a pipe) into the seal. */
 int rfs_seal_write_fd(struct rfs_seal *seal, int fd, struct rfs_error *err);
 

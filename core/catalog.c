@@ -1,0 +1,785 @@
+/*
+ * catalog.c - the SQLite catalog (see catalog.h).
+ *
+ * One connection per struct rfs_catalog, guarded by a recursive mutex so that
+ * rfs_catalog_begin() can hold it across a bulk load. Statements are prepared
+ * once and reused: lookups are on the FUSE hot path.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#include "catalog.h"
+#include "digest.h"
+
+#define SCHEMA_VERSION 1
+
+static const char schema_sql[] =
+	"CREATE TABLE IF NOT EXISTS meta("
+	"  key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS dirs("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  parent INTEGER NOT NULL,"
+	"  name TEXT NOT NULL,"
+	"  path TEXT NOT NULL UNIQUE,"
+	"  sealed INTEGER NOT NULL DEFAULT 0,"
+	"  created_ns INTEGER NOT NULL,"
+	"  UNIQUE(parent, name));"
+	"CREATE TABLE IF NOT EXISTS blobs("
+	"  digest TEXT PRIMARY KEY,"
+	"  size INTEGER NOT NULL,"
+	"  created_ns INTEGER NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS tags("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  dir INTEGER NOT NULL REFERENCES dirs(id),"
+	"  name TEXT NOT NULL,"
+	"  digest TEXT NOT NULL REFERENCES blobs(digest),"
+	"  size INTEGER NOT NULL,"
+	"  created_ns INTEGER NOT NULL,"
+	"  UNIQUE(dir, name));"
+	"CREATE INDEX IF NOT EXISTS tags_by_digest ON tags(digest);"
+	"INSERT OR IGNORE INTO meta(key, value) VALUES('schema', '1');";
+
+enum stmt_id {
+	ST_DIR_BY_ID,
+	ST_DIR_LOOKUP,
+	ST_DIR_BY_PATH,
+	ST_DIR_INSERT,
+	ST_DIR_SEAL,
+	ST_DIR_DELETE,
+	ST_DIR_HAS_CHILDREN,
+	ST_DIR_LIST,
+	ST_DIR_LIST_SEALED,
+	ST_TAG_BY_ID,
+	ST_TAG_LOOKUP,
+	ST_TAG_GET,
+	ST_TAG_LIST_DIR,
+	ST_TAG_LIST_ALL,
+	ST_TAG_LIST_REPO,
+	ST_TAG_INSERT,
+	ST_BLOB_INSERT,
+	ST_BLOB_GET,
+	ST_BLOB_LIST,
+	ST_COUNT
+};
+
+#define DIR_COLS "id, parent, name, path, sealed, created_ns"
+#define TAG_COLS \
+	"t.id, t.dir, d.path, t.name, t.digest, t.size, t.created_ns " \
+	"FROM tags t JOIN dirs d ON d.id = t.dir"
+#define BLOB_COLS \
+	"b.digest, b.size, b.created_ns, " \
+	"(SELECT count(*) FROM tags t WHERE t.digest = b.digest) FROM blobs b"
+
+static const char *const stmt_sql[ST_COUNT] = {
+	[ST_DIR_BY_ID] = "SELECT " DIR_COLS " FROM dirs WHERE id = ?1",
+	[ST_DIR_LOOKUP] = "SELECT " DIR_COLS
+			  " FROM dirs WHERE parent = ?1 AND name = ?2",
+	[ST_DIR_BY_PATH] = "SELECT " DIR_COLS " FROM dirs WHERE path = ?1",
+	[ST_DIR_INSERT] = "INSERT INTO dirs(parent, name, path, created_ns) "
+			  "VALUES(?1, ?2, ?3, ?4)",
+	[ST_DIR_SEAL] = "UPDATE dirs SET sealed = 1 WHERE id = ?1",
+	[ST_DIR_DELETE] = "DELETE FROM dirs WHERE id = ?1",
+	[ST_DIR_HAS_CHILDREN] =
+		"SELECT EXISTS(SELECT 1 FROM dirs WHERE parent = ?1) OR "
+		"EXISTS(SELECT 1 FROM tags WHERE dir = ?1)",
+	[ST_DIR_LIST] = "SELECT " DIR_COLS
+			" FROM dirs WHERE parent = ?1 ORDER BY name",
+	[ST_DIR_LIST_SEALED] = "SELECT " DIR_COLS " FROM dirs WHERE parent = ?1"
+			       " AND sealed = 1 ORDER BY name",
+	[ST_TAG_BY_ID] = "SELECT " TAG_COLS " WHERE t.id = ?1",
+	[ST_TAG_LOOKUP] = "SELECT " TAG_COLS " WHERE t.dir = ?1 AND t.name = ?2",
+	[ST_TAG_GET] = "SELECT " TAG_COLS " WHERE d.path = ?1 AND t.name = ?2",
+	[ST_TAG_LIST_DIR] = "SELECT " TAG_COLS
+			    " WHERE t.dir = ?1 ORDER BY t.name",
+	[ST_TAG_LIST_ALL] = "SELECT " TAG_COLS " ORDER BY d.path, t.name",
+	[ST_TAG_LIST_REPO] = "SELECT " TAG_COLS
+			     " WHERE d.path = ?1 ORDER BY t.name",
+	[ST_TAG_INSERT] = "INSERT INTO tags(dir, name, digest, size, created_ns)"
+			  " VALUES(?1, ?2, ?3, ?4, ?5)",
+	[ST_BLOB_INSERT] = "INSERT OR IGNORE INTO blobs(digest, size, created_ns)"
+			   " VALUES(?1, ?2, ?3)",
+	[ST_BLOB_GET] = "SELECT " BLOB_COLS " WHERE b.digest = ?1",
+	[ST_BLOB_LIST] = "SELECT " BLOB_COLS " ORDER BY b.digest",
+};
+
+struct rfs_catalog {
+	sqlite3 *db;
+	pthread_mutex_t lock; /* recursive: held across a bulk transaction */
+	int txn_depth;
+	sqlite3_stmt *stmts[ST_COUNT];
+};
+
+int64_t rfs_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int db_error(struct rfs_catalog *cat, int rc, struct rfs_error *err,
+		    const char *what)
+{
+	return rfs_error_set(err, rfs_errno_from_sqlite(rc),
+			     "catalog: %s: %s", what, sqlite3_errmsg(cat->db));
+}
+
+static int exec(struct rfs_catalog *cat, const char *sql, struct rfs_error *err)
+{
+	int rc = sqlite3_exec(cat->db, sql, NULL, NULL, NULL);
+
+	return rc == SQLITE_OK ? 0 : db_error(cat, rc, err, sql);
+}
+
+/* A prepared statement, reset and ready for binding. Lock held. */
+static sqlite3_stmt *stmt(struct rfs_catalog *cat, enum stmt_id id)
+{
+	sqlite3_stmt *s = cat->stmts[id];
+
+	if (!s) {
+		if (sqlite3_prepare_v3(cat->db, stmt_sql[id], -1,
+				       SQLITE_PREPARE_PERSISTENT, &s,
+				       NULL) != SQLITE_OK)
+			return NULL;
+		cat->stmts[id] = s;
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return s;
+}
+
+static void lock(struct rfs_catalog *cat)
+{
+	pthread_mutex_lock(&cat->lock);
+}
+
+static void unlock(struct rfs_catalog *cat)
+{
+	pthread_mutex_unlock(&cat->lock);
+}
+
+static void copy_text(char *dst, size_t size, const unsigned char *src)
+{
+	snprintf(dst, size, "%s", src ? (const char *)src : "");
+}
+
+static void row_to_dir(sqlite3_stmt *s, struct rfs_dir *d)
+{
+	d->id = sqlite3_column_int64(s, 0);
+	d->parent = sqlite3_column_int64(s, 1);
+	copy_text(d->name, sizeof(d->name), sqlite3_column_text(s, 2));
+	copy_text(d->path, sizeof(d->path), sqlite3_column_text(s, 3));
+	d->sealed = sqlite3_column_int(s, 4) != 0;
+	d->created_ns = sqlite3_column_int64(s, 5);
+}
+
+static void row_to_tag(sqlite3_stmt *s, struct rfs_tag *t)
+{
+	t->id = sqlite3_column_int64(s, 0);
+	t->dir = sqlite3_column_int64(s, 1);
+	copy_text(t->repo, sizeof(t->repo), sqlite3_column_text(s, 2));
+	copy_text(t->name, sizeof(t->name), sqlite3_column_text(s, 3));
+	copy_text(t->digest, sizeof(t->digest), sqlite3_column_text(s, 4));
+	t->size = (uint64_t)sqlite3_column_int64(s, 5);
+	t->created_ns = sqlite3_column_int64(s, 6);
+}
+
+static void row_to_blob(sqlite3_stmt *s, struct rfs_blob *b)
+{
+	copy_text(b->digest, sizeof(b->digest), sqlite3_column_text(s, 0));
+	b->size = (uint64_t)sqlite3_column_int64(s, 1);
+	b->created_ns = sqlite3_column_int64(s, 2);
+	b->refs = sqlite3_column_int64(s, 3);
+}
+
+int rfs_catalog_open(const char *path, struct rfs_catalog **out,
+		     struct rfs_error *err)
+{
+	struct rfs_catalog *cat = calloc(1, sizeof(*cat));
+	pthread_mutexattr_t attr;
+	int rc;
+
+	if (!cat)
+		return rfs_error_set(err, -ENOMEM, "out of memory");
+	pthread_mutexattr_init(&attr);
+	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+	pthread_mutex_init(&cat->lock, &attr);
+	pthread_mutexattr_destroy(&attr);
+
+	rc = sqlite3_open_v2(path, &cat->db,
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+				     SQLITE_OPEN_NOMUTEX,
+			     NULL);
+	if (rc != SQLITE_OK) {
+		rc = rfs_error_set(err, rfs_errno_from_sqlite(rc),
+				   "cannot open catalog '%s': %s", path,
+				   cat->db ? sqlite3_errmsg(cat->db)
+					   : sqlite3_errstr(rc));
+		goto out;
+	}
+	sqlite3_busy_timeout(cat->db, 10000);
+	/* WAL lets regctl read while the daemon writes; FULL makes every
+	 * committed seal survive power loss, not only a crash. */
+	rc = exec(cat, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+		       "PRAGMA foreign_keys=ON;", err);
+	if (rc)
+		goto out;
+	rc = exec(cat, schema_sql, err);
+	if (rc)
+		goto out;
+	*out = cat;
+	return 0;
+out:
+	rfs_catalog_close(&cat);
+	return rc;
+}
+
+void rfs_catalog_close(struct rfs_catalog **catp)
+{
+	struct rfs_catalog *cat;
+
+	if (!catp || !*catp)
+		return;
+	cat = *catp;
+	for (int i = 0; i < ST_COUNT; i++)
+		sqlite3_finalize(cat->stmts[i]);
+	sqlite3_close(cat->db);
+	pthread_mutex_destroy(&cat->lock);
+	free(cat);
+	*catp = NULL;
+}
+
+/* Run a single-row query; -ENOENT when there is no row. */
+static int one_row(sqlite3_stmt *s)
+{
+	int rc;
+
+	if (!s)
+		return -EIO;
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		return 0;
+	if (rc == SQLITE_DONE)
+		return -ENOENT;
+	return rfs_errno_from_sqlite(rc);
+}
+
+static int dir_by_id_locked(struct rfs_catalog *cat, int64_t id,
+			    struct rfs_dir *out)
+{
+	sqlite3_stmt *s = stmt(cat, ST_DIR_BY_ID);
+	int rc;
+
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, id);
+	rc = one_row(s);
+	if (!rc)
+		row_to_dir(s, out);
+	sqlite3_reset(s);
+	return rc;
+}
+
+int rfs_catalog_dir_by_id(struct rfs_catalog *cat, int64_t id,
+			  struct rfs_dir *out)
+{
+	int rc;
+
+	lock(cat);
+	rc = dir_by_id_locked(cat, id, out);
+	unlock(cat);
+	return rc;
+}
+
+static int dir_lookup_locked(struct rfs_catalog *cat, int64_t parent,
+			     const char *name, struct rfs_dir *out)
+{
+	sqlite3_stmt *s = stmt(cat, ST_DIR_LOOKUP);
+	int rc;
+
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, parent);
+	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+	rc = one_row(s);
+	if (!rc && out)
+		row_to_dir(s, out);
+	sqlite3_reset(s);
+	return rc;
+}
+
+int rfs_catalog_dir_lookup(struct rfs_catalog *cat, int64_t parent,
+			   const char *name, struct rfs_dir *out)
+{
+	int rc;
+
+	lock(cat);
+	rc = dir_lookup_locked(cat, parent, name, out);
+	unlock(cat);
+	return rc;
+}
+
+int rfs_catalog_dir_by_path(struct rfs_catalog *cat, const char *path,
+			    struct rfs_dir *out)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	lock(cat);
+	s = stmt(cat, ST_DIR_BY_PATH);
+	if (!s) {
+		unlock(cat);
+		return -EIO;
+	}
+	sqlite3_bind_text(s, 1, path, -1, SQLITE_STATIC);
+	rc = one_row(s);
+	if (!rc)
+		row_to_dir(s, out);
+	sqlite3_reset(s);
+	unlock(cat);
+	return rc;
+}
+
+static int tag_lookup_locked(struct rfs_catalog *cat, int64_t dir,
+			     const char *name, struct rfs_tag *out)
+{
+	sqlite3_stmt *s = stmt(cat, ST_TAG_LOOKUP);
+	int rc;
+
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, dir);
+	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+	rc = one_row(s);
+	if (!rc && out)
+		row_to_tag(s, out);
+	sqlite3_reset(s);
+	return rc;
+}
+
+/* Create the directories of path that are missing. Lock held; the caller
+ * owns the transaction. */
+static int dir_ensure_locked(struct rfs_catalog *cat, const char *path,
+			     struct rfs_dir *out, struct rfs_error *err)
+{
+	char prefix[RFS_REPO_MAX + 1];
+	struct rfs_dir dir = { .id = 0 };
+	const char *start = path;
+	int64_t now = rfs_now_ns();
+
+	if (!rfs_name_valid_repo(path))
+		return rfs_error_set(err, -EINVAL,
+				     "invalid repository name '%s'", path);
+	for (;;) {
+		const char *slash = strchr(start, '/');
+		size_t plen = slash ? (size_t)(slash - path) : strlen(path);
+		int64_t parent = dir.id;
+		int rc;
+
+		memcpy(prefix, path, plen);
+		prefix[plen] = '\0';
+		rc = dir_lookup_locked(cat, parent, prefix + (start - path),
+				       &dir);
+		if (rc == -ENOENT) {
+			sqlite3_stmt *s;
+			const char *name = prefix + (start - path);
+
+			if (tag_lookup_locked(cat, parent, name, NULL) == 0)
+				return rfs_error_set(
+					err, -EEXIST,
+					"'%s' is a tag, not a repository",
+					prefix);
+			s = stmt(cat, ST_DIR_INSERT);
+			if (!s)
+				return db_error(cat, SQLITE_ERROR, err,
+						"insert directory");
+			sqlite3_bind_int64(s, 1, parent);
+			sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+			sqlite3_bind_text(s, 3, prefix, -1, SQLITE_STATIC);
+			sqlite3_bind_int64(s, 4, now);
+			rc = sqlite3_step(s);
+			sqlite3_reset(s);
+			if (rc != SQLITE_DONE)
+				return db_error(cat, rc, err,
+						"insert directory");
+			rc = dir_lookup_locked(cat, parent, name, &dir);
+		}
+		if (rc)
+			return db_error(cat, SQLITE_ERROR, err,
+					"look up directory");
+		if (!slash)
+			break;
+		start = slash + 1;
+	}
+	if (out)
+		*out = dir;
+	return 0;
+}
+
+static int txn_begin(struct rfs_catalog *cat, struct rfs_error *err)
+{
+	int rc = 0;
+
+	if (cat->txn_depth == 0)
+		rc = exec(cat, "BEGIN IMMEDIATE", err);
+	if (!rc)
+		cat->txn_depth++;
+	return rc;
+}
+
+/* Commit when rc is 0, roll back otherwise; returns the outcome. */
+static int txn_end(struct rfs_catalog *cat, int rc, struct rfs_error *err)
+{
+	if (--cat->txn_depth > 0)
+		return rc;
+	if (rc == 0)
+		rc = exec(cat, "COMMIT", err);
+	if (rc)
+		sqlite3_exec(cat->db, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
+}
+
+int rfs_catalog_dir_ensure(struct rfs_catalog *cat, const char *path,
+			   struct rfs_dir *out, struct rfs_error *err)
+{
+	int rc;
+
+	lock(cat);
+	rc = txn_begin(cat, err);
+	if (!rc)
+		rc = txn_end(cat, dir_ensure_locked(cat, path, out, err), err);
+	unlock(cat);
+	return rc;
+}
+
+int rfs_catalog_dir_remove(struct rfs_catalog *cat, int64_t id)
+{
+	struct rfs_dir dir;
+	sqlite3_stmt *s;
+	int rc;
+
+	lock(cat);
+	rc = txn_begin(cat, NULL);
+	if (rc)
+		goto out;
+	rc = dir_by_id_locked(cat, id, &dir);
+	if (!rc && dir.sealed)
+		rc = -EBUSY;
+	if (!rc) {
+		s = stmt(cat, ST_DIR_HAS_CHILDREN);
+		sqlite3_bind_int64(s, 1, id);
+		rc = one_row(s);
+		if (!rc && sqlite3_column_int(s, 0))
+			rc = -ENOTEMPTY;
+		sqlite3_reset(s);
+	}
+	if (!rc) {
+		s = stmt(cat, ST_DIR_DELETE);
+		sqlite3_bind_int64(s, 1, id);
+		rc = rfs_errno_from_sqlite(sqlite3_step(s));
+		sqlite3_reset(s);
+	}
+	rc = txn_end(cat, rc, NULL);
+out:
+	unlock(cat);
+	return rc;
+}
+
+/* A listing in progress: which rows, and whom to hand each one. */
+struct lister {
+	enum { LIST_DIRS, LIST_TAGS, LIST_BLOBS } kind;
+	union {
+		rfs_dir_fn dir;
+		rfs_tag_fn tag;
+		rfs_blob_fn blob;
+	} fn;
+	void *ctx;
+};
+
+/* Step through a listing, handing each row to the callback. Lock held. */
+static int list_rows(sqlite3_stmt *s, const struct lister *l)
+{
+	int rc = 0, step;
+
+	if (!s)
+		return -EIO;
+	while (!rc && (step = sqlite3_step(s)) == SQLITE_ROW) {
+		switch (l->kind) {
+		case LIST_DIRS: {
+			struct rfs_dir d;
+
+			row_to_dir(s, &d);
+			rc = l->fn.dir(l->ctx, &d);
+			break;
+		}
+		case LIST_TAGS: {
+			struct rfs_tag t;
+
+			row_to_tag(s, &t);
+			rc = l->fn.tag(l->ctx, &t);
+			break;
+		}
+		case LIST_BLOBS: {
+			struct rfs_blob b;
+
+			row_to_blob(s, &b);
+			rc = l->fn.blob(l->ctx, &b);
+			break;
+		}
+		}
+	}
+	if (!rc && step != SQLITE_DONE)
+		rc = rfs_errno_from_sqlite(step);
+	sqlite3_reset(s);
+	return rc;
+}
+
+int rfs_catalog_list_dirs(struct rfs_catalog *cat, int64_t parent,
+			  bool sealed_only, rfs_dir_fn fn, void *ctx)
+{
+	struct lister l = { .kind = LIST_DIRS, .fn.dir = fn, .ctx = ctx };
+	sqlite3_stmt *s;
+	int rc;
+
+	lock(cat);
+	s = stmt(cat, sealed_only ? ST_DIR_LIST_SEALED : ST_DIR_LIST);
+	if (s)
+		sqlite3_bind_int64(s, 1, parent);
+	rc = list_rows(s, &l);
+	unlock(cat);
+	return rc;
+}
+
+int rfs_catalog_tag_by_id(struct rfs_catalog *cat, int64_t id,
+			  struct rfs_tag *out)
+{
+	sqlite3_stmt *s;
+	int rc = -EIO;
+
+	lock(cat);
+	s = stmt(cat, ST_TAG_BY_ID);
+	if (s) {
+		sqlite3_bind_int64(s, 1, id);
+		rc = one_row(s);
+		if (!rc)
+			row_to_tag(s, out);
+		sqlite3_reset(s);
+	}
+	unlock(cat);
+	return rc;
+}
+
+int rfs_catalog_tag_lookup(struct rfs_catalog *cat, int64_t dir,
+			   const char *name, struct rfs_tag *out)
+{
+	int rc;
+
+	lock(cat);
+	rc = tag_lookup_locked(cat, dir, name, out);
+	unlock(cat);
+	return rc;
+}
+
+int rfs_catalog_tag_get(struct rfs_catalog *cat, const char *repo,
+			const char *tag, struct rfs_tag *out)
+{
+	sqlite3_stmt *s;
+	int rc = -EIO;
+
+	lock(cat);
+	s = stmt(cat, ST_TAG_GET);
+	if (s) {
+		sqlite3_bind_text(s, 1, repo, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 2, tag, -1, SQLITE_STATIC);
+		rc = one_row(s);
+		if (!rc && out)
+			row_to_tag(s, out);
+		sqlite3_reset(s);
+	}
+	unlock(cat);
+	return rc;
+}
+
+int rfs_catalog_list_tags_in_dir(struct rfs_catalog *cat, int64_t dir,
+				 rfs_tag_fn fn, void *ctx)
+{
+	struct lister l = { .kind = LIST_TAGS, .fn.tag = fn, .ctx = ctx };
+	sqlite3_stmt *s;
+	int rc;
+
+	lock(cat);
+	s = stmt(cat, ST_TAG_LIST_DIR);
+	if (s)
+		sqlite3_bind_int64(s, 1, dir);
+	rc = list_rows(s, &l);
+	unlock(cat);
+	return rc;
+}
+
+int rfs_catalog_list_tags(struct rfs_catalog *cat, const char *repo,
+			  rfs_tag_fn fn, void *ctx)
+{
+	struct lister l = { .kind = LIST_TAGS, .fn.tag = fn, .ctx = ctx };
+	sqlite3_stmt *s;
+	int rc;
+
+	lock(cat);
+	s = stmt(cat, repo ? ST_TAG_LIST_REPO : ST_TAG_LIST_ALL);
+	if (s && repo)
+		sqlite3_bind_text(s, 1, repo, -1, SQLITE_STATIC);
+	rc = list_rows(s, &l);
+	unlock(cat);
+	return rc;
+}
+
+static int add_tag_locked(struct rfs_catalog *cat, const char *repo,
+			  const char *tag, const char *digest, uint64_t size,
+			  int64_t created_ns, struct rfs_tag *out,
+			  struct rfs_error *err)
+{
+	struct rfs_dir dir;
+	sqlite3_stmt *s;
+	int64_t id;
+	int rc;
+
+	rc = dir_ensure_locked(cat, repo, &dir, err);
+	if (rc)
+		return rc;
+	if (dir_lookup_locked(cat, dir.id, tag, NULL) == 0)
+		return rfs_error_set(err, -EEXIST,
+				     "'%s/%s' is a repository, not a tag", repo,
+				     tag);
+	s = stmt(cat, ST_BLOB_INSERT);
+	if (!s)
+		return db_error(cat, SQLITE_ERROR, err, "insert blob");
+	sqlite3_bind_text(s, 1, digest, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)size);
+	sqlite3_bind_int64(s, 3, created_ns);
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE)
+		return db_error(cat, rc, err, "insert blob");
+
+	s = stmt(cat, ST_TAG_INSERT);
+	if (!s)
+		return db_error(cat, SQLITE_ERROR, err, "insert tag");
+	sqlite3_bind_int64(s, 1, dir.id);
+	sqlite3_bind_text(s, 2, tag, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, digest, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 4, (sqlite3_int64)size);
+	sqlite3_bind_int64(s, 5, created_ns);
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if ((rc & 0xff) == SQLITE_CONSTRAINT)
+		return rfs_error_set(err, -EEXIST, "tag '%s:%s' exists", repo,
+				     tag);
+	if (rc != SQLITE_DONE)
+		return db_error(cat, rc, err, "insert tag");
+	id = sqlite3_last_insert_rowid(cat->db);
+
+	/* The directory and its ancestors now hold a tag. */
+	for (int64_t d = dir.id; d != 0;) {
+		struct rfs_dir cur;
+
+		if (dir_by_id_locked(cat, d, &cur))
+			return db_error(cat, SQLITE_ERROR, err, "seal dirs");
+		if (cur.sealed)
+			break;
+		s = stmt(cat, ST_DIR_SEAL);
+		sqlite3_bind_int64(s, 1, d);
+		rc = sqlite3_step(s);
+		sqlite3_reset(s);
+		if (rc != SQLITE_DONE)
+			return db_error(cat, rc, err, "seal dirs");
+		d = cur.parent;
+	}
+	if (out) {
+		out->id = id;
+		out->dir = dir.id;
+		snprintf(out->repo, sizeof(out->repo), "%s", repo);
+		snprintf(out->name, sizeof(out->name), "%s", tag);
+		snprintf(out->digest, sizeof(out->digest), "%s", digest);
+		out->size = size;
+		out->created_ns = created_ns;
+	}
+	return 0;
+}
+
+int rfs_catalog_add_tag(struct rfs_catalog *cat, const char *repo,
+			const char *tag, const char *digest, uint64_t size,
+			int64_t created_ns, struct rfs_tag *out,
+			struct rfs_error *err)
+{
+	int rc;
+
+	if (!rfs_name_valid_tag(tag))
+		return rfs_error_set(err, -EINVAL, "invalid tag name '%s'",
+				     tag);
+	if (!rfs_digest_valid(digest))
+		return rfs_error_set(err, -EINVAL, "invalid digest '%s'",
+				     digest);
+	lock(cat);
+	rc = txn_begin(cat, err);
+	if (!rc)
+		rc = txn_end(cat,
+			     add_tag_locked(cat, repo, tag, digest, size,
+					    created_ns, out, err),
+			     err);
+	unlock(cat);
+	return rc;
+}
+
+int rfs_catalog_list_blobs(struct rfs_catalog *cat, rfs_blob_fn fn, void *ctx)
+{
+	struct lister l = { .kind = LIST_BLOBS, .fn.blob = fn, .ctx = ctx };
+	int rc;
+
+	lock(cat);
+	rc = list_rows(stmt(cat, ST_BLOB_LIST), &l);
+	unlock(cat);
+	return rc;
+}
+
+int rfs_catalog_blob_get(struct rfs_catalog *cat, const char *digest,
+			 struct rfs_blob *out)
+{
+	sqlite3_stmt *s;
+	int rc = -EIO;
+
+	lock(cat);
+	s = stmt(cat, ST_BLOB_GET);
+	if (s) {
+		sqlite3_bind_text(s, 1, digest, -1, SQLITE_STATIC);
+		rc = one_row(s);
+		if (!rc && out)
+			row_to_blob(s, out);
+		sqlite3_reset(s);
+	}
+	unlock(cat);
+	return rc;
+}
+
+int rfs_catalog_begin(struct rfs_catalog *cat)
+{
+	int rc;
+
+	lock(cat); /* held until rfs_catalog_commit() */
+	rc = txn_begin(cat, NULL);
+	if (rc)
+		unlock(cat);
+	return rc;
+}
+
+int rfs_catalog_commit(struct rfs_catalog *cat)
+{
+	int rc = txn_end(cat, 0, NULL);
+
+	unlock(cat);
+	return rc;
+}

@@ -1,0 +1,135 @@
+/*
+ * fsck.c - re-hash every blob and cross-check blobs/ with the catalog.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "digest.h"
+#include "fsck.h"
+
+struct digest_list {
+	char (*items)[RFS_DIGEST_STR_MAX + 1];
+	size_t len, cap;
+};
+
+static int collect_referenced(void *ctx, const struct rfs_blob *blob)
+{
+	struct digest_list *list = ctx;
+
+	if (blob->refs == 0)
+		return 0;
+	if (list->len == list->cap) {
+		size_t cap = list->cap ? list->cap * 2 : 64;
+		void *items = realloc(list->items, cap * sizeof(*list->items));
+
+		if (!items)
+			return -ENOMEM;
+		list->items = items;
+		list->cap = cap;
+	}
+	memcpy(list->items[list->len++], blob->digest, sizeof(*list->items));
+	return 0;
+}
+
+static bool blob_name_ok(const char *name)
+{
+	char digest[RFS_DIGEST_STR_MAX + 8];
+
+	snprintf(digest, sizeof(digest), "sha256:%.64s", name);
+	return strlen(name) == RFS_SHA256_HEX_LEN && rfs_digest_valid(digest);
+}
+
+/* Re-hash one blob file and tell whether anything references it. */
+static int check_blob(struct rfs_store *store, int dirfd, const char *name,
+		      rfs_fsck_fn fn, void *ctx, struct rfs_fsck_report *r)
+{
+	char digest[RFS_DIGEST_STR_MAX + 1], actual[RFS_DIGEST_STR_MAX + 1];
+	struct rfs_blob blob;
+	struct stat st;
+	int fd, rc;
+
+	snprintf(digest, sizeof(digest), "sha256:%s", name);
+	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	rc = fstat(fd, &st) < 0 ? -errno : rfs_digest_fd(fd, actual);
+	close(fd);
+	if (rc)
+		return rc;
+	r->blobs_checked++;
+	r->bytes_checked += (uint64_t)st.st_size;
+	if (strcmp(actual, digest) != 0) {
+		r->corrupt++;
+		fn(ctx, RFS_FSCK_CORRUPT, digest, actual);
+	}
+	rc = rfs_catalog_blob_get(rfs_store_catalog(store), digest, &blob);
+	if (rc == -ENOENT || (rc == 0 && blob.refs == 0)) {
+		r->orphans++;
+		fn(ctx, RFS_FSCK_ORPHAN, digest, NULL);
+		rc = 0;
+	}
+	return rc;
+}
+
+int rfs_fsck(struct rfs_store *store, rfs_fsck_fn fn, void *ctx,
+	     struct rfs_fsck_report *report, struct rfs_error *err)
+{
+	const char *blobs = rfs_store_blobs_dir(store);
+	struct digest_list referenced = { 0 };
+	struct dirent *de;
+	DIR *d = NULL;
+	int rc;
+
+	memset(report, 0, sizeof(*report));
+	rc = rfs_catalog_list_blobs(rfs_store_catalog(store),
+				    collect_referenced, &referenced);
+	if (rc) {
+		rfs_error_set(err, rc, "cannot list blobs in the catalog");
+		goto out;
+	}
+	for (size_t i = 0; i < referenced.len; i++) {
+		char path[4096];
+		struct stat st;
+
+		rc = rfs_store_blob_path(store, referenced.items[i], path,
+					 sizeof(path));
+		if (rc == 0 && stat(path, &st) < 0 && errno == ENOENT) {
+			report->missing++;
+			fn(ctx, RFS_FSCK_MISSING, referenced.items[i], NULL);
+		}
+	}
+
+	d = opendir(blobs);
+	if (!d) {
+		rc = rfs_error_set(err, -errno, "cannot read '%s': %s", blobs,
+				   strerror(errno));
+		goto out;
+	}
+	rc = 0;
+	while ((de = readdir(d))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (!blob_name_ok(de->d_name)) {
+			report->strays++;
+			fn(ctx, RFS_FSCK_STRAY, de->d_name, NULL);
+			continue;
+		}
+		rc = check_blob(store, dirfd(d), de->d_name, fn, ctx, report);
+		if (rc) {
+			rfs_error_set(err, rc, "cannot check blob %s: %s",
+				      de->d_name, strerror(-rc));
+			goto out;
+		}
+	}
+out:
+	if (d)
+		closedir(d);
+	free(referenced.items);
+	return rc;
+}

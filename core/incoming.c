@@ -1,0 +1,730 @@
+/*
+ * incoming.c - the staging tree behind incoming/ (see incoming.h).
+ *
+ * Locking: inc->lock guards the list and every entry's namespace fields
+ * (dir, name, kind, linked, refs, handles, writers, killed). An entry's own
+ * lock serialises the writes to its seal and the seal's commit, which can
+ * take long (fsync) and must not block the whole table. Never take inc->lock
+ * while holding an entry lock.
+ *
+ * Lifetime: an entry is referenced by the namespace while it is linked, by
+ * each open handle, and by each operation in progress; it is freed when the
+ * last reference goes.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "digest.h"
+#include "incoming.h"
+#include "seal.h"
+
+struct staged {
+	struct staged *next;
+	int64_t id;
+	int64_t dir;
+	char name[RFS_STAGED_NAME_MAX + 1];
+	enum rfs_staged_kind kind;
+	int64_t mtime_ns;
+	int refs;
+	int handles;
+	int writers;
+	bool linked; /* reachable by name */
+	bool killed; /* a writer died from a signal */
+	pthread_mutex_t lock;
+	struct rfs_seal *seal;
+};
+
+struct rfs_incoming {
+	struct rfs_store *store;
+	pthread_mutex_t lock;
+	struct staged *head;
+	int64_t next_id;
+};
+
+int rfs_incoming_new(struct rfs_store *store, struct rfs_incoming **out)
+{
+	struct rfs_incoming *inc = calloc(1, sizeof(*inc));
+
+	if (!inc)
+		return -ENOMEM;
+	inc->store = store;
+	inc->next_id = 1;
+	pthread_mutex_init(&inc->lock, NULL);
+	*out = inc;
+	return 0;
+}
+
+static void staged_free(struct staged *e)
+{
+	rfs_seal_free(&e->seal);
+	pthread_mutex_destroy(&e->lock);
+	free(e);
+}
+
+void rfs_incoming_free(struct rfs_incoming **incp)
+{
+	struct rfs_incoming *inc;
+
+	if (!incp || !*incp)
+		return;
+	inc = *incp;
+	while (inc->head) {
+		struct staged *e = inc->head;
+
+		inc->head = e->next;
+		staged_free(e);
+	}
+	pthread_mutex_destroy(&inc->lock);
+	free(inc);
+	*incp = NULL;
+}
+
+int rfs_incoming_classify(const char *name, enum rfs_staged_kind *kind)
+{
+	char tag[RFS_TAG_MAX + 1];
+
+	if (strlen(name) > RFS_STAGED_NAME_MAX)
+		return -ENAMETOOLONG;
+	if (rfs_name_is_temporary(name))
+		*kind = RFS_STAGED_TEMP;
+	else if (rfs_name_sidecar_tag(name, tag, sizeof(tag)))
+		*kind = RFS_STAGED_SIDECAR;
+	else if (rfs_name_valid_tag(name))
+		*kind = RFS_STAGED_TAG;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+/* Lock held for all the helpers below that take no lock themselves. */
+static struct staged *find_linked(struct rfs_incoming *inc, int64_t dir,
+				  const char *name)
+{
+	for (struct staged *e = inc->head; e; e = e->next)
+		if (e->linked && e->dir == dir && strcmp(e->name, name) == 0)
+			return e;
+	return NULL;
+}
+
+static struct staged *find_id(struct rfs_incoming *inc, int64_t id)
+{
+	for (struct staged *e = inc->head; e; e = e->next)
+		if (e->id == id)
+			return e;
+	return NULL;
+}
+
+static void drop_refs_locked(struct rfs_incoming *inc, struct staged *e,
+			     int n)
+{
+	e->refs -= n;
+	if (e->refs > 0)
+		return;
+	for (struct staged **pp = &inc->head; *pp; pp = &(*pp)->next) {
+		if (*pp == e) {
+			*pp = e->next;
+			break;
+		}
+	}
+	staged_free(e);
+}
+
+static void drop_ref_locked(struct rfs_incoming *inc, struct staged *e)
+{
+	drop_refs_locked(inc, e, 1);
+}
+
+static void unlink_locked(struct rfs_incoming *inc, struct staged *e)
+{
+	if (!e->linked)
+		return;
+	e->linked = false;
+	drop_ref_locked(inc, e);
+}
+
+static struct staged *get(struct rfs_incoming *inc, int64_t id)
+{
+	struct staged *e;
+
+	pthread_mutex_lock(&inc->lock);
+	e = find_id(inc, id);
+	if (e)
+		e->refs++;
+	pthread_mutex_unlock(&inc->lock);
+	return e;
+}
+
+static void put(struct rfs_incoming *inc, struct staged *e)
+{
+	pthread_mutex_lock(&inc->lock);
+	drop_ref_locked(inc, e);
+	pthread_mutex_unlock(&inc->lock);
+}
+
+static void fill_info(struct staged *e, struct rfs_staged_info *out)
+{
+	if (!out)
+		return;
+	out->id = e->id;
+	out->dir = e->dir;
+	snprintf(out->name, sizeof(out->name), "%s", e->name);
+	out->kind = e->kind;
+	out->size = rfs_seal_size(e->seal);
+	out->mtime_ns = e->mtime_ns;
+}
+
+int rfs_incoming_dir_lookup(struct rfs_incoming *inc, int64_t parent,
+			    const char *name, struct rfs_dir *out,
+			    struct rfs_error *err)
+{
+	struct rfs_catalog *cat = rfs_store_catalog(inc->store);
+	int rc = rfs_catalog_dir_lookup(cat, parent, name, out);
+
+	/* A top-level name can only be a repository, so it exists as soon as
+	 * it is looked up; deeper, it could as well be a tag about to be
+	 * created, so it must be made with mkdir. */
+	if (rc == -ENOENT && parent == 0 && rfs_name_valid_component(name))
+		rc = rfs_catalog_dir_ensure(cat, name, out, err);
+	return rc;
+}
+
+int rfs_incoming_mkdir(struct rfs_incoming *inc, int64_t parent,
+		       const char *name, struct rfs_dir *out,
+		       struct rfs_error *err)
+{
+	struct rfs_catalog *cat = rfs_store_catalog(inc->store);
+	char path[RFS_REPO_MAX + 2];
+	struct rfs_dir d = { .id = 0, .path = "" };
+	bool staged;
+	int n, rc;
+
+	if (!rfs_name_valid_component(name))
+		return rfs_error_set(err, -EINVAL,
+				     "invalid repository name component '%s'",
+				     name);
+	if (parent != 0) {
+		rc = rfs_catalog_dir_by_id(cat, parent, &d);
+		if (rc)
+			return rfs_error_set(err, rc, "no such folder");
+	}
+	n = snprintf(path, sizeof(path), "%s%s%s", d.path, parent ? "/" : "",
+		     name);
+	if (n < 0 || (size_t)n > RFS_REPO_MAX)
+		return rfs_error_set(err, -ENAMETOOLONG,
+				     "repository name too long");
+	if (rfs_catalog_dir_lookup(cat, parent, name, NULL) == 0)
+		return rfs_error_set(err, -EEXIST, "'%s' exists", path);
+	pthread_mutex_lock(&inc->lock);
+	staged = find_linked(inc, parent, name) != NULL;
+	pthread_mutex_unlock(&inc->lock);
+	if (staged)
+		return rfs_error_set(err, -EEXIST, "'%s' is a file", path);
+	return rfs_catalog_dir_ensure(cat, path, out, err);
+}
+
+int rfs_incoming_rmdir(struct rfs_incoming *inc, int64_t parent,
+		       const char *name, struct rfs_error *err)
+{
+	struct rfs_dir d;
+	int rc;
+
+	rc = rfs_catalog_dir_lookup(rfs_store_catalog(inc->store), parent,
+				    name, &d);
+	if (rc)
+		return rfs_error_set(err, rc, "no such folder '%s'", name);
+	if (rfs_incoming_dir_busy(inc, d.id))
+		return rfs_error_set(err, -ENOTEMPTY, "'%s' holds files",
+				     d.path);
+	rc = rfs_catalog_dir_remove(rfs_store_catalog(inc->store), d.id);
+	if (rc == -EBUSY || rc == -ENOTEMPTY)
+		return rfs_error_set(err, -ENOTEMPTY,
+				     "'%s' holds repositories or tags", d.path);
+	return rc;
+}
+
+int rfs_incoming_lookup(struct rfs_incoming *inc, int64_t dir,
+			const char *name, struct rfs_staged_info *out)
+{
+	struct staged *e;
+	int rc = -ENOENT;
+
+	pthread_mutex_lock(&inc->lock);
+	e = find_linked(inc, dir, name);
+	if (e) {
+		fill_info(e, out);
+		rc = 0;
+	}
+	pthread_mutex_unlock(&inc->lock);
+	return rc;
+}
+
+int rfs_incoming_stat(struct rfs_incoming *inc, int64_t id,
+		      struct rfs_staged_info *out)
+{
+	struct staged *e;
+	int rc = -ENOENT;
+
+	pthread_mutex_lock(&inc->lock);
+	e = find_id(inc, id);
+	if (e) {
+		fill_info(e, out);
+		rc = 0;
+	}
+	pthread_mutex_unlock(&inc->lock);
+	return rc;
+}
+
+int rfs_incoming_list(struct rfs_incoming *inc, int64_t dir, rfs_staged_fn fn,
+		      void *ctx)
+{
+	struct rfs_staged_info info;
+	int rc = 0;
+
+	pthread_mutex_lock(&inc->lock);
+	for (struct staged *e = inc->head; e && !rc; e = e->next) {
+		if (e->linked && e->dir == dir) {
+			fill_info(e, &info);
+			rc = fn(ctx, &info);
+		}
+	}
+	pthread_mutex_unlock(&inc->lock);
+	return rc;
+}
+
+bool rfs_incoming_dir_busy(struct rfs_incoming *inc, int64_t dir)
+{
+	bool busy = false;
+
+	pthread_mutex_lock(&inc->lock);
+	for (struct staged *e = inc->head; e && !busy; e = e->next)
+		busy = e->linked && e->dir == dir;
+	pthread_mutex_unlock(&inc->lock);
+	return busy;
+}
+
+/* May a new staged entry be called name in dir? Lock held. */
+static int name_free_locked(struct rfs_incoming *inc, const struct rfs_dir *d,
+			    const char *name, enum rfs_staged_kind kind,
+			    struct rfs_error *err)
+{
+	struct rfs_catalog *cat = rfs_store_catalog(inc->store);
+
+	if (find_linked(inc, d->id, name))
+		return rfs_error_set(err, -EEXIST,
+				     "'%s/%s' is being written already",
+				     d->path, name);
+	if (kind == RFS_STAGED_TAG &&
+	    rfs_catalog_tag_lookup(cat, d->id, name, NULL) == 0)
+		return rfs_error_set(err, -EEXIST, "tag '%s:%s' exists",
+				     d->path, name);
+	if (rfs_catalog_dir_lookup(cat, d->id, name, NULL) == 0)
+		return rfs_error_set(err, -EEXIST, "'%s/%s' is a repository",
+				     d->path, name);
+	return 0;
+}
+
+int rfs_incoming_create(struct rfs_incoming *inc, int64_t dir,
+			const char *name, struct rfs_staged_info *out,
+			struct rfs_error *err)
+{
+	struct rfs_catalog *cat = rfs_store_catalog(inc->store);
+	enum rfs_staged_kind kind;
+	struct staged *e = NULL;
+	struct rfs_dir d;
+	int rc;
+
+	if (dir == 0)
+		return rfs_error_set(err, -EINVAL,
+				     "'%s' must be inside a repository folder",
+				     name);
+	rc = rfs_incoming_classify(name, &kind);
+	if (rc)
+		return rfs_error_set(err, rc, "invalid tag name '%s'", name);
+	rc = rfs_catalog_dir_by_id(cat, dir, &d);
+	if (rc)
+		return rfs_error_set(err, rc, "no such repository folder");
+
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return rfs_error_set(err, -ENOMEM, "out of memory");
+	pthread_mutex_init(&e->lock, NULL);
+	rc = rfs_seal_begin(inc->store, &e->seal, err);
+	if (rc) {
+		staged_free(e);
+		return rc;
+	}
+	e->dir = dir;
+	snprintf(e->name, sizeof(e->name), "%s", name);
+	e->kind = kind;
+	e->mtime_ns = rfs_now_ns();
+	e->refs = 2; /* the namespace and the handle */
+	e->handles = 1;
+	e->writers = 1;
+	e->linked = true;
+
+	pthread_mutex_lock(&inc->lock);
+	rc = name_free_locked(inc, &d, name, kind, err);
+	if (!rc) {
+		e->id = inc->next_id++;
+		e->next = inc->head;
+		inc->head = e;
+		fill_info(e, out);
+	}
+	pthread_mutex_unlock(&inc->lock);
+	if (rc)
+		staged_free(e);
+	return rc;
+}
+
+int rfs_incoming_open(struct rfs_incoming *inc, int64_t id, bool write,
+		      struct rfs_error *err)
+{
+	struct staged *e;
+	int rc = 0;
+
+	pthread_mutex_lock(&inc->lock);
+	e = find_id(inc, id);
+	if (!e || !e->linked)
+		rc = rfs_error_set(err, -ENOENT, "no such staged file");
+	else if (write && e->kind == RFS_STAGED_TAG && e->writers > 0)
+		rc = rfs_error_set(err, -EEXIST,
+				   "'%s' is being written already", e->name);
+	if (!rc) {
+		e->refs++;
+		e->handles++;
+		if (write)
+			e->writers++;
+	}
+	pthread_mutex_unlock(&inc->lock);
+	return rc;
+}
+
+ssize_t rfs_incoming_write(struct rfs_incoming *inc, int64_t id,
+			   const void *buf, size_t len, uint64_t offset,
+			   struct rfs_error *err)
+{
+	struct staged *e = get(inc, id);
+	ssize_t n;
+
+	if (!e)
+		return rfs_error_set(err, -EBADF, "no such staged file");
+	pthread_mutex_lock(&e->lock);
+	n = rfs_seal_write(e->seal, buf, len, offset, err);
+	if (n > 0)
+		e->mtime_ns = rfs_now_ns();
+	pthread_mutex_unlock(&e->lock);
+	put(inc, e);
+	return n;
+}
+
+ssize_t rfs_incoming_read(struct rfs_incoming *inc, int64_t id, void *buf,
+			  size_t len, uint64_t offset)
+{
+	struct staged *e = get(inc, id);
+	ssize_t n;
+
+	if (!e)
+		return -EBADF;
+	n = rfs_seal_read(e->seal, buf, len, offset);
+	put(inc, e);
+	return n;
+}
+
+int rfs_incoming_truncate(struct rfs_incoming *inc, int64_t id, uint64_t size,
+			  struct rfs_error *err)
+{
+	struct staged *e = get(inc, id);
+	int rc;
+
+	if (!e)
+		return rfs_error_set(err, -EBADF, "no such staged file");
+	pthread_mutex_lock(&e->lock);
+	rc = rfs_seal_truncate(e->seal, size, err);
+	e->mtime_ns = rfs_now_ns();
+	pthread_mutex_unlock(&e->lock);
+	put(inc, e);
+	return rc;
+}
+
+static bool is_hex(char c)
+{
+	return isxdigit((unsigned char)c) != 0;
+}
+
+int rfs_sidecar_parse(const char *text, size_t len, const char *tag,
+		      char digest[RFS_DIGEST_STR_MAX + 1])
+{
+	const char *p = text, *end = text + len, *only = NULL, *match = NULL;
+	int lines = 0;
+
+	while (p < end) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		const char *line_end = eol ? eol : end, *name, *base;
+		size_t name_len;
+		int i;
+
+		for (i = 0; i < RFS_SHA256_HEX_LEN && p + i < line_end; i++)
+			if (!is_hex(p[i]))
+				break;
+		if (i == 0 && line_end == p) { /* empty line */
+			p = line_end + 1;
+			continue;
+		}
+		if (i != RFS_SHA256_HEX_LEN)
+			return -EINVAL;
+		name = p + i;
+		if (name < line_end && *name != ' ' && *name != '\t' &&
+		    *name != '\r')
+			return -EINVAL;
+		/* "<hex>  file", "<hex> *file" (binary mode), or bare hex. */
+		while (name < line_end && (*name == ' ' || *name == '\t'))
+			name++;
+		if (name < line_end && *name == '*')
+			name++;
+		name_len = (size_t)(line_end - name);
+		if (name_len && name[name_len - 1] == '\r')
+			name_len--;
+		base = name;
+		for (const char *q = name; q < name + name_len; q++)
+			if (*q == '/')
+				base = q + 1;
+		if ((size_t)(name + name_len - base) == strlen(tag) &&
+		    memcmp(base, tag, strlen(tag)) == 0)
+			match = p;
+		only = p;
+		lines++;
+		p = line_end + 1;
+	}
+	if (!match)
+		match = lines == 1 ? only : NULL;
+	if (!match)
+		return -EINVAL;
+	memcpy(digest, "sha256:", 7);
+	for (int i = 0; i < RFS_SHA256_HEX_LEN; i++)
+		digest[7 + i] = (char)tolower((unsigned char)match[i]);
+	digest[7 + RFS_SHA256_HEX_LEN] = '\0';
+	return 0;
+}
+
+/* The digest the checksum file next to tag e asks for, if there is one.
+ * Returns 1 when found, 0 when there is no checksum file, or an error. The
+ * checksum file is handed back referenced in *sidecar. */
+static int expected_digest(struct rfs_incoming *inc, struct staged *e,
+			   char digest[RFS_DIGEST_STR_MAX + 1],
+			   struct staged **sidecar, struct rfs_error *err)
+{
+	char name[RFS_STAGED_NAME_MAX + 8], *text;
+	struct staged *s;
+	ssize_t n;
+	int rc;
+
+	snprintf(name, sizeof(name), "%s.sha256", e->name);
+	pthread_mutex_lock(&inc->lock);
+	s = find_linked(inc, e->dir, name);
+	if (s)
+		s->refs++;
+	pthread_mutex_unlock(&inc->lock);
+	*sidecar = s;
+	if (!s)
+		return 0;
+	text = malloc(RFS_SIDECAR_MAX);
+	if (!text)
+		return rfs_error_set(err, -ENOMEM, "out of memory");
+	n = rfs_seal_read(s->seal, text, RFS_SIDECAR_MAX, 0);
+	rc = n < 0 ? (int)n : rfs_sidecar_parse(text, (size_t)n, e->name, digest);
+	free(text);
+	if (rc)
+		return rfs_error_set(err, rc,
+				     "checksum file '%s' holds no sha256 digest "
+				     "for '%s'",
+				     name, e->name);
+	return 1;
+}
+
+/* Seal entry e as <its folder>:<its name>. The entry leaves the namespace
+ * whatever the outcome: sealed, or discarded. The caller holds a reference
+ * and no lock. */
+static int seal_entry(struct rfs_incoming *inc, struct staged *e,
+		      struct rfs_tag *sealed, struct rfs_error *err)
+{
+	char digest[RFS_DIGEST_STR_MAX + 1];
+	struct rfs_seal_options opts = { 0 };
+	struct staged *sidecar = NULL;
+	struct rfs_dir d;
+	int rc;
+
+	rc = rfs_catalog_dir_by_id(rfs_store_catalog(inc->store), e->dir, &d);
+	if (rc) {
+		rfs_error_set(err, rc, "repository folder of '%s' is gone",
+			      e->name);
+		goto out;
+	}
+	rc = expected_digest(inc, e, digest, &sidecar, err);
+	if (rc < 0)
+		goto out;
+	if (rc == 1)
+		opts.expected_digest = digest;
+	pthread_mutex_lock(&e->lock);
+	rc = rfs_seal_commit(e->seal, d.path, e->name, &opts, sealed, err);
+	pthread_mutex_unlock(&e->lock);
+out:
+	pthread_mutex_lock(&inc->lock);
+	unlink_locked(inc, e);
+	if (sidecar) {
+		/* Our reference, and the namespace's once the tag is sealed. */
+		int refs = 1;
+
+		if (rc == 0 && sidecar->linked) {
+			sidecar->linked = false;
+			refs++;
+		}
+		drop_refs_locked(inc, sidecar, refs);
+	}
+	pthread_mutex_unlock(&inc->lock);
+	return rc;
+}
+
+/* Should e be sealed now that one of its writers is done? Lock held. */
+static bool ready_to_seal(const struct staged *e)
+{
+	return e->kind == RFS_STAGED_TAG && e->linked && !e->killed &&
+	       e->writers <= 1;
+}
+
+int rfs_incoming_flush(struct rfs_incoming *inc, int64_t id, bool write,
+		       enum rfs_closer closer, struct rfs_tag *sealed,
+		       struct rfs_error *err)
+{
+	struct staged *e;
+	bool seal = false;
+	int rc = 0;
+
+	if (!write || closer == RFS_CLOSER_STILL_OPEN)
+		return 0;
+	e = get(inc, id);
+	if (!e)
+		return 0;
+	pthread_mutex_lock(&inc->lock);
+	if (closer == RFS_CLOSER_KILLED) {
+		/* An interrupted writer: never seal what it left. */
+		e->killed = true;
+		unlink_locked(inc, e);
+	} else {
+		seal = ready_to_seal(e);
+	}
+	pthread_mutex_unlock(&inc->lock);
+	if (seal)
+		rc = seal_entry(inc, e, sealed, err);
+	put(inc, e);
+	return rc;
+}
+
+int rfs_incoming_release(struct rfs_incoming *inc, int64_t id, bool write,
+			 struct rfs_tag *sealed, struct rfs_error *err)
+{
+	struct staged *e;
+	bool seal = false;
+	int rc = 0;
+
+	pthread_mutex_lock(&inc->lock);
+	e = find_id(inc, id);
+	if (e) {
+		e->handles--;
+		if (write) {
+			e->writers--;
+			seal = e->writers == 0 && ready_to_seal(e);
+		}
+		if (seal)
+			e->refs++; /* keep it across seal_entry() */
+		drop_ref_locked(inc, e); /* the handle's reference */
+	}
+	pthread_mutex_unlock(&inc->lock);
+	if (seal) {
+		rc = seal_entry(inc, e, sealed, err);
+		put(inc, e);
+	}
+	return rc;
+}
+
+int rfs_incoming_rename(struct rfs_incoming *inc, int64_t dir,
+			const char *name, int64_t newdir, const char *newname,
+			unsigned int flags, struct rfs_tag *sealed,
+			struct rfs_error *err)
+{
+	struct rfs_catalog *cat = rfs_store_catalog(inc->store);
+	enum rfs_staged_kind kind;
+	struct staged *e, *target;
+	struct rfs_dir d;
+	bool seal = false;
+	int rc;
+
+	if (newdir == 0)
+		return rfs_error_set(err, -EINVAL,
+				     "'%s' must be inside a repository folder",
+				     newname);
+	rc = rfs_incoming_classify(newname, &kind);
+	if (rc)
+		return rfs_error_set(err, rc, "invalid tag name '%s'", newname);
+	rc = rfs_catalog_dir_by_id(cat, newdir, &d);
+	if (rc)
+		return rfs_error_set(err, rc, "no such repository folder");
+
+	if (rfs_catalog_dir_lookup(cat, dir, name, NULL) == 0)
+		return rfs_error_set(err, -EPERM,
+				     "repository folders cannot be renamed");
+	pthread_mutex_lock(&inc->lock);
+	e = find_linked(inc, dir, name);
+	target = find_linked(inc, newdir, newname);
+	if (!e) {
+		rc = rfs_error_set(err, -ENOENT, "no such staged file '%s'",
+				   name);
+	} else if (target == e) {
+		rc = 0; /* rename onto itself */
+	} else if (target && ((flags & RENAME_NOREPLACE) ||
+			      target->kind == RFS_STAGED_TAG)) {
+		rc = rfs_error_set(err, -EEXIST, "'%s/%s' exists", d.path,
+				   newname);
+	} else {
+		if (target)
+			target->linked = false; /* checked again below */
+		rc = name_free_locked(inc, &d, newname, kind, err);
+		if (target)
+			target->linked = true;
+	}
+	if (!rc && e && target != e) {
+		if (target)
+			unlink_locked(inc, target);
+		e->dir = newdir;
+		snprintf(e->name, sizeof(e->name), "%s", newname);
+		e->kind = kind;
+		seal = e->writers == 0 && ready_to_seal(e);
+		if (seal)
+			e->refs++;
+	}
+	pthread_mutex_unlock(&inc->lock);
+	if (seal) {
+		rc = seal_entry(inc, e, sealed, err);
+		put(inc, e);
+	}
+	return rc;
+}
+
+int rfs_incoming_unlink(struct rfs_incoming *inc, int64_t dir,
+			const char *name)
+{
+	struct staged *e;
+	int rc = -ENOENT;
+
+	pthread_mutex_lock(&inc->lock);
+	e = find_linked(inc, dir, name);
+	if (e) {
+		unlink_locked(inc, e);
+		rc = 0;
+	}
+	pthread_mutex_unlock(&inc->lock);
+	return rc;
+}

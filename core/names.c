@@ -1,0 +1,130 @@
+/*
+ * names.c - repository and tag name grammar (see names.h).
+ *
+ * The repository grammar is the OCI distribution spec's:
+ *   component  := [a-z0-9]+ (separator [a-z0-9]+)*
+ *   separator  := [_.] | __ | [-]+
+ *   name       := component ('/' component)*
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "names.h"
+
+static bool is_lower_alnum(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+/* Check one component of length len starting at s. */
+static bool component_ok(const char *s, size_t len)
+{
+	size_t i = 0;
+
+	if (len == 0 || !is_lower_alnum(s[0]) || !is_lower_alnum(s[len - 1]))
+		return false;
+	while (i < len) {
+		if (is_lower_alnum(s[i])) {
+			i++;
+			continue;
+		}
+		/* A separator: '.', '_', '__' or a run of '-'. */
+		if (s[i] == '.') {
+			i++;
+		} else if (s[i] == '_') {
+			i += (i + 1 < len && s[i + 1] == '_') ? 2 : 1;
+		} else if (s[i] == '-') {
+			while (i < len && s[i] == '-')
+				i++;
+		} else {
+			return false;
+		}
+		if (i >= len || !is_lower_alnum(s[i]))
+			return false;
+	}
+	return true;
+}
+
+bool rfs_name_valid_component(const char *name)
+{
+	size_t len = strlen(name);
+
+	return len <= RFS_REPO_MAX && component_ok(name, len);
+}
+
+bool rfs_name_valid_repo(const char *repo)
+{
+	size_t len = strlen(repo);
+	const char *start = repo;
+
+	if (len == 0 || len > RFS_REPO_MAX)
+		return false;
+	for (;;) {
+		const char *slash = strchr(start, '/');
+		size_t clen = slash ? (size_t)(slash - start) : strlen(start);
+
+		if (!component_ok(start, clen))
+			return false;
+		if (!slash)
+			return true;
+		start = slash + 1;
+	}
+}
+
+bool rfs_name_valid_tag(const char *tag)
+{
+	size_t len = strlen(tag);
+
+	if (len == 0 || len > RFS_TAG_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = tag[i];
+		bool word = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			    (c >= '0' && c <= '9') || c == '_';
+
+		if (!word && (i == 0 || (c != '.' && c != '-')))
+			return false;
+	}
+	return true;
+}
+
+bool rfs_name_sidecar_tag(const char *name, char *tag, size_t tag_size)
+{
+	static const char suffix[] = ".sha256";
+	size_t len = strlen(name), slen = sizeof(suffix) - 1;
+
+	if (len <= slen || strcmp(name + len - slen, suffix) != 0)
+		return false;
+	if (len - slen >= tag_size)
+		return false;
+	memcpy(tag, name, len - slen);
+	tag[len - slen] = '\0';
+	return rfs_name_valid_tag(tag);
+}
+
+bool rfs_name_is_temporary(const char *name)
+{
+	return name[0] == '.' && strcmp(name, ".") != 0 &&
+	       strcmp(name, "..") != 0 && strchr(name, '/') == NULL &&
+	       strlen(name) <= 255;
+}
+
+int rfs_ref_parse(const char *ref, char *repo, size_t repo_size, char *tag,
+		  size_t tag_size)
+{
+	const char *colon = strrchr(ref, ':');
+	size_t rlen;
+
+	if (!colon)
+		return -EINVAL;
+	rlen = (size_t)(colon - ref);
+	if (rlen >= repo_size || strlen(colon + 1) >= tag_size)
+		return -EINVAL;
+	memcpy(repo, ref, rlen);
+	repo[rlen] = '\0';
+	strcpy(tag, colon + 1);
+	if (!rfs_name_valid_repo(repo) || !rfs_name_valid_tag(tag))
+		return -EINVAL;
+	return 0;
+}

@@ -1,0 +1,114 @@
+/*
+ * proc.c - how did the process that closed a file leave it?
+ *
+ * The kernel sends FLUSH for every close(), including the ones it does for a
+ * process that is being killed, so a close alone cannot tell a finished
+ * writer from an interrupted one. /proc can: while the kernel flushes the
+ * files of a dying process, its stat line has PF_EXITING in the flags (field
+ * 9) and the terminating signal in the low 7 bits of exit_code (field 52); a
+ * normal exit shows its status shifted left by 8. And a shell that opened
+ * the file, dup2()ed it to stdout and closed the original still lists the
+ * file in /proc/<pid>/fdinfo: that close is not the writer's last.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "incoming.h"
+
+#define PF_EXITING 0x00000004
+
+struct proc_stat {
+	pid_t ppid;
+	unsigned long flags;
+	int exit_code;
+};
+
+static int read_stat(pid_t pid, struct proc_stat *st)
+{
+	char path[64], buf[4096], *p, *save = NULL;
+	ssize_t n;
+	int fd, field;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	/* The command name (field 2) may hold spaces and parentheses. */
+	p = strrchr(buf, ')');
+	if (!p)
+		return -1;
+	memset(st, 0, sizeof(*st));
+	field = 3;
+	for (char *tok = strtok_r(p + 1, " ", &save); tok;
+	     tok = strtok_r(NULL, " ", &save), field++) {
+		if (field == 4)
+			st->ppid = (pid_t)strtol(tok, NULL, 10);
+		else if (field == 9)
+			st->flags = strtoul(tok, NULL, 10);
+		else if (field == 52)
+			st->exit_code = (int)strtol(tok, NULL, 10);
+	}
+	return field > 52 ? 0 : -1;
+}
+
+/* Does pid hold a descriptor of the file with inode ino? */
+static bool holds_file(pid_t pid, uint64_t ino)
+{
+	char path[64], buf[512];
+	struct dirent *de;
+	bool found = false;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo", (int)pid);
+	d = opendir(path);
+	if (!d)
+		return false;
+	while (!found && (de = readdir(d))) {
+		ssize_t n;
+		char *line;
+		int fd;
+
+		if (de->d_name[0] == '.')
+			continue;
+		fd = openat(dirfd(d), de->d_name, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		buf[n] = '\0';
+		line = strstr(buf, "\nino:");
+		if (line && strtoull(line + 5, NULL, 10) == ino)
+			found = true;
+	}
+	closedir(d);
+	return found;
+}
+
+enum rfs_closer rfs_proc_closer(pid_t pid, uint64_t ino)
+{
+	struct proc_stat st;
+
+	if (pid <= 0 || read_stat(pid, &st) < 0)
+		return RFS_CLOSER_DONE;
+	if ((st.flags & PF_EXITING) && (st.exit_code & 0x7f) != 0)
+		return RFS_CLOSER_KILLED;
+	if (holds_file(pid, ino))
+		return RFS_CLOSER_STILL_OPEN;
+	/* A command run by a shell whose redirection still holds the file:
+	 * "(cmd1; cmd2) > file". */
+	if (st.ppid > 1 && holds_file(st.ppid, ino))
+		return RFS_CLOSER_STILL_OPEN;
+	return RFS_CLOSER_DONE;
+}

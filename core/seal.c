@@ -1,0 +1,336 @@
+/*
+ * seal.c - staging, hashing and committing content as a tag (see seal.h).
+ *
+ * A staging file is created with O_TMPFILE where the filesystem allows it:
+ * it has no name until it is linked into blobs/ under its digest, so a crash
+ * leaves nothing to clean. Elsewhere it is a named file in staging/, held
+ * with flock() so that rfs_store_open() can tell a leftover from a file in
+ * use. Either way the blob appears by link(), which fails with EEXIST when
+ * the content is already stored: content is stored once per digest without
+ * a window where a reader could see a partial blob.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "digest.h"
+#include "seal.h"
+
+struct rfs_seal {
+	struct rfs_store *store;
+	int fd;
+	char path[PATH_MAX]; /* named staging file, or "" for O_TMPFILE */
+	struct rfs_hasher *hasher;
+	uint64_t hashed; /* bytes [0, hashed) went through the hasher */
+	uint64_t size;
+	bool rehash; /* something below hashed changed: hash again */
+	bool done;   /* committed, or failed for good */
+};
+
+/* What the checks of a seal look at. */
+struct seal_subject {
+	const char *repo;
+	const char *tag;
+	const char *digest;
+	uint64_t size;
+};
+
+typedef int (*seal_check_fn)(const struct seal_subject *subject,
+			     const struct rfs_seal_options *opts,
+			     struct rfs_error *err);
+
+static int check_expected_digest(const struct seal_subject *subject,
+				 const struct rfs_seal_options *opts,
+				 struct rfs_error *err)
+{
+	if (!opts || !opts->expected_digest ||
+	    strcmp(opts->expected_digest, subject->digest) == 0)
+		return 0;
+	return rfs_error_set(err, -EBADMSG,
+			     "digest mismatch for '%s:%s': expected %s, got %s",
+			     subject->repo, subject->tag, opts->expected_digest,
+			     subject->digest);
+}
+
+/* Every check a seal must pass, in order, after hashing and before the
+ * content is stored. A signature or size policy goes here. */
+static const seal_check_fn seal_checks[] = {
+	check_expected_digest,
+};
+
+static int open_staging(struct rfs_seal *seal, struct rfs_error *err)
+{
+	const char *dir = rfs_store_staging_dir(seal->store);
+
+	seal->fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (seal->fd >= 0)
+		return 0;
+	if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
+		goto fail;
+	snprintf(seal->path, sizeof(seal->path), "%s/seal-XXXXXX", dir);
+	seal->fd = mkostemp(seal->path, O_CLOEXEC);
+	if (seal->fd < 0)
+		goto fail;
+	if (flock(seal->fd, LOCK_EX) == 0)
+		return 0;
+	unlink(seal->path);
+fail:
+	return rfs_error_set(err, -errno, "cannot create a staging file in '%s': %s",
+			     dir, strerror(errno));
+}
+
+int rfs_seal_begin(struct rfs_store *store, struct rfs_seal **out,
+		   struct rfs_error *err)
+{
+	struct rfs_seal *seal = calloc(1, sizeof(*seal));
+	int rc;
+
+	if (!seal)
+		return rfs_error_set(err, -ENOMEM, "out of memory");
+	seal->store = store;
+	seal->fd = -1;
+	rc = rfs_hasher_new(&seal->hasher);
+	if (rc) {
+		rfs_error_set(err, rc, "cannot start a hash");
+		goto out;
+	}
+	rc = open_staging(seal, err);
+	if (rc)
+		goto out;
+	*out = seal;
+	return 0;
+out:
+	rfs_seal_free(&seal);
+	return rc;
+}
+
+static int write_all(int fd, const char *buf, size_t len, uint64_t offset)
+{
+	while (len > 0) {
+		ssize_t n = pwrite(fd, buf, len, (off_t)offset);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		buf += n;
+		len -= (size_t)n;
+		offset += (uint64_t)n;
+	}
+	return 0;
+}
+
+ssize_t rfs_seal_write(struct rfs_seal *seal, const void *buf, size_t len,
+		       uint64_t offset, struct rfs_error *err)
+{
+	int rc;
+
+	if (seal->done)
+		return rfs_error_set(err, -EBADF, "the file is already sealed");
+	rc = write_all(seal->fd, buf, len, offset);
+	if (rc)
+		return rfs_error_set(err, rc, "cannot write staging file: %s",
+				     strerror(-rc));
+	/* Hash bytes that arrive in order as they pass; anything else is
+	 * caught up from the file at commit. */
+	if (offset == seal->hashed && !seal->rehash) {
+		rc = rfs_hasher_update(seal->hasher, buf, len);
+		if (rc)
+			return rfs_error_set(err, rc, "hashing failed");
+		seal->hashed += len;
+	} else if (offset < seal->hashed) {
+		seal->rehash = true;
+	}
+	if (offset + len > seal->size)
+		seal->size = offset + len;
+	return (ssize_t)len;
+}
+
+int rfs_seal_truncate(struct rfs_seal *seal, uint64_t size,
+		      struct rfs_error *err)
+{
+	if (seal->done)
+		return rfs_error_set(err, -EBADF, "the file is already sealed");
+	if (ftruncate(seal->fd, (off_t)size) < 0)
+		return rfs_error_set(err, -errno, "cannot truncate: %s",
+				     strerror(errno));
+	if (size < seal->hashed)
+		seal->rehash = true;
+	seal->size = size;
+	return 0;
+}
+
+uint64_t rfs_seal_size(const struct rfs_seal *seal)
+{
+	return seal->size;
+}
+
+ssize_t rfs_seal_read(struct rfs_seal *seal, void *buf, size_t len,
+		      uint64_t offset)
+{
+	ssize_t n;
+
+	do
+		n = pread(seal->fd, buf, len, (off_t)offset);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : n;
+}
+
+int rfs_seal_write_fd(struct rfs_seal *seal, int fd, struct rfs_error *err)
+{
+	size_t bufsize = 1 << 20;
+	char *buf = malloc(bufsize);
+	int rc = 0;
+
+	if (!buf)
+		return rfs_error_set(err, -ENOMEM, "out of memory");
+	for (;;) {
+		ssize_t n = read(fd, buf, bufsize);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = rfs_error_set(err, -errno, "read failed: %s",
+					   strerror(errno));
+			break;
+		}
+		if (n == 0)
+			break;
+		n = rfs_seal_write(seal, buf, (size_t)n, seal->size, err);
+		if (n < 0) {
+			rc = (int)n;
+			break;
+		}
+	}
+	free(buf);
+	return rc;
+}
+
+/* The digest of everything written, hashing what did not stream in order. */
+static int final_digest(struct rfs_seal *seal, char *digest)
+{
+	int rc;
+
+	if (seal->rehash) {
+		rc = rfs_hasher_reset(seal->hasher);
+		if (rc)
+			return rc;
+		seal->hashed = 0;
+	}
+	if (seal->hashed < seal->size) {
+		rc = rfs_hasher_update_fd(seal->hasher, seal->fd, seal->hashed);
+		if (rc)
+			return rc;
+	}
+	return rfs_hasher_final(seal->hasher, digest);
+}
+
+/* Give the staging file its blob name; -EEXIST means that content is stored
+ * already, which is success too. */
+static int link_blob(struct rfs_seal *seal, const char *blob)
+{
+	char fdpath[64];
+
+	if (fchmod(seal->fd, 0444) < 0)
+		return -errno;
+	if (seal->path[0]) {
+		if (link(seal->path, blob) < 0)
+			return -errno;
+		return 0;
+	}
+	snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", seal->fd);
+	if (linkat(AT_FDCWD, fdpath, AT_FDCWD, blob, AT_SYMLINK_FOLLOW) < 0)
+		return -errno;
+	return 0;
+}
+
+static int fsync_dir(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+int rfs_seal_commit(struct rfs_seal *seal, const char *repo, const char *tag,
+		    const struct rfs_seal_options *opts, struct rfs_tag *out,
+		    struct rfs_error *err)
+{
+	struct rfs_catalog *cat = rfs_store_catalog(seal->store);
+	char digest[RFS_DIGEST_STR_MAX + 1], blob[PATH_MAX];
+	struct seal_subject subject;
+	int rc;
+
+	if (seal->done)
+		return rfs_error_set(err, -EBADF, "the file is already sealed");
+	seal->done = true; /* whatever happens now, this seal is spent */
+	if (!rfs_name_valid_repo(repo))
+		return rfs_error_set(err, -EINVAL,
+				     "invalid repository name '%s'", repo);
+	if (!rfs_name_valid_tag(tag))
+		return rfs_error_set(err, -EINVAL, "invalid tag name '%s'", tag);
+	/* Fail early, before storing a blob nobody will reference. The
+	 * catalog's unique key still decides a race. */
+	if (rfs_catalog_tag_get(cat, repo, tag, NULL) == 0)
+		return rfs_error_set(err, -EEXIST, "tag '%s:%s' exists", repo,
+				     tag);
+
+	rc = final_digest(seal, digest);
+	if (rc)
+		return rfs_error_set(err, rc, "cannot hash '%s:%s': %s", repo,
+				     tag, strerror(-rc));
+	if (fsync(seal->fd) < 0)
+		return rfs_error_set(err, -errno, "cannot fsync '%s:%s': %s",
+				     repo, tag, strerror(errno));
+
+	subject = (struct seal_subject){ repo, tag, digest, seal->size };
+	for (size_t i = 0; i < sizeof(seal_checks) / sizeof(seal_checks[0]);
+	     i++) {
+		rc = seal_checks[i](&subject, opts, err);
+		if (rc)
+			return rc;
+	}
+
+	rc = rfs_store_blob_path(seal->store, digest, blob, sizeof(blob));
+	if (!rc)
+		rc = link_blob(seal, blob);
+	if (rc && rc != -EEXIST)
+		return rfs_error_set(err, rc, "cannot store blob %s: %s",
+				     digest, strerror(-rc));
+	rc = fsync_dir(rfs_store_blobs_dir(seal->store));
+	if (rc)
+		return rfs_error_set(err, rc, "cannot fsync '%s': %s",
+				     rfs_store_blobs_dir(seal->store),
+				     strerror(-rc));
+	return rfs_catalog_add_tag(cat, repo, tag, digest, seal->size,
+				   rfs_now_ns(), out, err);
+}
+
+void rfs_seal_free(struct rfs_seal **sealp)
+{
+	struct rfs_seal *seal;
+
+	if (!sealp || !*sealp)
+		return;
+	seal = *sealp;
+	if (seal->path[0])
+		unlink(seal->path);
+	if (seal->fd >= 0)
+		close(seal->fd);
+	rfs_hasher_free(&seal->hasher);
+	free(seal);
+	*sealp = NULL;
+}

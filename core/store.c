@@ -1,0 +1,169 @@
+/*
+ * store.c - the store folder: layout, blob paths, staging leftovers.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "digest.h"
+#include "store.h"
+
+struct rfs_store {
+	char root[PATH_MAX];
+	char blobs_dir[PATH_MAX];
+	char staging_dir[PATH_MAX];
+	struct rfs_catalog *catalog;
+};
+
+int rfs_store_default_path(char *buf, size_t size)
+{
+	const char *env = getenv("REGFS_STORE");
+	const char *xdg = getenv("XDG_DATA_HOME");
+	const char *home = getenv("HOME");
+	int n;
+
+	if (env && *env)
+		n = snprintf(buf, size, "%s", env);
+	else if (xdg && *xdg)
+		n = snprintf(buf, size, "%s/regfs", xdg);
+	else if (home && *home)
+		n = snprintf(buf, size, "%s/.local/share/regfs", home);
+	else
+		return -ENOENT;
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+static int make_dir(const char *path, struct rfs_error *err)
+{
+	if (mkdir(path, 0755) == 0 || errno == EEXIST)
+		return 0;
+	return rfs_error_set(err, -errno, "cannot create '%s': %s", path,
+			     strerror(errno));
+}
+
+/* Remove staging files that no live writer holds locked: what a killed
+ * daemon or regctl left behind. */
+static void sweep_staging(const char *staging)
+{
+	DIR *d = opendir(staging);
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		int fd;
+
+		if (de->d_name[0] == '.')
+			continue;
+		fd = openat(dirfd(d), de->d_name,
+			    O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			unlinkat(dirfd(d), de->d_name, 0);
+		close(fd);
+	}
+	closedir(d);
+}
+
+int rfs_store_open(const char *root, struct rfs_store **out,
+		   struct rfs_error *err)
+{
+	struct rfs_store *store = calloc(1, sizeof(*store));
+	char sha_dir[PATH_MAX], db[PATH_MAX];
+	int rc;
+
+	if (!store)
+		return rfs_error_set(err, -ENOMEM, "out of memory");
+	if (strlen(root) + 32 >= PATH_MAX) {
+		rc = rfs_error_set(err, -ENAMETOOLONG,
+				   "store path too long '%s'", root);
+		goto out;
+	}
+	snprintf(store->root, sizeof(store->root), "%s", root);
+	snprintf(store->blobs_dir, sizeof(store->blobs_dir), "%s/blobs/sha256",
+		 root);
+	snprintf(store->staging_dir, sizeof(store->staging_dir), "%s/staging",
+		 root);
+	snprintf(sha_dir, sizeof(sha_dir), "%s/blobs", root);
+	snprintf(db, sizeof(db), "%s/catalog.db", root);
+
+	rc = make_dir(root, err);
+	if (!rc)
+		rc = make_dir(sha_dir, err);
+	if (!rc)
+		rc = make_dir(store->blobs_dir, err);
+	if (!rc)
+		rc = make_dir(store->staging_dir, err);
+	if (rc)
+		goto out;
+	rc = rfs_catalog_open(db, &store->catalog, err);
+	if (rc)
+		goto out;
+	sweep_staging(store->staging_dir);
+	*out = store;
+	return 0;
+out:
+	rfs_store_close(&store);
+	return rc;
+}
+
+void rfs_store_close(struct rfs_store **storep)
+{
+	if (!storep || !*storep)
+		return;
+	rfs_catalog_close(&(*storep)->catalog);
+	free(*storep);
+	*storep = NULL;
+}
+
+const char *rfs_store_root(const struct rfs_store *store)
+{
+	return store->root;
+}
+
+struct rfs_catalog *rfs_store_catalog(struct rfs_store *store)
+{
+	return store->catalog;
+}
+
+const char *rfs_store_blobs_dir(const struct rfs_store *store)
+{
+	return store->blobs_dir;
+}
+
+const char *rfs_store_staging_dir(const struct rfs_store *store)
+{
+	return store->staging_dir;
+}
+
+int rfs_store_blob_path(const struct rfs_store *store, const char *digest,
+			char *buf, size_t size)
+{
+	int n;
+
+	if (!rfs_digest_valid(digest))
+		return -EINVAL;
+	n = snprintf(buf, size, "%s/%s", store->blobs_dir,
+		     rfs_digest_hex(digest));
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+int rfs_store_blob_open(const struct rfs_store *store, const char *digest)
+{
+	char path[PATH_MAX];
+	int rc = rfs_store_blob_path(store, digest, path, sizeof(path));
+	int fd;
+
+	if (rc)
+		return rc;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	return fd < 0 ? -errno : fd;
+}

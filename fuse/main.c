@@ -1,0 +1,188 @@
+/*
+ * main.c - regfs, the daemon: parse the command line, open the store, mount
+ * and serve until unmounted.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "regfs.h"
+
+struct options {
+	char *store;
+	char *log;
+	int show_help;
+	int show_version;
+};
+
+#define OPT(t, p) { t, offsetof(struct options, p), 1 }
+static const struct fuse_opt option_spec[] = {
+	OPT("log=%s", log),
+	OPT("-h", show_help),
+	OPT("--help", show_help),
+	OPT("-V", show_version),
+	OPT("--version", show_version),
+	FUSE_OPT_END
+};
+
+static void usage(const char *progname)
+{
+	printf("usage: %s STORE MOUNTPOINT [-f] [-d] [-s] [-o OPT[,OPT...]]\n"
+	       "\n"
+	       "Show the artifact registry kept in STORE as a directory tree:\n"
+	       "  MOUNTPOINT/registry/REPO/TAG   sealed tags, read-only\n"
+	       "  MOUNTPOINT/incoming/REPO/TAG   write here to publish\n"
+	       "\n"
+	       "regfs options:\n"
+	       "    -o log=FILE            append log lines to FILE\n"
+	       "    -h, --help             show this help\n"
+	       "    -V, --version          show the version\n"
+	       "\n",
+	       progname);
+}
+
+/* STORE is the first argument that is not an option; the mountpoint, the
+ * second, is left for fuse_parse_cmdline(). */
+static int opt_proc(void *data, const char *arg, int key,
+		    struct fuse_args *outargs)
+{
+	struct options *opts = data;
+
+	if (key == FUSE_OPT_KEY_NONOPT && !opts->store) {
+		opts->store = strdup(arg);
+		return 0;
+	}
+	return 1;
+}
+
+/* The daemon changes to / when it goes to the background. */
+static char *absolute_path(const char *path)
+{
+	char cwd[PATH_MAX], *out;
+
+	if (path[0] == '/')
+		return strdup(path);
+	if (!getcwd(cwd, sizeof(cwd)))
+		return NULL;
+	if (asprintf(&out, "%s/%s", cwd, path) < 0)
+		return NULL;
+	return out;
+}
+
+int main(int argc, char *argv[])
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct options opts = { 0 };
+	struct fuse_cmdline_opts cmd = { 0 };
+	struct fuse_loop_config *loop = NULL;
+	struct fuse_session *se = NULL;
+	struct regfs fs = { 0 };
+	struct rfs_error err = { 0 };
+	char *store = NULL, *fsname = NULL;
+	int rc, ret = 1;
+
+	if (fuse_opt_parse(&args, &opts, option_spec, opt_proc) != 0)
+		return 2;
+	if (opts.show_version) {
+		printf("regfs %s (libfuse %s)\n", REGFS_VERSION,
+		       fuse_pkgversion());
+		ret = 0;
+		goto out_args;
+	}
+	if (opts.show_help) {
+		usage(argv[0]);
+		fuse_cmdline_help();
+		fuse_lowlevel_help();
+		ret = 0;
+		goto out_args;
+	}
+	if (fuse_parse_cmdline(&args, &cmd) != 0) {
+		ret = 2;
+		goto out_args;
+	}
+	if (!opts.store || !cmd.mountpoint) {
+		fprintf(stderr, "usage: %s STORE MOUNTPOINT [options]\n"
+				"try '%s --help' for more\n",
+			argv[0], argv[0]);
+		ret = 2;
+		goto out_cmd;
+	}
+
+	store = absolute_path(opts.store);
+	if (!store) {
+		fprintf(stderr, "regfs: cannot resolve '%s'\n", opts.store);
+		goto out_cmd;
+	}
+	regfs_log_open(opts.log, cmd.foreground, cmd.debug);
+	rc = rfs_store_open(store, &fs.store, &err);
+	if (rc) {
+		fprintf(stderr, "regfs: %s\n", rfs_error_message(&err, rc));
+		regfs_log(REGFS_LOG_ERROR, "%s", rfs_error_message(&err, rc));
+		goto out_log;
+	}
+	if (rfs_incoming_new(fs.store, &fs.incoming) != 0)
+		goto out_store;
+	fs.uid = getuid();
+	fs.gid = getgid();
+	clock_gettime(CLOCK_REALTIME, &fs.started);
+
+	/* Name the mount after its store, as mount(8) and df show it. */
+	if (asprintf(&fsname, "-ofsname=%s,subtype=regfs", store) < 0 ||
+	    fuse_opt_add_arg(&args, fsname) != 0)
+		goto out_incoming;
+
+	se = fuse_session_new(&args, &regfs_ops, sizeof(regfs_ops), &fs);
+	if (!se)
+		goto out_incoming;
+	if (fuse_set_signal_handlers(se) != 0)
+		goto out_session;
+	if (fuse_session_mount(se, cmd.mountpoint) != 0)
+		goto out_signals;
+	regfs_log(REGFS_LOG_INFO, "serving '%s' at '%s'", store,
+		  cmd.mountpoint);
+	if (fuse_daemonize(cmd.foreground) != 0)
+		goto out_unmount;
+
+	if (cmd.singlethread) {
+		ret = fuse_session_loop(se);
+	} else {
+		loop = fuse_loop_cfg_create();
+		if (!loop)
+			goto out_unmount;
+		fuse_loop_cfg_set_clone_fd(loop, cmd.clone_fd);
+		fuse_loop_cfg_set_idle_threads(loop, cmd.max_idle_threads);
+		if (cmd.max_threads > 0 && cmd.max_threads < UINT_MAX)
+			fuse_loop_cfg_set_max_threads(loop, cmd.max_threads);
+		ret = fuse_session_loop_mt(se, loop);
+	}
+	/* The loop returns a signal number when one ended it: a clean end. */
+	ret = ret < 0 ? 1 : 0;
+	regfs_log(REGFS_LOG_INFO, "unmounted '%s'", cmd.mountpoint);
+
+	fuse_loop_cfg_destroy(loop);
+out_unmount:
+	fuse_session_unmount(se);
+out_signals:
+	fuse_remove_signal_handlers(se);
+out_session:
+	fuse_session_destroy(se);
+out_incoming:
+	free(fsname);
+	rfs_incoming_free(&fs.incoming);
+out_store:
+	rfs_store_close(&fs.store);
+out_log:
+	regfs_log_close();
+	free(store);
+out_cmd:
+	free(cmd.mountpoint);
+out_args:
+	free(opts.store);
+	free(opts.log);
+	fuse_opt_free_args(&args);
+	return ret;
+}

@@ -1,0 +1,993 @@
+/*
+ * ops.c - the FUSE low-level operations.
+ *
+ * Each handler decodes the request, makes one call into core, maps the
+ * result to an errno and replies exactly once. What a name may be, what may
+ * be written and when a seal happens is decided in core.
+ *
+ * Inodes carry their meaning (see inode.h), so no inode table is kept and
+ * forget has nothing to do. Sealed content never changes: its entries,
+ * attributes and pages are cached by the kernel for as long as it likes.
+ * Entries in incoming/ are not cached, because they vanish when sealed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "inode.h"
+#include "regfs.h"
+
+/* Sealed content is immutable: let the kernel keep it (seconds). */
+#define SEALED_TIMEOUT (365.0 * 24 * 3600)
+/* Folders gain entries when tags are sealed; their attributes may lag. */
+#define DIR_ATTR_TIMEOUT 1.0
+
+struct handle {
+	enum { HANDLE_BLOB, HANDLE_STAGED } kind;
+	int fd;		   /* HANDLE_BLOB */
+	int64_t staged_id; /* HANDLE_STAGED */
+	bool write;
+};
+
+struct listing_entry {
+	char *name;
+	struct fuse_entry_param e;
+};
+
+struct listing {
+	struct listing_entry *entries;
+	size_t len, cap;
+};
+
+static struct regfs *regfs_data(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static struct rfs_catalog *catalog(fuse_req_t req)
+{
+	return rfs_store_catalog(regfs_data(req)->store);
+}
+
+static struct handle *handle_of(const struct fuse_file_info *fi)
+{
+	return (struct handle *)(uintptr_t)fi->fh;
+}
+
+static void set_times(struct stat *st, int64_t ns)
+{
+	struct timespec ts = { .tv_sec = ns / 1000000000,
+			       .tv_nsec = ns % 1000000000 };
+
+	st->st_atim = st->st_mtim = st->st_ctim = ts;
+}
+
+static void fill_common(struct regfs *fs, struct stat *st, uint64_t ino)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = ino;
+	st->st_uid = fs->uid;
+	st->st_gid = fs->gid;
+	st->st_blksize = 1 << 20;
+}
+
+static void fill_dir(struct regfs *fs, struct stat *st, uint64_t ino,
+		     mode_t mode, int64_t ns)
+{
+	fill_common(fs, st, ino);
+	st->st_mode = S_IFDIR | mode;
+	st->st_nlink = 2;
+	set_times(st, ns);
+}
+
+static void fill_tag(struct regfs *fs, struct stat *st,
+		     const struct rfs_tag *tag)
+{
+	fill_common(fs, st, rfs_ino_make(RFS_NODE_TAG, tag->id));
+	st->st_mode = S_IFREG | 0444;
+	st->st_nlink = 1;
+	st->st_size = (off_t)tag->size;
+	st->st_blocks = (blkcnt_t)((tag->size + 511) / 512);
+	set_times(st, tag->created_ns);
+}
+
+static void fill_staged(struct regfs *fs, struct stat *st,
+			const struct rfs_staged_info *info)
+{
+	fill_common(fs, st, rfs_ino_make(RFS_NODE_STAGED, info->id));
+	st->st_mode = S_IFREG | 0644;
+	st->st_nlink = 1;
+	st->st_size = (off_t)info->size;
+	st->st_blocks = (blkcnt_t)((info->size + 511) / 512);
+	set_times(st, info->mtime_ns);
+}
+
+static int64_t started_ns(struct regfs *fs)
+{
+	return (int64_t)fs->started.tv_sec * 1000000000 + fs->started.tv_nsec;
+}
+
+/* The attributes of any inode, and how long the kernel may keep them. */
+static int stat_ino(struct regfs *fs, uint64_t ino, struct stat *st,
+		    double *timeout)
+{
+	struct rfs_catalog *cat = rfs_store_catalog(fs->store);
+	struct rfs_staged_info info;
+	struct rfs_dir dir;
+	struct rfs_tag tag;
+	int rc;
+
+	*timeout = DIR_ATTR_TIMEOUT;
+	switch (rfs_ino_kind(ino)) {
+	case RFS_NODE_ROOT:
+	case RFS_NODE_REGISTRY_TOP:
+		fill_dir(fs, st, ino, 0555, started_ns(fs));
+		return 0;
+	case RFS_NODE_INCOMING_TOP:
+		fill_dir(fs, st, ino, 0755, started_ns(fs));
+		return 0;
+	case RFS_NODE_REGISTRY_DIR:
+	case RFS_NODE_INCOMING_DIR:
+		rc = rfs_catalog_dir_by_id(cat, rfs_ino_id(ino), &dir);
+		if (rc)
+			return rc;
+		if (rfs_ino_kind(ino) == RFS_NODE_REGISTRY_DIR && !dir.sealed)
+			return -ENOENT;
+		fill_dir(fs, st, ino,
+			 rfs_ino_kind(ino) == RFS_NODE_REGISTRY_DIR ? 0555 : 0755,
+			 dir.created_ns);
+		return 0;
+	case RFS_NODE_TAG:
+		rc = rfs_catalog_tag_by_id(cat, rfs_ino_id(ino), &tag);
+		if (rc)
+			return rc;
+		fill_tag(fs, st, &tag);
+		*timeout = SEALED_TIMEOUT;
+		return 0;
+	case RFS_NODE_STAGED:
+		rc = rfs_incoming_stat(fs->incoming, rfs_ino_id(ino), &info);
+		if (rc)
+			return rc;
+		fill_staged(fs, st, &info);
+		*timeout = 0;
+		return 0;
+	case RFS_NODE_NONE:
+		break;
+	}
+	return -ENOENT;
+}
+
+/* Which catalog folder a directory inode stands for: 0 for the tops. */
+static int dir_of(uint64_t ino, bool *incoming, int64_t *dir)
+{
+	switch (rfs_ino_kind(ino)) {
+	case RFS_NODE_REGISTRY_TOP:
+		*incoming = false;
+		*dir = 0;
+		return 0;
+	case RFS_NODE_INCOMING_TOP:
+		*incoming = true;
+		*dir = 0;
+		return 0;
+	case RFS_NODE_REGISTRY_DIR:
+	case RFS_NODE_INCOMING_DIR:
+		*incoming = rfs_ino_kind(ino) == RFS_NODE_INCOMING_DIR;
+		*dir = rfs_ino_id(ino);
+		return 0;
+	case RFS_NODE_ROOT:
+		return -EPERM;
+	case RFS_NODE_TAG:
+	case RFS_NODE_STAGED:
+		return -ENOTDIR;
+	case RFS_NODE_NONE:
+		break;
+	}
+	return -ENOENT;
+}
+
+static void entry_for_dir(struct regfs *fs, struct fuse_entry_param *e,
+			  bool incoming, const struct rfs_dir *dir)
+{
+	uint64_t ino = rfs_ino_make(incoming ? RFS_NODE_INCOMING_DIR
+					     : RFS_NODE_REGISTRY_DIR,
+				    dir->id);
+
+	memset(e, 0, sizeof(*e));
+	e->ino = ino;
+	fill_dir(fs, &e->attr, ino, incoming ? 0755 : 0555, dir->created_ns);
+	/* A folder never goes away once sealed; incoming ones may be
+	 * removed, but only through us, and the kernel drops the entry. */
+	e->entry_timeout = SEALED_TIMEOUT;
+	e->attr_timeout = DIR_ATTR_TIMEOUT;
+}
+
+static void entry_for_tag(struct regfs *fs, struct fuse_entry_param *e,
+			  const struct rfs_tag *tag)
+{
+	memset(e, 0, sizeof(*e));
+	fill_tag(fs, &e->attr, tag);
+	e->ino = e->attr.st_ino;
+	e->entry_timeout = SEALED_TIMEOUT;
+	e->attr_timeout = SEALED_TIMEOUT;
+}
+
+static void entry_for_staged(struct regfs *fs, struct fuse_entry_param *e,
+			     const struct rfs_staged_info *info)
+{
+	memset(e, 0, sizeof(*e));
+	fill_staged(fs, &e->attr, info);
+	e->ino = e->attr.st_ino;
+	/* timeouts 0: the entry vanishes when it is sealed */
+}
+
+static void fill_top(struct regfs *fs, struct fuse_entry_param *e,
+		     uint64_t ino)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = ino;
+	fill_dir(fs, &e->attr, ino, ino == RFS_INO_INCOMING ? 0755 : 0555,
+		 started_ns(fs));
+	e->entry_timeout = SEALED_TIMEOUT;
+	e->attr_timeout = DIR_ATTR_TIMEOUT;
+}
+
+static int lookup_in(struct regfs *fs, uint64_t parent, const char *name,
+		     struct fuse_entry_param *e)
+{
+	struct rfs_catalog *cat = rfs_store_catalog(fs->store);
+	struct rfs_staged_info info;
+	struct rfs_dir dir;
+	struct rfs_tag tag;
+	bool incoming;
+	int64_t d;
+	int rc;
+
+	if (parent == RFS_INO_ROOT) {
+		if (strcmp(name, "registry") == 0)
+			fill_top(fs, e, RFS_INO_REGISTRY);
+		else if (strcmp(name, "incoming") == 0)
+			fill_top(fs, e, RFS_INO_INCOMING);
+		else
+			return -ENOENT;
+		return 0;
+	}
+	rc = dir_of(parent, &incoming, &d);
+	if (rc)
+		return rc == -EPERM ? -ENOENT : rc;
+	if (incoming) {
+		if (d != 0 &&
+		    rfs_incoming_lookup(fs->incoming, d, name, &info) == 0) {
+			entry_for_staged(fs, e, &info);
+			return 0;
+		}
+		rc = rfs_incoming_dir_lookup(fs->incoming, d, name, &dir, NULL);
+		if (rc == 0)
+			entry_for_dir(fs, e, true, &dir);
+		return rc == -EINVAL ? -ENOENT : rc;
+	}
+	if (d != 0 && rfs_catalog_tag_lookup(cat, d, name, &tag) == 0) {
+		entry_for_tag(fs, e, &tag);
+		return 0;
+	}
+	rc = rfs_catalog_dir_lookup(cat, d, name, &dir);
+	if (rc == 0 && !dir.sealed)
+		rc = -ENOENT;
+	if (rc == 0)
+		entry_for_dir(fs, e, false, &dir);
+	return rc;
+}
+
+static void regfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fuse_entry_param e;
+	int rc = lookup_in(regfs_data(req), parent, name, &e);
+
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+static void regfs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	fuse_reply_none(req);
+}
+
+static void regfs_forget_multi(fuse_req_t req, size_t count,
+			       struct fuse_forget_data *forgets)
+{
+	fuse_reply_none(req);
+}
+
+static void regfs_getattr(fuse_req_t req, fuse_ino_t ino,
+			  struct fuse_file_info *fi)
+{
+	struct stat st;
+	double timeout;
+	int rc = stat_ino(regfs_data(req), ino, &st, &timeout);
+
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_attr(req, &st, timeout);
+}
+
+static void log_error(const struct rfs_error *err, int rc)
+{
+	regfs_log(REGFS_LOG_ERROR, "%s", rfs_error_message(err, rc));
+}
+
+static void regfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+			  int to_set, struct fuse_file_info *fi)
+{
+	struct regfs *fs = regfs_data(req);
+	struct rfs_error err = { 0 };
+	struct stat st;
+	double timeout;
+	int rc = 0;
+
+	switch (rfs_ino_kind(ino)) {
+	case RFS_NODE_STAGED:
+		if (to_set & FUSE_SET_ATTR_SIZE)
+			rc = rfs_incoming_truncate(fs->incoming, rfs_ino_id(ino),
+						   (uint64_t)attr->st_size,
+						   &err);
+		break;
+	case RFS_NODE_INCOMING_TOP:
+	case RFS_NODE_INCOMING_DIR:
+		break;
+	default:
+		rc = -EROFS;
+		break;
+	}
+	/* Modes, owners and times of files in incoming/ are accepted and
+	 * dropped (rsync -a sets them): a sealed tag is 0444 and dated by
+	 * its seal. */
+	if (rc == 0)
+		rc = stat_ino(fs, ino, &st, &timeout);
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_attr(req, &st, timeout);
+}
+
+static void regfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+			mode_t mode)
+{
+	struct regfs *fs = regfs_data(req);
+	struct rfs_error err = { 0 };
+	struct fuse_entry_param e;
+	struct rfs_dir dir;
+	bool incoming;
+	int64_t d;
+	int rc = dir_of(parent, &incoming, &d);
+
+	if (rc == 0 && !incoming)
+		rc = -EROFS;
+	if (rc == -EPERM)
+		rc = -EROFS;
+	if (rc == 0)
+		rc = rfs_incoming_mkdir(fs->incoming, d, name, &dir, &err);
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	entry_for_dir(fs, &e, true, &dir);
+	fuse_reply_entry(req, &e);
+}
+
+/* The folder of an incoming/ change, or -EROFS for registry/ and the root. */
+static int incoming_dir_of(uint64_t ino, int64_t *dir)
+{
+	bool incoming;
+	int rc = dir_of(ino, &incoming, dir);
+
+	if (rc == -EPERM || (rc == 0 && !incoming))
+		return -EROFS;
+	return rc;
+}
+
+static void regfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	int64_t d;
+	int rc = incoming_dir_of(parent, &d);
+
+	if (rc == 0)
+		rc = rfs_incoming_unlink(regfs_data(req)->incoming, d, name);
+	fuse_reply_err(req, -rc);
+}
+
+static void regfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	int64_t d;
+	int rc = incoming_dir_of(parent, &d);
+
+	if (rc == 0)
+		rc = rfs_incoming_rmdir(regfs_data(req)->incoming, d, name,
+					NULL);
+	fuse_reply_err(req, -rc);
+}
+
+static void log_seal(int rc, const struct rfs_tag *tag,
+		     const struct rfs_error *err)
+{
+	if (rc)
+		log_error(err, rc);
+	else if (tag->id)
+		regfs_log(REGFS_LOG_INFO, "sealed '%s:%s' %s (%" PRIu64 " bytes)",
+			  tag->repo, tag->name, tag->digest, tag->size);
+}
+
+static void regfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+			 fuse_ino_t newparent, const char *newname,
+			 unsigned int flags)
+{
+	struct rfs_error err = { 0 };
+	struct rfs_tag tag = { 0 };
+	int64_t d, newd;
+	int rc = incoming_dir_of(parent, &d);
+
+	if (rc == 0)
+		rc = incoming_dir_of(newparent, &newd);
+	if (rc == 0 && (flags & ~RENAME_NOREPLACE))
+		rc = -EINVAL;
+	if (rc == 0) {
+		rc = rfs_incoming_rename(regfs_data(req)->incoming, d, name,
+					 newd, newname, flags, &tag, &err);
+		log_seal(rc, &tag, &err);
+	}
+	fuse_reply_err(req, -rc);
+}
+
+static struct handle *handle_new(int kind)
+{
+	struct handle *h = calloc(1, sizeof(*h));
+
+	if (h) {
+		h->kind = kind;
+		h->fd = -1;
+	}
+	return h;
+}
+
+static void regfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+			 mode_t mode, struct fuse_file_info *fi)
+{
+	struct regfs *fs = regfs_data(req);
+	struct rfs_error err = { 0 };
+	struct rfs_staged_info info;
+	struct fuse_entry_param e;
+	struct handle *h;
+	int64_t d;
+	int rc = incoming_dir_of(parent, &d);
+
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	h = handle_new(HANDLE_STAGED);
+	if (!h) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	rc = rfs_incoming_create(fs->incoming, d, name, &info, &err);
+	if (rc) {
+		if (rc != -EEXIST && rc != -EINVAL)
+			log_error(&err, rc);
+		free(h);
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	h->staged_id = info.id;
+	h->write = true;
+	fi->fh = (uintptr_t)h;
+	entry_for_staged(fs, &e, &info);
+	if (fuse_reply_create(req, &e, fi) != 0)
+		rfs_incoming_release(fs->incoming, info.id, true, NULL, NULL);
+}
+
+static void regfs_open(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	struct regfs *fs = regfs_data(req);
+	bool write = (fi->flags & O_ACCMODE) != O_RDONLY;
+	struct rfs_tag tag;
+	struct handle *h;
+	int rc;
+
+	switch (rfs_ino_kind(ino)) {
+	case RFS_NODE_TAG:
+		if (write || (fi->flags & O_TRUNC)) {
+			fuse_reply_err(req, EROFS);
+			return;
+		}
+		rc = rfs_catalog_tag_by_id(catalog(req), rfs_ino_id(ino), &tag);
+		if (rc == 0)
+			rc = rfs_store_blob_open(fs->store, tag.digest);
+		if (rc < 0) {
+			if (rc != -ENOENT)
+				regfs_log(REGFS_LOG_ERROR,
+					  "cannot open blob of '%s:%s': %s",
+					  tag.repo, tag.name, strerror(-rc));
+			fuse_reply_err(req, rc == -ENOENT ? EIO : -rc);
+			return;
+		}
+		h = handle_new(HANDLE_BLOB);
+		if (!h) {
+			close(rc);
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+		h->fd = rc;
+		fi->keep_cache = 1;
+		fi->noflush = 1;
+		break;
+	case RFS_NODE_STAGED:
+		h = handle_new(HANDLE_STAGED);
+		if (!h) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+		rc = rfs_incoming_open(fs->incoming, rfs_ino_id(ino), write,
+				       NULL);
+		if (rc) {
+			free(h);
+			fuse_reply_err(req, -rc);
+			return;
+		}
+		h->staged_id = rfs_ino_id(ino);
+		h->write = write;
+		fi->direct_io = 1; /* the content may still change */
+		break;
+	case RFS_NODE_NONE:
+		fuse_reply_err(req, ENOENT);
+		return;
+	default:
+		fuse_reply_err(req, EISDIR);
+		return;
+	}
+	fi->fh = (uintptr_t)h;
+	if (fuse_reply_open(req, fi) != 0) {
+		if (h->kind == HANDLE_STAGED)
+			rfs_incoming_release(fs->incoming, h->staged_id,
+					     h->write, NULL, NULL);
+		else
+			close(h->fd);
+		free(h);
+	}
+}
+
+static void regfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	struct handle *h = handle_of(fi);
+	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+	char *data;
+	ssize_t n;
+
+	if (h->kind == HANDLE_BLOB) {
+		/* Straight from the blob file; spliced when the kernel can. */
+		buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+		buf.buf[0].fd = h->fd;
+		buf.buf[0].pos = off;
+		fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+		return;
+	}
+	data = malloc(size ? size : 1);
+	if (!data) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	n = rfs_incoming_read(regfs_data(req)->incoming, h->staged_id, data,
+			      size, (uint64_t)off);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else
+		fuse_reply_buf(req, data, (size_t)n);
+	free(data);
+}
+
+static void regfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
+			size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct handle *h = handle_of(fi);
+	struct rfs_error err = { 0 };
+	ssize_t n;
+
+	if (h->kind != HANDLE_STAGED || !h->write) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	n = rfs_incoming_write(regfs_data(req)->incoming, h->staged_id, buf,
+			       size, (uint64_t)off, &err);
+	if (n < 0) {
+		if (n != -ENOSPC && n != -EBADF)
+			log_error(&err, (int)n);
+		fuse_reply_err(req, (int)-n);
+	} else {
+		fuse_reply_write(req, (size_t)n);
+	}
+}
+
+static void regfs_flush(fuse_req_t req, fuse_ino_t ino,
+			struct fuse_file_info *fi)
+{
+	struct handle *h = handle_of(fi);
+	struct rfs_error err = { 0 };
+	struct rfs_tag tag = { 0 };
+	enum rfs_closer closer;
+	int rc = 0;
+
+	if (h->kind == HANDLE_STAGED && h->write) {
+		struct rfs_staged_info info;
+
+		closer = rfs_proc_closer(fuse_req_ctx(req)->pid, ino);
+		if (closer == RFS_CLOSER_KILLED &&
+		    rfs_incoming_stat(regfs_data(req)->incoming, h->staged_id,
+				      &info) == 0)
+			regfs_log(REGFS_LOG_INFO,
+				  "writer %d of '%s' was killed by a signal: "
+				  "discarding what it wrote",
+				  (int)fuse_req_ctx(req)->pid, info.name);
+		rc = rfs_incoming_flush(regfs_data(req)->incoming, h->staged_id,
+					true, closer, &tag, &err);
+		log_seal(rc, &tag, &err);
+	}
+	fuse_reply_err(req, -rc);
+}
+
+static void regfs_release(fuse_req_t req, fuse_ino_t ino,
+			  struct fuse_file_info *fi)
+{
+	struct handle *h = handle_of(fi);
+	struct rfs_error err = { 0 };
+	struct rfs_tag tag = { 0 };
+	int rc;
+
+	if (h->kind == HANDLE_STAGED) {
+		rc = rfs_incoming_release(regfs_data(req)->incoming,
+					  h->staged_id, h->write, &tag, &err);
+		log_seal(rc, &tag, &err);
+	} else {
+		close(h->fd);
+	}
+	free(h);
+	fuse_reply_err(req, 0);
+}
+
+static void regfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+			struct fuse_file_info *fi)
+{
+	/* Sealed content is durable; staged content is made durable by its
+	 * seal, and before that there is nothing a crash should keep. */
+	fuse_reply_err(req, 0);
+}
+
+static int listing_add(struct listing *l, const char *name,
+		       const struct fuse_entry_param *e)
+{
+	if (l->len == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 32;
+		void *p = realloc(l->entries, cap * sizeof(*l->entries));
+
+		if (!p)
+			return -ENOMEM;
+		l->entries = p;
+		l->cap = cap;
+	}
+	l->entries[l->len].name = strdup(name);
+	if (!l->entries[l->len].name)
+		return -ENOMEM;
+	l->entries[l->len++].e = *e;
+	return 0;
+}
+
+static void listing_free(struct listing *l)
+{
+	if (!l)
+		return;
+	for (size_t i = 0; i < l->len; i++)
+		free(l->entries[i].name);
+	free(l->entries);
+	free(l);
+}
+
+struct listing_ctx {
+	struct regfs *fs;
+	struct listing *l;
+	bool incoming;
+};
+
+static int list_dir_cb(void *ctx, const struct rfs_dir *dir)
+{
+	struct listing_ctx *c = ctx;
+	struct fuse_entry_param e;
+
+	entry_for_dir(c->fs, &e, c->incoming, dir);
+	return listing_add(c->l, dir->name, &e);
+}
+
+static int list_tag_cb(void *ctx, const struct rfs_tag *tag)
+{
+	struct listing_ctx *c = ctx;
+	struct fuse_entry_param e;
+
+	entry_for_tag(c->fs, &e, tag);
+	return listing_add(c->l, tag->name, &e);
+}
+
+static int list_staged_cb(void *ctx, const struct rfs_staged_info *info)
+{
+	struct listing_ctx *c = ctx;
+	struct fuse_entry_param e;
+
+	entry_for_staged(c->fs, &e, info);
+	return listing_add(c->l, info->name, &e);
+}
+
+/* Take a snapshot of a folder at opendir: readdir then pages through it. */
+static int build_listing(struct regfs *fs, uint64_t ino, struct listing *l)
+{
+	struct rfs_catalog *cat = rfs_store_catalog(fs->store);
+	struct listing_ctx c = { .fs = fs, .l = l };
+	struct fuse_entry_param e;
+	int64_t d;
+	int rc;
+
+	memset(&e, 0, sizeof(e));
+	e.attr.st_mode = S_IFDIR;
+	e.attr.st_ino = ino;
+	rc = listing_add(l, ".", &e);
+	if (!rc)
+		rc = listing_add(l, "..", &e);
+	if (rc)
+		return rc;
+	if (ino == RFS_INO_ROOT) {
+		fill_top(fs, &e, RFS_INO_REGISTRY);
+		rc = listing_add(l, "registry", &e);
+		fill_top(fs, &e, RFS_INO_INCOMING);
+		return rc ? rc : listing_add(l, "incoming", &e);
+	}
+	rc = dir_of(ino, &c.incoming, &d);
+	if (rc)
+		return rc;
+	rc = rfs_catalog_list_dirs(cat, d, !c.incoming, list_dir_cb, &c);
+	if (rc || d == 0)
+		return rc;
+	if (c.incoming)
+		return rfs_incoming_list(fs->incoming, d, list_staged_cb, &c);
+	return rfs_catalog_list_tags_in_dir(cat, d, list_tag_cb, &c);
+}
+
+static void regfs_opendir(fuse_req_t req, fuse_ino_t ino,
+			  struct fuse_file_info *fi)
+{
+	struct regfs *fs = regfs_data(req);
+	struct listing *l = calloc(1, sizeof(*l));
+	struct stat st;
+	double timeout;
+	int rc = l ? stat_ino(fs, ino, &st, &timeout) : -ENOMEM;
+
+	if (rc == 0 && !S_ISDIR(st.st_mode))
+		rc = -ENOTDIR;
+	if (rc == 0)
+		rc = build_listing(fs, ino, l);
+	if (rc) {
+		listing_free(l);
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	fi->fh = (uintptr_t)l;
+	if (fuse_reply_open(req, fi) != 0)
+		listing_free(l);
+}
+
+static void reply_listing(fuse_req_t req, size_t size, off_t off,
+			  struct fuse_file_info *fi, bool plus)
+{
+	struct listing *l = (struct listing *)(uintptr_t)fi->fh;
+	char *buf = malloc(size);
+	size_t used = 0;
+
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	for (size_t i = (size_t)off; i < l->len; i++) {
+		struct listing_entry *le = &l->entries[i];
+		size_t n;
+
+		if (plus)
+			n = fuse_add_direntry_plus(req, buf + used, size - used,
+						   le->name, &le->e,
+						   (off_t)(i + 1));
+		else
+			n = fuse_add_direntry(req, buf + used, size - used,
+					      le->name, &le->e.attr,
+					      (off_t)(i + 1));
+		if (n > size - used)
+			break;
+		used += n;
+	}
+	fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
+static void regfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
+			  off_t off, struct fuse_file_info *fi)
+{
+	reply_listing(req, size, off, fi, false);
+}
+
+static void regfs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
+			      off_t off, struct fuse_file_info *fi)
+{
+	reply_listing(req, size, off, fi, true);
+}
+
+static void regfs_releasedir(fuse_req_t req, fuse_ino_t ino,
+			     struct fuse_file_info *fi)
+{
+	listing_free((struct listing *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+static void regfs_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct statvfs sv;
+
+	if (statvfs(rfs_store_root(regfs_data(req)->store), &sv) < 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	sv.f_namemax = RFS_STAGED_NAME_MAX;
+	fuse_reply_statfs(req, &sv);
+}
+
+/* The extended attributes of a sealed tag, as "name\0value\0..." pairs. */
+static int tag_xattrs(fuse_req_t req, fuse_ino_t ino, char *buf, size_t size)
+{
+	struct rfs_tag tag;
+	char created[32];
+	time_t secs;
+	struct tm tm;
+	int rc, n;
+
+	if (rfs_ino_kind(ino) != RFS_NODE_TAG)
+		return 0;
+	rc = rfs_catalog_tag_by_id(catalog(req), rfs_ino_id(ino), &tag);
+	if (rc)
+		return rc;
+	secs = (time_t)(tag.created_ns / 1000000000);
+	strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ",
+		 gmtime_r(&secs, &tm));
+	n = snprintf(buf, size,
+		     "user.regfs.digest%c%s%cuser.regfs.repo%c%s%c"
+		     "user.regfs.tag%c%s%cuser.regfs.created%c%s%c",
+		     0, tag.digest, 0, 0, tag.repo, 0, 0, tag.name, 0, 0,
+		     created, 0);
+	return n < 0 || (size_t)n >= size ? -ERANGE : n;
+}
+
+static void reply_xattr_value(fuse_req_t req, const char *value, size_t len,
+			      size_t size)
+{
+	if (size == 0)
+		fuse_reply_xattr(req, len);
+	else if (size < len)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, value, len);
+}
+
+static void regfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			   size_t size)
+{
+	char buf[1024];
+	int n = tag_xattrs(req, ino, buf, sizeof(buf));
+
+	if (n < 0) {
+		fuse_reply_err(req, -n);
+		return;
+	}
+	for (const char *p = buf; p < buf + n;) {
+		const char *value = p + strlen(p) + 1;
+
+		if (strcmp(p, name) == 0) {
+			reply_xattr_value(req, value, strlen(value), size);
+			return;
+		}
+		p = value + strlen(value) + 1;
+	}
+	fuse_reply_err(req, ENODATA);
+}
+
+static void regfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	char buf[1024], names[256];
+	size_t len = 0;
+	int n = tag_xattrs(req, ino, buf, sizeof(buf));
+
+	if (n < 0) {
+		fuse_reply_err(req, -n);
+		return;
+	}
+	for (const char *p = buf; p < buf + n;) {
+		const char *value = p + strlen(p) + 1;
+
+		memcpy(names + len, p, strlen(p) + 1);
+		len += strlen(p) + 1;
+		p = value + strlen(value) + 1;
+	}
+	reply_xattr_value(req, names, len, size);
+}
+
+static int xattr_change_error(fuse_ino_t ino)
+{
+	switch (rfs_ino_kind(ino)) {
+	case RFS_NODE_STAGED:
+	case RFS_NODE_INCOMING_DIR:
+	case RFS_NODE_INCOMING_TOP:
+		return ENOTSUP;
+	default:
+		return EROFS;
+	}
+}
+
+static void regfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			   const char *value, size_t size, int flags)
+{
+	fuse_reply_err(req, xattr_change_error(ino));
+}
+
+static void regfs_removexattr(fuse_req_t req, fuse_ino_t ino,
+			      const char *name)
+{
+	fuse_reply_err(req, xattr_change_error(ino));
+}
+
+static void regfs_init(void *userdata, struct fuse_conn_info *conn)
+{
+	/* Requests of up to 1 MiB each way. */
+	conn->max_write = 1 << 20;
+	conn->max_readahead = 1 << 20;
+	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+		conn->want |= FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
+	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
+		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+}
+
+const struct fuse_lowlevel_ops regfs_ops = {
+	.init = regfs_init,
+	.lookup = regfs_lookup,
+	.forget = regfs_forget,
+	.forget_multi = regfs_forget_multi,
+	.getattr = regfs_getattr,
+	.setattr = regfs_setattr,
+	.mkdir = regfs_mkdir,
+	.unlink = regfs_unlink,
+	.rmdir = regfs_rmdir,
+	.rename = regfs_rename,
+	.create = regfs_create,
+	.open = regfs_open,
+	.read = regfs_read,
+	.write = regfs_write,
+	.flush = regfs_flush,
+	.release = regfs_release,
+	.fsync = regfs_fsync,
+	.opendir = regfs_opendir,
+	.readdir = regfs_readdir,
+	.readdirplus = regfs_readdirplus,
+	.releasedir = regfs_releasedir,
+	.statfs = regfs_statfs,
+	.getxattr = regfs_getxattr,
+	.listxattr = regfs_listxattr,
+	.setxattr = regfs_setxattr,
+	.removexattr = regfs_removexattr,
+};

@@ -1,0 +1,36 @@
+/*
+ * regfs.h - the daemon's state, shared by main.c and the FUSE operations.
+ */
+#ifndef REGFS_DAEMON_H
+#define REGFS_DAEMON_H
+
+#define FUSE_USE_VERSION 314
+#include <fuse_lowlevel.h>
+
+#include <stdbool.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "incoming.h"
+#include "store.h"
+
+struct regfs {
+	struct rfs_store *store;
+	struct rfs_incoming *incoming;
+	uid_t uid; /* owner shown for every node */
+	gid_t gid;
+	struct timespec started; /* times of the fixed top folders */
+};
+
+extern const struct fuse_lowlevel_ops regfs_ops;
+
+/* Logging: to a file (-o log=FILE), to stderr in the foreground, or to
+ * syslog. Messages are lines without a final newline. */
+enum regfs_log_level { REGFS_LOG_ERROR, REGFS_LOG_INFO, REGFS_LOG_DEBUG };
+
+void regfs_log_open(const char *file, bool foreground, bool debug);
+void regfs_log(enum regfs_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void regfs_log_close(void);
+
+#endif
