@@ -32,6 +32,8 @@ struct rfs_seal {
 	uint64_t size;
 	bool rehash; /* something below hashed changed: hash again */
 	bool done;   /* committed, or failed for good */
+	int failed;  /* a write or truncate failed: the content is not what
+		      * the writer meant, so it must never be sealed */
 };
 
 /* What the checks of a seal look at. */
@@ -135,10 +137,16 @@ ssize_t rfs_seal_write(struct rfs_seal *seal, const void *buf, size_t len,
 
 	if (seal->done)
 		return rfs_error_set(err, -EBADF, "the file is already sealed");
+	if (seal->failed)
+		return rfs_error_set(err, seal->failed,
+				     "an earlier write failed: %s",
+				     strerror(-seal->failed));
 	rc = write_all(seal->fd, buf, len, offset);
-	if (rc)
+	if (rc) {
+		seal->failed = rc;
 		return rfs_error_set(err, rc, "cannot write staging file: %s",
 				     strerror(-rc));
+	}
 	/* Hash bytes that arrive in order as they pass; anything else is
 	 * caught up from the file at commit. */
 	if (offset == seal->hashed && !seal->rehash) {
@@ -159,9 +167,11 @@ int rfs_seal_truncate(struct rfs_seal *seal, uint64_t size,
 {
 	if (seal->done)
 		return rfs_error_set(err, -EBADF, "the file is already sealed");
-	if (ftruncate(seal->fd, (off_t)size) < 0)
+	if (ftruncate(seal->fd, (off_t)size) < 0) {
+		seal->failed = -errno;
 		return rfs_error_set(err, -errno, "cannot truncate: %s",
 				     strerror(errno));
+	}
 	if (size < seal->hashed)
 		seal->rehash = true;
 	seal->size = size;
@@ -277,6 +287,10 @@ int rfs_seal_commit(struct rfs_seal *seal, const char *repo, const char *tag,
 	if (seal->done)
 		return rfs_error_set(err, -EBADF, "the file is already sealed");
 	seal->done = true; /* whatever happens now, this seal is spent */
+	if (seal->failed)
+		return rfs_error_set(err, seal->failed,
+				     "not sealing '%s:%s': a write failed: %s",
+				     repo, tag, strerror(-seal->failed));
 	if (!rfs_name_valid_repo(repo))
 		return rfs_error_set(err, -EINVAL,
 				     "invalid repository name '%s'", repo);

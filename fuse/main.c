@@ -154,7 +154,10 @@ int main(int argc, char *argv[])
 		if (!loop)
 			goto out_unmount;
 		fuse_loop_cfg_set_clone_fd(loop, cmd.clone_fd);
-		fuse_loop_cfg_set_idle_threads(loop, cmd.max_idle_threads);
+		/* UINT_MAX means "not given" to fuse_parse_cmdline(). */
+		if (cmd.max_idle_threads != UINT_MAX)
+			fuse_loop_cfg_set_idle_threads(loop,
+						       cmd.max_idle_threads);
 		if (cmd.max_threads > 0 && cmd.max_threads < UINT_MAX)
 			fuse_loop_cfg_set_max_threads(loop, cmd.max_threads);
 		ret = fuse_session_loop_mt(se, loop);
