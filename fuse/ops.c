@@ -961,6 +961,9 @@ static void regfs_init(void *userdata, struct fuse_conn_info *conn)
 	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
 		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	/* Sealed content never changes: no need for the kernel to check a
+	 * file's attributes on every read to invalidate its pages. */
+	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
 }
 
 const struct fuse_lowlevel_ops regfs_ops = {
