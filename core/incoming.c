@@ -403,6 +403,22 @@ int rfs_incoming_open(struct rfs_incoming *inc, int64_t id, bool write,
 	return rc;
 }
 
+/* A checksum file is small: refuse one growing past RFS_SIDECAR_MAX. */
+static int check_size(struct rfs_incoming *inc, struct staged *e,
+		      uint64_t end, struct rfs_error *err)
+{
+	bool sidecar;
+
+	pthread_mutex_lock(&inc->lock);
+	sidecar = e->kind == RFS_STAGED_SIDECAR;
+	pthread_mutex_unlock(&inc->lock);
+	if (sidecar && end > RFS_SIDECAR_MAX)
+		return rfs_error_set(err, -EFBIG,
+				     "a checksum file holds at most %d bytes",
+				     RFS_SIDECAR_MAX);
+	return 0;
+}
+
 ssize_t rfs_incoming_write(struct rfs_incoming *inc, int64_t id,
 			   const void *buf, size_t len, uint64_t offset,
 			   struct rfs_error *err)
@@ -410,8 +426,14 @@ ssize_t rfs_incoming_write(struct rfs_incoming *inc, int64_t id,
 	struct staged *e = get(inc, id);
 	ssize_t n;
 
+
 	if (!e)
 		return rfs_error_set(err, -EBADF, "no such staged file");
+	n = check_size(inc, e, offset + len, err);
+	if (n) {
+		put(inc, e);
+		return n;
+	}
 	pthread_mutex_lock(&e->lock);
 	n = rfs_seal_write(e->seal, buf, len, offset, err);
 	if (n > 0)
@@ -442,6 +464,11 @@ int rfs_incoming_truncate(struct rfs_incoming *inc, int64_t id, uint64_t size,
 
 	if (!e)
 		return rfs_error_set(err, -EBADF, "no such staged file");
+	rc = check_size(inc, e, size, err);
+	if (rc) {
+		put(inc, e);
+		return rc;
+	}
 	pthread_mutex_lock(&e->lock);
 	rc = rfs_seal_truncate(e->seal, size, err);
 	e->mtime_ns = rfs_now_ns();
@@ -684,6 +711,11 @@ int rfs_incoming_rename(struct rfs_incoming *inc, int64_t dir,
 				   name);
 	} else if (target == e) {
 		rc = 0; /* rename onto itself */
+	} else if (kind == RFS_STAGED_SIDECAR &&
+		   rfs_seal_size(e->seal) > RFS_SIDECAR_MAX) {
+		rc = rfs_error_set(err, -EFBIG,
+				   "a checksum file holds at most %d bytes",
+				   RFS_SIDECAR_MAX);
 	} else if (target && ((flags & RENAME_NOREPLACE) ||
 			      target->kind == RFS_STAGED_TAG)) {
 		rc = rfs_error_set(err, -EEXIST, "'%s/%s' exists", d.path,

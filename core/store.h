@@ -4,7 +4,9 @@
  *   STORE/catalog.db          the SQLite catalog (plus -wal and -shm)
  *   STORE/blobs/sha256/<hex>  one read-only file per distinct content,
  *                             named by its SHA-256
- *   STORE/staging/            files being written; each is flock()ed by its
+ *   STORE/staging/            files being written. They are O_TMPFILE files
+ *                             with no name where the filesystem allows it;
+ *                             elsewhere named files flock()ed by their
  *                             writer, so an unlocked one is a leftover
  *
  * Opening a store creates what is missing and removes staging leftovers of
