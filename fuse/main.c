@@ -12,8 +12,12 @@
 
 #include "regfs.h"
 
+enum { KEY_FSNAME, KEY_SUBTYPE };
+
 struct options {
 	char *store;
+	bool has_fsname; /* given on the command line: keep the user's */
+	bool has_subtype;
 	char *log;
 	int show_help;
 	int show_version;
@@ -26,6 +30,8 @@ static const struct fuse_opt option_spec[] = {
 	OPT("--help", show_help),
 	OPT("-V", show_version),
 	OPT("--version", show_version),
+	FUSE_OPT_KEY("fsname=", KEY_FSNAME),
+	FUSE_OPT_KEY("subtype=", KEY_SUBTYPE),
 	FUSE_OPT_END
 };
 
@@ -56,6 +62,10 @@ static int opt_proc(void *data, const char *arg, int key,
 		opts->store = strdup(arg);
 		return 0;
 	}
+	if (key == KEY_FSNAME)
+		opts->has_fsname = true;
+	if (key == KEY_SUBTYPE)
+		opts->has_subtype = true;
 	return 1;
 }
 
@@ -131,8 +141,11 @@ int main(int argc, char *argv[])
 	clock_gettime(CLOCK_REALTIME, &fs.started);
 
 	/* Name the mount after its store, as mount(8) and df show it. */
-	if (asprintf(&fsname, "-ofsname=%s,subtype=regfs", store) < 0 ||
-	    fuse_opt_add_arg(&args, fsname) != 0)
+	if (!opts.has_fsname &&
+	    (asprintf(&fsname, "-ofsname=%s", store) < 0 ||
+	     fuse_opt_add_arg(&args, fsname) != 0))
+		goto out_incoming;
+	if (!opts.has_subtype && fuse_opt_add_arg(&args, "-osubtype=regfs") != 0)
 		goto out_incoming;
 
 	se = fuse_session_new(&args, &regfs_ops, sizeof(regfs_ops), &fs);

@@ -444,6 +444,34 @@ static void regfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	fuse_reply_err(req, -rc);
 }
 
+/* Only regular files and folders can be published: no symlinks, hard
+ * links or device nodes. */
+static void refuse_node(fuse_req_t req, fuse_ino_t parent)
+{
+	int64_t d;
+	int rc = incoming_dir_of(parent, &d);
+
+	fuse_reply_err(req, rc ? -rc : EPERM);
+}
+
+static void regfs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+			  const char *name)
+{
+	refuse_node(req, parent);
+}
+
+static void regfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+		       const char *newname)
+{
+	refuse_node(req, newparent);
+}
+
+static void regfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+			mode_t mode, dev_t rdev)
+{
+	refuse_node(req, parent);
+}
+
 static struct handle *handle_new(int kind)
 {
 	struct handle *h = calloc(1, sizeof(*h));
@@ -977,6 +1005,9 @@ const struct fuse_lowlevel_ops regfs_ops = {
 	.unlink = regfs_unlink,
 	.rmdir = regfs_rmdir,
 	.rename = regfs_rename,
+	.symlink = regfs_symlink,
+	.link = regfs_link,
+	.mknod = regfs_mknod,
 	.create = regfs_create,
 	.open = regfs_open,
 	.read = regfs_read,
