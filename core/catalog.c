@@ -198,8 +198,8 @@ static void row_to_blob(sqlite3_stmt *s, struct rfs_blob *b)
 	b->refs = sqlite3_column_int64(s, 3);
 }
 
-int rfs_catalog_open(const char *path, struct rfs_catalog **out,
-		     struct rfs_error *err)
+int rfs_catalog_open(const char *path, bool readonly,
+		     struct rfs_catalog **out, struct rfs_error *err)
 {
 	struct rfs_catalog *cat = calloc(1, sizeof(*cat));
 	pthread_mutexattr_t attr;
@@ -213,7 +213,9 @@ int rfs_catalog_open(const char *path, struct rfs_catalog **out,
 	pthread_mutexattr_destroy(&attr);
 
 	rc = sqlite3_open_v2(path, &cat->db,
-			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+			     (readonly ? SQLITE_OPEN_READONLY
+				       : SQLITE_OPEN_READWRITE |
+						 SQLITE_OPEN_CREATE) |
 				     SQLITE_OPEN_NOMUTEX,
 			     NULL);
 	if (rc != SQLITE_OK) {
@@ -224,6 +226,17 @@ int rfs_catalog_open(const char *path, struct rfs_catalog **out,
 		goto out;
 	}
 	sqlite3_busy_timeout(cat->db, 10000);
+	if (readonly) {
+		rc = exec(cat, "SELECT value FROM meta WHERE key = 'schema'",
+			  err);
+		if (rc)
+			rfs_error_set(err, -EINVAL,
+				      "'%s' is not a regfs catalog: %s", path,
+				      sqlite3_errmsg(cat->db));
+		else
+			*out = cat;
+		goto done;
+	}
 	/* WAL lets regctl read while the daemon writes; FULL makes every
 	 * committed seal survive power loss, not only a crash. */
 	rc = exec(cat, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
@@ -237,6 +250,10 @@ int rfs_catalog_open(const char *path, struct rfs_catalog **out,
 	return 0;
 out:
 	rfs_catalog_close(&cat);
+	return rc;
+done:
+	if (rc)
+		rfs_catalog_close(&cat);
 	return rc;
 }
 

@@ -55,8 +55,9 @@ typedef int (*rfs_dir_fn)(void *ctx, const struct rfs_dir *dir);
 typedef int (*rfs_tag_fn)(void *ctx, const struct rfs_tag *tag);
 typedef int (*rfs_blob_fn)(void *ctx, const struct rfs_blob *blob);
 
-int rfs_catalog_open(const char *path, struct rfs_catalog **out,
-		     struct rfs_error *err);
+/* readonly: open an existing catalog for reading only. */
+int rfs_catalog_open(const char *path, bool readonly,
+		     struct rfs_catalog **out, struct rfs_error *err);
 void rfs_catalog_close(struct rfs_catalog **cat);
 
 /* Directories. parent 0 is the top of the tree. */

@@ -55,13 +55,22 @@ static int check_blob(struct rfs_store *store, int dirfd, const char *name,
 	int fd, rc;
 
 	snprintf(digest, sizeof(digest), "sha256:%s", name);
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    !S_ISREG(st.st_mode)) {
+		r->strays++;
+		fn(ctx, RFS_FSCK_STRAY, name, NULL);
+		return 0;
+	}
 	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	rc = fstat(fd, &st) < 0 ? -errno : rfs_digest_fd(fd, actual);
-	close(fd);
-	if (rc)
-		return rc;
+	rc = fd < 0 ? -errno : fstat(fd, &st) < 0 ? -errno
+						   : rfs_digest_fd(fd, actual);
+	if (fd >= 0)
+		close(fd);
+	if (rc) {
+		r->unreadable++;
+		fn(ctx, RFS_FSCK_UNREADABLE, digest, strerror(-rc));
+		return 0;
+	}
 	r->blobs_checked++;
 	r->bytes_checked += (uint64_t)st.st_size;
 	if (strcmp(actual, digest) != 0) {

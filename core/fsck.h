@@ -14,17 +14,22 @@ enum rfs_fsck_problem {
 	RFS_FSCK_MISSING, /* the catalog names a blob that has no file */
 	RFS_FSCK_CORRUPT, /* a blob file does not hash to its name */
 	RFS_FSCK_ORPHAN,  /* a blob file no tag references (not damage) */
-	RFS_FSCK_STRAY,   /* a file in blobs/ that is not named like a blob */
+	RFS_FSCK_STRAY,   /* something in blobs/ that is not a blob file: a
+			   * bad name, a folder, a link (given by its name) */
+	RFS_FSCK_UNREADABLE, /* a blob file that cannot be read (damage) */
 };
 
 struct rfs_fsck_report {
 	uint64_t blobs_checked;
 	uint64_t bytes_checked;
 	uint64_t missing, corrupt, orphans, strays;
+	uint64_t unreadable;
 };
 
-/* Called for every problem found; detail is the actual digest for a corrupt
- * blob, otherwise NULL. */
+/* Called for every problem found. digest names the blob, or for a stray the
+ * file name inside blobs/sha256/. detail is the actual digest of a corrupt
+ * blob, the error of an unreadable one, otherwise NULL. The check goes on
+ * after every problem. */
 typedef void (*rfs_fsck_fn)(void *ctx, enum rfs_fsck_problem problem,
 			    const char *digest, const char *detail);
 

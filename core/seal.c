@@ -76,13 +76,23 @@ static int open_staging(struct rfs_seal *seal, struct rfs_error *err)
 		return 0;
 	if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
 		goto fail;
-	snprintf(seal->path, sizeof(seal->path), "%s/seal-XXXXXX", dir);
-	seal->fd = mkostemp(seal->path, O_CLOEXEC);
-	if (seal->fd < 0)
-		goto fail;
-	if (flock(seal->fd, LOCK_EX) == 0)
-		return 0;
-	unlink(seal->path);
+	for (;;) {
+		struct stat st;
+
+		snprintf(seal->path, sizeof(seal->path), "%s/seal-XXXXXX", dir);
+		seal->fd = mkostemp(seal->path, O_CLOEXEC);
+		if (seal->fd < 0)
+			goto fail;
+		if (flock(seal->fd, LOCK_EX) < 0) {
+			unlink(seal->path);
+			goto fail;
+		}
+		/* Another process's sweep may have taken the file between
+		 * its creation and our lock: then make another. */
+		if (fstat(seal->fd, &st) == 0 && st.st_nlink > 0)
+			return 0;
+		close(seal->fd);
+	}
 fail:
 	return rfs_error_set(err, -errno, "cannot create a staging file in '%s': %s",
 			     dir, strerror(errno));

@@ -73,11 +73,13 @@ static void sweep_staging(const char *staging)
 	closedir(d);
 }
 
-int rfs_store_open(const char *root, struct rfs_store **out,
-		   struct rfs_error *err)
+int rfs_store_open(const char *root, unsigned int flags,
+		   struct rfs_store **out, struct rfs_error *err)
 {
 	struct rfs_store *store = calloc(1, sizeof(*store));
+	bool readonly = flags & RFS_STORE_READONLY;
 	char sha_dir[PATH_MAX], db[PATH_MAX];
+	struct stat st;
 	int rc;
 
 	if (!store)
@@ -95,19 +97,35 @@ int rfs_store_open(const char *root, struct rfs_store **out,
 	snprintf(sha_dir, sizeof(sha_dir), "%s/blobs", root);
 	snprintf(db, sizeof(db), "%s/catalog.db", root);
 
-	rc = make_dir(root, err);
-	if (!rc)
-		rc = make_dir(sha_dir, err);
-	if (!rc)
-		rc = make_dir(store->blobs_dir, err);
-	if (!rc)
-		rc = make_dir(store->staging_dir, err);
+	if (!(flags & RFS_STORE_CREATE)) {
+		/* Never turn a mistyped path into a new, empty store. */
+		if (stat(root, &st) < 0) {
+			rc = rfs_error_set(err, -errno, "no store at '%s': %s",
+					   root, strerror(errno));
+			goto out;
+		}
+		if (!S_ISDIR(st.st_mode) || stat(db, &st) < 0) {
+			rc = rfs_error_set(err, -EINVAL,
+					   "'%s' is not a regfs store", root);
+			goto out;
+		}
+	}
+	if (!readonly) {
+		rc = make_dir(root, err);
+		if (!rc)
+			rc = make_dir(sha_dir, err);
+		if (!rc)
+			rc = make_dir(store->blobs_dir, err);
+		if (!rc)
+			rc = make_dir(store->staging_dir, err);
+		if (rc)
+			goto out;
+	}
+	rc = rfs_catalog_open(db, readonly, &store->catalog, err);
 	if (rc)
 		goto out;
-	rc = rfs_catalog_open(db, &store->catalog, err);
-	if (rc)
-		goto out;
-	sweep_staging(store->staging_dir);
+	if (!readonly)
+		sweep_staging(store->staging_dir);
 	*out = store;
 	return 0;
 out:

@@ -28,8 +28,18 @@ struct rfs_store;
  * / -ENOENT (no HOME). */
 int rfs_store_default_path(char *buf, size_t size);
 
-int rfs_store_open(const char *root, struct rfs_store **out,
-		   struct rfs_error *err);
+enum rfs_store_flags {
+	/* Create the store folder and its layout if they are missing;
+	 * otherwise a missing store is -ENOENT, a folder without a catalog
+	 * -EINVAL. */
+	RFS_STORE_CREATE = 1 << 0,
+	/* Only read: the catalog is opened read-only and staging leftovers
+	 * are left alone (regctl ls, inspect, fsck). */
+	RFS_STORE_READONLY = 1 << 1,
+};
+
+int rfs_store_open(const char *root, unsigned int flags,
+		   struct rfs_store **out, struct rfs_error *err);
 void rfs_store_close(struct rfs_store **store);
 
 const char *rfs_store_root(const struct rfs_store *store);

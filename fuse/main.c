@@ -128,7 +128,7 @@ int main(int argc, char *argv[])
 		goto out_cmd;
 	}
 	regfs_log_open(opts.log, cmd.foreground, cmd.debug);
-	rc = rfs_store_open(store, &fs.store, &err);
+	rc = rfs_store_open(store, RFS_STORE_CREATE, &fs.store, &err);
 	if (rc) {
 		fprintf(stderr, "regfs: %s\n", rfs_error_message(&err, rc));
 		regfs_log(REGFS_LOG_ERROR, "%s", rfs_error_message(&err, rc));

@@ -48,7 +48,7 @@ static int setup(void **state)
 	if (!mkdtemp(f->dir))
 		return -1;
 	snprintf(f->db, sizeof(f->db), "%s/catalog.db", f->dir);
-	if (rfs_catalog_open(f->db, &f->cat, &err) != 0) {
+	if (rfs_catalog_open(f->db, false, &f->cat, &err) != 0) {
 		fprintf(stderr, "rfs_catalog_open: %s\n", err.msg);
 		return -1;
 	}
@@ -72,7 +72,7 @@ static void reopen(struct fixture *f)
 
 	rfs_catalog_close(&f->cat);
 	assert_null(f->cat);
-	assert_int_equal(rfs_catalog_open(f->db, &f->cat, &err), 0);
+	assert_int_equal(rfs_catalog_open(f->db, false, &f->cat, &err), 0);
 }
 
 static void add_tag(struct fixture *f, const char *repo, const char *tag,
@@ -152,7 +152,7 @@ static void test_open_bad_path(void **state)
 	char path[192];
 
 	snprintf(path, sizeof(path), "%s/no/such/dir/catalog.db", f->dir);
-	assert_true(rfs_catalog_open(path, &cat, &err) < 0);
+	assert_true(rfs_catalog_open(path, false, &cat, &err) < 0);
 	assert_null(cat);
 	rfs_catalog_close(&cat);
 }
@@ -555,7 +555,7 @@ static void test_two_handles(void **state)
 	struct rfs_tag t;
 
 	/* The daemon and regctl may open the same file. */
-	assert_int_equal(rfs_catalog_open(f->db, &other, &err), 0);
+	assert_int_equal(rfs_catalog_open(f->db, false, &other, &err), 0);
 	add_tag(f, "app", "v1", D1, 1, NULL);
 	assert_int_equal(rfs_catalog_tag_get(other, "app", "v1", &t), 0);
 	assert_int_equal(rfs_catalog_add_tag(other, "app", "v1", D2, 1,

@@ -63,7 +63,7 @@ static int setup(void **state)
 	strcpy(f->root, "/tmp/regfs-test-incoming-XXXXXX");
 	if (!mkdtemp(f->root))
 		return -1;
-	if (rfs_store_open(f->root, &f->store, &err) != 0) {
+	if (rfs_store_open(f->root, RFS_STORE_CREATE, &f->store, &err) != 0) {
 		fprintf(stderr, "rfs_store_open: %s\n", err.msg);
 		return -1;
 	}

@@ -62,7 +62,7 @@ static int setup(void **state)
 	strcpy(f->root, "/tmp/regfs-test-store-XXXXXX");
 	if (!mkdtemp(f->root))
 		return -1;
-	if (rfs_store_open(f->root, &f->store, &err) != 0) {
+	if (rfs_store_open(f->root, RFS_STORE_CREATE, &f->store, &err) != 0) {
 		fprintf(stderr, "rfs_store_open: %s\n", err.msg);
 		return -1;
 	}
@@ -252,7 +252,7 @@ static void test_open_missing_root(void **state)
 
 	/* A store folder that does not exist yet is created. */
 	snprintf(root, sizeof(root), "%s/new", f->root);
-	assert_int_equal(rfs_store_open(root, &store, &err), 0);
+	assert_int_equal(rfs_store_open(root, RFS_STORE_CREATE, &store, &err), 0);
 	snprintf(root, sizeof(root), "%s/new/catalog.db", f->root);
 	assert_int_equal(stat(root, &st), 0);
 	snprintf(root, sizeof(root), "%s/new/blobs/sha256", f->root);
@@ -268,7 +268,7 @@ static void test_open_missing_root(void **state)
 	int fd = open(root, O_CREAT | O_WRONLY, 0644);
 	assert_true(fd >= 0);
 	close(fd);
-	assert_true(rfs_store_open(root, &store, &err) < 0);
+	assert_true(rfs_store_open(root, RFS_STORE_CREATE, &store, &err) < 0);
 	assert_null(store);
 }
 
@@ -628,7 +628,7 @@ static void test_leftover_removed(void **state)
 	close(fd);
 	assert_int_equal(staging_count(f), 2);
 
-	assert_int_equal(rfs_store_open(f->root, &f->store, &err), 0);
+	assert_int_equal(rfs_store_open(f->root, RFS_STORE_CREATE, &f->store, &err), 0);
 	assert_int_equal(staging_count(f), 0);
 }
 
@@ -647,10 +647,10 @@ static void test_locked_staging_kept(void **state)
 	put(seal, "hello ", 6, 0);
 	int during = staging_count(f);
 	assert_true(during == 0 || during == 1);
-	assert_int_equal(rfs_store_open(f->root, &other, &err), 0);
+	assert_int_equal(rfs_store_open(f->root, RFS_STORE_CREATE, &other, &err), 0);
 	assert_int_equal(staging_count(f), during);
 	rfs_store_close(&other);
-	assert_int_equal(rfs_store_open(f->root, &other, &err), 0);
+	assert_int_equal(rfs_store_open(f->root, RFS_STORE_CREATE, &other, &err), 0);
 	assert_int_equal(staging_count(f), during);
 	rfs_store_close(&other);
 
@@ -664,11 +664,11 @@ static void test_locked_staging_kept(void **state)
 	int fd = open(at(f, "staging/busy"), O_CREAT | O_RDWR, 0600);
 	assert_true(fd >= 0);
 	assert_int_equal(flock(fd, LOCK_EX | LOCK_NB), 0);
-	assert_int_equal(rfs_store_open(f->root, &other, &err), 0);
+	assert_int_equal(rfs_store_open(f->root, RFS_STORE_CREATE, &other, &err), 0);
 	rfs_store_close(&other);
 	assert_int_equal(access(at(f, "staging/busy"), F_OK), 0);
 	close(fd);
-	assert_int_equal(rfs_store_open(f->root, &other, &err), 0);
+	assert_int_equal(rfs_store_open(f->root, RFS_STORE_CREATE, &other, &err), 0);
 	rfs_store_close(&other);
 	assert_int_equal(access(at(f, "staging/busy"), F_OK), -1);
 }
@@ -762,7 +762,7 @@ static void test_reopen_store(void **state)
 
 	seal_bytes(f, "org/app", "v1", HELLO, 12, &t1);
 	rfs_store_close(&f->store);
-	assert_int_equal(rfs_store_open(f->root, &f->store, &err), 0);
+	assert_int_equal(rfs_store_open(f->root, RFS_STORE_CREATE, &f->store, &err), 0);
 	assert_int_equal(rfs_catalog_tag_get(rfs_store_catalog(f->store),
 					     "org/app", "v1", &t2),
 			 0);

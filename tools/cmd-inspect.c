@@ -1,0 +1,123 @@
+/*
+ * cmd-inspect.c - "regctl inspect REPO:TAG [--json]": one sealed tag, what
+ * it is and which blob file in the store holds its bytes.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "catalog.h"
+#include "names.h"
+#include "regctl.h"
+
+static const char inspect_usage[] =
+    "usage: regctl inspect REPO:TAG [--json]\n"
+    "\n"
+    "Show a sealed tag: repository, tag, digest, size, when it was sealed\n"
+    "(UTC) and the path of the blob file that holds it.\n"
+    "\n"
+    "  --json      print a JSON object {repository, tag, digest, size,\n"
+    "              created, blob}\n"
+    "  -h, --help  show this help\n";
+
+static int inspect_print_json(const struct rfs_tag *tag, const char *created,
+			      const char *blob)
+{
+	json_t *obj;
+	int ret;
+
+	obj =
+	    json_pack("{s:s, s:s, s:s, s:I, s:s, s:s}", "repository", tag->repo,
+		      "tag", tag->name, "digest", tag->digest, "size",
+		      (json_int_t)tag->size, "created", created, "blob", blob);
+	if (!obj)
+		return regctl_error("out of memory");
+	ret = regctl_print_json(obj);
+	json_decref(obj);
+	return ret;
+}
+
+static void inspect_print_text(const struct rfs_tag *tag, const char *created,
+			       const char *blob)
+{
+	char size[REGCTL_SIZE_STR_MAX];
+
+	regctl_format_size(tag->size, size);
+	printf("repository: %s\n", tag->repo);
+	printf("tag:        %s\n", tag->name);
+	printf("digest:     %s\n", tag->digest);
+	printf("size:       %" PRIu64 " (%s)\n", tag->size, size);
+	printf("created:    %s\n", created);
+	printf("blob:       %s\n", blob);
+}
+
+int cmd_inspect(int argc, char **argv, struct regctl *rc)
+{
+	enum { OPT_HELP = REGCTL_OPT_LONG, OPT_JSON };
+	static const struct option options[] = {
+		{ "help", no_argument, NULL, OPT_HELP },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ NULL, 0, NULL, 0 },
+	};
+	char repo[RFS_REPO_MAX + 1], name[RFS_TAG_MAX + 1];
+	char created[REGCTL_TIME_STR_MAX];
+	char blob[PATH_MAX];
+	struct rfs_store *store = NULL;
+	struct rfs_tag tag;
+	const char *ref;
+	bool json = false;
+	int c, r, ret;
+
+	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+		case OPT_HELP: return regctl_usage(inspect_usage, false);
+		case OPT_JSON: json = true; break;
+		default: return regctl_option_error(argv, c, inspect_usage);
+		}
+	}
+	if (optind == argc)
+		return regctl_usage_error(inspect_usage, "no tag given");
+	if (argc - optind > 1)
+		return regctl_usage_error(inspect_usage,
+					  "unexpected argument '%s'",
+					  argv[optind + 1]);
+	ref = argv[optind];
+	if (rfs_ref_parse(ref, repo, sizeof(repo), name, sizeof(name)) < 0)
+		return regctl_error("invalid reference '%s' (want REPO:TAG)",
+				    ref);
+
+	ret = regctl_open_store(rc, RFS_STORE_READONLY, &store);
+	if (ret)
+		goto out;
+	r = rfs_catalog_tag_get(rfs_store_catalog(store), repo, name, &tag);
+	if (r == -ENOENT) {
+		ret = regctl_error("no such tag '%s:%s'", repo, name);
+		goto out;
+	}
+	if (r < 0) {
+		ret = regctl_error("cannot look up '%s:%s': %s", repo, name,
+				   strerror(-r));
+		goto out;
+	}
+	r = rfs_store_blob_path(store, tag.digest, blob, sizeof(blob));
+	if (r < 0) {
+		ret = regctl_error("cannot name the blob of '%s:%s': %s", repo,
+				   name, strerror(-r));
+		goto out;
+	}
+	regctl_format_time(tag.created_ns, REGCTL_TIME_RFC3339, created);
+
+	if (json) {
+		ret = inspect_print_json(&tag, created, blob);
+	} else {
+		inspect_print_text(&tag, created, blob);
+		ret = REGCTL_EXIT_OK;
+	}
+out:
+	rfs_store_close(&store);
+	return ret;
+}

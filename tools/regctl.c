@@ -1,0 +1,365 @@
+/*
+ * regctl.c - regctl's main(): the global options, the table of commands, and
+ * the helpers the commands share (see regctl.h).
+ *
+ * regctl reads and checks a store through core, whether or not a daemon has
+ * it mounted. Exit status: 0 success, 1 failure (including damage found by
+ * fsck), 2 a bad command line.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "regctl.h"
+
+#ifndef REGFS_VERSION
+#define REGFS_VERSION "unknown"
+#endif
+
+static const struct regctl_cmd commands[] = {
+	{ "ls", cmd_ls, "list tags with their digest, size and creation time" },
+	{ "inspect", cmd_inspect, "show one tag and the blob that holds it" },
+	{ "fsck", cmd_fsck, "re-hash every blob and report damage" },
+	{ "version", cmd_version, "print regctl's version" },
+	{ "help", cmd_help, "show help for regctl or for a command" },
+};
+
+#define NR_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static const struct regctl_cmd *find_command(const char *name)
+{
+	for (size_t i = 0; i < NR_COMMANDS; i++)
+		if (!strcmp(commands[i].name, name))
+			return &commands[i];
+	return NULL;
+}
+
+static void print_help(FILE *f)
+{
+	int width = 0;
+
+	for (size_t i = 0; i < NR_COMMANDS; i++) {
+		int len = (int)strlen(commands[i].name);
+		if (len > width)
+			width = len;
+	}
+	fputs("usage: regctl [--store STORE] COMMAND [ARGS]\n"
+	      "\n"
+	      "Read and check a regfs store, mounted or not.\n"
+	      "\n"
+	      "Commands:\n",
+	      f);
+	for (size_t i = 0; i < NR_COMMANDS; i++)
+		fprintf(f, "  %-*s   %s\n", width, commands[i].name,
+			commands[i].summary);
+	fputs(
+	    "\n"
+	    "Options:\n"
+	    "  --store STORE   the store folder (default: $REGFS_STORE, else\n"
+	    "                  $XDG_DATA_HOME/regfs, else ~/.local/share/regfs)\n"
+	    "  -h, --help      show this help\n"
+	    "  -V, --version   print the version\n"
+	    "\n"
+	    "Run 'regctl COMMAND --help' for what a command takes.\n",
+	    f);
+}
+
+int regctl_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("regctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return REGCTL_EXIT_FAILURE;
+}
+
+int regctl_usage(const char *usage, bool error)
+{
+	fputs(usage, error ? stderr : stdout);
+	return error ? REGCTL_EXIT_USAGE : REGCTL_EXIT_OK;
+}
+
+int regctl_usage_error(const char *usage, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("regctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return regctl_usage(usage, true);
+}
+
+/* See REGCTL_OPT_LONG: optopt is 0 for an unknown long option, a long
+ * option's value (>= REGCTL_OPT_LONG) when it lacks or must not have a
+ * value, and the character for a short option. */
+static void option_message(char **argv, int c)
+{
+	const char *arg = optind > 0 ? argv[optind - 1] : "";
+	int len = (int)strcspn(arg, "=");
+
+	if (optopt == 0)
+		regctl_error("unknown option '%.*s'", len, arg);
+	else if (optopt >= REGCTL_OPT_LONG && c == ':')
+		regctl_error("option '%.*s' needs a value", len, arg);
+	else if (optopt >= REGCTL_OPT_LONG)
+		regctl_error("option '%.*s' takes no value", len, arg);
+	else if (c == ':')
+		regctl_error("option '-%c' needs a value", optopt);
+	else
+		regctl_error("unknown option '-%c'", optopt);
+}
+
+int regctl_option_error(char **argv, int c, const char *usage)
+{
+	option_message(argv, c);
+	return regctl_usage(usage, true);
+}
+
+int regctl_open_store(const struct regctl *rc, unsigned int flags,
+		      struct rfs_store **out)
+{
+	char default_path[PATH_MAX];
+	const char *root = rc->store_path;
+	struct rfs_error err;
+	int r;
+
+	rfs_error_clear(&err);
+	*out = NULL;
+	if (!root) {
+		r = rfs_store_default_path(default_path, sizeof(default_path));
+		if (r == -ENOENT)
+			return regctl_error(
+			    "no default store: set REGFS_STORE or HOME, or use --store");
+		if (r < 0)
+			return regctl_error("cannot name the default store: %s",
+					    strerror(-r));
+		root = default_path;
+	}
+	r = rfs_store_open(root, flags, out, &err);
+	if (r < 0)
+		return regctl_error("%s", rfs_error_message(&err, r));
+	return 0;
+}
+
+void regctl_format_size(uint64_t bytes, char buf[REGCTL_SIZE_STR_MAX])
+{
+	static const char *const units[] = { "KiB", "MiB", "GiB",
+					     "TiB", "PiB", "EiB" };
+	double value;
+	size_t i = 0;
+
+	if (bytes < 1024) {
+		snprintf(buf, REGCTL_SIZE_STR_MAX, "%" PRIu64 " B", bytes);
+		return;
+	}
+	/* Move up a unit before "%.1f" would round to 1024.0. */
+	value = (double)bytes / 1024;
+	while (value >= 1023.95 && i + 1 < sizeof(units) / sizeof(units[0])) {
+		value /= 1024;
+		i++;
+	}
+	snprintf(buf, REGCTL_SIZE_STR_MAX, "%.1f %s", value, units[i]);
+}
+
+void regctl_format_time(int64_t ns, enum regctl_time_style style,
+			char buf[REGCTL_TIME_STR_MAX])
+{
+	time_t sec = (time_t)(ns / 1000000000);
+	struct tm tm;
+	size_t n;
+
+	if (ns % 1000000000 < 0)
+		sec--; /* round down before 1970 too */
+	if (!gmtime_r(&sec, &tm))
+		goto fail;
+	/* Literal formats, so that -Wformat=2 can check them. */
+	if (style == REGCTL_TIME_TABLE)
+		n = strftime(buf, REGCTL_TIME_STR_MAX, "%Y-%m-%d %H:%M:%S",
+			     &tm);
+	else
+		n = strftime(buf, REGCTL_TIME_STR_MAX, "%Y-%m-%dT%H:%M:%SZ",
+			     &tm);
+	if (n > 0)
+		return;
+fail:
+	snprintf(buf, REGCTL_TIME_STR_MAX, "?");
+}
+
+int regctl_print_json(const json_t *json)
+{
+	if (json_dumpf(json, stdout, JSON_INDENT(2)) < 0 ||
+	    fputc('\n', stdout) == EOF)
+		return regctl_error("cannot write output: %s", strerror(errno));
+	return REGCTL_EXIT_OK;
+}
+
+static const char version_usage[] = "usage: regctl version\n"
+				    "\n"
+				    "Print regctl's version.\n";
+
+static int print_version(void)
+{
+	printf("regctl %s\n", REGFS_VERSION);
+	return REGCTL_EXIT_OK;
+}
+
+int cmd_version(int argc, char **argv, struct regctl *rc)
+{
+	enum { OPT_HELP = REGCTL_OPT_LONG };
+	static const struct option options[] = {
+		{ "help", no_argument, NULL, OPT_HELP },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	(void)rc;
+	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+		case OPT_HELP: return regctl_usage(version_usage, false);
+		default: return regctl_option_error(argv, c, version_usage);
+		}
+	}
+	if (optind < argc)
+		return regctl_usage_error(
+		    version_usage, "unexpected argument '%s'", argv[optind]);
+	return print_version();
+}
+
+static const char help_usage[] =
+    "usage: regctl help [COMMAND]\n"
+    "\n"
+    "Show regctl's commands, or what COMMAND takes.\n";
+
+int cmd_help(int argc, char **argv, struct regctl *rc)
+{
+	enum { OPT_HELP = REGCTL_OPT_LONG };
+	static const struct option options[] = {
+		{ "help", no_argument, NULL, OPT_HELP },
+		{ NULL, 0, NULL, 0 },
+	};
+	static char help_option[] = "--help";
+	const struct regctl_cmd *cmd;
+	char *sub_argv[3];
+	int c;
+
+	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+		case OPT_HELP: return regctl_usage(help_usage, false);
+		default: return regctl_option_error(argv, c, help_usage);
+		}
+	}
+	if (optind == argc) {
+		print_help(stdout);
+		return REGCTL_EXIT_OK;
+	}
+	if (argc - optind > 1)
+		return regctl_usage_error(
+		    help_usage, "unexpected argument '%s'", argv[optind + 1]);
+	cmd = find_command(argv[optind]);
+	if (!cmd)
+		return regctl_usage_error(help_usage, "unknown command '%s'",
+					  argv[optind]);
+
+	sub_argv[0] = (char *)cmd->name;
+	sub_argv[1] = help_option;
+	sub_argv[2] = NULL;
+	optind = 0;
+	return cmd->fn(2, sub_argv, rc);
+}
+
+/* A failed write to stdout (a full disk, a closed pipe) is a failure. */
+static int close_stdout(int ret)
+{
+	int failed = ferror(stdout);
+
+	errno = 0;
+	if (fclose(stdout) != 0 || failed) {
+		if (errno)
+			regctl_error("cannot write output: %s",
+				     strerror(errno));
+		else
+			regctl_error("cannot write output");
+		return ret ? ret : REGCTL_EXIT_FAILURE;
+	}
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	enum {
+		OPT_STORE = REGCTL_OPT_LONG,
+		OPT_HELP,
+		OPT_VERSION,
+	};
+	static const struct option options[] = {
+		{ "store", required_argument, NULL, OPT_STORE },
+		{ "help", no_argument, NULL, OPT_HELP },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct regctl rc = { .store_path = NULL };
+	const struct regctl_cmd *cmd;
+	int c, ret;
+
+	opterr = 0;
+	/* '+': the first operand is the command; what follows is its own. */
+	while ((c = getopt_long(argc, argv, "+:hV", options, NULL)) != -1) {
+		switch (c) {
+		case OPT_STORE:
+			if (!*optarg) {
+				regctl_error("option '--store' needs a value");
+				print_help(stderr);
+				ret = REGCTL_EXIT_USAGE;
+				goto out;
+			}
+			rc.store_path = optarg;
+			break;
+		case 'h':
+		case OPT_HELP:
+			print_help(stdout);
+			ret = REGCTL_EXIT_OK;
+			goto out;
+		case 'V':
+		case OPT_VERSION: ret = print_version(); goto out;
+		default:
+			option_message(argv, c);
+			print_help(stderr);
+			ret = REGCTL_EXIT_USAGE;
+			goto out;
+		}
+	}
+	if (optind == argc) {
+		regctl_error("no command given");
+		print_help(stderr);
+		ret = REGCTL_EXIT_USAGE;
+		goto out;
+	}
+	cmd = find_command(argv[optind]);
+	if (!cmd) {
+		regctl_error("unknown command '%s'", argv[optind]);
+		print_help(stderr);
+		ret = REGCTL_EXIT_USAGE;
+		goto out;
+	}
+
+	argc -= optind;
+	argv += optind;
+	optind = 0; /* a fresh getopt for the command's arguments */
+	ret = cmd->fn(argc, argv, &rc);
+out:
+	return close_stdout(ret);
+}

@@ -1,0 +1,93 @@
+/*
+ * regctl.h - what regctl's commands share: the command table type, the
+ * global options, and helpers to open the store, report errors and format
+ * sizes and times.
+ *
+ * Each command lives in tools/cmd-<name>.c as cmd_<name>(). It parses its own
+ * arguments with getopt_long (argv[0] is the command name; main() resets
+ * getopt before the call) and returns the process exit status. Commands
+ * print results to stdout and errors to stderr as "regctl: <message>"; what a
+ * name may be, what a store holds and what counts as damage is core's to
+ * decide, not theirs.
+ */
+#ifndef REGCTL_H
+#define REGCTL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "store.h"
+
+enum {
+	REGCTL_EXIT_OK = 0,
+	REGCTL_EXIT_FAILURE = 1, /* an error, or fsck found damage */
+	REGCTL_EXIT_USAGE = 2,	 /* bad command line */
+};
+
+/* The global options, given before the command. */
+struct regctl {
+	const char *store_path; /* --store, or NULL for the default */
+};
+
+struct regctl_cmd {
+	const char *name;
+	int (*fn)(int argc, char **argv, struct regctl *rc);
+	const char *summary; /* one line for "regctl --help" */
+};
+
+int cmd_fsck(int argc, char **argv, struct regctl *rc);
+int cmd_help(int argc, char **argv, struct regctl *rc);
+int cmd_inspect(int argc, char **argv, struct regctl *rc);
+int cmd_ls(int argc, char **argv, struct regctl *rc);
+int cmd_version(int argc, char **argv, struct regctl *rc);
+
+/* Print "regctl: <message>" to stderr. Returns REGCTL_EXIT_FAILURE. */
+int regctl_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Print a command's usage text: to stdout for --help (returns
+ * REGCTL_EXIT_OK) or to stderr after a usage error (returns
+ * REGCTL_EXIT_USAGE). */
+int regctl_usage(const char *usage, bool error);
+
+/* A usage error: "regctl: <message>", then the usage, both to stderr.
+ * Returns REGCTL_EXIT_USAGE. */
+int regctl_usage_error(const char *usage, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Long options get values from REGCTL_OPT_LONG up (the short alias, if
+ * any, is a separate case label), so that an error can tell a long option
+ * from a short one: getopt_long reports the value of a long option in
+ * optopt. */
+#define REGCTL_OPT_LONG 256
+
+/* Report an option getopt_long refused (it returned '?' or ':'; main() turns
+ * opterr off and option strings start with ':'), then the usage, to stderr.
+ * Returns REGCTL_EXIT_USAGE. */
+int regctl_option_error(char **argv, int c, const char *usage);
+
+/* Open the store named by --store, or the default one, with flags as for
+ * rfs_store_open(). Returns 0, or prints why and returns
+ * REGCTL_EXIT_FAILURE. Close with rfs_store_close(). */
+int regctl_open_store(const struct regctl *rc, unsigned int flags,
+		      struct rfs_store **out);
+
+/* "512 B", "1.5 KiB", "12.0 MiB". */
+#define REGCTL_SIZE_STR_MAX 16
+void regctl_format_size(uint64_t bytes, char buf[REGCTL_SIZE_STR_MAX]);
+
+enum regctl_time_style {
+	REGCTL_TIME_TABLE,   /* "2026-11-22 10:04:05", UTC */
+	REGCTL_TIME_RFC3339, /* "2026-11-22T10:04:05Z" */
+};
+#define REGCTL_TIME_STR_MAX 32
+void regctl_format_time(int64_t ns, enum regctl_time_style style,
+			char buf[REGCTL_TIME_STR_MAX]);
+
+/* Print a JSON value, indented, and a newline to stdout. Returns an exit
+ * status. */
+int regctl_print_json(const json_t *json);
+
+#endif
