@@ -1,0 +1,42 @@
+/*
+ * config.h - the daemon's configuration: regfs.conf(5).
+ *
+ * An INI-style file: "[upstream NAME]" sections of "key = value" lines,
+ * '#' comments, and global keys before the first section. Errors name the
+ * file and line. -o upstream=URL adds an upstream serving every repository.
+ */
+#ifndef RFS_CONFIG_H
+#define RFS_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "upstream.h"
+
+#define RFS_CONFIG_DEFAULT_PATH "/etc/regfs/regfs.conf"
+
+struct rfs_config {
+	struct rfs_upstream_config *upstreams;
+	size_t n_upstreams;
+	uint64_t cache_max; /* bytes of fetched blobs to keep; 0 no limit */
+};
+
+/* Read path into cfg (which may already hold upstreams). A missing file is
+ * -ENOENT; a bad line is -EINVAL with "FILE:LINE: what is wrong". */
+int rfs_config_load(struct rfs_config *cfg, const char *path,
+		    struct rfs_error *err);
+/* -o upstream=URL: an upstream named "default" serving every repository. */
+int rfs_config_add_upstream_url(struct rfs_config *cfg, const char *url,
+				struct rfs_error *err);
+/* Check the whole: at most one upstream per prefix, URLs well formed,
+ * plain http only where allowed. */
+int rfs_config_validate(const struct rfs_config *cfg, struct rfs_error *err);
+void rfs_config_release(struct rfs_config *cfg);
+
+/* "512", "10K", "64M", "2G" (powers of 1024) -> bytes. */
+int rfs_parse_size(const char *text, uint64_t *out);
+/* "250ms", "20s", "5m", "1h", "1d", or "never" (-1) -> milliseconds. */
+int rfs_parse_duration_ms(const char *text, int64_t *out);
+
+#endif

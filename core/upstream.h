@@ -1,0 +1,115 @@
+/*
+ * upstream.h - a client of one remote OCI registry (the Distribution API),
+ * over libcurl.
+ *
+ * It speaks just what pull-through and push need: manifests, tag lists and
+ * blobs. Every call is bounded by the upstream's total timeout: retries
+ * (on connection errors, 5xx and 429, with exponential backoff, jitter and
+ * Retry-After) happen inside that budget, and a call never hangs past it.
+ * Authentication is anonymous, HTTP basic, or the bearer-token flow (a 401
+ * with WWW-Authenticate: Bearer realm=,service=,scope=; the token is cached
+ * until it expires and fetched again on 401 and 403). Secrets never appear
+ * in error messages.
+ *
+ * A struct rfs_upstream may be used from several threads at once.
+ */
+#ifndef RFS_UPSTREAM_H
+#define RFS_UPSTREAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "names.h"
+
+#define RFS_MEDIA_TYPE_MAX 255
+/* A manifest body larger than this is refused (the spec suggests 4 MiB). */
+#define RFS_MANIFEST_MAX (4 << 20)
+
+struct rfs_upstream_config {
+	char *name;   /* as in the config file; "default" for -o upstream= */
+	char *url;    /* "https://host[:port]" or "http://..." */
+	/* Repositories under registry/ this upstream serves: "hub/" serves
+	 * registry/hub/<x>; "" serves every repository. */
+	char *prefix;
+	/* What the prefix maps to upstream: registry/hub/<x> is <root><x>
+	 * there ("" by default; "library/" for Docker Hub style). */
+	char *remote_root;
+	/* Where credentials come from: "auto" (regfs's credentials file,
+	 * then Docker's config.json), "none", or a file in either format. */
+	char *credentials;
+	char *ca_file;	    /* extra CA bundle, or NULL */
+	bool plain_http;    /* http:// allowed (an http:// url implies it) */
+	bool tls_verify;    /* true unless configured otherwise */
+	unsigned int connect_timeout_ms;
+	unsigned int total_timeout_ms; /* the whole call, retries included */
+	unsigned int retries;	       /* attempts after the first */
+	unsigned int backoff_ms;       /* first retry delay; doubles */
+	unsigned int backoff_max_ms;
+	int64_t tag_ttl_s;  /* re-resolve a pinned tag after this; -1 never */
+	int64_t list_ttl_s; /* keep a tags/list answer this long */
+};
+
+/* Defaults: total 20 s, connect 5 s, 4 retries from 250 ms up to 4 s,
+ * tag_ttl never, list_ttl 60 s, tls_verify on, credentials "auto". */
+void rfs_upstream_config_defaults(struct rfs_upstream_config *cfg);
+void rfs_upstream_config_release(struct rfs_upstream_config *cfg);
+
+struct rfs_upstream;
+
+int rfs_upstream_new(const struct rfs_upstream_config *cfg,
+		     struct rfs_upstream **out, struct rfs_error *err);
+void rfs_upstream_free(struct rfs_upstream **up);
+const struct rfs_upstream_config *
+rfs_upstream_config(const struct rfs_upstream *up);
+
+/* The upstream serving a local repository name, and the name there:
+ * NULL when its prefix does not match. */
+const char *rfs_upstream_remote_repo(const struct rfs_upstream *up,
+				     const char *repo, char *buf,
+				     size_t size);
+
+/* GET /v2/<repo>/manifests/<reference> with an Accept header naming the
+ * OCI and Docker manifest and index types. The body is checked against
+ * its sha256 (and against reference when it is a digest) and handed over
+ * in *body (free() it). -ENOENT when the upstream has no such manifest,
+ * -EACCES when credentials are refused, -ETIMEDOUT / -EHOSTUNREACH /
+ * -ECONNREFUSED / -EIO when it cannot be reached in time, -EBADMSG on a
+ * digest mismatch. */
+struct rfs_manifest_blob {
+	char *body;
+	size_t len;
+	char media_type[RFS_MEDIA_TYPE_MAX + 1];
+	char digest[RFS_DIGEST_STR_MAX + 1];
+};
+int rfs_upstream_get_manifest(struct rfs_upstream *up, const char *repo,
+			      const char *reference,
+			      struct rfs_manifest_blob *out,
+			      struct rfs_error *err);
+void rfs_manifest_blob_release(struct rfs_manifest_blob *m);
+
+/* GET /v2/<repo>/tags/list, following Link pagination; fn is called with
+ * each tag. Same errors as above. */
+typedef int (*rfs_name_fn)(void *ctx, const char *name);
+int rfs_upstream_list_tags(struct rfs_upstream *up, const char *repo,
+			   rfs_name_fn fn, void *ctx, struct rfs_error *err);
+
+/* GET /v2/<repo>/blobs/<digest>, streaming the bytes from offset on to
+ * sink in order. When a transfer breaks off, it is resumed with a Range
+ * request from the first byte not yet delivered (a server that ignores
+ * Range is handled by skipping what was delivered). It does not verify
+ * the digest: the caller hashes what it receives. A sink returning
+ * non-zero aborts with that value. */
+typedef int (*rfs_sink_fn)(void *ctx, const void *buf, size_t len);
+int rfs_upstream_get_blob(struct rfs_upstream *up, const char *repo,
+			  const char *digest, uint64_t offset,
+			  rfs_sink_fn sink, void *ctx, struct rfs_error *err);
+
+/* GET /v2/: reachable, credentials accepted. */
+int rfs_upstream_ping(struct rfs_upstream *up, struct rfs_error *err);
+
+/* Map an HTTP status to a negative errno (one table, in upstream.c). */
+int rfs_errno_from_http(long status);
+
+#endif
