@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +18,7 @@
 #include "catalog.h"
 #include "digest.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS meta("
@@ -33,7 +34,10 @@ static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS blobs("
 	"  digest TEXT PRIMARY KEY,"
 	"  size INTEGER NOT NULL,"
-	"  created_ns INTEGER NOT NULL);"
+	"  created_ns INTEGER NOT NULL,"
+	"  origin TEXT NOT NULL DEFAULT '',"
+	"  present INTEGER NOT NULL DEFAULT 1,"
+	"  last_access_ns INTEGER NOT NULL DEFAULT 0);"
 	"CREATE TABLE IF NOT EXISTS tags("
 	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
 	"  dir INTEGER NOT NULL REFERENCES dirs(id),"
@@ -41,9 +45,34 @@ static const char schema_sql[] =
 	"  digest TEXT NOT NULL REFERENCES blobs(digest),"
 	"  size INTEGER NOT NULL,"
 	"  created_ns INTEGER NOT NULL,"
+	"  origin TEXT NOT NULL DEFAULT '',"
+	"  kind INTEGER NOT NULL DEFAULT 0,"
+	"  manifest TEXT NOT NULL DEFAULT '',"
+	"  resolved_ns INTEGER NOT NULL DEFAULT 0,"
 	"  UNIQUE(dir, name));"
 	"CREATE INDEX IF NOT EXISTS tags_by_digest ON tags(digest);"
-	"INSERT OR IGNORE INTO meta(key, value) VALUES('schema', '1');";
+	"CREATE TABLE IF NOT EXISTS layers("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  tag INTEGER NOT NULL REFERENCES tags(id) ON DELETE CASCADE,"
+	"  name TEXT NOT NULL,"
+	"  digest TEXT NOT NULL REFERENCES blobs(digest),"
+	"  size INTEGER NOT NULL,"
+	"  UNIQUE(tag, name));"
+	"CREATE INDEX IF NOT EXISTS layers_by_digest ON layers(digest);"
+	"INSERT OR IGNORE INTO meta(key, value) VALUES('schema', '2');";
+
+/* Bring a catalog written by an older regfs up to SCHEMA_VERSION. */
+static const char *const migrations[] = {
+	/* 1 -> 2: upstream tags, layers, fetched blobs */
+	"ALTER TABLE blobs ADD COLUMN origin TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE blobs ADD COLUMN present INTEGER NOT NULL DEFAULT 1;"
+	"ALTER TABLE blobs ADD COLUMN last_access_ns INTEGER NOT NULL "
+	"DEFAULT 0;"
+	"ALTER TABLE tags ADD COLUMN origin TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE tags ADD COLUMN kind INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE tags ADD COLUMN manifest TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE tags ADD COLUMN resolved_ns INTEGER NOT NULL DEFAULT 0;",
+};
 
 enum stmt_id {
 	ST_DIR_BY_ID,
@@ -63,18 +92,35 @@ enum stmt_id {
 	ST_TAG_LIST_REPO,
 	ST_TAG_INSERT,
 	ST_BLOB_INSERT,
+	ST_BLOB_INSERT_REMOTE,
 	ST_BLOB_GET,
 	ST_BLOB_LIST,
+	ST_BLOB_SET_PRESENT,
+	ST_BLOB_TOUCH,
+	ST_BLOB_EVICTABLE,
+	ST_BLOB_CACHED_BYTES,
+	ST_TAG_PIN,
+	ST_TAG_DELETE,
+	ST_TAG_TOUCH,
+	ST_LAYER_INSERT,
+	ST_LAYER_BY_ID,
+	ST_LAYER_LOOKUP,
+	ST_LAYER_LIST,
 	ST_COUNT
 };
 
 #define DIR_COLS "id, parent, name, path, sealed, created_ns"
 #define TAG_COLS \
-	"t.id, t.dir, d.path, t.name, t.digest, t.size, t.created_ns " \
+	"t.id, t.dir, d.path, t.name, t.digest, t.size, t.created_ns, " \
+	"t.origin, t.kind, t.manifest, t.resolved_ns " \
 	"FROM tags t JOIN dirs d ON d.id = t.dir"
 #define BLOB_COLS \
 	"b.digest, b.size, b.created_ns, " \
-	"(SELECT count(*) FROM tags t WHERE t.digest = b.digest) FROM blobs b"
+	"(SELECT count(*) FROM tags t WHERE t.digest = b.digest) + " \
+	"(SELECT count(*) FROM tags t WHERE t.manifest = b.digest) + " \
+	"(SELECT count(*) FROM layers l WHERE l.digest = b.digest), " \
+	"b.origin, b.present, b.last_access_ns FROM blobs b"
+#define LAYER_COLS "id, tag, name, digest, size FROM layers"
 
 static const char *const stmt_sql[ST_COUNT] = {
 	[ST_DIR_BY_ID] = "SELECT " DIR_COLS " FROM dirs WHERE id = ?1",
@@ -102,8 +148,31 @@ static const char *const stmt_sql[ST_COUNT] = {
 			     " WHERE d.path = ?1 ORDER BY t.name",
 	[ST_TAG_INSERT] = "INSERT INTO tags(dir, name, digest, size, created_ns)"
 			  " VALUES(?1, ?2, ?3, ?4, ?5)",
-	[ST_BLOB_INSERT] = "INSERT OR IGNORE INTO blobs(digest, size, created_ns)"
-			   " VALUES(?1, ?2, ?3)",
+	/* Content sealed here is local from now on, even if it was fetched
+	 * before: it must never be evicted. */
+	[ST_BLOB_INSERT] = "INSERT INTO blobs(digest, size, created_ns)"
+			   " VALUES(?1, ?2, ?3) ON CONFLICT(digest) DO UPDATE"
+			   " SET origin = '', present = 1",
+	[ST_BLOB_INSERT_REMOTE] =
+		"INSERT OR IGNORE INTO blobs(digest, size, created_ns, origin,"
+		" present) VALUES(?1, ?2, ?3, ?4, ?5)",
+	[ST_BLOB_SET_PRESENT] = "UPDATE blobs SET present = ?2 WHERE digest = ?1",
+	[ST_BLOB_TOUCH] =
+		"UPDATE blobs SET last_access_ns = ?2 WHERE digest = ?1",
+	[ST_BLOB_EVICTABLE] = "SELECT " BLOB_COLS " WHERE b.origin != ''"
+			      " AND b.present = 1 ORDER BY b.last_access_ns",
+	[ST_BLOB_CACHED_BYTES] = "SELECT coalesce(sum(size), 0) FROM blobs"
+				 " WHERE origin != '' AND present = 1",
+	[ST_TAG_PIN] = "INSERT INTO tags(dir, name, digest, size, created_ns,"
+		       " origin, kind, manifest, resolved_ns)"
+		       " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?5)",
+	[ST_TAG_DELETE] = "DELETE FROM tags WHERE id = ?1",
+	[ST_TAG_TOUCH] = "UPDATE tags SET resolved_ns = ?2 WHERE id = ?1",
+	[ST_LAYER_INSERT] = "INSERT INTO layers(tag, name, digest, size)"
+			    " VALUES(?1, ?2, ?3, ?4)",
+	[ST_LAYER_BY_ID] = "SELECT " LAYER_COLS " WHERE id = ?1",
+	[ST_LAYER_LOOKUP] = "SELECT " LAYER_COLS " WHERE tag = ?1 AND name = ?2",
+	[ST_LAYER_LIST] = "SELECT " LAYER_COLS " WHERE tag = ?1 ORDER BY id",
 	[ST_BLOB_GET] = "SELECT " BLOB_COLS " WHERE b.digest = ?1",
 	[ST_BLOB_LIST] = "SELECT " BLOB_COLS " ORDER BY b.digest",
 };
@@ -188,6 +257,20 @@ static void row_to_tag(sqlite3_stmt *s, struct rfs_tag *t)
 	copy_text(t->digest, sizeof(t->digest), sqlite3_column_text(s, 4));
 	t->size = (uint64_t)sqlite3_column_int64(s, 5);
 	t->created_ns = sqlite3_column_int64(s, 6);
+	copy_text(t->origin, sizeof(t->origin), sqlite3_column_text(s, 7));
+	t->kind = sqlite3_column_int(s, 8) == RFS_TAG_LAYERS ? RFS_TAG_LAYERS
+							     : RFS_TAG_FILE;
+	copy_text(t->manifest, sizeof(t->manifest), sqlite3_column_text(s, 9));
+	t->resolved_ns = sqlite3_column_int64(s, 10);
+}
+
+static void row_to_layer(sqlite3_stmt *s, struct rfs_layer *l)
+{
+	l->id = sqlite3_column_int64(s, 0);
+	l->tag = sqlite3_column_int64(s, 1);
+	copy_text(l->name, sizeof(l->name), sqlite3_column_text(s, 2));
+	copy_text(l->digest, sizeof(l->digest), sqlite3_column_text(s, 3));
+	l->size = (uint64_t)sqlite3_column_int64(s, 4);
 }
 
 static void row_to_blob(sqlite3_stmt *s, struct rfs_blob *b)
@@ -196,6 +279,46 @@ static void row_to_blob(sqlite3_stmt *s, struct rfs_blob *b)
 	b->size = (uint64_t)sqlite3_column_int64(s, 1);
 	b->created_ns = sqlite3_column_int64(s, 2);
 	b->refs = sqlite3_column_int64(s, 3);
+	copy_text(b->origin, sizeof(b->origin), sqlite3_column_text(s, 4));
+	b->present = sqlite3_column_int(s, 5) != 0;
+	b->last_access_ns = sqlite3_column_int64(s, 6);
+}
+
+static int migrate(struct rfs_catalog *cat, struct rfs_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	int version = SCHEMA_VERSION, rc;
+
+	rc = sqlite3_prepare_v2(cat->db,
+				"SELECT value FROM meta WHERE key = 'schema'",
+				-1, &s, NULL);
+	if (rc == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
+		version = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	if (version > SCHEMA_VERSION)
+		return rfs_error_set(err, -EPROTO,
+				     "catalog schema %d is newer than this "
+				     "regfs understands (%d)",
+				     version, SCHEMA_VERSION);
+	for (; version < SCHEMA_VERSION; version++) {
+		char bump[96];
+
+		snprintf(bump, sizeof(bump),
+			 "UPDATE meta SET value = '%d' WHERE key = 'schema'",
+			 version + 1);
+		rc = exec(cat, "BEGIN IMMEDIATE", err);
+		if (!rc)
+			rc = exec(cat, migrations[version - 1], err);
+		if (!rc)
+			rc = exec(cat, bump, err);
+		if (!rc)
+			rc = exec(cat, "COMMIT", err);
+		if (rc) {
+			sqlite3_exec(cat->db, "ROLLBACK", NULL, NULL, NULL);
+			return rc;
+		}
+	}
+	return 0;
 }
 
 int rfs_catalog_open(const char *path, bool readonly,
@@ -244,6 +367,8 @@ int rfs_catalog_open(const char *path, bool readonly,
 	if (rc)
 		goto out;
 	rc = exec(cat, schema_sql, err);
+	if (!rc)
+		rc = migrate(cat, err);
 	if (rc)
 		goto out;
 	*out = cat;
@@ -510,11 +635,12 @@ out:
 
 /* A listing in progress: which rows, and whom to hand each one. */
 struct lister {
-	enum { LIST_DIRS, LIST_TAGS, LIST_BLOBS } kind;
+	enum { LIST_DIRS, LIST_TAGS, LIST_BLOBS, LIST_LAYERS } kind;
 	union {
 		rfs_dir_fn dir;
 		rfs_tag_fn tag;
 		rfs_blob_fn blob;
+		rfs_layer_fn layer;
 	} fn;
 	void *ctx;
 };
@@ -549,6 +675,13 @@ static int list_rows(sqlite3_stmt *s, const struct lister *l)
 			rc = l->fn.blob(l->ctx, &b);
 			break;
 		}
+		case LIST_LAYERS: {
+			struct rfs_layer y;
+
+			row_to_layer(s, &y);
+			rc = l->fn.layer(l->ctx, &y);
+			break;
+		}
 		}
 	}
 	if (!rc && step != SQLITE_DONE)
@@ -573,21 +706,29 @@ int rfs_catalog_list_dirs(struct rfs_catalog *cat, int64_t parent,
 	return rc;
 }
 
+static int tag_by_id_locked(struct rfs_catalog *cat, int64_t id,
+			    struct rfs_tag *out)
+{
+	sqlite3_stmt *s = stmt(cat, ST_TAG_BY_ID);
+	int rc;
+
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, id);
+	rc = one_row(s);
+	if (!rc)
+		row_to_tag(s, out);
+	sqlite3_reset(s);
+	return rc;
+}
+
 int rfs_catalog_tag_by_id(struct rfs_catalog *cat, int64_t id,
 			  struct rfs_tag *out)
 {
-	sqlite3_stmt *s;
-	int rc = -EIO;
+	int rc;
 
 	lock(cat);
-	s = stmt(cat, ST_TAG_BY_ID);
-	if (s) {
-		sqlite3_bind_int64(s, 1, id);
-		rc = one_row(s);
-		if (!rc)
-			row_to_tag(s, out);
-		sqlite3_reset(s);
-	}
+	rc = tag_by_id_locked(cat, id, out);
 	unlock(cat);
 	return rc;
 }
@@ -655,6 +796,32 @@ int rfs_catalog_list_tags(struct rfs_catalog *cat, const char *repo,
 	return rc;
 }
 
+/* A directory and its ancestors now hold a tag. Lock held. */
+static int seal_dirs_locked(struct rfs_catalog *cat, int64_t dir,
+			    struct rfs_error *err)
+{
+	for (int64_t d = dir; d != 0;) {
+		struct rfs_dir cur;
+		sqlite3_stmt *s;
+		int rc;
+
+		if (dir_by_id_locked(cat, d, &cur))
+			return db_error(cat, SQLITE_ERROR, err, "seal dirs");
+		if (cur.sealed)
+			break;
+		s = stmt(cat, ST_DIR_SEAL);
+		if (!s)
+			return db_error(cat, SQLITE_ERROR, err, "seal dirs");
+		sqlite3_bind_int64(s, 1, d);
+		rc = sqlite3_step(s);
+		sqlite3_reset(s);
+		if (rc != SQLITE_DONE)
+			return db_error(cat, rc, err, "seal dirs");
+		d = cur.parent;
+	}
+	return 0;
+}
+
 static int add_tag_locked(struct rfs_catalog *cat, const char *repo,
 			  const char *tag, const char *digest, uint64_t size,
 			  int64_t created_ns, struct rfs_tag *out,
@@ -699,33 +866,10 @@ static int add_tag_locked(struct rfs_catalog *cat, const char *repo,
 	if (rc != SQLITE_DONE)
 		return db_error(cat, rc, err, "insert tag");
 	id = sqlite3_last_insert_rowid(cat->db);
-
-	/* The directory and its ancestors now hold a tag. */
-	for (int64_t d = dir.id; d != 0;) {
-		struct rfs_dir cur;
-
-		if (dir_by_id_locked(cat, d, &cur))
-			return db_error(cat, SQLITE_ERROR, err, "seal dirs");
-		if (cur.sealed)
-			break;
-		s = stmt(cat, ST_DIR_SEAL);
-		sqlite3_bind_int64(s, 1, d);
-		rc = sqlite3_step(s);
-		sqlite3_reset(s);
-		if (rc != SQLITE_DONE)
-			return db_error(cat, rc, err, "seal dirs");
-		d = cur.parent;
-	}
-	if (out) {
-		out->id = id;
-		out->dir = dir.id;
-		snprintf(out->repo, sizeof(out->repo), "%s", repo);
-		snprintf(out->name, sizeof(out->name), "%s", tag);
-		snprintf(out->digest, sizeof(out->digest), "%s", digest);
-		out->size = size;
-		out->created_ns = created_ns;
-	}
-	return 0;
+	rc = seal_dirs_locked(cat, dir.id, err);
+	if (!rc && out)
+		rc = tag_by_id_locked(cat, id, out);
+	return rc;
 }
 
 int rfs_catalog_add_tag(struct rfs_catalog *cat, const char *repo,
@@ -797,6 +941,229 @@ int rfs_catalog_commit(struct rfs_catalog *cat)
 {
 	int rc = txn_end(cat, 0, NULL);
 
+	unlock(cat);
+	return rc;
+}
+
+/* Run a statement that returns no rows, binding text and integers given as
+ * a format: 't' text, 'i' int64. Lock held. */
+static int run(struct rfs_catalog *cat, enum stmt_id id, const char *types,
+	       ...)
+{
+	sqlite3_stmt *s = stmt(cat, id);
+	va_list ap;
+	int rc;
+
+	if (!s)
+		return -EIO;
+	va_start(ap, types);
+	for (int i = 0; types[i]; i++) {
+		if (types[i] == 't')
+			sqlite3_bind_text(s, i + 1, va_arg(ap, const char *),
+					  -1, SQLITE_TRANSIENT);
+		else
+			sqlite3_bind_int64(s, i + 1, va_arg(ap, int64_t));
+	}
+	va_end(ap);
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE ? 0 : rfs_errno_from_sqlite(rc);
+}
+
+static int pin_tag_locked(struct rfs_catalog *cat, const struct rfs_pin *pin,
+			  bool replace, struct rfs_tag *out,
+			  struct rfs_error *err)
+{
+	int64_t now = rfs_now_ns(), id;
+	struct rfs_tag old;
+	struct rfs_dir dir;
+	int rc;
+
+	rc = dir_ensure_locked(cat, pin->repo, &dir, err);
+	if (rc)
+		return rc;
+	if (dir_lookup_locked(cat, dir.id, pin->tag, NULL) == 0)
+		return rfs_error_set(err, -EEXIST,
+				     "'%s/%s' is a repository, not a tag",
+				     pin->repo, pin->tag);
+	if (tag_lookup_locked(cat, dir.id, pin->tag, &old) == 0) {
+		if (!replace || old.origin[0] == '\0')
+			return rfs_error_set(err, -EEXIST, "tag '%s:%s' exists",
+					     pin->repo, pin->tag);
+		rc = run(cat, ST_TAG_DELETE, "i", old.id);
+		if (rc)
+			return db_error(cat, SQLITE_ERROR, err, "delete tag");
+	}
+	/* The manifest is stored by now; the content is fetched on demand. */
+	rc = run(cat, ST_BLOB_INSERT_REMOTE, "titti", pin->manifest,
+		 (int64_t)pin->manifest_size, now, pin->origin, (int64_t)1);
+	if (!rc && pin->kind == RFS_TAG_FILE)
+		rc = run(cat, ST_BLOB_INSERT_REMOTE, "titti", pin->digest,
+			 (int64_t)pin->size, now, pin->origin, (int64_t)0);
+	for (size_t i = 0; !rc && i < pin->n_layers; i++)
+		rc = run(cat, ST_BLOB_INSERT_REMOTE, "titti",
+			 pin->layers[i].digest, (int64_t)pin->layers[i].size,
+			 now, pin->origin, (int64_t)0);
+	if (rc)
+		return db_error(cat, SQLITE_ERROR, err, "insert blob");
+	rc = run(cat, ST_TAG_PIN, "itiiitit", dir.id, pin->tag, pin->digest,
+		 (int64_t)pin->size, now, pin->origin, (int64_t)pin->kind,
+		 pin->manifest);
+	if (rc)
+		return db_error(cat, SQLITE_ERROR, err, "insert tag");
+	id = sqlite3_last_insert_rowid(cat->db);
+	for (size_t i = 0; !rc && i < pin->n_layers; i++)
+		rc = run(cat, ST_LAYER_INSERT, "itti", id, pin->layers[i].name,
+			 pin->layers[i].digest, (int64_t)pin->layers[i].size);
+	if (rc)
+		return rfs_error_set(err, rc,
+				     "cannot record the layers of '%s:%s'",
+				     pin->repo, pin->tag);
+	rc = seal_dirs_locked(cat, dir.id, err);
+	if (!rc && out)
+		rc = tag_by_id_locked(cat, id, out);
+	return rc;
+}
+
+int rfs_catalog_pin_tag(struct rfs_catalog *cat, const struct rfs_pin *pin,
+			bool replace, struct rfs_tag *out,
+			struct rfs_error *err)
+{
+	int rc;
+
+	if (!rfs_name_valid_tag(pin->tag))
+		return rfs_error_set(err, -EINVAL, "invalid tag name '%s'",
+				     pin->tag);
+	if (!rfs_digest_valid(pin->digest) || !rfs_digest_valid(pin->manifest))
+		return rfs_error_set(err, -EINVAL, "invalid digest for '%s:%s'",
+				     pin->repo, pin->tag);
+	for (size_t i = 0; i < pin->n_layers; i++)
+		if (!rfs_digest_valid(pin->layers[i].digest))
+			return rfs_error_set(err, -EINVAL,
+					     "invalid layer digest in '%s:%s'",
+					     pin->repo, pin->tag);
+	lock(cat);
+	rc = txn_begin(cat, err);
+	if (!rc)
+		rc = txn_end(cat, pin_tag_locked(cat, pin, replace, out, err),
+			     err);
+	unlock(cat);
+	return rc;
+}
+
+int rfs_catalog_tag_touch(struct rfs_catalog *cat, int64_t id,
+			  int64_t resolved_ns)
+{
+	int rc;
+
+	lock(cat);
+	rc = run(cat, ST_TAG_TOUCH, "ii", id, resolved_ns);
+	unlock(cat);
+	return rc;
+}
+
+int rfs_catalog_layer_by_id(struct rfs_catalog *cat, int64_t id,
+			    struct rfs_layer *out)
+{
+	sqlite3_stmt *s;
+	int rc = -EIO;
+
+	lock(cat);
+	s = stmt(cat, ST_LAYER_BY_ID);
+	if (s) {
+		sqlite3_bind_int64(s, 1, id);
+		rc = one_row(s);
+		if (!rc)
+			row_to_layer(s, out);
+		sqlite3_reset(s);
+	}
+	unlock(cat);
+	return rc;
+}
+
+int rfs_catalog_layer_lookup(struct rfs_catalog *cat, int64_t tag,
+			     const char *name, struct rfs_layer *out)
+{
+	sqlite3_stmt *s;
+	int rc = -EIO;
+
+	lock(cat);
+	s = stmt(cat, ST_LAYER_LOOKUP);
+	if (s) {
+		sqlite3_bind_int64(s, 1, tag);
+		sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+		rc = one_row(s);
+		if (!rc)
+			row_to_layer(s, out);
+		sqlite3_reset(s);
+	}
+	unlock(cat);
+	return rc;
+}
+
+int rfs_catalog_list_layers(struct rfs_catalog *cat, int64_t tag,
+			    rfs_layer_fn fn, void *ctx)
+{
+	struct lister l = { .kind = LIST_LAYERS, .fn.layer = fn, .ctx = ctx };
+	sqlite3_stmt *s;
+	int rc;
+
+	lock(cat);
+	s = stmt(cat, ST_LAYER_LIST);
+	if (s)
+		sqlite3_bind_int64(s, 1, tag);
+	rc = list_rows(s, &l);
+	unlock(cat);
+	return rc;
+}
+
+int rfs_catalog_blob_set_present(struct rfs_catalog *cat, const char *digest,
+				 bool present)
+{
+	int rc;
+
+	lock(cat);
+	rc = run(cat, ST_BLOB_SET_PRESENT, "ti", digest, (int64_t)present);
+	unlock(cat);
+	return rc;
+}
+
+int rfs_catalog_blob_touch(struct rfs_catalog *cat, const char *digest,
+			   int64_t now_ns)
+{
+	int rc;
+
+	lock(cat);
+	rc = run(cat, ST_BLOB_TOUCH, "ti", digest, now_ns);
+	unlock(cat);
+	return rc;
+}
+
+int rfs_catalog_list_evictable(struct rfs_catalog *cat, rfs_blob_fn fn,
+			       void *ctx)
+{
+	struct lister l = { .kind = LIST_BLOBS, .fn.blob = fn, .ctx = ctx };
+	int rc;
+
+	lock(cat);
+	rc = list_rows(stmt(cat, ST_BLOB_EVICTABLE), &l);
+	unlock(cat);
+	return rc;
+}
+
+int rfs_catalog_cached_bytes(struct rfs_catalog *cat, uint64_t *out)
+{
+	sqlite3_stmt *s;
+	int rc = -EIO;
+
+	lock(cat);
+	s = stmt(cat, ST_BLOB_CACHED_BYTES);
+	if (s) {
+		rc = one_row(s);
+		if (!rc)
+			*out = (uint64_t)sqlite3_column_int64(s, 0);
+		sqlite3_reset(s);
+	}
 	unlock(cat);
 	return rc;
 }

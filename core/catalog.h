@@ -11,6 +11,13 @@
  * Directory rows exist for every repository prefix: "org/app" has rows for
  * "org" and "org/app". A directory is "sealed" once a tag exists in it or
  * below it; only sealed directories appear under registry/.
+ *
+ * A tag is local (sealed here) or pinned from an upstream (origin names
+ * it). A pinned tag is a file when its manifest has one layer (digest and
+ * size are the layer's) or a folder of layers (digest and size are the
+ * manifest's; the layers are rows of their own). A blob row says where the
+ * content came from and whether its file is in the store: fetched content
+ * may be evicted and fetched again, local content never.
  */
 #ifndef RFS_CATALOG_H
 #define RFS_CATALOG_H
@@ -32,6 +39,13 @@ struct rfs_dir {
 	int64_t created_ns;
 };
 
+#define RFS_ORIGIN_MAX 63 /* an upstream's name */
+
+enum rfs_tag_kind {
+	RFS_TAG_FILE = 0,
+	RFS_TAG_LAYERS = 1, /* a manifest of several layers: a folder */
+};
+
 struct rfs_tag {
 	int64_t id;
 	int64_t dir;
@@ -39,14 +53,47 @@ struct rfs_tag {
 	char name[RFS_TAG_MAX + 1];
 	char digest[RFS_DIGEST_STR_MAX + 1];
 	uint64_t size;
-	int64_t created_ns; /* when it was sealed */
+	int64_t created_ns; /* when it was sealed or pinned */
+	char origin[RFS_ORIGIN_MAX + 1]; /* "" for a local tag */
+	enum rfs_tag_kind kind;
+	char manifest[RFS_DIGEST_STR_MAX + 1]; /* upstream tags: its manifest */
+	int64_t resolved_ns; /* upstream tags: when last resolved */
+};
+
+/* One layer of a RFS_TAG_LAYERS tag, shown as a file in its folder. */
+#define RFS_LAYER_NAME_MAX 255
+struct rfs_layer {
+	int64_t id;
+	int64_t tag;
+	char name[RFS_LAYER_NAME_MAX + 1];
+	char digest[RFS_DIGEST_STR_MAX + 1];
+	uint64_t size;
+};
+
+/* What an upstream tag resolved to, for rfs_catalog_pin_tag(). For a file
+ * tag, digest and size are its one layer's; for a folder, the manifest's,
+ * and layers lists the files. */
+struct rfs_pin {
+	const char *repo;
+	const char *tag;
+	const char *origin;
+	enum rfs_tag_kind kind;
+	const char *digest;
+	uint64_t size;
+	const char *manifest;	 /* digest of the manifest (stored as a blob) */
+	uint64_t manifest_size;
+	const struct rfs_layer *layers;
+	size_t n_layers;
 };
 
 struct rfs_blob {
 	char digest[RFS_DIGEST_STR_MAX + 1];
 	uint64_t size;
 	int64_t created_ns;
-	int64_t refs; /* tags that name it */
+	int64_t refs; /* tags and layers that name it */
+	char origin[RFS_ORIGIN_MAX + 1]; /* "" for local content */
+	bool present;			 /* its file is in the store */
+	int64_t last_access_ns;
 };
 
 /* Callbacks for listings: return 0 to go on, anything else stops the walk
@@ -54,6 +101,7 @@ struct rfs_blob {
 typedef int (*rfs_dir_fn)(void *ctx, const struct rfs_dir *dir);
 typedef int (*rfs_tag_fn)(void *ctx, const struct rfs_tag *tag);
 typedef int (*rfs_blob_fn)(void *ctx, const struct rfs_blob *blob);
+typedef int (*rfs_layer_fn)(void *ctx, const struct rfs_layer *layer);
 
 /* readonly: open an existing catalog for reading only. */
 int rfs_catalog_open(const char *path, bool readonly,
@@ -99,10 +147,40 @@ int rfs_catalog_add_tag(struct rfs_catalog *cat, const char *repo,
 			int64_t created_ns, struct rfs_tag *out,
 			struct rfs_error *err);
 
-/* Blobs, with the number of tags that reference each. */
+/* Pin an upstream tag: blob rows (absent until fetched, the manifest
+ * present), the tag, its layers, the directories, in one transaction.
+ * With replace, an existing upstream tag of that name is replaced (a
+ * refresh): the new row has a new id, so a new inode. -EEXIST otherwise,
+ * and always for a local tag. */
+int rfs_catalog_pin_tag(struct rfs_catalog *cat, const struct rfs_pin *pin,
+			bool replace, struct rfs_tag *out,
+			struct rfs_error *err);
+/* Note that an upstream tag was checked and still has the same digest. */
+int rfs_catalog_tag_touch(struct rfs_catalog *cat, int64_t id,
+			  int64_t resolved_ns);
+
+/* Layers of a folder tag. */
+int rfs_catalog_layer_by_id(struct rfs_catalog *cat, int64_t id,
+			    struct rfs_layer *out);
+int rfs_catalog_layer_lookup(struct rfs_catalog *cat, int64_t tag,
+			     const char *name, struct rfs_layer *out);
+int rfs_catalog_list_layers(struct rfs_catalog *cat, int64_t tag,
+			    rfs_layer_fn fn, void *ctx);
+
+/* Blobs, with the number of tags and layers that reference each. */
 int rfs_catalog_list_blobs(struct rfs_catalog *cat, rfs_blob_fn fn, void *ctx);
 int rfs_catalog_blob_get(struct rfs_catalog *cat, const char *digest,
 			 struct rfs_blob *out);
+/* A fetched blob is now in the store (present), or was evicted. */
+int rfs_catalog_blob_set_present(struct rfs_catalog *cat, const char *digest,
+				 bool present);
+int rfs_catalog_blob_touch(struct rfs_catalog *cat, const char *digest,
+			   int64_t now_ns);
+/* Fetched blobs in the store, least recently used first, and their total
+ * size. Local blobs are never listed: they are not a cache. */
+int rfs_catalog_list_evictable(struct rfs_catalog *cat, rfs_blob_fn fn,
+			       void *ctx);
+int rfs_catalog_cached_bytes(struct rfs_catalog *cat, uint64_t *out);
 
 /* Group many writes in one transaction (bulk loading). Not nestable. */
 int rfs_catalog_begin(struct rfs_catalog *cat);

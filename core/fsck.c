@@ -22,7 +22,9 @@ static int collect_referenced(void *ctx, const struct rfs_blob *blob)
 {
 	struct digest_list *list = ctx;
 
-	if (blob->refs == 0)
+	/* A fetched blob that was evicted (or not fetched yet) is absent by
+	 * design: it comes back on its next read. */
+	if (blob->refs == 0 || !blob->present)
 		return 0;
 	if (list->len == list->cap) {
 		size_t cap = list->cap ? list->cap * 2 : 64;

@@ -49,6 +49,7 @@ struct rfs_upstream_config {
 	unsigned int backoff_max_ms;
 	int64_t tag_ttl_s;  /* re-resolve a pinned tag after this; -1 never */
 	int64_t list_ttl_s; /* keep a tags/list answer this long */
+	unsigned int page_size; /* tags/list ?n=, 1000 by default */
 };
 
 /* Defaults: total 20 s, connect 5 s, 4 retries from 250 ms up to 4 s,
@@ -70,7 +71,10 @@ const char *rfs_upstream_remote_repo(const struct rfs_upstream *up,
 				     const char *repo, char *buf,
 				     size_t size);
 
-/* GET /v2/<repo>/manifests/<reference> with an Accept header naming the
+/* In the calls below, repo is the name upstream, as
+ * rfs_upstream_remote_repo gives it.
+ *
+ * GET /v2/<repo>/manifests/<reference> with an Accept header naming the
  * OCI and Docker manifest and index types. The body is checked against
  * its sha256 (and against reference when it is a digest) and handed over
  * in *body (free() it). -ENOENT when the upstream has no such manifest,
@@ -111,5 +115,7 @@ int rfs_upstream_ping(struct rfs_upstream *up, struct rfs_error *err);
 
 /* Map an HTTP status to a negative errno (one table, in upstream.c). */
 int rfs_errno_from_http(long status);
+/* Map a libcurl CURLcode to a negative errno (one table, in upstream.c). */
+int rfs_errno_from_curl(int curl_code);
 
 #endif
