@@ -626,7 +626,11 @@ int rfs_credentials_store(const char *host, const char *username,
 		rc = rfs_error_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
-	snprintf(pair, pair_len + 1, "%s:%s", username, password);
+	/* "user:password", built by hand: snprintf cannot be told the
+	 * lengths were checked. */
+	memcpy(pair, username, strlen(username));
+	pair[strlen(username)] = ':';
+	memcpy(pair + strlen(username) + 1, password, strlen(password) + 1);
 	b64 = b64_encode(pair, pair_len);
 	entry = json_object();
 	if (!b64 || !entry ||

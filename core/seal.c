@@ -38,8 +38,7 @@ struct rfs_seal {
 
 /* What the checks of a seal look at. */
 struct seal_subject {
-	const char *repo;
-	const char *tag;
+	const char *what; /* "'app:v1'", for messages */
 	const char *digest;
 	uint64_t size;
 };
@@ -56,8 +55,8 @@ static int check_expected_digest(const struct seal_subject *subject,
 	    strcmp(opts->expected_digest, subject->digest) == 0)
 		return 0;
 	return rfs_error_set(err, -EBADMSG,
-			     "digest mismatch for '%s:%s': expected %s, got %s",
-			     subject->repo, subject->tag, opts->expected_digest,
+			     "digest mismatch for %s: expected %s, got %s",
+			     subject->what, opts->expected_digest,
 			     subject->digest);
 }
 
@@ -285,12 +284,11 @@ static int fsync_dir(const char *path)
 	return rc;
 }
 
-int rfs_seal_commit(struct rfs_seal *seal, const char *repo, const char *tag,
-		    const struct rfs_seal_options *opts, struct rfs_tag *out,
-		    struct rfs_error *err)
+int rfs_seal_store(struct rfs_seal *seal, const char *what,
+		   const struct rfs_seal_options *opts,
+		   char digest[RFS_DIGEST_STR_MAX + 1], struct rfs_error *err)
 {
-	struct rfs_catalog *cat = rfs_store_catalog(seal->store);
-	char digest[RFS_DIGEST_STR_MAX + 1], blob[PATH_MAX];
+	char blob[PATH_MAX];
 	struct seal_subject subject;
 	int rc;
 
@@ -299,28 +297,17 @@ int rfs_seal_commit(struct rfs_seal *seal, const char *repo, const char *tag,
 	seal->done = true; /* whatever happens now, this seal is spent */
 	if (seal->failed)
 		return rfs_error_set(err, seal->failed,
-				     "not sealing '%s:%s': a write failed: %s",
-				     repo, tag, strerror(-seal->failed));
-	if (!rfs_name_valid_repo(repo))
-		return rfs_error_set(err, -EINVAL,
-				     "invalid repository name '%s'", repo);
-	if (!rfs_name_valid_tag(tag))
-		return rfs_error_set(err, -EINVAL, "invalid tag name '%s'", tag);
-	/* Fail early, before storing a blob nobody will reference. The
-	 * catalog's unique key still decides a race. */
-	if (rfs_catalog_tag_get(cat, repo, tag, NULL) == 0)
-		return rfs_error_set(err, -EEXIST, "tag '%s:%s' exists", repo,
-				     tag);
-
+				     "not sealing %s: a write failed: %s", what,
+				     strerror(-seal->failed));
 	rc = final_digest(seal, digest);
 	if (rc)
-		return rfs_error_set(err, rc, "cannot hash '%s:%s': %s", repo,
-				     tag, strerror(-rc));
+		return rfs_error_set(err, rc, "cannot hash %s: %s", what,
+				     strerror(-rc));
 	if (fsync(seal->fd) < 0)
-		return rfs_error_set(err, -errno, "cannot fsync '%s:%s': %s",
-				     repo, tag, strerror(errno));
+		return rfs_error_set(err, -errno, "cannot fsync %s: %s", what,
+				     strerror(errno));
 
-	subject = (struct seal_subject){ repo, tag, digest, seal->size };
+	subject = (struct seal_subject){ what, digest, seal->size };
 	for (size_t i = 0; i < sizeof(seal_checks) / sizeof(seal_checks[0]);
 	     i++) {
 		rc = seal_checks[i](&subject, opts, err);
@@ -339,6 +326,35 @@ int rfs_seal_commit(struct rfs_seal *seal, const char *repo, const char *tag,
 		return rfs_error_set(err, rc, "cannot fsync '%s': %s",
 				     rfs_store_blobs_dir(seal->store),
 				     strerror(-rc));
+	return 0;
+}
+
+int rfs_seal_commit(struct rfs_seal *seal, const char *repo, const char *tag,
+		    const struct rfs_seal_options *opts, struct rfs_tag *out,
+		    struct rfs_error *err)
+{
+	struct rfs_catalog *cat = rfs_store_catalog(seal->store);
+	char digest[RFS_DIGEST_STR_MAX + 1];
+	char what[RFS_REPO_MAX + RFS_TAG_MAX + 8];
+	int rc;
+
+	if (!rfs_name_valid_repo(repo) || !rfs_name_valid_tag(tag)) {
+		seal->done = true;
+		return rfs_error_set(err, -EINVAL, "invalid %s name '%s'",
+				     rfs_name_valid_repo(repo) ? "tag"
+							       : "repository",
+				     rfs_name_valid_repo(repo) ? tag : repo);
+	}
+	snprintf(what, sizeof(what), "'%s:%s'", repo, tag);
+	/* Fail early, before storing a blob nobody will reference. The
+	 * catalog's unique key still decides a race. */
+	if (rfs_catalog_tag_get(cat, repo, tag, NULL) == 0) {
+		seal->done = true;
+		return rfs_error_set(err, -EEXIST, "tag %s exists", what);
+	}
+	rc = rfs_seal_store(seal, what, opts, digest, err);
+	if (rc)
+		return rc;
 	return rfs_catalog_add_tag(cat, repo, tag, digest, seal->size,
 				   rfs_now_ns(), out, err);
 }

@@ -46,6 +46,13 @@ ssize_t rfs_seal_read(struct rfs_seal *seal, void *buf, size_t len,
 /* Copy all of fd (a regular file or a pipe) into the seal. */
 int rfs_seal_write_fd(struct rfs_seal *seal, int fd, struct rfs_error *err);
 
+/* Store the content as a blob (hash, fsync, checks, link into blobs/, fsync
+ * the folder) without naming it: what a fetch from an upstream does before
+ * it marks the blob present. what names it in messages. */
+int rfs_seal_store(struct rfs_seal *seal, const char *what,
+		   const struct rfs_seal_options *opts,
+		   char digest[RFS_DIGEST_STR_MAX + 1], struct rfs_error *err);
+
 /* Seal as repo:tag. -EEXIST if the tag exists, -EBADMSG on a digest
  * mismatch, -ENOSPC, -EIO. On failure nothing is sealed and the seal can
  * only be freed. */

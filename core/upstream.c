@@ -854,6 +854,9 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *userdata)
 			q += k;
 			left -= k;
 			c->skip -= k;
+			/* Progress too, though not a resume's worth. */
+			if (c->moving_deadline)
+				c->deadline = now_ms() + c->budget;
 		}
 		if (left) {
 			int rc = c->sink(c->ctx, q, left);
