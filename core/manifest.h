@@ -1,0 +1,77 @@
+/*
+ * manifest.h - OCI and Docker image manifests and indexes, parsed with
+ * jansson, and what regfs shows for them.
+ *
+ * A manifest with one layer is a file: its content is that layer (the shape
+ * ORAS writes: an empty config, one layer with an
+ * org.opencontainers.image.title annotation). A manifest with several
+ * layers is a folder holding each layer under its title, or under its
+ * digest where it has none (or where the title is not a safe file name or
+ * is taken), plus manifest.json. An index is followed to the manifest for
+ * this machine's platform (linux and the architecture regfs was built for).
+ */
+#ifndef RFS_MANIFEST_H
+#define RFS_MANIFEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "catalog.h"
+#include "error.h"
+#include "names.h"
+
+#define RFS_MT_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
+#define RFS_MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
+#define RFS_MT_DOCKER_MANIFEST \
+	"application/vnd.docker.distribution.manifest.v2+json"
+#define RFS_MT_DOCKER_LIST \
+	"application/vnd.docker.distribution.manifest.list.v2+json"
+
+enum rfs_manifest_kind {
+	RFS_MANIFEST_IMAGE,
+	RFS_MANIFEST_INDEX,
+};
+
+struct rfs_descriptor {
+	char media_type[256];
+	char digest[RFS_DIGEST_STR_MAX + 1];
+	uint64_t size;
+	char *title;	  /* org.opencontainers.image.title, or NULL */
+	char os[32];	  /* index entries: platform, "" when absent */
+	char arch[32];
+	char variant[32];
+};
+
+struct rfs_manifest {
+	enum rfs_manifest_kind kind;
+	char media_type[256];
+	struct rfs_descriptor config;  /* images */
+	struct rfs_descriptor *entries; /* layers, or an index's manifests */
+	size_t n_entries;
+	char *annotations_json; /* the top-level annotations object, or NULL */
+};
+
+/* Parse a manifest or index. media_type is the Content-Type it came with
+ * (NULL or "" to go by the body's mediaType field, then by its shape).
+ * -EINVAL with a message for anything malformed: not JSON, a schema
+ * version other than 2, a descriptor without a valid sha256 digest or
+ * size, an unknown media type. */
+int rfs_manifest_parse(const char *body, size_t len, const char *media_type,
+		       struct rfs_manifest *out, struct rfs_error *err);
+void rfs_manifest_release(struct rfs_manifest *m);
+
+/* The entry of an index for this machine (linux, and "amd64", "arm64",
+ * ... from the build), or NULL. */
+const struct rfs_descriptor *
+rfs_manifest_pick_platform(const struct rfs_manifest *index);
+/* The platform regfs picks, as "linux/amd64". */
+const char *rfs_manifest_platform(void);
+
+/* The files a multi-layer image shows in its folder: one struct rfs_layer
+ * per layer (id and tag left 0), named as this header says. The array is
+ * malloc()ed: free() it. */
+int rfs_manifest_layer_files(const struct rfs_manifest *m,
+			     struct rfs_layer **out, size_t *n,
+			     struct rfs_error *err);
+
+#endif
