@@ -1,0 +1,59 @@
+#!/bin/bash
+# t0020-kernel-cache: sealed content suits the kernel's caches. A sealed tag's
+# data, attributes and entry are kept by the kernel (keep_cache, long
+# timeouts): reading or stating it again asks the daemon nothing. Requests go
+# up to 1 MiB. Observed through the requests the daemon logs with -d.
+# shellcheck source-path=SCRIPTDIR disable=SC2012,SC2016,SC2002,SC2317 # tools as users use them
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+mkrand "$SRC/f" 4M
+regfs_mount "$STORE" "$MNT" -d
+log=$(daemon_log "$MNT")
+R=$MNT/registry
+I=$MNT/incoming
+
+# since MARK OPCODE: requests of that opcode logged after the mark.
+mark() { wc -l <"$log"; }
+since() { tail -n "+$(($1 + 1))" "$log" | grep -c "opcode: $2 " || :; }
+
+run_cmd sh -c "grep -A12 '^   INIT:' '$log' | grep 'max_write='"
+expect_match "$OUT" 'max_write=0x00100000' "the daemon offers 1 MiB writes"
+
+# --- 1 MiB requests ---
+
+m=$(mark)
+expect_ok "dd with 1 MiB blocks publishes" -- dd if="$SRC/f" of="$I/app/v1" bs=1M status=none
+big_writes=$(tail -n "+$((m + 1))" "$log" | grep 'opcode: WRITE ' | grep -cE 'insize: (104[89][0-9]{3}|10[5-9][0-9]{4})' || :)
+diag "WRITE requests of 1 MiB: $big_writes"
+check "writes arrive as 1 MiB requests" test "$big_writes" -ge 3
+
+m=$(mark)
+expect_ok "a direct read with 1 MiB blocks" -- dd if="$R/app/v1" of=/dev/null bs=1M iflag=direct status=none
+big_reads=$(tail -n "+$((m + 1))" "$log" | grep -cE 'success, outsize: 10485(92|76)' || :)
+diag "READ replies of 1 MiB: $big_reads"
+check "reads are answered in 1 MiB requests" test "$big_reads" -ge 3
+
+# --- caching of sealed tags ---
+
+expect_eq "$(sha "$R/app/v1")" "$(sha "$SRC/f")" "a first read through the page cache"
+m=$(mark)
+expect_eq "$(sha "$R/app/v1")" "$(sha "$SRC/f")" "a second read"
+expect_eq "$(since "$m" READ)" "0" "the second read is served by the kernel's cache (keep_cache): no READ"
+
+stat "$R/app/v1" >/dev/null
+m=$(mark)
+stat "$R/app/v1" >/dev/null
+ls -l "$R/app" >/dev/null
+stat "$R/app/v1" >/dev/null
+expect_eq "$(since "$m" GETATTR)" "0" "stat again: attributes from the kernel's cache, no GETATTR"
+expect_eq "$(since "$m" LOOKUP)" "0" "stat again: the entry from the kernel's cache, no LOOKUP"
+
+# Reopening the tag keeps the cache (no READ after a new open).
+m=$(mark)
+cat "$R/app/v1" >/dev/null
+cat "$R/app/v1" >/dev/null
+expect_eq "$(since "$m" READ)" "0" "reopened twice: still no READ"
+
+regfs_umount "$MNT"
+done_testing
