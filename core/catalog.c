@@ -994,19 +994,21 @@ static int pin_tag_locked(struct rfs_catalog *cat, const struct rfs_pin *pin,
 		if (rc)
 			return db_error(cat, SQLITE_ERROR, err, "delete tag");
 	}
-	/* The manifest is stored by now; the content is fetched on demand. */
-	rc = run(cat, ST_BLOB_INSERT_REMOTE, "titti", pin->manifest,
-		 (int64_t)pin->manifest_size, now, pin->origin, (int64_t)1);
+	/* The manifest is stored by now, as content of our own: it is what
+	 * the pin stands on, so it is never evicted. The layers are fetched
+	 * on demand. */
+	rc = run(cat, ST_BLOB_INSERT, "tii", pin->manifest,
+		 (int64_t)pin->manifest_size, now);
 	if (!rc && pin->kind == RFS_TAG_FILE)
-		rc = run(cat, ST_BLOB_INSERT_REMOTE, "titti", pin->digest,
+		rc = run(cat, ST_BLOB_INSERT_REMOTE, "tiiti", pin->digest,
 			 (int64_t)pin->size, now, pin->origin, (int64_t)0);
 	for (size_t i = 0; !rc && i < pin->n_layers; i++)
-		rc = run(cat, ST_BLOB_INSERT_REMOTE, "titti",
+		rc = run(cat, ST_BLOB_INSERT_REMOTE, "tiiti",
 			 pin->layers[i].digest, (int64_t)pin->layers[i].size,
 			 now, pin->origin, (int64_t)0);
 	if (rc)
 		return db_error(cat, SQLITE_ERROR, err, "insert blob");
-	rc = run(cat, ST_TAG_PIN, "itiiitit", dir.id, pin->tag, pin->digest,
+	rc = run(cat, ST_TAG_PIN, "ittiitit", dir.id, pin->tag, pin->digest,
 		 (int64_t)pin->size, now, pin->origin, (int64_t)pin->kind,
 		 pin->manifest);
 	if (rc)

@@ -8,6 +8,7 @@
  *   1                     the mount root
  *   2, 3                  registry/ and incoming/
  *   KIND << 56 | row id   a directory under registry/ or incoming/, a tag,
+ *                         a layer or manifest.json of a multi-layer tag,
  *                         or an in-progress file in incoming/ (per mount)
  */
 #ifndef RFS_INODE_H
@@ -24,6 +25,8 @@ enum rfs_node_kind {
 	RFS_NODE_INCOMING_DIR,
 	RFS_NODE_TAG,
 	RFS_NODE_STAGED, /* in-progress file in incoming/, not stable */
+	RFS_NODE_LAYER,	 /* a layer in the folder of a multi-layer tag */
+	RFS_NODE_MANIFEST, /* manifest.json in that folder (the tag's id) */
 };
 
 #define RFS_INO_ROOT 1
@@ -52,7 +55,7 @@ static inline enum rfs_node_kind rfs_ino_kind(uint64_t ino)
 	case RFS_INO_INCOMING: return RFS_NODE_INCOMING_TOP;
 	}
 	uint64_t kind = ino >> RFS_INO_KIND_SHIFT;
-	if (kind < RFS_NODE_REGISTRY_DIR || kind > RFS_NODE_STAGED)
+	if (kind < RFS_NODE_REGISTRY_DIR || kind > RFS_NODE_MANIFEST)
 		return RFS_NODE_NONE;
 	return (enum rfs_node_kind)kind;
 }

@@ -10,12 +10,16 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "regfs.h"
 
 enum { KEY_FSNAME, KEY_SUBTYPE };
 
 struct options {
 	char *store;
+	char *upstream;
+	char *config;
+	char *cache_max;
 	bool has_fsname; /* given on the command line: keep the user's */
 	bool has_subtype;
 	char *log;
@@ -26,6 +30,9 @@ struct options {
 #define OPT(t, p) { t, offsetof(struct options, p), 1 }
 static const struct fuse_opt option_spec[] = {
 	OPT("log=%s", log),
+	OPT("upstream=%s", upstream),
+	OPT("config=%s", config),
+	OPT("cache_max=%s", cache_max),
 	OPT("-h", show_help),
 	OPT("--help", show_help),
 	OPT("-V", show_version),
@@ -44,6 +51,11 @@ static void usage(const char *progname)
 	       "  MOUNTPOINT/incoming/REPO/TAG   write here to publish\n"
 	       "\n"
 	       "regfs options:\n"
+	       "    -o upstream=URL        pull through from the registry at URL\n"
+	       "    -o config=FILE         upstreams and cache settings, as in\n"
+	       "                           regfs.conf(5) (default " RFS_CONFIG_DEFAULT_PATH ")\n"
+	       "    -o cache_max=SIZE      keep at most SIZE (K, M, G) of fetched\n"
+	       "                           content, evicting the least recently used\n"
 	       "    -o log=FILE            append log lines to FILE\n"
 	       "    -h, --help             show this help\n"
 	       "    -V, --version          show the version\n"
@@ -69,6 +81,29 @@ static int opt_proc(void *data, const char *arg, int key,
 	return 1;
 }
 
+/* The upstreams and cache settings: the config file given, or the default
+ * one if it exists, then -o upstream= and -o cache_max= on top. */
+static int load_config(const struct options *opts, struct rfs_config *cfg,
+		       struct rfs_error *err)
+{
+	const char *path = opts->config;
+	int rc = 0;
+
+	if (!path && access(RFS_CONFIG_DEFAULT_PATH, F_OK) == 0)
+		path = RFS_CONFIG_DEFAULT_PATH;
+	if (path)
+		rc = rfs_config_load(cfg, path, err);
+	if (!rc && opts->upstream)
+		rc = rfs_config_add_upstream_url(cfg, opts->upstream, err);
+	if (!rc && opts->cache_max &&
+	    rfs_parse_size(opts->cache_max, &cfg->cache_max) != 0)
+		rc = rfs_error_set(err, -EINVAL, "invalid cache_max '%s'",
+				   opts->cache_max);
+	if (!rc)
+		rc = rfs_config_validate(cfg, err);
+	return rc;
+}
+
 /* The daemon changes to / when it goes to the background. */
 static char *absolute_path(const char *path)
 {
@@ -92,6 +127,7 @@ int main(int argc, char *argv[])
 	struct fuse_session *se = NULL;
 	struct regfs fs = { 0 };
 	struct rfs_error err = { 0 };
+	struct rfs_config cfg = { 0 };
 	char *store = NULL, *fsname = NULL;
 	int rc, ret = 1;
 
@@ -136,6 +172,14 @@ int main(int argc, char *argv[])
 	}
 	if (rfs_incoming_new(fs.store, &fs.incoming) != 0)
 		goto out_store;
+	rc = load_config(&opts, &cfg, &err);
+	if (!rc)
+		rc = rfs_pull_new(fs.store, &cfg, &fs.pull, &err);
+	if (rc) {
+		fprintf(stderr, "regfs: %s\n", rfs_error_message(&err, rc));
+		regfs_log(REGFS_LOG_ERROR, "%s", rfs_error_message(&err, rc));
+		goto out_incoming;
+	}
 	fs.uid = getuid();
 	fs.gid = getgid();
 	clock_gettime(CLOCK_REALTIME, &fs.started);
@@ -188,6 +232,8 @@ out_session:
 	fuse_session_destroy(se);
 out_incoming:
 	free(fsname);
+	rfs_pull_free(&fs.pull);
+	rfs_config_release(&cfg);
 	rfs_incoming_free(&fs.incoming);
 out_store:
 	rfs_store_close(&fs.store);
@@ -199,6 +245,9 @@ out_cmd:
 out_args:
 	free(opts.store);
 	free(opts.log);
+	free(opts.upstream);
+	free(opts.config);
+	free(opts.cache_max);
 	fuse_opt_free_args(&args);
 	return ret;
 }

@@ -26,11 +26,16 @@
 #define SEALED_TIMEOUT (365.0 * 24 * 3600)
 /* Folders gain entries when tags are sealed; their attributes may lag. */
 #define DIR_ATTR_TIMEOUT 1.0
+/* A tag pinned from an upstream may be refreshed to a new inode. */
+#define UPSTREAM_ENTRY_TIMEOUT 1.0
+/* A listing entry whose inode is not known until it is looked up. */
+#define UNKNOWN_INO 0xffffffffu
 
 struct handle {
 	enum { HANDLE_BLOB, HANDLE_STAGED } kind;
-	int fd;		   /* HANDLE_BLOB */
-	int64_t staged_id; /* HANDLE_STAGED */
+	int fd;					 /* HANDLE_BLOB */
+	char digest[RFS_DIGEST_STR_MAX + 1];	 /* HANDLE_BLOB */
+	int64_t staged_id;			 /* HANDLE_STAGED */
 	bool write;
 };
 
@@ -85,15 +90,27 @@ static void fill_dir(struct regfs *fs, struct stat *st, uint64_t ino,
 	set_times(st, ns);
 }
 
+static void fill_file(struct regfs *fs, struct stat *st, uint64_t ino,
+		      uint64_t size, int64_t ns)
+{
+	fill_common(fs, st, ino);
+	st->st_mode = S_IFREG | 0444;
+	st->st_nlink = 1;
+	st->st_size = (off_t)size;
+	st->st_blocks = (blkcnt_t)((size + 511) / 512);
+	set_times(st, ns);
+}
+
+/* A tag is a file, or the folder of a multi-layer manifest. */
 static void fill_tag(struct regfs *fs, struct stat *st,
 		     const struct rfs_tag *tag)
 {
-	fill_common(fs, st, rfs_ino_make(RFS_NODE_TAG, tag->id));
-	st->st_mode = S_IFREG | 0444;
-	st->st_nlink = 1;
-	st->st_size = (off_t)tag->size;
-	st->st_blocks = (blkcnt_t)((tag->size + 511) / 512);
-	set_times(st, tag->created_ns);
+	uint64_t ino = rfs_ino_make(RFS_NODE_TAG, tag->id);
+
+	if (tag->kind == RFS_TAG_LAYERS)
+		fill_dir(fs, st, ino, 0555, tag->created_ns);
+	else
+		fill_file(fs, st, ino, tag->size, tag->created_ns);
 }
 
 static void fill_staged(struct regfs *fs, struct stat *st,
@@ -110,6 +127,54 @@ static void fill_staged(struct regfs *fs, struct stat *st,
 static int64_t started_ns(struct regfs *fs)
 {
 	return (int64_t)fs->started.tv_sec * 1000000000 + fs->started.tv_nsec;
+}
+
+/* The content behind a file node of registry/: a tag, a layer, or the
+ * manifest.json of a multi-layer tag. */
+struct rfs_blob_ref {
+	char digest[RFS_DIGEST_STR_MAX + 1];
+	uint64_t size;
+};
+
+static int blob_of(struct regfs *fs, uint64_t ino, struct rfs_tag *tag,
+		   struct rfs_blob_ref *ref)
+{
+	struct rfs_catalog *cat = rfs_store_catalog(fs->store);
+	struct rfs_layer layer;
+	struct rfs_blob blob;
+	int rc;
+
+	switch (rfs_ino_kind(ino)) {
+	case RFS_NODE_TAG:
+		rc = rfs_catalog_tag_by_id(cat, rfs_ino_id(ino), tag);
+		if (rc)
+			return rc;
+		if (tag->kind == RFS_TAG_LAYERS)
+			return -EISDIR;
+		snprintf(ref->digest, sizeof(ref->digest), "%s", tag->digest);
+		ref->size = tag->size;
+		return 0;
+	case RFS_NODE_LAYER:
+		rc = rfs_catalog_layer_by_id(cat, rfs_ino_id(ino), &layer);
+		if (!rc)
+			rc = rfs_catalog_tag_by_id(cat, layer.tag, tag);
+		if (rc)
+			return rc;
+		snprintf(ref->digest, sizeof(ref->digest), "%s", layer.digest);
+		ref->size = layer.size;
+		return 0;
+	case RFS_NODE_MANIFEST:
+		rc = rfs_catalog_tag_by_id(cat, rfs_ino_id(ino), tag);
+		if (!rc)
+			rc = rfs_catalog_blob_get(cat, tag->manifest, &blob);
+		if (rc)
+			return rc;
+		snprintf(ref->digest, sizeof(ref->digest), "%s", tag->manifest);
+		ref->size = blob.size;
+		return 0;
+	default:
+		return -EISDIR;
+	}
 }
 
 /* The attributes of any inode, and how long the kernel may keep them. */
@@ -136,7 +201,8 @@ static int stat_ino(struct regfs *fs, uint64_t ino, struct stat *st,
 		rc = rfs_catalog_dir_by_id(cat, rfs_ino_id(ino), &dir);
 		if (rc)
 			return rc;
-		if (rfs_ino_kind(ino) == RFS_NODE_REGISTRY_DIR && !dir.sealed)
+		if (rfs_ino_kind(ino) == RFS_NODE_REGISTRY_DIR && !dir.sealed &&
+		    !rfs_pull_serves(fs->pull, dir.path))
 			return -ENOENT;
 		fill_dir(fs, st, ino,
 			 rfs_ino_kind(ino) == RFS_NODE_REGISTRY_DIR ? 0555 : 0755,
@@ -149,6 +215,17 @@ static int stat_ino(struct regfs *fs, uint64_t ino, struct stat *st,
 		fill_tag(fs, st, &tag);
 		*timeout = SEALED_TIMEOUT;
 		return 0;
+	case RFS_NODE_LAYER:
+	case RFS_NODE_MANIFEST: {
+		struct rfs_blob_ref ref;
+
+		rc = blob_of(fs, ino, &tag, &ref);
+		if (rc)
+			return rc;
+		fill_file(fs, st, ino, ref.size, tag.created_ns);
+		*timeout = SEALED_TIMEOUT;
+		return 0;
+	}
 	case RFS_NODE_STAGED:
 		rc = rfs_incoming_stat(fs->incoming, rfs_ino_id(ino), &info);
 		if (rc)
@@ -181,7 +258,9 @@ static int dir_of(uint64_t ino, bool *incoming, int64_t *dir)
 		return 0;
 	case RFS_NODE_ROOT:
 		return -EPERM;
-	case RFS_NODE_TAG:
+	case RFS_NODE_TAG: /* a multi-layer tag: see lookup_layers() */
+	case RFS_NODE_LAYER:
+	case RFS_NODE_MANIFEST:
 	case RFS_NODE_STAGED:
 		return -ENOTDIR;
 	case RFS_NODE_NONE:
@@ -212,6 +291,19 @@ static void entry_for_tag(struct regfs *fs, struct fuse_entry_param *e,
 	memset(e, 0, sizeof(*e));
 	fill_tag(fs, &e->attr, tag);
 	e->ino = e->attr.st_ino;
+	/* An inode's content never changes, but a name pinned from an
+	 * upstream may be refreshed to another inode. */
+	e->entry_timeout = tag->origin[0] ? UPSTREAM_ENTRY_TIMEOUT
+					  : SEALED_TIMEOUT;
+	e->attr_timeout = SEALED_TIMEOUT;
+}
+
+static void entry_for_file(struct regfs *fs, struct fuse_entry_param *e,
+			   uint64_t ino, uint64_t size, int64_t ns)
+{
+	memset(e, 0, sizeof(*e));
+	fill_file(fs, &e->attr, ino, size, ns);
+	e->ino = ino;
 	e->entry_timeout = SEALED_TIMEOUT;
 	e->attr_timeout = SEALED_TIMEOUT;
 }
@@ -236,17 +328,111 @@ static void fill_top(struct regfs *fs, struct fuse_entry_param *e,
 	e->attr_timeout = DIR_ATTR_TIMEOUT;
 }
 
+/* Is there a folder at path upstream? A repository that lists tags is;
+ * so is any name on a level that is not a repository itself (the "org" of
+ * "org/app"), since registries cannot be asked for those. */
+static bool upstream_folder(struct regfs *fs, const char *parent,
+			    const char *path)
+{
+	if (!rfs_pull_serves(fs->pull, path))
+		return false;
+	if (!parent[0] || rfs_pull_repo_state(fs->pull, path) == RFS_REPO_EXISTS)
+		return true;
+	return rfs_pull_repo_state(fs->pull, parent) != RFS_REPO_EXISTS;
+}
+
+static int lookup_registry(struct regfs *fs, int64_t d, const char *name,
+			   struct fuse_entry_param *e)
+{
+	struct rfs_catalog *cat = rfs_store_catalog(fs->store);
+	struct rfs_dir parent = { .id = 0, .path = "" }, dir;
+	struct rfs_error err = { 0 };
+	char path[RFS_REPO_MAX + 2];
+	struct rfs_tag tag;
+	int rc;
+
+	if (d != 0) {
+		rc = rfs_catalog_tag_lookup(cat, d, name, &tag);
+		if (rc == 0 && !tag.origin[0]) {
+			entry_for_tag(fs, e, &tag);
+			return 0;
+		}
+		if (rfs_catalog_dir_by_id(cat, d, &parent) != 0)
+			return -ENOENT;
+		/* Pinned upstream tags may be due for a new resolution;
+		 * unknown names may be tags upstream. */
+		if (rc == 0 || rfs_pull_serves(fs->pull, parent.path)) {
+			rc = rfs_pull_resolve(fs->pull, parent.path, name, &tag,
+					      &err);
+			if (rc == 0) {
+				entry_for_tag(fs, e, &tag);
+				return 0;
+			}
+			if (rc != -ENOENT)
+				regfs_log(REGFS_LOG_ERROR, "%s",
+					  rfs_error_message(&err, rc));
+		}
+	}
+	rc = rfs_catalog_dir_lookup(cat, d, name, &dir);
+	if (rc == 0 && (dir.sealed || rfs_pull_serves(fs->pull, dir.path))) {
+		entry_for_dir(fs, e, false, &dir);
+		return 0;
+	}
+	if (!rfs_name_valid_component(name))
+		return -ENOENT;
+	rc = snprintf(path, sizeof(path), "%s%s%s", parent.path,
+		      d ? "/" : "", name);
+	if (rc < 0 || (size_t)rc > RFS_REPO_MAX ||
+	    !upstream_folder(fs, parent.path, path))
+		return -ENOENT;
+	rc = rfs_catalog_dir_ensure(cat, path, &dir, NULL);
+	if (rc)
+		return rc == -EEXIST ? -ENOENT : rc;
+	entry_for_dir(fs, e, false, &dir);
+	return 0;
+}
+
+/* In the folder of a multi-layer tag: its layers and manifest.json. */
+static int lookup_layers(struct regfs *fs, uint64_t parent, const char *name,
+			 struct fuse_entry_param *e)
+{
+	struct rfs_catalog *cat = rfs_store_catalog(fs->store);
+	struct rfs_blob_ref ref;
+	struct rfs_layer layer;
+	struct rfs_tag tag;
+	uint64_t ino;
+	int rc;
+
+	rc = rfs_catalog_tag_by_id(cat, rfs_ino_id(parent), &tag);
+	if (rc)
+		return rc;
+	if (tag.kind != RFS_TAG_LAYERS)
+		return -ENOTDIR;
+	if (strcmp(name, "manifest.json") == 0) {
+		ino = rfs_ino_make(RFS_NODE_MANIFEST, tag.id);
+		rc = blob_of(fs, ino, &tag, &ref);
+		if (!rc)
+			entry_for_file(fs, e, ino, ref.size, tag.created_ns);
+		return rc;
+	}
+	rc = rfs_catalog_layer_lookup(cat, tag.id, name, &layer);
+	if (!rc)
+		entry_for_file(fs, e, rfs_ino_make(RFS_NODE_LAYER, layer.id),
+			       layer.size, tag.created_ns);
+	return rc;
+}
+
 static int lookup_in(struct regfs *fs, uint64_t parent, const char *name,
 		     struct fuse_entry_param *e)
 {
-	struct rfs_catalog *cat = rfs_store_catalog(fs->store);
 	struct rfs_staged_info info;
 	struct rfs_dir dir;
-	struct rfs_tag tag;
 	bool incoming;
 	int64_t d;
 	int rc;
 
+	if (rfs_ino_kind(parent) == RFS_NODE_TAG)
+		return lookup_layers(fs, parent, name, e);
 	if (parent == RFS_INO_ROOT) {
 		if (strcmp(name, "registry") == 0)
 			fill_top(fs, e, RFS_INO_REGISTRY);
@@ -270,16 +456,7 @@ static int lookup_in(struct regfs *fs, uint64_t parent, const char *name,
 			entry_for_dir(fs, e, true, &dir);
 		return rc == -EINVAL ? -ENOENT : rc;
 	}
-	if (d != 0 && rfs_catalog_tag_lookup(cat, d, name, &tag) == 0) {
-		entry_for_tag(fs, e, &tag);
-		return 0;
-	}
-	rc = rfs_catalog_dir_lookup(cat, d, name, &dir);
-	if (rc == 0 && !dir.sealed)
-		rc = -ENOENT;
-	if (rc == 0)
-		entry_for_dir(fs, e, false, &dir);
-	return rc;
+	return lookup_registry(fs, d, name, e);
 }
 
 static void regfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -519,42 +696,126 @@ static void regfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		rfs_incoming_release(fs->incoming, info.id, true, NULL, NULL);
 }
 
+/* Hand a reader an open blob: a handle, kernel caching, the reply. */
+static void finish_open(struct regfs *fs, fuse_req_t req,
+			struct fuse_file_info *fi, int fd, const char *digest)
+{
+	struct handle *h = handle_new(HANDLE_BLOB);
+
+	if (!h) {
+		close(fd);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	h->fd = fd;
+	snprintf(h->digest, sizeof(h->digest), "%s", digest);
+	rfs_pull_blob_opened(fs->pull, digest);
+	fi->fh = (uintptr_t)h;
+	fi->keep_cache = 1;
+	fi->noflush = 1;
+	if (fuse_reply_open(req, fi) != 0) {
+		/* The opener is gone (interrupted): nobody will release. */
+		rfs_pull_blob_closed(fs->pull, digest);
+		close(fd);
+		free(h);
+	}
+}
+
+/* An open waiting for a blob to be fetched from an upstream. */
+struct pending_open {
+	struct regfs *fs;
+	fuse_req_t req;
+	struct fuse_file_info fi;
+	char digest[RFS_DIGEST_STR_MAX + 1];
+};
+
+static void fetched(void *ctx, int rc, const struct rfs_error *err)
+{
+	struct pending_open *p = ctx;
+	int fd = -1;
+
+	if (rc == 0) {
+		fd = rfs_store_blob_open(p->fs->store, p->digest);
+		rc = fd < 0 ? fd : 0;
+	}
+	if (rc) {
+		/* A reader gets only verified bytes, or EIO. */
+		regfs_log(REGFS_LOG_ERROR, "%s", rfs_error_message(err, rc));
+		fuse_reply_err(p->req, EIO);
+	} else {
+		finish_open(p->fs, p->req, &p->fi, fd, p->digest);
+	}
+	free(p);
+}
+
+static void open_blob(struct regfs *fs, fuse_req_t req,
+		      struct fuse_file_info *fi, const struct rfs_tag *tag,
+		      const struct rfs_blob_ref *ref)
+{
+	struct rfs_error err = { 0 };
+	struct pending_open *p;
+	int fd = rfs_store_blob_open(fs->store, ref->digest);
+	int rc;
+
+	if (fd >= 0 || fd != -ENOENT || !tag->origin[0]) {
+		if (fd < 0) {
+			regfs_log(REGFS_LOG_ERROR,
+				  "cannot open blob %s of '%s:%s': %s",
+				  ref->digest, tag->repo, tag->name,
+				  strerror(-fd));
+			fuse_reply_err(req, EIO);
+			return;
+		}
+		finish_open(fs, req, fi, fd, ref->digest);
+		return;
+	}
+	/* Not fetched yet, or evicted: the reply comes when the download
+	 * (ours, or the one under way) is verified and stored. No thread
+	 * of the session waits for it. */
+	p = calloc(1, sizeof(*p));
+	if (!p) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	*p = (struct pending_open){ .fs = fs, .req = req, .fi = *fi };
+	snprintf(p->digest, sizeof(p->digest), "%s", ref->digest);
+	rc = rfs_pull_fetch(fs->pull, tag, ref->digest, ref->size, fetched, p,
+			    &err);
+	if (rc == 0)
+		return;
+	if (rc == 1) /* it arrived meanwhile */
+		rc = rfs_store_blob_open(fs->store, ref->digest);
+	if (rc >= 0) {
+		finish_open(fs, req, fi, rc, ref->digest);
+	} else {
+		regfs_log(REGFS_LOG_ERROR, "%s", rfs_error_message(&err, rc));
+		fuse_reply_err(req, EIO);
+	}
+	free(p);
+}
+
 static void regfs_open(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
 	struct regfs *fs = regfs_data(req);
 	bool write = (fi->flags & O_ACCMODE) != O_RDONLY;
+	struct rfs_blob_ref ref;
 	struct rfs_tag tag;
 	struct handle *h;
 	int rc;
 
 	switch (rfs_ino_kind(ino)) {
 	case RFS_NODE_TAG:
-		if (write || (fi->flags & O_TRUNC)) {
-			fuse_reply_err(req, EROFS);
-			return;
-		}
-		rc = rfs_catalog_tag_by_id(catalog(req), rfs_ino_id(ino), &tag);
-		if (rc == 0)
-			rc = rfs_store_blob_open(fs->store, tag.digest);
-		if (rc < 0) {
-			if (rc != -ENOENT)
-				regfs_log(REGFS_LOG_ERROR,
-					  "cannot open blob of '%s:%s': %s",
-					  tag.repo, tag.name, strerror(-rc));
-			fuse_reply_err(req, rc == -ENOENT ? EIO : -rc);
-			return;
-		}
-		h = handle_new(HANDLE_BLOB);
-		if (!h) {
-			close(rc);
-			fuse_reply_err(req, ENOMEM);
-			return;
-		}
-		h->fd = rc;
-		fi->keep_cache = 1;
-		fi->noflush = 1;
-		break;
+	case RFS_NODE_LAYER:
+	case RFS_NODE_MANIFEST:
+		rc = blob_of(fs, ino, &tag, &ref);
+		if (rc == 0 && (write || (fi->flags & O_TRUNC)))
+			rc = -EROFS;
+		if (rc)
+			fuse_reply_err(req, -rc);
+		else
+			open_blob(fs, req, fi, &tag, &ref);
+		return;
 	case RFS_NODE_STAGED:
 		h = handle_new(HANDLE_STAGED);
 		if (!h) {
@@ -571,22 +832,19 @@ static void regfs_open(fuse_req_t req, fuse_ino_t ino,
 		h->staged_id = rfs_ino_id(ino);
 		h->write = write;
 		fi->direct_io = 1; /* the content may still change */
-		break;
+		fi->fh = (uintptr_t)h;
+		if (fuse_reply_open(req, fi) != 0) {
+			rfs_incoming_release(fs->incoming, h->staged_id,
+					     h->write, NULL, NULL);
+			free(h);
+		}
+		return;
 	case RFS_NODE_NONE:
 		fuse_reply_err(req, ENOENT);
 		return;
 	default:
 		fuse_reply_err(req, EISDIR);
 		return;
-	}
-	fi->fh = (uintptr_t)h;
-	if (fuse_reply_open(req, fi) != 0) {
-		if (h->kind == HANDLE_STAGED)
-			rfs_incoming_release(fs->incoming, h->staged_id,
-					     h->write, NULL, NULL);
-		else
-			close(h->fd);
-		free(h);
 	}
 }
 
@@ -682,6 +940,7 @@ static void regfs_release(fuse_req_t req, fuse_ino_t ino,
 					  h->staged_id, h->write, &tag, &err);
 		log_seal(rc, &tag, &err);
 	} else {
+		rfs_pull_blob_closed(regfs_data(req)->pull, h->digest);
 		close(h->fd);
 	}
 	free(h);
@@ -729,6 +988,7 @@ struct listing_ctx {
 	struct regfs *fs;
 	struct listing *l;
 	bool incoming;
+	int64_t created_ns; /* of the tag whose layers are listed */
 };
 
 static int list_dir_cb(void *ctx, const struct rfs_dir *dir)
@@ -758,6 +1018,59 @@ static int list_staged_cb(void *ctx, const struct rfs_staged_info *info)
 	return listing_add(c->l, info->name, &e);
 }
 
+static int list_layer_cb(void *ctx, const struct rfs_layer *layer)
+{
+	struct listing_ctx *c = ctx;
+	struct fuse_entry_param e;
+
+	entry_for_file(c->fs, &e, rfs_ino_make(RFS_NODE_LAYER, layer->id),
+		       layer->size, c->created_ns);
+	return listing_add(c->l, layer->name, &e);
+}
+
+/* The folder of a multi-layer tag: manifest.json and the layers. */
+static int list_layers(struct regfs *fs, uint64_t ino, struct listing *l)
+{
+	struct listing_ctx c = { .fs = fs, .l = l };
+	struct fuse_entry_param e;
+	struct rfs_blob_ref ref;
+	struct rfs_tag tag;
+	uint64_t manifest = rfs_ino_make(RFS_NODE_MANIFEST, rfs_ino_id(ino));
+	int rc = blob_of(fs, manifest, &tag, &ref);
+
+	if (rc)
+		return rc;
+	entry_for_file(fs, &e, manifest, ref.size, tag.created_ns);
+	c.created_ns = tag.created_ns;
+	rc = listing_add(l, "manifest.json", &e);
+	if (!rc)
+		rc = rfs_catalog_list_layers(rfs_store_catalog(fs->store),
+					     tag.id, list_layer_cb, &c);
+	return rc;
+}
+
+struct upstream_listing {
+	struct listing_ctx *c;
+	int64_t dir;
+};
+
+/* A tag the upstream lists and we have not pinned: its attributes are
+ * known only once it is looked up (and resolved). */
+static int list_upstream_cb(void *ctx, const char *name)
+{
+	struct upstream_listing *u = ctx;
+	struct fuse_entry_param e;
+
+	if (!rfs_name_valid_tag(name) ||
+	    rfs_catalog_tag_lookup(rfs_store_catalog(u->c->fs->store), u->dir,
+				   name, NULL) == 0)
+		return 0;
+	memset(&e, 0, sizeof(e));
+	e.attr.st_ino = UNKNOWN_INO;
+	e.attr.st_mode = S_IFREG;
+	return listing_add(u->c->l, name, &e);
+}
+
 /* Take a snapshot of a folder at opendir: readdir then pages through it. */
 static int build_listing(struct regfs *fs, uint64_t ino, struct listing *l)
 {
@@ -781,6 +1094,8 @@ static int build_listing(struct regfs *fs, uint64_t ino, struct listing *l)
 		fill_top(fs, &e, RFS_INO_INCOMING);
 		return rc ? rc : listing_add(l, "incoming", &e);
 	}
+	if (rfs_ino_kind(ino) == RFS_NODE_TAG)
+		return list_layers(fs, ino, l);
 	rc = dir_of(ino, &c.incoming, &d);
 	if (rc)
 		return rc;
@@ -789,7 +1104,19 @@ static int build_listing(struct regfs *fs, uint64_t ino, struct listing *l)
 		return rc;
 	if (c.incoming)
 		return rfs_incoming_list(fs->incoming, d, list_staged_cb, &c);
-	return rfs_catalog_list_tags_in_dir(cat, d, list_tag_cb, &c);
+	rc = rfs_catalog_list_tags_in_dir(cat, d, list_tag_cb, &c);
+	if (!rc) {
+		struct upstream_listing u = { .c = &c, .dir = d };
+		struct rfs_dir dir;
+
+		/* The upstream's tags too; when it cannot be reached, what
+		 * is pinned here is the listing. */
+		if (rfs_catalog_dir_by_id(cat, d, &dir) == 0 &&
+		    rfs_pull_serves(fs->pull, dir.path))
+			rfs_pull_list_tags(fs->pull, dir.path, list_upstream_cb,
+					   &u, NULL);
+	}
+	return rc;
 }
 
 static void regfs_opendir(fuse_req_t req, fuse_ino_t ino,
@@ -877,29 +1204,58 @@ static void regfs_statfs(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_statfs(req, &sv);
 }
 
-/* The extended attributes of a sealed tag, as "name\0value\0..." pairs. */
-static int tag_xattrs(fuse_req_t req, fuse_ino_t ino, char *buf, size_t size)
+/* Append "name\0value\0" to buf; -ERANGE when it does not fit. */
+static int add_xattr(char *buf, size_t size, int used, const char *name,
+		     const char *value)
 {
+	int n;
+
+	if (used < 0)
+		return used;
+	n = snprintf(buf + used, size - (size_t)used, "%s%c%s%c", name, 0,
+		     value, 0);
+	return n < 0 || (size_t)n >= size - (size_t)used ? -ERANGE : used + n;
+}
+
+/* The extended attributes of a node of registry/, as "name\0value\0"
+ * pairs: what it is and where it came from. */
+static int node_xattrs(fuse_req_t req, fuse_ino_t ino, char *buf, size_t size)
+{
+	struct rfs_blob_ref ref;
 	struct rfs_tag tag;
 	char created[32];
 	time_t secs;
 	struct tm tm;
-	int rc, n;
+	int n = 0, rc;
 
-	if (rfs_ino_kind(ino) != RFS_NODE_TAG)
+	switch (rfs_ino_kind(ino)) {
+	case RFS_NODE_TAG:
+		rc = rfs_catalog_tag_by_id(catalog(req), rfs_ino_id(ino), &tag);
+		if (rc)
+			return rc;
+		secs = (time_t)(tag.created_ns / 1000000000);
+		strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ",
+			 gmtime_r(&secs, &tm));
+		n = add_xattr(buf, size, n, "user.regfs.digest", tag.digest);
+		n = add_xattr(buf, size, n, "user.regfs.repo", tag.repo);
+		n = add_xattr(buf, size, n, "user.regfs.tag", tag.name);
+		n = add_xattr(buf, size, n, "user.regfs.created", created);
+		if (tag.origin[0]) {
+			n = add_xattr(buf, size, n, "user.regfs.origin",
+				      tag.origin);
+			n = add_xattr(buf, size, n, "user.regfs.manifest",
+				      tag.manifest);
+		}
+		return n;
+	case RFS_NODE_LAYER:
+	case RFS_NODE_MANIFEST:
+		rc = blob_of(regfs_data(req), ino, &tag, &ref);
+		return rc ? rc
+			  : add_xattr(buf, size, 0, "user.regfs.digest",
+				      ref.digest);
+	default:
 		return 0;
-	rc = rfs_catalog_tag_by_id(catalog(req), rfs_ino_id(ino), &tag);
-	if (rc)
-		return rc;
-	secs = (time_t)(tag.created_ns / 1000000000);
-	strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ",
-		 gmtime_r(&secs, &tm));
-	n = snprintf(buf, size,
-		     "user.regfs.digest%c%s%cuser.regfs.repo%c%s%c"
-		     "user.regfs.tag%c%s%cuser.regfs.created%c%s%c",
-		     0, tag.digest, 0, 0, tag.repo, 0, 0, tag.name, 0, 0,
-		     created, 0);
-	return n < 0 || (size_t)n >= size ? -ERANGE : n;
+	}
 }
 
 static void reply_xattr_value(fuse_req_t req, const char *value, size_t len,
@@ -917,7 +1273,7 @@ static void regfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			   size_t size)
 {
 	char buf[1024];
-	int n = tag_xattrs(req, ino, buf, sizeof(buf));
+	int n = node_xattrs(req, ino, buf, sizeof(buf));
 
 	if (n < 0) {
 		fuse_reply_err(req, -n);
@@ -939,7 +1295,7 @@ static void regfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
 	char buf[1024], names[256];
 	size_t len = 0;
-	int n = tag_xattrs(req, ino, buf, sizeof(buf));
+	int n = node_xattrs(req, ino, buf, sizeof(buf));
 
 	if (n < 0) {
 		fuse_reply_err(req, -n);

@@ -12,11 +12,13 @@
 #include <time.h>
 
 #include "incoming.h"
+#include "pull.h"
 #include "store.h"
 
 struct regfs {
 	struct rfs_store *store;
 	struct rfs_incoming *incoming;
+	struct rfs_pull *pull; /* upstreams; serves nothing when none */
 	uid_t uid; /* owner shown for every node */
 	gid_t gid;
 	struct timespec started; /* times of the fixed top folders */

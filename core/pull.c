@@ -1,0 +1,933 @@
+/*
+ * pull.c - the pull-through cache (see pull.h).
+ *
+ * Locking: pull->lock guards the tables below (downloads in flight, kept
+ * partial downloads, open blobs, cached tag lists). It is never held while
+ * talking to an upstream or waiting for the disk, with one exception:
+ * eviction unlinks a blob file under it, so that no reader can open a blob
+ * between the check that it is not open and its removal.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "digest.h"
+#include "manifest.h"
+#include "pull.h"
+#include "seal.h"
+
+/* Broken downloads whose bytes are kept for a resume. */
+#define MAX_PARTIALS 4
+
+struct waiter {
+	struct waiter *next;
+	rfs_fetch_done_fn done;
+	void *ctx;
+};
+
+struct fetch {
+	struct fetch *next;
+	struct rfs_pull *pull;
+	struct rfs_upstream *up;
+	char digest[RFS_DIGEST_STR_MAX + 1];
+	char remote[RFS_REPO_MAX + 1];
+	char what[RFS_REPO_MAX + RFS_TAG_MAX + 128];
+	uint64_t size;
+	struct waiter *waiters;
+};
+
+struct partial {
+	char digest[RFS_DIGEST_STR_MAX + 1];
+	struct rfs_seal *seal;
+};
+
+/* A blob readers opened in this process: how many hold it, and when it was
+ * last used (kept here rather than written on every open). */
+struct opened {
+	char digest[RFS_DIGEST_STR_MAX + 1];
+	int count;
+	int64_t last_ns;
+};
+
+struct tag_list {
+	struct tag_list *next;
+	char repo[RFS_REPO_MAX + 1];
+	int rc; /* of the last tags/list call */
+	int64_t fetched_ns;
+	char **names;
+	size_t n, cap;
+};
+
+struct rfs_pull {
+	struct rfs_store *store;
+	struct rfs_upstream **ups;
+	size_t n_ups;
+	uint64_t cache_max;
+	pthread_mutex_t lock;
+	pthread_cond_t idle;
+	int downloads; /* threads running */
+	struct fetch *fetches;
+	struct partial partials[MAX_PARTIALS];
+	struct opened *opened;
+	size_t n_opened, cap_opened;
+	struct tag_list *lists;
+};
+
+static struct rfs_catalog *catalog(struct rfs_pull *pull)
+{
+	return rfs_store_catalog(pull->store);
+}
+
+int rfs_pull_new(struct rfs_store *store, const struct rfs_config *cfg,
+		 struct rfs_pull **out, struct rfs_error *err)
+{
+	struct rfs_pull *pull = calloc(1, sizeof(*pull));
+	int rc = 0;
+
+	if (!pull)
+		return rfs_error_set(err, -ENOMEM, "out of memory");
+	pull->store = store;
+	pthread_mutex_init(&pull->lock, NULL);
+	pthread_cond_init(&pull->idle, NULL);
+	if (cfg) {
+		pull->cache_max = cfg->cache_max;
+		pull->ups = calloc(cfg->n_upstreams ? cfg->n_upstreams : 1,
+				   sizeof(*pull->ups));
+		if (!pull->ups)
+			rc = rfs_error_set(err, -ENOMEM, "out of memory");
+		for (size_t i = 0; !rc && i < cfg->n_upstreams; i++) {
+			rc = rfs_upstream_new(&cfg->upstreams[i],
+					      &pull->ups[i], err);
+			if (!rc)
+				pull->n_ups++;
+		}
+	}
+	if (rc) {
+		rfs_pull_free(&pull);
+		return rc;
+	}
+	*out = pull;
+	return 0;
+}
+
+static void list_free(struct tag_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->names[i]);
+	free(l->names);
+	free(l);
+}
+
+void rfs_pull_free(struct rfs_pull **pullp)
+{
+	struct rfs_pull *pull;
+
+	if (!pullp || !*pullp)
+		return;
+	pull = *pullp;
+	pthread_mutex_lock(&pull->lock);
+	while (pull->downloads > 0)
+		pthread_cond_wait(&pull->idle, &pull->lock);
+	pthread_mutex_unlock(&pull->lock);
+	/* Remember when blobs were last read, for the next LRU order. */
+	for (size_t i = 0; i < pull->n_opened; i++)
+		rfs_catalog_blob_touch(catalog(pull), pull->opened[i].digest,
+				       pull->opened[i].last_ns);
+	for (int i = 0; i < MAX_PARTIALS; i++)
+		rfs_seal_free(&pull->partials[i].seal);
+	while (pull->lists) {
+		struct tag_list *l = pull->lists;
+
+		pull->lists = l->next;
+		list_free(l);
+	}
+	for (size_t i = 0; i < pull->n_ups; i++)
+		rfs_upstream_free(&pull->ups[i]);
+	free(pull->ups);
+	free(pull->opened);
+	pthread_cond_destroy(&pull->idle);
+	pthread_mutex_destroy(&pull->lock);
+	free(pull);
+	*pullp = NULL;
+}
+
+/* The upstream serving repo: the one with the longest matching prefix. */
+static struct rfs_upstream *serving(struct rfs_pull *pull, const char *repo,
+				   char *remote, size_t size)
+{
+	struct rfs_upstream *best = NULL;
+	size_t best_len = 0;
+
+	for (size_t i = 0; i < pull->n_ups; i++) {
+		const char *prefix = rfs_upstream_config(pull->ups[i])->prefix;
+		size_t len = prefix ? strlen(prefix) : 0;
+
+		if ((!best || len > best_len) &&
+		    rfs_upstream_remote_repo(pull->ups[i], repo, remote, size)) {
+			best = pull->ups[i];
+			best_len = len;
+		}
+	}
+	if (best)
+		rfs_upstream_remote_repo(best, repo, remote, size);
+	return best;
+}
+
+static struct rfs_upstream *by_name(struct rfs_pull *pull, const char *name)
+{
+	for (size_t i = 0; i < pull->n_ups; i++)
+		if (strcmp(rfs_upstream_config(pull->ups[i])->name, name) == 0)
+			return pull->ups[i];
+	return NULL;
+}
+
+bool rfs_pull_serves(struct rfs_pull *pull, const char *path)
+{
+	size_t plen = strlen(path);
+
+	for (size_t i = 0; i < pull->n_ups; i++) {
+		const char *prefix = rfs_upstream_config(pull->ups[i])->prefix;
+		size_t len = prefix ? strlen(prefix) : 0;
+
+		if (len == 0 || plen == 0)
+			return true;
+		/* path inside the prefix ("hub/x" in "hub/"), or a folder on
+		 * the way to it ("org" for "org/team/") */
+		if (plen >= len ? strncmp(path, prefix, len) == 0
+				: strncmp(prefix, path, plen) == 0 &&
+					  prefix[plen] == '/')
+			return true;
+		if (plen + 1 == len && strncmp(path, prefix, plen) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Tag lists ----------------------------------------------------------- */
+
+static int list_add(void *ctx, const char *name)
+{
+	struct tag_list *l = ctx;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		char **names = realloc(l->names, cap * sizeof(*names));
+
+		if (!names)
+			return -ENOMEM;
+		l->names = names;
+		l->cap = cap;
+	}
+	l->names[l->n] = strdup(name);
+	return l->names[l->n++] ? 0 : -ENOMEM;
+}
+
+static bool list_fresh(const struct tag_list *l, const struct rfs_upstream *up)
+{
+	int64_t ttl = rfs_upstream_config(up)->list_ttl_s;
+
+	return rfs_now_ns() - l->fetched_ns < ttl * 1000000000;
+}
+
+/* The cached list of repo, fetched again when stale. Lock held on return;
+ * the list stays valid while it is. */
+static struct tag_list *get_list(struct rfs_pull *pull, struct rfs_upstream *up,
+				 const char *repo, const char *remote,
+				 struct rfs_error *err)
+{
+	struct tag_list *l, *fresh;
+
+	pthread_mutex_lock(&pull->lock);
+	for (l = pull->lists; l; l = l->next)
+		if (strcmp(l->repo, repo) == 0)
+			break;
+	if (l && list_fresh(l, up))
+		return l;
+	pthread_mutex_unlock(&pull->lock);
+
+	fresh = calloc(1, sizeof(*fresh));
+	if (!fresh) {
+		pthread_mutex_lock(&pull->lock);
+		return l;
+	}
+	snprintf(fresh->repo, sizeof(fresh->repo), "%s", repo);
+	fresh->rc = rfs_upstream_list_tags(up, remote, list_add, fresh, err);
+	fresh->fetched_ns = rfs_now_ns();
+
+	pthread_mutex_lock(&pull->lock);
+	for (struct tag_list **pp = &pull->lists; *pp; pp = &(*pp)->next) {
+		if (strcmp((*pp)->repo, repo) == 0) {
+			struct tag_list *old = *pp;
+
+			/* An upstream that cannot be reached leaves what we
+			 * knew of it; anything it answered replaces it. */
+			if (fresh->rc != 0 && fresh->rc != -ENOENT &&
+			    old->rc == 0) {
+				old->fetched_ns = fresh->fetched_ns;
+				list_free(fresh);
+				return old;
+			}
+			*pp = old->next;
+			list_free(old);
+			break;
+		}
+	}
+	fresh->next = pull->lists;
+	pull->lists = fresh;
+	return fresh;
+}
+
+enum rfs_repo_state rfs_pull_repo_state(struct rfs_pull *pull,
+					const char *path)
+{
+	char remote[RFS_REPO_MAX + 1];
+	struct rfs_upstream *up;
+	struct tag_list *l;
+	enum rfs_repo_state state = RFS_REPO_UNKNOWN;
+
+	if (!rfs_name_valid_repo(path))
+		return RFS_REPO_UNKNOWN;
+	up = serving(pull, path, remote, sizeof(remote));
+	if (!up)
+		return RFS_REPO_UNKNOWN;
+	l = get_list(pull, up, path, remote, NULL);
+	if (l && l->rc == 0)
+		state = RFS_REPO_EXISTS;
+	else if (l && l->rc == -ENOENT)
+		state = RFS_REPO_ABSENT;
+	pthread_mutex_unlock(&pull->lock);
+	return state;
+}
+
+int rfs_pull_list_tags(struct rfs_pull *pull, const char *repo,
+		       rfs_name_fn fn, void *ctx, struct rfs_error *err)
+{
+	char remote[RFS_REPO_MAX + 1];
+	struct rfs_upstream *up;
+	struct tag_list *l;
+	int rc;
+
+	up = serving(pull, repo, remote, sizeof(remote));
+	if (!up)
+		return -ENOENT;
+	l = get_list(pull, up, repo, remote, err);
+	rc = l ? l->rc : -ENOMEM;
+	for (size_t i = 0; !rc && i < l->n; i++)
+		rc = fn(ctx, l->names[i]);
+	pthread_mutex_unlock(&pull->lock);
+	return rc;
+}
+
+/* Is tag surely absent upstream, going by a fresh tag list? */
+static bool surely_absent(struct rfs_pull *pull, struct rfs_upstream *up,
+			  const char *repo, const char *tag)
+{
+	bool absent = false;
+
+	pthread_mutex_lock(&pull->lock);
+	for (struct tag_list *l = pull->lists; l; l = l->next) {
+		if (strcmp(l->repo, repo) != 0 || !list_fresh(l, up))
+			continue;
+		if (l->rc == -ENOENT)
+			absent = true;
+		else if (l->rc == 0) {
+			absent = true;
+			for (size_t i = 0; absent && i < l->n; i++)
+				absent = strcmp(l->names[i], tag) != 0;
+		}
+		break;
+	}
+	pthread_mutex_unlock(&pull->lock);
+	return absent;
+}
+
+/* Resolution ---------------------------------------------------------- */
+
+/* Store a manifest's bytes as a blob of the store. */
+static int store_manifest(struct rfs_pull *pull,
+			  const struct rfs_manifest_blob *mb, const char *what,
+			  struct rfs_error *err)
+{
+	struct rfs_seal_options opts = { .expected_digest = mb->digest };
+	char digest[RFS_DIGEST_STR_MAX + 1];
+	struct rfs_seal *seal = NULL;
+	ssize_t n;
+	int rc;
+
+	rc = rfs_seal_begin(pull->store, &seal, err);
+	if (rc)
+		return rc;
+	n = rfs_seal_write(seal, mb->body, mb->len, 0, err);
+	rc = n < 0 ? (int)n : rfs_seal_store(seal, what, &opts, digest, err);
+	rfs_seal_free(&seal);
+	return rc;
+}
+
+/* GET the manifest of remote:reference, following an index to this
+ * platform's manifest. */
+static int fetch_manifest(struct rfs_upstream *up, const char *remote,
+			  const char *reference, struct rfs_manifest_blob *mb,
+			  struct rfs_manifest *m, struct rfs_error *err)
+{
+	const struct rfs_descriptor *d;
+	char digest[RFS_DIGEST_STR_MAX + 1];
+	int rc;
+
+	rc = rfs_upstream_get_manifest(up, remote, reference, mb, err);
+	if (!rc)
+		rc = rfs_manifest_parse(mb->body, mb->len, mb->media_type, m,
+					err);
+	if (rc || m->kind != RFS_MANIFEST_INDEX)
+		return rc;
+	d = rfs_manifest_pick_platform(m);
+	if (!d)
+		return rfs_error_set(err, -ENOENT,
+				     "'%s:%s' has no manifest for %s", remote,
+				     reference, rfs_manifest_platform());
+	snprintf(digest, sizeof(digest), "%s", d->digest);
+	rfs_manifest_release(m);
+	rfs_manifest_blob_release(mb);
+	rc = rfs_upstream_get_manifest(up, remote, digest, mb, err);
+	if (!rc)
+		rc = rfs_manifest_parse(mb->body, mb->len, mb->media_type, m,
+					err);
+	if (!rc && m->kind != RFS_MANIFEST_IMAGE)
+		rc = rfs_error_set(err, -EINVAL,
+				   "'%s@%s' is an index inside an index", remote,
+				   digest);
+	return rc;
+}
+
+static int resolve_upstream(struct rfs_pull *pull, struct rfs_upstream *up,
+			    const char *repo, const char *tag, bool replace,
+			    struct rfs_tag *out, bool *changed,
+			    struct rfs_error *err)
+{
+	char remote[RFS_REPO_MAX + 1], what[RFS_REPO_MAX + RFS_TAG_MAX + 64];
+	struct rfs_manifest_blob mb = { 0 };
+	struct rfs_manifest m = { 0 };
+	struct rfs_layer *layers = NULL;
+	struct rfs_tag old;
+	struct rfs_pin pin;
+	size_t n_layers = 0;
+	bool had = false;
+	int rc;
+
+	rfs_upstream_remote_repo(up, repo, remote, sizeof(remote));
+	snprintf(what, sizeof(what), "manifest of '%s:%s'", repo, tag);
+	rc = fetch_manifest(up, remote, tag, &mb, &m, err);
+	if (rc)
+		goto out;
+	if (replace && rfs_catalog_tag_get(catalog(pull), repo, tag, &old) == 0)
+		had = true;
+	if (had && strcmp(old.manifest, mb.digest) == 0) {
+		/* Same manifest: the pin stands, checked as of now. */
+		rfs_catalog_tag_touch(catalog(pull), old.id, rfs_now_ns());
+		*out = old;
+		goto out;
+	}
+	rc = store_manifest(pull, &mb, what, err);
+	if (rc)
+		goto out;
+	pin = (struct rfs_pin){
+		.repo = repo,
+		.tag = tag,
+		.origin = rfs_upstream_config(up)->name,
+		.manifest = mb.digest,
+		.manifest_size = mb.len,
+	};
+	if (m.n_entries == 1) {
+		pin.kind = RFS_TAG_FILE;
+		pin.digest = m.entries[0].digest;
+		pin.size = m.entries[0].size;
+	} else {
+		rc = rfs_manifest_layer_files(&m, &layers, &n_layers, err);
+		if (rc)
+			goto out;
+		pin.kind = RFS_TAG_LAYERS;
+		pin.digest = mb.digest;
+		pin.size = mb.len;
+		pin.layers = layers;
+		pin.n_layers = n_layers;
+	}
+	rc = rfs_catalog_pin_tag(catalog(pull), &pin, replace, out, err);
+	if (rc == -EEXIST && !replace) {
+		/* Pinned by another reader meanwhile: theirs stands. */
+		rc = rfs_catalog_tag_get(catalog(pull), repo, tag, out);
+	}
+	if (!rc && changed)
+		*changed = had;
+out:
+	free(layers);
+	rfs_manifest_release(&m);
+	rfs_manifest_blob_release(&mb);
+	return rc;
+}
+
+int rfs_pull_resolve(struct rfs_pull *pull, const char *repo, const char *tag,
+		     struct rfs_tag *out, struct rfs_error *err)
+{
+	char remote[RFS_REPO_MAX + 1];
+	struct rfs_upstream *up;
+	int64_t ttl;
+	int rc;
+
+	rc = rfs_catalog_tag_get(catalog(pull), repo, tag, out);
+	if (rc == 0) {
+		if (!out->origin[0])
+			return 0;
+		up = by_name(pull, out->origin);
+		ttl = up ? rfs_upstream_config(up)->tag_ttl_s : -1;
+		if (ttl >= 0 &&
+		    rfs_now_ns() - out->resolved_ns >= ttl * 1000000000) {
+			struct rfs_tag moved;
+
+			/* When the upstream cannot say, the pin stands. */
+			if (resolve_upstream(pull, up, repo, tag, true, &moved,
+					     NULL, NULL) == 0)
+				*out = moved;
+		}
+		return 0;
+	}
+	if (rc != -ENOENT)
+		return rc;
+	if (!rfs_name_valid_repo(repo) || !rfs_name_valid_tag(tag))
+		return -ENOENT;
+	up = serving(pull, repo, remote, sizeof(remote));
+	if (!up || surely_absent(pull, up, repo, tag))
+		return -ENOENT;
+	return resolve_upstream(pull, up, repo, tag, false, out, NULL, err);
+}
+
+int rfs_pull_refresh(struct rfs_pull *pull, const char *repo, const char *tag,
+		     struct rfs_tag *out, bool *changed,
+		     struct rfs_error *err)
+{
+	char remote[RFS_REPO_MAX + 1];
+	struct rfs_upstream *up;
+	struct rfs_tag cur;
+	int rc;
+
+	*changed = false;
+	rc = rfs_catalog_tag_get(catalog(pull), repo, tag, &cur);
+	if (rc == 0 && !cur.origin[0])
+		return rfs_error_set(err, -EINVAL,
+				     "'%s:%s' was published here: there is "
+				     "nothing to refresh",
+				     repo, tag);
+	if (rc == 0) {
+		up = by_name(pull, cur.origin);
+		if (!up)
+			return rfs_error_set(err, -ENOENT,
+					     "'%s:%s' came from upstream '%s', "
+					     "which is not configured",
+					     repo, tag, cur.origin);
+	} else {
+		up = serving(pull, repo, remote, sizeof(remote));
+		if (!up)
+			return rfs_error_set(err, -ENOENT,
+					     "no upstream serves '%s'", repo);
+	}
+	return resolve_upstream(pull, up, repo, tag, true, out, changed, err);
+}
+
+/* Fetching ------------------------------------------------------------ */
+
+static struct fetch *find_fetch(struct rfs_pull *pull, const char *digest)
+{
+	for (struct fetch *f = pull->fetches; f; f = f->next)
+		if (strcmp(f->digest, digest) == 0)
+			return f;
+	return NULL;
+}
+
+static struct opened *find_opened(struct rfs_pull *pull, const char *digest)
+{
+	for (size_t i = 0; i < pull->n_opened; i++)
+		if (strcmp(pull->opened[i].digest, digest) == 0)
+			return &pull->opened[i];
+	return NULL;
+}
+
+/* Note a use of digest now; lock held. */
+static struct opened *use_locked(struct rfs_pull *pull, const char *digest)
+{
+	struct opened *o = find_opened(pull, digest);
+
+	if (!o) {
+		if (pull->n_opened == pull->cap_opened) {
+			size_t cap = pull->cap_opened ? pull->cap_opened * 2
+						      : 32;
+			void *p = realloc(pull->opened, cap * sizeof(*o));
+
+			if (!p)
+				return NULL;
+			pull->opened = p;
+			pull->cap_opened = cap;
+		}
+		o = &pull->opened[pull->n_opened++];
+		memset(o, 0, sizeof(*o));
+		snprintf(o->digest, sizeof(o->digest), "%s", digest);
+	}
+	o->last_ns = rfs_now_ns();
+	return o;
+}
+
+static struct rfs_seal *take_partial(struct rfs_pull *pull, const char *digest)
+{
+	struct rfs_seal *seal = NULL;
+
+	pthread_mutex_lock(&pull->lock);
+	for (int i = 0; i < MAX_PARTIALS; i++) {
+		if (pull->partials[i].seal &&
+		    strcmp(pull->partials[i].digest, digest) == 0) {
+			seal = pull->partials[i].seal;
+			pull->partials[i].seal = NULL;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&pull->lock);
+	return seal;
+}
+
+/* Keep the bytes of a broken download for the next try, in place of the
+ * oldest kept one. */
+static void keep_partial(struct rfs_pull *pull, const char *digest,
+			 struct rfs_seal *seal)
+{
+	struct rfs_seal *dropped;
+
+	pthread_mutex_lock(&pull->lock);
+	dropped = pull->partials[MAX_PARTIALS - 1].seal;
+	memmove(&pull->partials[1], &pull->partials[0],
+		(MAX_PARTIALS - 1) * sizeof(pull->partials[0]));
+	pull->partials[0].seal = seal;
+	snprintf(pull->partials[0].digest, sizeof(pull->partials[0].digest),
+		 "%s", digest);
+	pthread_mutex_unlock(&pull->lock);
+	rfs_seal_free(&dropped);
+}
+
+struct sink_ctx {
+	struct rfs_seal *seal;
+	uint64_t size;
+};
+
+static int sink_to_seal(void *ctx, const void *buf, size_t len)
+{
+	struct sink_ctx *s = ctx;
+	uint64_t have = rfs_seal_size(s->seal);
+	ssize_t n;
+
+	/* An upstream sending more than the descriptor says is wrong. */
+	if (have + len > s->size)
+		return -EBADMSG;
+	n = rfs_seal_write(s->seal, buf, len, have, NULL);
+	return n < 0 ? (int)n : 0;
+}
+
+static void *download(void *arg)
+{
+	struct fetch *f = arg;
+	struct rfs_pull *pull = f->pull;
+	struct rfs_seal_options opts = { .expected_digest = f->digest };
+	char digest[RFS_DIGEST_STR_MAX + 1];
+	struct rfs_error err = { 0 };
+	struct sink_ctx sink = { .size = f->size };
+	struct waiter *w;
+	int rc = 0;
+
+	sink.seal = take_partial(pull, f->digest);
+	if (!sink.seal)
+		rc = rfs_seal_begin(pull->store, &sink.seal, &err);
+	if (!rc)
+		rc = rfs_upstream_get_blob(f->up, f->remote, f->digest,
+					   rfs_seal_size(sink.seal),
+					   sink_to_seal, &sink, &err);
+	if (rc == -EBADMSG && !err.msg[0])
+		rfs_error_set(&err, rc, "%s: more bytes than its size %llu",
+			      f->what, (unsigned long long)f->size);
+	if (!rc) {
+		rc = rfs_seal_store(sink.seal, f->what, &opts, digest, &err);
+		if (!rc)
+			rc = rfs_catalog_blob_set_present(
+				rfs_store_catalog(pull->store), f->digest,
+				true);
+	} else if (sink.seal && rc != -EBADMSG &&
+		   rfs_seal_size(sink.seal) > 0) {
+		keep_partial(pull, f->digest, sink.seal);
+		sink.seal = NULL;
+	}
+	rfs_seal_free(&sink.seal);
+
+	pthread_mutex_lock(&pull->lock);
+	for (struct fetch **pp = &pull->fetches; *pp; pp = &(*pp)->next) {
+		if (*pp == f) {
+			*pp = f->next;
+			break;
+		}
+	}
+	if (!rc)
+		use_locked(pull, f->digest);
+	pthread_mutex_unlock(&pull->lock);
+
+	/* The readers open the blob in their callbacks, before any
+	 * eviction can look at it. */
+	while ((w = f->waiters)) {
+		f->waiters = w->next;
+		w->done(w->ctx, rc, &err);
+		free(w);
+	}
+	if (!rc && pull->cache_max)
+		rfs_pull_evict(pull, pull->cache_max, NULL);
+	free(f);
+
+	pthread_mutex_lock(&pull->lock);
+	if (--pull->downloads == 0)
+		pthread_cond_broadcast(&pull->idle);
+	pthread_mutex_unlock(&pull->lock);
+	return NULL;
+}
+
+/* Is the blob in the store? A blob marked present whose file is gone is
+ * fetched again (if it came from an upstream). */
+static int blob_here(struct rfs_pull *pull, const char *digest,
+		     struct rfs_error *err)
+{
+	char path[4096];
+	struct rfs_blob blob;
+	int rc;
+
+	rc = rfs_catalog_blob_get(catalog(pull), digest, &blob);
+	if (rc)
+		return rfs_error_set(err, rc, "blob %s is not in the catalog",
+				     digest);
+	if (blob.present &&
+	    rfs_store_blob_path(pull->store, digest, path, sizeof(path)) == 0 &&
+	    access(path, F_OK) == 0)
+		return 1;
+	if (!blob.origin[0])
+		return rfs_error_set(err, -EIO,
+				     "blob %s is missing from the store "
+				     "(run regctl fsck)",
+				     digest);
+	if (blob.present)
+		rfs_catalog_blob_set_present(catalog(pull), digest, false);
+	return 0;
+}
+
+int rfs_pull_fetch(struct rfs_pull *pull, const struct rfs_tag *tag,
+		   const char *digest, uint64_t size, rfs_fetch_done_fn done,
+		   void *ctx, struct rfs_error *err)
+{
+	struct waiter *w = NULL;
+	struct fetch *f = NULL;
+	struct rfs_upstream *up;
+	pthread_attr_t attr;
+	pthread_t thread;
+	int rc;
+
+	rc = blob_here(pull, digest, err);
+	if (rc != 0)
+		return rc;
+	up = by_name(pull, tag->origin);
+	if (!up)
+		return rfs_error_set(err, -EIO,
+				     "'%s:%s' came from upstream '%s', which "
+				     "is not configured",
+				     tag->repo, tag->name, tag->origin);
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return rfs_error_set(err, -ENOMEM, "out of memory");
+	w->done = done;
+	w->ctx = ctx;
+
+	pthread_mutex_lock(&pull->lock);
+	f = find_fetch(pull, digest);
+	if (f) {
+		/* Join the download under way. */
+		w->next = f->waiters;
+		f->waiters = w;
+		pthread_mutex_unlock(&pull->lock);
+		return 0;
+	}
+	f = calloc(1, sizeof(*f));
+	if (!f) {
+		pthread_mutex_unlock(&pull->lock);
+		free(w);
+		return rfs_error_set(err, -ENOMEM, "out of memory");
+	}
+	f->pull = pull;
+	f->up = up;
+	f->size = size;
+	f->waiters = w;
+	snprintf(f->digest, sizeof(f->digest), "%s", digest);
+	rfs_upstream_remote_repo(up, tag->repo, f->remote, sizeof(f->remote));
+	snprintf(f->what, sizeof(f->what), "blob %s of '%s:%s' from upstream '%s'",
+		 digest, tag->repo, tag->name, tag->origin);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	rc = -pthread_create(&thread, &attr, download, f);
+	pthread_attr_destroy(&attr);
+	if (rc) {
+		pthread_mutex_unlock(&pull->lock);
+		free(f);
+		free(w);
+		return rfs_error_set(err, rc, "cannot start a download");
+	}
+	f->next = pull->fetches;
+	pull->fetches = f;
+	pull->downloads++;
+	pthread_mutex_unlock(&pull->lock);
+	return 0;
+}
+
+struct fetch_wait {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool finished;
+	int rc;
+	struct rfs_error err;
+};
+
+static void wake(void *ctx, int rc, const struct rfs_error *err)
+{
+	struct fetch_wait *fw = ctx;
+
+	pthread_mutex_lock(&fw->lock);
+	fw->rc = rc;
+	if (err)
+		fw->err = *err;
+	fw->finished = true;
+	pthread_cond_signal(&fw->cond);
+	pthread_mutex_unlock(&fw->lock);
+}
+
+int rfs_pull_fetch_wait(struct rfs_pull *pull, const struct rfs_tag *tag,
+			const char *digest, uint64_t size,
+			struct rfs_error *err)
+{
+	struct fetch_wait fw = { .finished = false };
+	int rc;
+
+	pthread_mutex_init(&fw.lock, NULL);
+	pthread_cond_init(&fw.cond, NULL);
+	rc = rfs_pull_fetch(pull, tag, digest, size, wake, &fw, err);
+	if (rc == 0) {
+		pthread_mutex_lock(&fw.lock);
+		while (!fw.finished)
+			pthread_cond_wait(&fw.cond, &fw.lock);
+		pthread_mutex_unlock(&fw.lock);
+		rc = fw.rc;
+		if (rc && err)
+			*err = fw.err;
+	}
+	pthread_cond_destroy(&fw.cond);
+	pthread_mutex_destroy(&fw.lock);
+	return rc < 0 ? rc : 0;
+}
+
+void rfs_pull_blob_opened(struct rfs_pull *pull, const char *digest)
+{
+	struct opened *o;
+
+	pthread_mutex_lock(&pull->lock);
+	o = use_locked(pull, digest);
+	if (o)
+		o->count++;
+	pthread_mutex_unlock(&pull->lock);
+}
+
+void rfs_pull_blob_closed(struct rfs_pull *pull, const char *digest)
+{
+	struct opened *o;
+
+	pthread_mutex_lock(&pull->lock);
+	o = find_opened(pull, digest);
+	if (o && o->count > 0)
+		o->count--;
+	pthread_mutex_unlock(&pull->lock);
+}
+
+/* Eviction ------------------------------------------------------------ */
+
+struct candidates {
+	struct rfs_blob *blobs;
+	size_t n, cap;
+};
+
+static int add_candidate(void *ctx, const struct rfs_blob *blob)
+{
+	struct candidates *c = ctx;
+
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 64;
+		void *p = realloc(c->blobs, cap * sizeof(*c->blobs));
+
+		if (!p)
+			return -ENOMEM;
+		c->blobs = p;
+		c->cap = cap;
+	}
+	c->blobs[c->n++] = *blob;
+	return 0;
+}
+
+static int by_last_access(const void *a, const void *b)
+{
+	const struct rfs_blob *x = a, *y = b;
+
+	return (x->last_access_ns > y->last_access_ns) -
+	       (x->last_access_ns < y->last_access_ns);
+}
+
+int64_t rfs_pull_evict(struct rfs_pull *pull, uint64_t max,
+		       struct rfs_error *err)
+{
+	struct rfs_catalog *cat = catalog(pull);
+	struct candidates c = { 0 };
+	uint64_t total;
+	int64_t freed = 0;
+	int rc;
+
+	if (max == 0)
+		return 0;
+	rc = rfs_catalog_cached_bytes(cat, &total);
+	if (rc || total <= max)
+		return rc;
+	rc = rfs_catalog_list_evictable(cat, add_candidate, &c);
+	if (rc) {
+		free(c.blobs);
+		return rfs_error_set(err, rc, "cannot list cached blobs");
+	}
+	pthread_mutex_lock(&pull->lock);
+	/* Uses seen by this process are newer than what the catalog has. */
+	for (size_t i = 0; i < c.n; i++) {
+		struct opened *o = find_opened(pull, c.blobs[i].digest);
+
+		if (o && o->last_ns > c.blobs[i].last_access_ns)
+			c.blobs[i].last_access_ns = o->last_ns;
+	}
+	qsort(c.blobs, c.n, sizeof(*c.blobs), by_last_access);
+	for (size_t i = 0; i < c.n && total > max; i++) {
+		struct opened *o = find_opened(pull, c.blobs[i].digest);
+		char path[4096];
+
+		if ((o && o->count > 0) || find_fetch(pull, c.blobs[i].digest))
+			continue;
+		if (rfs_store_blob_path(pull->store, c.blobs[i].digest, path,
+					sizeof(path)) != 0)
+			continue;
+		if (unlink(path) < 0 && errno != ENOENT)
+			continue;
+		rfs_catalog_blob_set_present(cat, c.blobs[i].digest, false);
+		total -= c.blobs[i].size;
+		freed += (int64_t)c.blobs[i].size;
+	}
+	pthread_mutex_unlock(&pull->lock);
+	free(c.blobs);
+	return freed;
+}

@@ -1,0 +1,96 @@
+/*
+ * pull.h - the pull-through cache: tags and blobs of upstream registries,
+ * resolved on demand, pinned in the catalog and fetched once into the store.
+ *
+ * Resolution: a tag the catalog does not have is looked up on the upstream
+ * whose prefix serves its repository; what it resolves to is pinned in the
+ * catalog like a local tag, so its digest never changes under a reader. A
+ * pinned tag is resolved again only when its upstream's tag_ttl has passed
+ * or on rfs_pull_refresh(); a new digest gets a new catalog row (a new
+ * inode), never new content under an open file. While an upstream cannot be
+ * reached, what is pinned and fetched is still served.
+ *
+ * Fetching: however many readers ask for a missing blob at once, there is
+ * one download; each reader is called back when the blob is verified and
+ * stored, or when the download failed. Nobody ever gets unverified bytes.
+ * A download that breaks off is resumed with a Range request, and what was
+ * received is kept for the next try when the upstream stays away.
+ *
+ * Eviction: with a cache_max, fetched blobs are evicted least recently used
+ * first once their total passes it; content published here and blobs of
+ * open files never are. An evicted tag stays listed and is fetched again.
+ *
+ * All functions are thread-safe. Callbacks run on a download thread.
+ */
+#ifndef RFS_PULL_H
+#define RFS_PULL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "catalog.h"
+#include "config.h"
+#include "error.h"
+#include "store.h"
+#include "upstream.h"
+
+struct rfs_pull;
+
+int rfs_pull_new(struct rfs_store *store, const struct rfs_config *cfg,
+		 struct rfs_pull **out, struct rfs_error *err);
+/* Waits for the downloads under way to finish. */
+void rfs_pull_free(struct rfs_pull **pull);
+
+/* Is repository path (or a folder above one) served by an upstream? */
+bool rfs_pull_serves(struct rfs_pull *pull, const char *path);
+
+enum rfs_repo_state {
+	RFS_REPO_UNKNOWN, /* no upstream serves it, or it cannot be reached */
+	RFS_REPO_EXISTS,  /* the upstream lists tags for it */
+	RFS_REPO_ABSENT,  /* the upstream has no repository of that name */
+};
+/* Does the upstream have a repository at path (its tags/list, cached)? */
+enum rfs_repo_state rfs_pull_repo_state(struct rfs_pull *pull,
+					const char *path);
+
+/* repo:tag as the catalog has it, resolving it upstream when it does not
+ * (or when its tag_ttl has passed). -ENOENT when nobody has it; when the
+ * upstream cannot be reached and nothing is pinned, the upstream's error. */
+int rfs_pull_resolve(struct rfs_pull *pull, const char *repo, const char *tag,
+		     struct rfs_tag *out, struct rfs_error *err);
+/* Resolve an upstream tag again now; *changed tells whether it moved. */
+int rfs_pull_refresh(struct rfs_pull *pull, const char *repo, const char *tag,
+		     struct rfs_tag *out, bool *changed,
+		     struct rfs_error *err);
+
+/* The tags the upstream lists for repo (cached for its list_ttl). */
+int rfs_pull_list_tags(struct rfs_pull *pull, const char *repo,
+		       rfs_name_fn fn, void *ctx, struct rfs_error *err);
+
+/* Called once when a fetch ends: rc 0 when the blob is in the store, else
+ * why not (-EBADMSG when the upstream sent bytes that do not match). */
+typedef void (*rfs_fetch_done_fn)(void *ctx, int rc,
+				  const struct rfs_error *err);
+/* Make the blob digest (of size bytes, of tag) present in the store.
+ * Returns 1 when it is already; 0 when a download was started or joined
+ * and done will be called; a negative errno when it cannot be fetched
+ * (a local blob that is gone, a tag whose upstream is not configured). */
+int rfs_pull_fetch(struct rfs_pull *pull, const struct rfs_tag *tag,
+		   const char *digest, uint64_t size, rfs_fetch_done_fn done,
+		   void *ctx, struct rfs_error *err);
+/* The same, waiting for the outcome. */
+int rfs_pull_fetch_wait(struct rfs_pull *pull, const struct rfs_tag *tag,
+			const char *digest, uint64_t size,
+			struct rfs_error *err);
+
+/* A blob was opened or closed by a reader: open blobs are never evicted,
+ * and opening one counts as a use for the LRU order. */
+void rfs_pull_blob_opened(struct rfs_pull *pull, const char *digest);
+void rfs_pull_blob_closed(struct rfs_pull *pull, const char *digest);
+
+/* Evict fetched blobs, least recently used first, until they fit max
+ * bytes (0: no limit). Returns how many bytes were freed or an error. */
+int64_t rfs_pull_evict(struct rfs_pull *pull, uint64_t max,
+		       struct rfs_error *err);
+
+#endif
