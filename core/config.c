@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <strings.h>
 
 #include <curl/curl.h>
@@ -882,4 +883,24 @@ void rfs_config_release(struct rfs_config *cfg)
 	cfg->upstreams = NULL;
 	cfg->n_upstreams = 0;
 	cfg->cache_max = 0;
+}
+
+int rfs_config_from_options(struct rfs_config *cfg, const char *file,
+			    const char *upstream_url, const char *cache_max,
+			    struct rfs_error *err)
+{
+	int rc = 0;
+
+	if (!file && access(RFS_CONFIG_DEFAULT_PATH, F_OK) == 0)
+		file = RFS_CONFIG_DEFAULT_PATH;
+	if (file)
+		rc = rfs_config_load(cfg, file, err);
+	if (!rc && upstream_url)
+		rc = rfs_config_add_upstream_url(cfg, upstream_url, err);
+	if (!rc && cache_max && rfs_parse_size(cache_max, &cfg->cache_max) != 0)
+		rc = rfs_error_set(err, -EINVAL, "invalid cache_max '%s'",
+				   cache_max);
+	if (!rc)
+		rc = rfs_config_validate(cfg, err);
+	return rc;
 }

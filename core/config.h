@@ -34,6 +34,13 @@ int rfs_config_add_upstream_url(struct rfs_config *cfg, const char *url,
 int rfs_config_validate(const struct rfs_config *cfg, struct rfs_error *err);
 void rfs_config_release(struct rfs_config *cfg);
 
+/* The configuration as the daemon and regctl both build it: file (or the
+ * default file when it exists and file is NULL), then an upstream URL and a
+ * cache size from the command line (each may be NULL), validated. */
+int rfs_config_from_options(struct rfs_config *cfg, const char *file,
+			    const char *upstream_url, const char *cache_max,
+			    struct rfs_error *err);
+
 /* "512", "10K", "64M", "2G" (powers of 1024) -> bytes. */
 int rfs_parse_size(const char *text, uint64_t *out);
 /* "250ms", "20s", "5m", "1h", "1d", or "never" (-1) -> milliseconds. */

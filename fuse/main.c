@@ -81,29 +81,6 @@ static int opt_proc(void *data, const char *arg, int key,
 	return 1;
 }
 
-/* The upstreams and cache settings: the config file given, or the default
- * one if it exists, then -o upstream= and -o cache_max= on top. */
-static int load_config(const struct options *opts, struct rfs_config *cfg,
-		       struct rfs_error *err)
-{
-	const char *path = opts->config;
-	int rc = 0;
-
-	if (!path && access(RFS_CONFIG_DEFAULT_PATH, F_OK) == 0)
-		path = RFS_CONFIG_DEFAULT_PATH;
-	if (path)
-		rc = rfs_config_load(cfg, path, err);
-	if (!rc && opts->upstream)
-		rc = rfs_config_add_upstream_url(cfg, opts->upstream, err);
-	if (!rc && opts->cache_max &&
-	    rfs_parse_size(opts->cache_max, &cfg->cache_max) != 0)
-		rc = rfs_error_set(err, -EINVAL, "invalid cache_max '%s'",
-				   opts->cache_max);
-	if (!rc)
-		rc = rfs_config_validate(cfg, err);
-	return rc;
-}
-
 /* The daemon changes to / when it goes to the background. */
 static char *absolute_path(const char *path)
 {
@@ -172,7 +149,8 @@ int main(int argc, char *argv[])
 	}
 	if (rfs_incoming_new(fs.store, &fs.incoming) != 0)
 		goto out_store;
-	rc = load_config(&opts, &cfg, &err);
+	rc = rfs_config_from_options(&cfg, opts.config, opts.upstream,
+				     opts.cache_max, &err);
 	if (!rc)
 		rc = rfs_pull_new(fs.store, &cfg, &fs.pull, &err);
 	if (rc) {

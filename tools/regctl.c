@@ -27,6 +27,8 @@ static const struct regctl_cmd commands[] = {
 	{ "ls", cmd_ls, "list tags with their digest, size and creation time" },
 	{ "inspect", cmd_inspect, "show one tag and the blob that holds it" },
 	{ "fsck", cmd_fsck, "re-hash every blob and report damage" },
+	{ "refresh", cmd_refresh,
+	  "resolve a tag pinned from an upstream again" },
 	{ "version", cmd_version, "print regctl's version" },
 	{ "help", cmd_help, "show help for regctl or for a command" },
 };

@@ -42,6 +42,7 @@ int cmd_fsck(int argc, char **argv, struct regctl *rc);
 int cmd_help(int argc, char **argv, struct regctl *rc);
 int cmd_inspect(int argc, char **argv, struct regctl *rc);
 int cmd_ls(int argc, char **argv, struct regctl *rc);
+int cmd_refresh(int argc, char **argv, struct regctl *rc);
 int cmd_version(int argc, char **argv, struct regctl *rc);
 
 /* Print "regctl: <message>" to stderr. Returns REGCTL_EXIT_FAILURE. */
