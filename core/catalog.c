@@ -30,6 +30,7 @@ static const char schema_sql[] =
 	"  path TEXT NOT NULL UNIQUE,"
 	"  sealed INTEGER NOT NULL DEFAULT 0,"
 	"  created_ns INTEGER NOT NULL,"
+	"  changed_ns INTEGER NOT NULL DEFAULT 0,"
 	"  UNIQUE(parent, name));"
 	"CREATE TABLE IF NOT EXISTS blobs("
 	"  digest TEXT PRIMARY KEY,"
@@ -63,7 +64,8 @@ static const char schema_sql[] =
 
 /* Bring a catalog written by an older regfs up to SCHEMA_VERSION. */
 static const char *const migrations[] = {
-	/* 1 -> 2: upstream tags, layers, fetched blobs */
+	/* 1 -> 2: upstream tags, layers, fetched blobs, folder changes */
+	"ALTER TABLE dirs ADD COLUMN changed_ns INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE blobs ADD COLUMN origin TEXT NOT NULL DEFAULT '';"
 	"ALTER TABLE blobs ADD COLUMN present INTEGER NOT NULL DEFAULT 1;"
 	"ALTER TABLE blobs ADD COLUMN last_access_ns INTEGER NOT NULL "
@@ -109,7 +111,7 @@ enum stmt_id {
 	ST_COUNT
 };
 
-#define DIR_COLS "id, parent, name, path, sealed, created_ns"
+#define DIR_COLS "id, parent, name, path, sealed, created_ns, changed_ns"
 #define TAG_COLS \
 	"t.id, t.dir, d.path, t.name, t.digest, t.size, t.created_ns, " \
 	"t.origin, t.kind, t.manifest, t.resolved_ns " \
@@ -129,7 +131,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_DIR_BY_PATH] = "SELECT " DIR_COLS " FROM dirs WHERE path = ?1",
 	[ST_DIR_INSERT] = "INSERT INTO dirs(parent, name, path, created_ns) "
 			  "VALUES(?1, ?2, ?3, ?4)",
-	[ST_DIR_SEAL] = "UPDATE dirs SET sealed = 1 WHERE id = ?1",
+	[ST_DIR_SEAL] = "UPDATE dirs SET sealed = 1, changed_ns = ?2"
+			" WHERE id = ?1",
 	[ST_DIR_DELETE] = "DELETE FROM dirs WHERE id = ?1",
 	[ST_DIR_HAS_CHILDREN] =
 		"SELECT EXISTS(SELECT 1 FROM dirs WHERE parent = ?1) OR "
@@ -246,6 +249,9 @@ static void row_to_dir(sqlite3_stmt *s, struct rfs_dir *d)
 	copy_text(d->path, sizeof(d->path), sqlite3_column_text(s, 3));
 	d->sealed = sqlite3_column_int(s, 4) != 0;
 	d->created_ns = sqlite3_column_int64(s, 5);
+	d->changed_ns = sqlite3_column_int64(s, 6);
+	if (d->changed_ns == 0)
+		d->changed_ns = d->created_ns;
 }
 
 static void row_to_tag(sqlite3_stmt *s, struct rfs_tag *t)
@@ -796,10 +802,14 @@ int rfs_catalog_list_tags(struct rfs_catalog *cat, const char *repo,
 	return rc;
 }
 
-/* A directory and its ancestors now hold a tag. Lock held. */
+/* A directory and its ancestors now hold a tag, and their listings (the
+ * tag's folder, and the folders that now show a sealed child) changed at
+ * now. Lock held. */
 static int seal_dirs_locked(struct rfs_catalog *cat, int64_t dir,
 			    struct rfs_error *err)
 {
+	int64_t now = rfs_now_ns();
+
 	for (int64_t d = dir; d != 0;) {
 		struct rfs_dir cur;
 		sqlite3_stmt *s;
@@ -807,12 +817,11 @@ static int seal_dirs_locked(struct rfs_catalog *cat, int64_t dir,
 
 		if (dir_by_id_locked(cat, d, &cur))
 			return db_error(cat, SQLITE_ERROR, err, "seal dirs");
-		if (cur.sealed)
-			break;
 		s = stmt(cat, ST_DIR_SEAL);
 		if (!s)
 			return db_error(cat, SQLITE_ERROR, err, "seal dirs");
 		sqlite3_bind_int64(s, 1, d);
+		sqlite3_bind_int64(s, 2, now);
 		rc = sqlite3_step(s);
 		sqlite3_reset(s);
 		if (rc != SQLITE_DONE)

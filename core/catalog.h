@@ -37,6 +37,7 @@ struct rfs_dir {
 	char path[RFS_REPO_MAX + 1];
 	bool sealed;
 	int64_t created_ns;
+	int64_t changed_ns; /* when a tag was last sealed in it or below */
 };
 
 #define RFS_ORIGIN_MAX 63 /* an upstream's name */

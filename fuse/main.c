@@ -173,6 +173,7 @@ int main(int argc, char *argv[])
 	se = fuse_session_new(&args, &regfs_ops, sizeof(regfs_ops), &fs);
 	if (!se)
 		goto out_incoming;
+	fs.se = se;
 	if (fuse_set_signal_handlers(se) != 0)
 		goto out_session;
 	if (fuse_session_mount(se, cmd.mountpoint) != 0)

@@ -44,9 +44,13 @@ struct listing_entry {
 	struct fuse_entry_param e;
 };
 
+/* A folder's entries, taken at its first readdir (not at opendir: when the
+ * kernel has the listing cached, it opens the folder but reads nothing). */
 struct listing {
 	struct listing_entry *entries;
 	size_t len, cap;
+	uint64_t ino;
+	bool built;
 };
 
 static struct regfs *regfs_data(fuse_req_t req)
@@ -206,7 +210,7 @@ static int stat_ino(struct regfs *fs, uint64_t ino, struct stat *st,
 			return -ENOENT;
 		fill_dir(fs, st, ino,
 			 rfs_ino_kind(ino) == RFS_NODE_REGISTRY_DIR ? 0555 : 0755,
-			 dir.created_ns);
+			 dir.changed_ns);
 		return 0;
 	case RFS_NODE_TAG:
 		rc = rfs_catalog_tag_by_id(cat, rfs_ino_id(ino), &tag);
@@ -278,7 +282,7 @@ static void entry_for_dir(struct regfs *fs, struct fuse_entry_param *e,
 
 	memset(e, 0, sizeof(*e));
 	e->ino = ino;
-	fill_dir(fs, &e->attr, ino, incoming ? 0755 : 0555, dir->created_ns);
+	fill_dir(fs, &e->attr, ino, incoming ? 0755 : 0555, dir->changed_ns);
 	/* A folder never goes away once sealed; incoming ones may be
 	 * removed, but only through us, and the kernel drops the entry. */
 	e->entry_timeout = SEALED_TIMEOUT;
@@ -590,14 +594,28 @@ static void regfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	fuse_reply_err(req, -rc);
 }
 
-static void log_seal(int rc, const struct rfs_tag *tag,
-		     const struct rfs_error *err)
+/* After a seal: log it, and drop the kernel's cached listings of the
+ * tag's folder and the folders above it, which now show it. */
+static void seal_done(fuse_req_t req, int rc, const struct rfs_tag *tag,
+		      const struct rfs_error *err)
 {
-	if (rc)
+	struct regfs *fs = regfs_data(req);
+	struct rfs_dir dir;
+
+	if (rc) {
 		log_error(err, rc);
-	else if (tag->id)
-		regfs_log(REGFS_LOG_INFO, "sealed '%s:%s' %s (%" PRIu64 " bytes)",
-			  tag->repo, tag->name, tag->digest, tag->size);
+		return;
+	}
+	if (!tag->id)
+		return;
+	regfs_log(REGFS_LOG_INFO, "sealed '%s:%s' %s (%" PRIu64 " bytes)",
+		  tag->repo, tag->name, tag->digest, tag->size);
+	for (int64_t d = tag->dir; d != 0; d = dir.parent) {
+		if (rfs_catalog_dir_by_id(catalog(req), d, &dir) != 0)
+			break;
+		fuse_lowlevel_notify_inval_inode(
+			fs->se, rfs_ino_make(RFS_NODE_REGISTRY_DIR, d), 0, 0);
+	}
 }
 
 static void regfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -616,7 +634,7 @@ static void regfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (rc == 0) {
 		rc = rfs_incoming_rename(regfs_data(req)->incoming, d, name,
 					 newd, newname, flags, &tag, &err);
-		log_seal(rc, &tag, &err);
+		seal_done(req, rc, &tag, &err);
 	}
 	fuse_reply_err(req, -rc);
 }
@@ -922,7 +940,7 @@ static void regfs_flush(fuse_req_t req, fuse_ino_t ino,
 				  (int)fuse_req_ctx(req)->pid, info.name);
 		rc = rfs_incoming_flush(regfs_data(req)->incoming, h->staged_id,
 					true, closer, &tag, &err);
-		log_seal(rc, &tag, &err);
+		seal_done(req, rc, &tag, &err);
 	}
 	fuse_reply_err(req, -rc);
 }
@@ -938,7 +956,7 @@ static void regfs_release(fuse_req_t req, fuse_ino_t ino,
 	if (h->kind == HANDLE_STAGED) {
 		rc = rfs_incoming_release(regfs_data(req)->incoming,
 					  h->staged_id, h->write, &tag, &err);
-		log_seal(rc, &tag, &err);
+		seal_done(req, rc, &tag, &err);
 	} else {
 		rfs_pull_blob_closed(regfs_data(req)->pull, h->digest);
 		close(h->fd);
@@ -1124,18 +1142,28 @@ static void regfs_opendir(fuse_req_t req, fuse_ino_t ino,
 {
 	struct regfs *fs = regfs_data(req);
 	struct listing *l = calloc(1, sizeof(*l));
+	struct rfs_dir dir;
 	struct stat st;
 	double timeout;
 	int rc = l ? stat_ino(fs, ino, &st, &timeout) : -ENOMEM;
 
 	if (rc == 0 && !S_ISDIR(st.st_mode))
 		rc = -ENOTDIR;
-	if (rc == 0)
-		rc = build_listing(fs, ino, l);
 	if (rc) {
 		listing_free(l);
 		fuse_reply_err(req, -rc);
 		return;
+	}
+	l->ino = ino;
+	/* A folder of registry/ changes only when a tag is sealed in it or
+	 * below: the kernel may keep its listing, which seal_done() drops
+	 * and which it drops itself when the folder's mtime moves (a seal by
+	 * another process). Not where an upstream's tags are listed too. */
+	if (rfs_ino_kind(ino) == RFS_NODE_REGISTRY_DIR &&
+	    rfs_catalog_dir_by_id(catalog(req), rfs_ino_id(ino), &dir) == 0 &&
+	    !rfs_pull_serves(fs->pull, dir.path)) {
+		fi->cache_readdir = 1;
+		fi->keep_cache = 1;
 	}
 	fi->fh = (uintptr_t)l;
 	if (fuse_reply_open(req, fi) != 0)
@@ -1146,9 +1174,19 @@ static void reply_listing(fuse_req_t req, size_t size, off_t off,
 			  struct fuse_file_info *fi, bool plus)
 {
 	struct listing *l = (struct listing *)(uintptr_t)fi->fh;
-	char *buf = malloc(size);
+	char *buf;
 	size_t used = 0;
+	int rc;
 
+	if (!l->built) {
+		rc = build_listing(regfs_data(req), l->ino, l);
+		if (rc) {
+			fuse_reply_err(req, -rc);
+			return;
+		}
+		l->built = true;
+	}
+	buf = malloc(size);
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;

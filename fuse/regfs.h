@@ -19,6 +19,7 @@ struct regfs {
 	struct rfs_store *store;
 	struct rfs_incoming *incoming;
 	struct rfs_pull *pull; /* upstreams; serves nothing when none */
+	struct fuse_session *se;
 	uid_t uid; /* owner shown for every node */
 	gid_t gid;
 	struct timespec started; /* times of the fixed top folders */
