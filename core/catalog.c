@@ -21,46 +21,46 @@
 #define SCHEMA_VERSION 2
 
 static const char schema_sql[] =
-	"CREATE TABLE IF NOT EXISTS meta("
-	"  key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS dirs("
-	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
-	"  parent INTEGER NOT NULL,"
-	"  name TEXT NOT NULL,"
-	"  path TEXT NOT NULL UNIQUE,"
-	"  sealed INTEGER NOT NULL DEFAULT 0,"
-	"  created_ns INTEGER NOT NULL,"
-	"  changed_ns INTEGER NOT NULL DEFAULT 0,"
-	"  UNIQUE(parent, name));"
-	"CREATE TABLE IF NOT EXISTS blobs("
-	"  digest TEXT PRIMARY KEY,"
-	"  size INTEGER NOT NULL,"
-	"  created_ns INTEGER NOT NULL,"
-	"  origin TEXT NOT NULL DEFAULT '',"
-	"  present INTEGER NOT NULL DEFAULT 1,"
-	"  last_access_ns INTEGER NOT NULL DEFAULT 0);"
-	"CREATE TABLE IF NOT EXISTS tags("
-	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
-	"  dir INTEGER NOT NULL REFERENCES dirs(id),"
-	"  name TEXT NOT NULL,"
-	"  digest TEXT NOT NULL REFERENCES blobs(digest),"
-	"  size INTEGER NOT NULL,"
-	"  created_ns INTEGER NOT NULL,"
-	"  origin TEXT NOT NULL DEFAULT '',"
-	"  kind INTEGER NOT NULL DEFAULT 0,"
-	"  manifest TEXT NOT NULL DEFAULT '',"
-	"  resolved_ns INTEGER NOT NULL DEFAULT 0,"
-	"  UNIQUE(dir, name));"
-	"CREATE INDEX IF NOT EXISTS tags_by_digest ON tags(digest);"
-	"CREATE TABLE IF NOT EXISTS layers("
-	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
-	"  tag INTEGER NOT NULL REFERENCES tags(id) ON DELETE CASCADE,"
-	"  name TEXT NOT NULL,"
-	"  digest TEXT NOT NULL REFERENCES blobs(digest),"
-	"  size INTEGER NOT NULL,"
-	"  UNIQUE(tag, name));"
-	"CREATE INDEX IF NOT EXISTS layers_by_digest ON layers(digest);"
-	"INSERT OR IGNORE INTO meta(key, value) VALUES('schema', '2');";
+    "CREATE TABLE IF NOT EXISTS meta("
+    "  key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS dirs("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  parent INTEGER NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  path TEXT NOT NULL UNIQUE,"
+    "  sealed INTEGER NOT NULL DEFAULT 0,"
+    "  created_ns INTEGER NOT NULL,"
+    "  changed_ns INTEGER NOT NULL DEFAULT 0,"
+    "  UNIQUE(parent, name));"
+    "CREATE TABLE IF NOT EXISTS blobs("
+    "  digest TEXT PRIMARY KEY,"
+    "  size INTEGER NOT NULL,"
+    "  created_ns INTEGER NOT NULL,"
+    "  origin TEXT NOT NULL DEFAULT '',"
+    "  present INTEGER NOT NULL DEFAULT 1,"
+    "  last_access_ns INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE IF NOT EXISTS tags("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  dir INTEGER NOT NULL REFERENCES dirs(id),"
+    "  name TEXT NOT NULL,"
+    "  digest TEXT NOT NULL REFERENCES blobs(digest),"
+    "  size INTEGER NOT NULL,"
+    "  created_ns INTEGER NOT NULL,"
+    "  origin TEXT NOT NULL DEFAULT '',"
+    "  kind INTEGER NOT NULL DEFAULT 0,"
+    "  manifest TEXT NOT NULL DEFAULT '',"
+    "  resolved_ns INTEGER NOT NULL DEFAULT 0,"
+    "  UNIQUE(dir, name));"
+    "CREATE INDEX IF NOT EXISTS tags_by_digest ON tags(digest);"
+    "CREATE TABLE IF NOT EXISTS layers("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  tag INTEGER NOT NULL REFERENCES tags(id) ON DELETE CASCADE,"
+    "  name TEXT NOT NULL,"
+    "  digest TEXT NOT NULL REFERENCES blobs(digest),"
+    "  size INTEGER NOT NULL,"
+    "  UNIQUE(tag, name));"
+    "CREATE INDEX IF NOT EXISTS layers_by_digest ON layers(digest);"
+    "INSERT OR IGNORE INTO meta(key, value) VALUES('schema', '2');";
 
 /* Bring a catalog written by an older regfs up to SCHEMA_VERSION. */
 static const char *const migrations[] = {
@@ -112,22 +112,22 @@ enum stmt_id {
 };
 
 #define DIR_COLS "id, parent, name, path, sealed, created_ns, changed_ns"
-#define TAG_COLS \
+#define TAG_COLS                                                        \
 	"t.id, t.dir, d.path, t.name, t.digest, t.size, t.created_ns, " \
-	"t.origin, t.kind, t.manifest, t.resolved_ns " \
+	"t.origin, t.kind, t.manifest, t.resolved_ns "                  \
 	"FROM tags t JOIN dirs d ON d.id = t.dir"
-#define BLOB_COLS \
-	"b.digest, b.size, b.created_ns, " \
-	"(SELECT count(*) FROM tags t WHERE t.digest = b.digest) + " \
+#define BLOB_COLS                                                      \
+	"b.digest, b.size, b.created_ns, "                             \
+	"(SELECT count(*) FROM tags t WHERE t.digest = b.digest) + "   \
 	"(SELECT count(*) FROM tags t WHERE t.manifest = b.digest) + " \
-	"(SELECT count(*) FROM layers l WHERE l.digest = b.digest), " \
+	"(SELECT count(*) FROM layers l WHERE l.digest = b.digest), "  \
 	"b.origin, b.present, b.last_access_ns FROM blobs b"
 #define LAYER_COLS "id, tag, name, digest, size FROM layers"
 
 static const char *const stmt_sql[ST_COUNT] = {
 	[ST_DIR_BY_ID] = "SELECT " DIR_COLS " FROM dirs WHERE id = ?1",
-	[ST_DIR_LOOKUP] = "SELECT " DIR_COLS
-			  " FROM dirs WHERE parent = ?1 AND name = ?2",
+	[ST_DIR_LOOKUP] =
+	    "SELECT " DIR_COLS " FROM dirs WHERE parent = ?1 AND name = ?2",
 	[ST_DIR_BY_PATH] = "SELECT " DIR_COLS " FROM dirs WHERE path = ?1",
 	[ST_DIR_INSERT] = "INSERT INTO dirs(parent, name, path, created_ns) "
 			  "VALUES(?1, ?2, ?3, ?4)",
@@ -135,33 +135,36 @@ static const char *const stmt_sql[ST_COUNT] = {
 			" WHERE id = ?1",
 	[ST_DIR_DELETE] = "DELETE FROM dirs WHERE id = ?1",
 	[ST_DIR_HAS_CHILDREN] =
-		"SELECT EXISTS(SELECT 1 FROM dirs WHERE parent = ?1) OR "
-		"EXISTS(SELECT 1 FROM tags WHERE dir = ?1)",
-	[ST_DIR_LIST] = "SELECT " DIR_COLS
-			" FROM dirs WHERE parent = ?1 ORDER BY name",
+	    "SELECT EXISTS(SELECT 1 FROM dirs WHERE parent = ?1) OR "
+	    "EXISTS(SELECT 1 FROM tags WHERE dir = ?1)",
+	[ST_DIR_LIST] =
+	    "SELECT " DIR_COLS " FROM dirs WHERE parent = ?1 ORDER BY name",
 	[ST_DIR_LIST_SEALED] = "SELECT " DIR_COLS " FROM dirs WHERE parent = ?1"
 			       " AND sealed = 1 ORDER BY name",
 	[ST_TAG_BY_ID] = "SELECT " TAG_COLS " WHERE t.id = ?1",
-	[ST_TAG_LOOKUP] = "SELECT " TAG_COLS " WHERE t.dir = ?1 AND t.name = ?2",
+	[ST_TAG_LOOKUP] =
+	    "SELECT " TAG_COLS " WHERE t.dir = ?1 AND t.name = ?2",
 	[ST_TAG_GET] = "SELECT " TAG_COLS " WHERE d.path = ?1 AND t.name = ?2",
-	[ST_TAG_LIST_DIR] = "SELECT " TAG_COLS
-			    " WHERE t.dir = ?1 ORDER BY t.name",
+	[ST_TAG_LIST_DIR] =
+	    "SELECT " TAG_COLS " WHERE t.dir = ?1 ORDER BY t.name",
 	[ST_TAG_LIST_ALL] = "SELECT " TAG_COLS " ORDER BY d.path, t.name",
-	[ST_TAG_LIST_REPO] = "SELECT " TAG_COLS
-			     " WHERE d.path = ?1 ORDER BY t.name",
-	[ST_TAG_INSERT] = "INSERT INTO tags(dir, name, digest, size, created_ns)"
-			  " VALUES(?1, ?2, ?3, ?4, ?5)",
+	[ST_TAG_LIST_REPO] =
+	    "SELECT " TAG_COLS " WHERE d.path = ?1 ORDER BY t.name",
+	[ST_TAG_INSERT] =
+	    "INSERT INTO tags(dir, name, digest, size, created_ns)"
+	    " VALUES(?1, ?2, ?3, ?4, ?5)",
 	/* Content sealed here is local from now on, even if it was fetched
 	 * before: it must never be evicted. */
 	[ST_BLOB_INSERT] = "INSERT INTO blobs(digest, size, created_ns)"
 			   " VALUES(?1, ?2, ?3) ON CONFLICT(digest) DO UPDATE"
 			   " SET origin = '', present = 1",
 	[ST_BLOB_INSERT_REMOTE] =
-		"INSERT OR IGNORE INTO blobs(digest, size, created_ns, origin,"
-		" present) VALUES(?1, ?2, ?3, ?4, ?5)",
-	[ST_BLOB_SET_PRESENT] = "UPDATE blobs SET present = ?2 WHERE digest = ?1",
+	    "INSERT OR IGNORE INTO blobs(digest, size, created_ns, origin,"
+	    " present) VALUES(?1, ?2, ?3, ?4, ?5)",
+	[ST_BLOB_SET_PRESENT] =
+	    "UPDATE blobs SET present = ?2 WHERE digest = ?1",
 	[ST_BLOB_TOUCH] =
-		"UPDATE blobs SET last_access_ns = ?2 WHERE digest = ?1",
+	    "UPDATE blobs SET last_access_ns = ?2 WHERE digest = ?1",
 	[ST_BLOB_EVICTABLE] = "SELECT " BLOB_COLS " WHERE b.origin != ''"
 			      " AND b.present = 1 ORDER BY b.last_access_ns",
 	[ST_BLOB_CACHED_BYTES] = "SELECT coalesce(sum(size), 0) FROM blobs"
@@ -174,7 +177,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_LAYER_INSERT] = "INSERT INTO layers(tag, name, digest, size)"
 			    " VALUES(?1, ?2, ?3, ?4)",
 	[ST_LAYER_BY_ID] = "SELECT " LAYER_COLS " WHERE id = ?1",
-	[ST_LAYER_LOOKUP] = "SELECT " LAYER_COLS " WHERE tag = ?1 AND name = ?2",
+	[ST_LAYER_LOOKUP] =
+	    "SELECT " LAYER_COLS " WHERE tag = ?1 AND name = ?2",
 	[ST_LAYER_LIST] = "SELECT " LAYER_COLS " WHERE tag = ?1 ORDER BY id",
 	[ST_BLOB_GET] = "SELECT " BLOB_COLS " WHERE b.digest = ?1",
 	[ST_BLOB_LIST] = "SELECT " BLOB_COLS " ORDER BY b.digest",
@@ -198,8 +202,8 @@ int64_t rfs_now_ns(void)
 static int db_error(struct rfs_catalog *cat, int rc, struct rfs_error *err,
 		    const char *what)
 {
-	return rfs_error_set(err, rfs_errno_from_sqlite(rc),
-			     "catalog: %s: %s", what, sqlite3_errmsg(cat->db));
+	return rfs_error_set(err, rfs_errno_from_sqlite(rc), "catalog: %s: %s",
+			     what, sqlite3_errmsg(cat->db));
 }
 
 static int exec(struct rfs_catalog *cat, const char *sql, struct rfs_error *err)
@@ -327,8 +331,8 @@ static int migrate(struct rfs_catalog *cat, struct rfs_error *err)
 	return 0;
 }
 
-int rfs_catalog_open(const char *path, bool readonly,
-		     struct rfs_catalog **out, struct rfs_error *err)
+int rfs_catalog_open(const char *path, bool readonly, struct rfs_catalog **out,
+		     struct rfs_error *err)
 {
 	struct rfs_catalog *cat = calloc(1, sizeof(*cat));
 	pthread_mutexattr_t attr;
@@ -341,12 +345,12 @@ int rfs_catalog_open(const char *path, bool readonly,
 	pthread_mutex_init(&cat->lock, &attr);
 	pthread_mutexattr_destroy(&attr);
 
-	rc = sqlite3_open_v2(path, &cat->db,
-			     (readonly ? SQLITE_OPEN_READONLY
-				       : SQLITE_OPEN_READWRITE |
-						 SQLITE_OPEN_CREATE) |
-				     SQLITE_OPEN_NOMUTEX,
-			     NULL);
+	rc = sqlite3_open_v2(
+	    path, &cat->db,
+	    (readonly ? SQLITE_OPEN_READONLY
+		      : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
+		SQLITE_OPEN_NOMUTEX,
+	    NULL);
 	if (rc != SQLITE_OK) {
 		rc = rfs_error_set(err, rfs_errno_from_sqlite(rc),
 				   "cannot open catalog '%s': %s", path,
@@ -368,8 +372,10 @@ int rfs_catalog_open(const char *path, bool readonly,
 	}
 	/* WAL lets regctl read while the daemon writes; FULL makes every
 	 * committed seal survive power loss, not only a crash. */
-	rc = exec(cat, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-		       "PRAGMA foreign_keys=ON;", err);
+	rc = exec(cat,
+		  "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+		  "PRAGMA foreign_keys=ON;",
+		  err);
 	if (rc)
 		goto out;
 	rc = exec(cat, schema_sql, err);
@@ -540,9 +546,8 @@ static int dir_ensure_locked(struct rfs_catalog *cat, const char *path,
 
 			if (tag_lookup_locked(cat, parent, name, NULL) == 0)
 				return rfs_error_set(
-					err, -EEXIST,
-					"'%s' is a tag, not a repository",
-					prefix);
+				    err, -EEXIST,
+				    "'%s' is a tag, not a repository", prefix);
 			s = stmt(cat, ST_DIR_INSERT);
 			if (!s)
 				return db_error(cat, SQLITE_ERROR, err,
@@ -956,8 +961,7 @@ int rfs_catalog_commit(struct rfs_catalog *cat)
 
 /* Run a statement that returns no rows, binding text and integers given as
  * a format: 't' text, 'i' int64. Lock held. */
-static int run(struct rfs_catalog *cat, enum stmt_id id, const char *types,
-	       ...)
+static int run(struct rfs_catalog *cat, enum stmt_id id, const char *types, ...)
 {
 	sqlite3_stmt *s = stmt(cat, id);
 	va_list ap;

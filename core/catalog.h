@@ -54,7 +54,7 @@ struct rfs_tag {
 	char name[RFS_TAG_MAX + 1];
 	char digest[RFS_DIGEST_STR_MAX + 1];
 	uint64_t size;
-	int64_t created_ns; /* when it was sealed or pinned */
+	int64_t created_ns;		 /* when it was sealed or pinned */
 	char origin[RFS_ORIGIN_MAX + 1]; /* "" for a local tag */
 	enum rfs_tag_kind kind;
 	char manifest[RFS_DIGEST_STR_MAX + 1]; /* upstream tags: its manifest */
@@ -81,7 +81,7 @@ struct rfs_pin {
 	enum rfs_tag_kind kind;
 	const char *digest;
 	uint64_t size;
-	const char *manifest;	 /* digest of the manifest (stored as a blob) */
+	const char *manifest; /* digest of the manifest (stored as a blob) */
 	uint64_t manifest_size;
 	const struct rfs_layer *layers;
 	size_t n_layers;
@@ -91,7 +91,7 @@ struct rfs_blob {
 	char digest[RFS_DIGEST_STR_MAX + 1];
 	uint64_t size;
 	int64_t created_ns;
-	int64_t refs; /* tags and layers that name it */
+	int64_t refs;			 /* tags and layers that name it */
 	char origin[RFS_ORIGIN_MAX + 1]; /* "" for local content */
 	bool present;			 /* its file is in the store */
 	int64_t last_access_ns;
@@ -105,8 +105,8 @@ typedef int (*rfs_blob_fn)(void *ctx, const struct rfs_blob *blob);
 typedef int (*rfs_layer_fn)(void *ctx, const struct rfs_layer *layer);
 
 /* readonly: open an existing catalog for reading only. */
-int rfs_catalog_open(const char *path, bool readonly,
-		     struct rfs_catalog **out, struct rfs_error *err);
+int rfs_catalog_open(const char *path, bool readonly, struct rfs_catalog **out,
+		     struct rfs_error *err);
 void rfs_catalog_close(struct rfs_catalog **cat);
 
 /* Directories. parent 0 is the top of the tree. */

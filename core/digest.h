@@ -31,7 +31,7 @@ int rfs_hasher_update_fd(struct rfs_hasher *h, int fd, uint64_t offset);
 /* Hash a whole file descriptor from offset 0. */
 int rfs_digest_fd(int fd, char out[RFS_DIGEST_STR_MAX + 1]);
 
-bool rfs_digest_valid(const char *digest);          /* "sha256:<64 hex>" */
-const char *rfs_digest_hex(const char *digest);     /* the part after ':' */
+bool rfs_digest_valid(const char *digest);	/* "sha256:<64 hex>" */
+const char *rfs_digest_hex(const char *digest); /* the part after ':' */
 
 #endif

@@ -43,31 +43,20 @@ int rfs_errno_from_sqlite(int sqlite_rc)
 	switch (sqlite_rc & 0xff) {
 	case SQLITE_OK:
 	case SQLITE_ROW:
-	case SQLITE_DONE:
-		return 0;
-	case SQLITE_CONSTRAINT:
-		return -EEXIST;
-	case SQLITE_NOTFOUND:
-		return -ENOENT;
-	case SQLITE_FULL:
-		return -ENOSPC;
-	case SQLITE_NOMEM:
-		return -ENOMEM;
+	case SQLITE_DONE: return 0;
+	case SQLITE_CONSTRAINT: return -EEXIST;
+	case SQLITE_NOTFOUND: return -ENOENT;
+	case SQLITE_FULL: return -ENOSPC;
+	case SQLITE_NOMEM: return -ENOMEM;
 	case SQLITE_BUSY:
-	case SQLITE_LOCKED:
-		return -EBUSY;
-	case SQLITE_READONLY:
-		return -EROFS;
+	case SQLITE_LOCKED: return -EBUSY;
+	case SQLITE_READONLY: return -EROFS;
 	case SQLITE_PERM:
-	case SQLITE_AUTH:
-		return -EACCES;
-	case SQLITE_CANTOPEN:
-		return -ENOENT;
-	case SQLITE_TOOBIG:
-		return -E2BIG;
+	case SQLITE_AUTH: return -EACCES;
+	case SQLITE_CANTOPEN: return -ENOENT;
+	case SQLITE_TOOBIG: return -E2BIG;
 	case SQLITE_MISUSE:
-	case SQLITE_RANGE:
-		return -EINVAL;
+	case SQLITE_RANGE: return -EINVAL;
 	default: /* SQLITE_IOERR, SQLITE_CORRUPT, SQLITE_NOTADB, ... */
 		return -EIO;
 	}

@@ -22,7 +22,7 @@ struct rfs_error {
 
 /* Record a failure and return code (a negative errno) for tail calls. */
 int rfs_error_set(struct rfs_error *err, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 void rfs_error_clear(struct rfs_error *err);
 

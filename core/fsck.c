@@ -64,8 +64,9 @@ static int check_blob(struct rfs_store *store, int dirfd, const char *name,
 		return 0;
 	}
 	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	rc = fd < 0 ? -errno : fstat(fd, &st) < 0 ? -errno
-						   : rfs_digest_fd(fd, actual);
+	rc = fd < 0		  ? -errno
+	     : fstat(fd, &st) < 0 ? -errno
+				  : rfs_digest_fd(fd, actual);
 	if (fd >= 0)
 		close(fd);
 	if (rc) {
@@ -124,7 +125,8 @@ int rfs_fsck(struct rfs_store *store, rfs_fsck_fn fn, void *ctx,
 	}
 	rc = 0;
 	while ((de = readdir(d))) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
 			continue;
 		if (!blob_name_ok(de->d_name)) {
 			report->strays++;

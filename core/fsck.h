@@ -11,11 +11,11 @@
 #include "store.h"
 
 enum rfs_fsck_problem {
-	RFS_FSCK_MISSING, /* the catalog names a blob that has no file */
-	RFS_FSCK_CORRUPT, /* a blob file does not hash to its name */
-	RFS_FSCK_ORPHAN,  /* a blob file no tag references (not damage) */
-	RFS_FSCK_STRAY,   /* something in blobs/ that is not a blob file: a
-			   * bad name, a folder, a link (given by its name) */
+	RFS_FSCK_MISSING,    /* the catalog names a blob that has no file */
+	RFS_FSCK_CORRUPT,    /* a blob file does not hash to its name */
+	RFS_FSCK_ORPHAN,     /* a blob file no tag references (not damage) */
+	RFS_FSCK_STRAY,	     /* something in blobs/ that is not a blob file: a
+			      * bad name, a folder, a link (given by its name) */
 	RFS_FSCK_UNREADABLE, /* a blob file that cannot be read (damage) */
 };
 

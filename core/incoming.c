@@ -118,8 +118,7 @@ static struct staged *find_id(struct rfs_incoming *inc, int64_t id)
 	return NULL;
 }
 
-static void drop_refs_locked(struct rfs_incoming *inc, struct staged *e,
-			     int n)
+static void drop_refs_locked(struct rfs_incoming *inc, struct staged *e, int n)
 {
 	e->refs -= n;
 	if (e->refs > 0)
@@ -232,8 +231,8 @@ int rfs_incoming_rmdir(struct rfs_incoming *inc, int64_t parent,
 	struct rfs_dir d;
 	int rc;
 
-	rc = rfs_catalog_dir_lookup(rfs_store_catalog(inc->store), parent,
-				    name, &d);
+	rc = rfs_catalog_dir_lookup(rfs_store_catalog(inc->store), parent, name,
+				    &d);
 	if (rc)
 		return rfs_error_set(err, rc, "no such folder '%s'", name);
 	if (rfs_incoming_dir_busy(inc, d.id))
@@ -246,8 +245,8 @@ int rfs_incoming_rmdir(struct rfs_incoming *inc, int64_t parent,
 	return rc;
 }
 
-int rfs_incoming_lookup(struct rfs_incoming *inc, int64_t dir,
-			const char *name, struct rfs_staged_info *out)
+int rfs_incoming_lookup(struct rfs_incoming *inc, int64_t dir, const char *name,
+			struct rfs_staged_info *out)
 {
 	struct staged *e;
 	int rc = -ENOENT;
@@ -327,9 +326,8 @@ static int name_free_locked(struct rfs_incoming *inc, const struct rfs_dir *d,
 	return 0;
 }
 
-int rfs_incoming_create(struct rfs_incoming *inc, int64_t dir,
-			const char *name, struct rfs_staged_info *out,
-			struct rfs_error *err)
+int rfs_incoming_create(struct rfs_incoming *inc, int64_t dir, const char *name,
+			struct rfs_staged_info *out, struct rfs_error *err)
 {
 	struct rfs_catalog *cat = rfs_store_catalog(inc->store);
 	enum rfs_staged_kind kind;
@@ -404,8 +402,8 @@ int rfs_incoming_open(struct rfs_incoming *inc, int64_t id, bool write,
 }
 
 /* A checksum file is small: refuse one growing past RFS_SIDECAR_MAX. */
-static int check_size(struct rfs_incoming *inc, struct staged *e,
-		      uint64_t end, struct rfs_error *err)
+static int check_size(struct rfs_incoming *inc, struct staged *e, uint64_t end,
+		      struct rfs_error *err)
 {
 	bool sidecar;
 
@@ -425,7 +423,6 @@ ssize_t rfs_incoming_write(struct rfs_incoming *inc, int64_t id,
 {
 	struct staged *e = get(inc, id);
 	ssize_t n;
-
 
 	if (!e)
 		return rfs_error_set(err, -EBADF, "no such staged file");
@@ -562,13 +559,15 @@ static int expected_digest(struct rfs_incoming *inc, struct staged *e,
 	if (!text)
 		return rfs_error_set(err, -ENOMEM, "out of memory");
 	n = rfs_seal_read(s->seal, text, RFS_SIDECAR_MAX, 0);
-	rc = n < 0 ? (int)n : rfs_sidecar_parse(text, (size_t)n, e->name, digest);
+	rc = n < 0 ? (int)n
+		   : rfs_sidecar_parse(text, (size_t)n, e->name, digest);
 	free(text);
 	if (rc)
-		return rfs_error_set(err, rc,
-				     "checksum file '%s' holds no sha256 digest "
-				     "for '%s'",
-				     name, e->name);
+		return rfs_error_set(
+		    err, rc,
+		    "checksum file '%s' holds no sha256 digest "
+		    "for '%s'",
+		    name, e->name);
 	return 1;
 }
 
@@ -666,7 +665,7 @@ int rfs_incoming_release(struct rfs_incoming *inc, int64_t id, bool write,
 			seal = e->writers == 0 && ready_to_seal(e);
 		}
 		if (seal)
-			e->refs++; /* keep it across seal_entry() */
+			e->refs++;	 /* keep it across seal_entry() */
 		drop_ref_locked(inc, e); /* the handle's reference */
 	}
 	pthread_mutex_unlock(&inc->lock);
@@ -677,10 +676,9 @@ int rfs_incoming_release(struct rfs_incoming *inc, int64_t id, bool write,
 	return rc;
 }
 
-int rfs_incoming_rename(struct rfs_incoming *inc, int64_t dir,
-			const char *name, int64_t newdir, const char *newname,
-			unsigned int flags, struct rfs_tag *sealed,
-			struct rfs_error *err)
+int rfs_incoming_rename(struct rfs_incoming *inc, int64_t dir, const char *name,
+			int64_t newdir, const char *newname, unsigned int flags,
+			struct rfs_tag *sealed, struct rfs_error *err)
 {
 	struct rfs_catalog *cat = rfs_store_catalog(inc->store);
 	enum rfs_staged_kind kind;
@@ -745,8 +743,7 @@ int rfs_incoming_rename(struct rfs_incoming *inc, int64_t dir,
 	return rc;
 }
 
-int rfs_incoming_unlink(struct rfs_incoming *inc, int64_t dir,
-			const char *name)
+int rfs_incoming_unlink(struct rfs_incoming *inc, int64_t dir, const char *name)
 {
 	struct staged *e;
 	int rc = -ENOENT;

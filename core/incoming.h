@@ -83,8 +83,8 @@ int rfs_incoming_mkdir(struct rfs_incoming *inc, int64_t parent,
 int rfs_incoming_rmdir(struct rfs_incoming *inc, int64_t parent,
 		       const char *name, struct rfs_error *err);
 
-int rfs_incoming_lookup(struct rfs_incoming *inc, int64_t dir,
-			const char *name, struct rfs_staged_info *out);
+int rfs_incoming_lookup(struct rfs_incoming *inc, int64_t dir, const char *name,
+			struct rfs_staged_info *out);
 int rfs_incoming_stat(struct rfs_incoming *inc, int64_t id,
 		      struct rfs_staged_info *out);
 int rfs_incoming_list(struct rfs_incoming *inc, int64_t dir, rfs_staged_fn fn,
@@ -93,9 +93,8 @@ int rfs_incoming_list(struct rfs_incoming *inc, int64_t dir, rfs_staged_fn fn,
 bool rfs_incoming_dir_busy(struct rfs_incoming *inc, int64_t dir);
 
 /* Create name in dir and open one write handle on it. */
-int rfs_incoming_create(struct rfs_incoming *inc, int64_t dir,
-			const char *name, struct rfs_staged_info *out,
-			struct rfs_error *err);
+int rfs_incoming_create(struct rfs_incoming *inc, int64_t dir, const char *name,
+			struct rfs_staged_info *out, struct rfs_error *err);
 /* Open one more handle. A second writer of a tag in progress gets EEXIST. */
 int rfs_incoming_open(struct rfs_incoming *inc, int64_t id, bool write,
 		      struct rfs_error *err);
@@ -121,10 +120,9 @@ int rfs_incoming_release(struct rfs_incoming *inc, int64_t id, bool write,
 
 /* Rename a staged entry. Onto a tag name with no writer open, this seals;
  * -EEXIST if the tag exists. flags takes RENAME_NOREPLACE. */
-int rfs_incoming_rename(struct rfs_incoming *inc, int64_t dir,
-			const char *name, int64_t newdir, const char *newname,
-			unsigned int flags, struct rfs_tag *sealed,
-			struct rfs_error *err);
+int rfs_incoming_rename(struct rfs_incoming *inc, int64_t dir, const char *name,
+			int64_t newdir, const char *newname, unsigned int flags,
+			struct rfs_tag *sealed, struct rfs_error *err);
 int rfs_incoming_unlink(struct rfs_incoming *inc, int64_t dir,
 			const char *name);
 

@@ -24,16 +24,16 @@ enum rfs_node_kind {
 	RFS_NODE_REGISTRY_DIR,
 	RFS_NODE_INCOMING_DIR,
 	RFS_NODE_TAG,
-	RFS_NODE_STAGED, /* in-progress file in incoming/, not stable */
-	RFS_NODE_LAYER,	 /* a layer in the folder of a multi-layer tag */
+	RFS_NODE_STAGED,   /* in-progress file in incoming/, not stable */
+	RFS_NODE_LAYER,	   /* a layer in the folder of a multi-layer tag */
 	RFS_NODE_MANIFEST, /* manifest.json in that folder (the tag's id) */
 };
 
-#define RFS_INO_ROOT 1
-#define RFS_INO_REGISTRY 2
-#define RFS_INO_INCOMING 3
+#define RFS_INO_ROOT	   1
+#define RFS_INO_REGISTRY   2
+#define RFS_INO_INCOMING   3
 #define RFS_INO_KIND_SHIFT 56
-#define RFS_INO_ID_MASK ((UINT64_C(1) << RFS_INO_KIND_SHIFT) - 1)
+#define RFS_INO_ID_MASK	   ((UINT64_C(1) << RFS_INO_KIND_SHIFT) - 1)
 
 static inline uint64_t rfs_ino_make(enum rfs_node_kind kind, int64_t id)
 {

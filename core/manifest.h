@@ -21,7 +21,7 @@
 #include "names.h"
 
 #define RFS_MT_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
-#define RFS_MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
+#define RFS_MT_OCI_INDEX    "application/vnd.oci.image.index.v1+json"
 #define RFS_MT_DOCKER_MANIFEST \
 	"application/vnd.docker.distribution.manifest.v2+json"
 #define RFS_MT_DOCKER_LIST \
@@ -36,8 +36,8 @@ struct rfs_descriptor {
 	char media_type[256];
 	char digest[RFS_DIGEST_STR_MAX + 1];
 	uint64_t size;
-	char *title;	  /* org.opencontainers.image.title, or NULL */
-	char os[32];	  /* index entries: platform, "" when absent */
+	char *title; /* org.opencontainers.image.title, or NULL */
+	char os[32]; /* index entries: platform, "" when absent */
 	char arch[32];
 	char variant[32];
 };
@@ -45,7 +45,7 @@ struct rfs_descriptor {
 struct rfs_manifest {
 	enum rfs_manifest_kind kind;
 	char media_type[256];
-	struct rfs_descriptor config;  /* images */
+	struct rfs_descriptor config;	/* images */
 	struct rfs_descriptor *entries; /* layers, or an index's manifests */
 	size_t n_entries;
 	char *annotations_json; /* the top-level annotations object, or NULL */

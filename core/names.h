@@ -14,8 +14,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define RFS_REPO_MAX 255 /* whole repository name, as the distribution spec */
-#define RFS_TAG_MAX 128
+#define RFS_REPO_MAX	   255 /* whole repository name, as the distribution spec */
+#define RFS_TAG_MAX	   128
 #define RFS_DIGEST_STR_MAX 71 /* "sha256:" + 64 hex */
 
 /* One path component of a repository name ("app" in "org/app"). */

@@ -99,8 +99,8 @@ int rfs_pull_new(struct rfs_store *store, const struct rfs_config *cfg,
 		if (!pull->ups)
 			rc = rfs_error_set(err, -ENOMEM, "out of memory");
 		for (size_t i = 0; !rc && i < cfg->n_upstreams; i++) {
-			rc = rfs_upstream_new(&cfg->upstreams[i],
-					      &pull->ups[i], err);
+			rc = rfs_upstream_new(&cfg->upstreams[i], &pull->ups[i],
+					      err);
 			if (!rc)
 				pull->n_ups++;
 		}
@@ -156,7 +156,7 @@ void rfs_pull_free(struct rfs_pull **pullp)
 
 /* The upstream serving repo: the one with the longest matching prefix. */
 static struct rfs_upstream *serving(struct rfs_pull *pull, const char *repo,
-				   char *remote, size_t size)
+				    char *remote, size_t size)
 {
 	struct rfs_upstream *best = NULL;
 	size_t best_len = 0;
@@ -166,7 +166,8 @@ static struct rfs_upstream *serving(struct rfs_pull *pull, const char *repo,
 		size_t len = prefix ? strlen(prefix) : 0;
 
 		if ((!best || len > best_len) &&
-		    rfs_upstream_remote_repo(pull->ups[i], repo, remote, size)) {
+		    rfs_upstream_remote_repo(pull->ups[i], repo, remote,
+					     size)) {
 			best = pull->ups[i];
 			best_len = len;
 		}
@@ -198,7 +199,7 @@ bool rfs_pull_serves(struct rfs_pull *pull, const char *path)
 		 * the way to it ("org" for "org/team/") */
 		if (plen >= len ? strncmp(path, prefix, len) == 0
 				: strncmp(prefix, path, plen) == 0 &&
-					  prefix[plen] == '/')
+				      prefix[plen] == '/')
 			return true;
 		if (plen + 1 == len && strncmp(path, prefix, plen) == 0)
 			return true;
@@ -280,8 +281,7 @@ static struct tag_list *get_list(struct rfs_pull *pull, struct rfs_upstream *up,
 	return fresh;
 }
 
-enum rfs_repo_state rfs_pull_repo_state(struct rfs_pull *pull,
-					const char *path)
+enum rfs_repo_state rfs_pull_repo_state(struct rfs_pull *pull, const char *path)
 {
 	char remote[RFS_REPO_MAX + 1];
 	struct rfs_upstream *up;
@@ -302,8 +302,8 @@ enum rfs_repo_state rfs_pull_repo_state(struct rfs_pull *pull,
 	return state;
 }
 
-int rfs_pull_list_tags(struct rfs_pull *pull, const char *repo,
-		       rfs_name_fn fn, void *ctx, struct rfs_error *err)
+int rfs_pull_list_tags(struct rfs_pull *pull, const char *repo, rfs_name_fn fn,
+		       void *ctx, struct rfs_error *err)
 {
 	char remote[RFS_REPO_MAX + 1];
 	struct rfs_upstream *up;
@@ -396,8 +396,8 @@ static int fetch_manifest(struct rfs_upstream *up, const char *remote,
 					err);
 	if (!rc && m->kind != RFS_MANIFEST_IMAGE)
 		rc = rfs_error_set(err, -EINVAL,
-				   "'%s@%s' is an index inside an index", remote,
-				   digest);
+				   "'%s@%s' is an index inside an index",
+				   remote, digest);
 	return rc;
 }
 
@@ -503,8 +503,7 @@ int rfs_pull_resolve(struct rfs_pull *pull, const char *repo, const char *tag,
 }
 
 int rfs_pull_refresh(struct rfs_pull *pull, const char *repo, const char *tag,
-		     struct rfs_tag *out, bool *changed,
-		     struct rfs_error *err)
+		     struct rfs_tag *out, bool *changed, struct rfs_error *err)
 {
 	char remote[RFS_REPO_MAX + 1];
 	struct rfs_upstream *up;
@@ -559,8 +558,8 @@ static struct opened *use_locked(struct rfs_pull *pull, const char *digest)
 
 	if (!o) {
 		if (pull->n_opened == pull->cap_opened) {
-			size_t cap = pull->cap_opened ? pull->cap_opened * 2
-						      : 32;
+			size_t cap =
+			    pull->cap_opened ? pull->cap_opened * 2 : 32;
 			void *p = realloc(pull->opened, cap * sizeof(*o));
 
 			if (!p)
@@ -654,8 +653,7 @@ static void *download(void *arg)
 		rc = rfs_seal_store(sink.seal, f->what, &opts, digest, &err);
 		if (!rc)
 			rc = rfs_catalog_blob_set_present(
-				rfs_store_catalog(pull->store), f->digest,
-				true);
+			    rfs_store_catalog(pull->store), f->digest, true);
 	} else if (sink.seal && rc != -EBADMSG &&
 		   rfs_seal_size(sink.seal) > 0) {
 		keep_partial(pull, f->digest, sink.seal);
@@ -766,8 +764,9 @@ int rfs_pull_fetch(struct rfs_pull *pull, const struct rfs_tag *tag,
 	f->waiters = w;
 	snprintf(f->digest, sizeof(f->digest), "%s", digest);
 	rfs_upstream_remote_repo(up, tag->repo, f->remote, sizeof(f->remote));
-	snprintf(f->what, sizeof(f->what), "blob %s of '%s:%s' from upstream '%s'",
-		 digest, tag->repo, tag->name, tag->origin);
+	snprintf(f->what, sizeof(f->what),
+		 "blob %s of '%s:%s' from upstream '%s'", digest, tag->repo,
+		 tag->name, tag->origin);
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	rc = -pthread_create(&thread, &attr, download, f);

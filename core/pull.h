@@ -60,12 +60,11 @@ int rfs_pull_resolve(struct rfs_pull *pull, const char *repo, const char *tag,
 		     struct rfs_tag *out, struct rfs_error *err);
 /* Resolve an upstream tag again now; *changed tells whether it moved. */
 int rfs_pull_refresh(struct rfs_pull *pull, const char *repo, const char *tag,
-		     struct rfs_tag *out, bool *changed,
-		     struct rfs_error *err);
+		     struct rfs_tag *out, bool *changed, struct rfs_error *err);
 
 /* The tags the upstream lists for repo (cached for its list_ttl). */
-int rfs_pull_list_tags(struct rfs_pull *pull, const char *repo,
-		       rfs_name_fn fn, void *ctx, struct rfs_error *err);
+int rfs_pull_list_tags(struct rfs_pull *pull, const char *repo, rfs_name_fn fn,
+		       void *ctx, struct rfs_error *err);
 
 /* Called once when a fetch ends: rc 0 when the blob is in the store, else
  * why not (-EBADMSG when the upstream sent bytes that do not match). */

@@ -54,10 +54,9 @@ static int check_expected_digest(const struct seal_subject *subject,
 	if (!opts || !opts->expected_digest ||
 	    strcmp(opts->expected_digest, subject->digest) == 0)
 		return 0;
-	return rfs_error_set(err, -EBADMSG,
-			     "digest mismatch for %s: expected %s, got %s",
-			     subject->what, opts->expected_digest,
-			     subject->digest);
+	return rfs_error_set(
+	    err, -EBADMSG, "digest mismatch for %s: expected %s, got %s",
+	    subject->what, opts->expected_digest, subject->digest);
 }
 
 /* Every check a seal must pass, in order, after hashing and before the
@@ -93,8 +92,9 @@ static int open_staging(struct rfs_seal *seal, struct rfs_error *err)
 		close(seal->fd);
 	}
 fail:
-	return rfs_error_set(err, -errno, "cannot create a staging file in '%s': %s",
-			     dir, strerror(errno));
+	return rfs_error_set(err, -errno,
+			     "cannot create a staging file in '%s': %s", dir,
+			     strerror(errno));
 }
 
 int rfs_seal_begin(struct rfs_store *store, struct rfs_seal **out,

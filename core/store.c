@@ -73,8 +73,8 @@ static void sweep_staging(const char *staging)
 	closedir(d);
 }
 
-int rfs_store_open(const char *root, unsigned int flags,
-		   struct rfs_store **out, struct rfs_error *err)
+int rfs_store_open(const char *root, unsigned int flags, struct rfs_store **out,
+		   struct rfs_error *err)
 {
 	struct rfs_store *store = calloc(1, sizeof(*store));
 	bool readonly = flags & RFS_STORE_READONLY;

@@ -38,8 +38,8 @@ enum rfs_store_flags {
 	RFS_STORE_READONLY = 1 << 1,
 };
 
-int rfs_store_open(const char *root, unsigned int flags,
-		   struct rfs_store **out, struct rfs_error *err);
+int rfs_store_open(const char *root, unsigned int flags, struct rfs_store **out,
+		   struct rfs_error *err);
 void rfs_store_close(struct rfs_store **store);
 
 const char *rfs_store_root(const struct rfs_store *store);

@@ -28,8 +28,8 @@
 #define RFS_MANIFEST_MAX (4 << 20)
 
 struct rfs_upstream_config {
-	char *name;   /* as in the config file; "default" for -o upstream= */
-	char *url;    /* "https://host[:port]" or "http://..." */
+	char *name; /* as in the config file; "default" for -o upstream= */
+	char *url;  /* "https://host[:port]" or "http://..." */
 	/* Repositories under registry/ this upstream serves: "hub/" serves
 	 * registry/hub/<x>; "" serves every repository. */
 	char *prefix;
@@ -39,9 +39,9 @@ struct rfs_upstream_config {
 	/* Where credentials come from: "auto" (regfs's credentials file,
 	 * then Docker's config.json), "none", or a file in either format. */
 	char *credentials;
-	char *ca_file;	    /* extra CA bundle, or NULL */
-	bool plain_http;    /* http:// allowed (an http:// url implies it) */
-	bool tls_verify;    /* true unless configured otherwise */
+	char *ca_file;	 /* extra CA bundle, or NULL */
+	bool plain_http; /* http:// allowed (an http:// url implies it) */
+	bool tls_verify; /* true unless configured otherwise */
 	unsigned int connect_timeout_ms;
 	unsigned int total_timeout_ms; /* the whole call, retries included */
 	unsigned int retries;	       /* attempts after the first */
@@ -68,8 +68,7 @@ rfs_upstream_config(const struct rfs_upstream *up);
 /* The upstream serving a local repository name, and the name there:
  * NULL when its prefix does not match. */
 const char *rfs_upstream_remote_repo(const struct rfs_upstream *up,
-				     const char *repo, char *buf,
-				     size_t size);
+				     const char *repo, char *buf, size_t size);
 
 /* In the calls below, repo is the name upstream, as
  * rfs_upstream_remote_repo gives it.
@@ -107,8 +106,8 @@ int rfs_upstream_list_tags(struct rfs_upstream *up, const char *repo,
  * non-zero aborts with that value. */
 typedef int (*rfs_sink_fn)(void *ctx, const void *buf, size_t len);
 int rfs_upstream_get_blob(struct rfs_upstream *up, const char *repo,
-			  const char *digest, uint64_t offset,
-			  rfs_sink_fn sink, void *ctx, struct rfs_error *err);
+			  const char *digest, uint64_t offset, rfs_sink_fn sink,
+			  void *ctx, struct rfs_error *err);
 
 /* GET /v2/: reachable, credentials accepted. */
 int rfs_upstream_ping(struct rfs_upstream *up, struct rfs_error *err);

@@ -56,7 +56,8 @@ void regfs_log(enum regfs_log_level level, const char *fmt, ...)
 
 		strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ",
 			 gmtime_r(&now, &tm));
-		fprintf(log_file, "%s regfs: %s%s\n", stamp, prefix[level], msg);
+		fprintf(log_file, "%s regfs: %s%s\n", stamp, prefix[level],
+			msg);
 	} else {
 		fprintf(stderr, "regfs: %s%s\n", prefix[level], msg);
 	}

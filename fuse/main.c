@@ -27,7 +27,10 @@ struct options {
 	int show_version;
 };
 
-#define OPT(t, p) { t, offsetof(struct options, p), 1 }
+#define OPT(t, p)                                 \
+	{                                         \
+		t, offsetof(struct options, p), 1 \
+	}
 static const struct fuse_opt option_spec[] = {
 	OPT("log=%s", log),
 	OPT("upstream=%s", upstream),
@@ -44,23 +47,25 @@ static const struct fuse_opt option_spec[] = {
 
 static void usage(const char *progname)
 {
-	printf("usage: %s STORE MOUNTPOINT [-f] [-d] [-s] [-o OPT[,OPT...]]\n"
-	       "\n"
-	       "Show the artifact registry kept in STORE as a directory tree:\n"
-	       "  MOUNTPOINT/registry/REPO/TAG   sealed tags, read-only\n"
-	       "  MOUNTPOINT/incoming/REPO/TAG   write here to publish\n"
-	       "\n"
-	       "regfs options:\n"
-	       "    -o upstream=URL        pull through from the registry at URL\n"
-	       "    -o config=FILE         upstreams and cache settings, as in\n"
-	       "                           regfs.conf(5) (default " RFS_CONFIG_DEFAULT_PATH ")\n"
-	       "    -o cache_max=SIZE      keep at most SIZE (K, M, G) of fetched\n"
-	       "                           content, evicting the least recently used\n"
-	       "    -o log=FILE            append log lines to FILE\n"
-	       "    -h, --help             show this help\n"
-	       "    -V, --version          show the version\n"
-	       "\n",
-	       progname);
+	printf(
+	    "usage: %s STORE MOUNTPOINT [-f] [-d] [-s] [-o OPT[,OPT...]]\n"
+	    "\n"
+	    "Show the artifact registry kept in STORE as a directory tree:\n"
+	    "  MOUNTPOINT/registry/REPO/TAG   sealed tags, read-only\n"
+	    "  MOUNTPOINT/incoming/REPO/TAG   write here to publish\n"
+	    "\n"
+	    "regfs options:\n"
+	    "    -o upstream=URL        pull through from the registry at URL\n"
+	    "    -o config=FILE         upstreams and cache settings, as in\n"
+	    "                           regfs.conf(5) (default " RFS_CONFIG_DEFAULT_PATH
+	    ")\n"
+	    "    -o cache_max=SIZE      keep at most SIZE (K, M, G) of fetched\n"
+	    "                           content, evicting the least recently used\n"
+	    "    -o log=FILE            append log lines to FILE\n"
+	    "    -h, --help             show this help\n"
+	    "    -V, --version          show the version\n"
+	    "\n",
+	    progname);
 }
 
 /* STORE is the first argument that is not an option; the mountpoint, the
@@ -128,8 +133,9 @@ int main(int argc, char *argv[])
 		goto out_args;
 	}
 	if (!opts.store || !cmd.mountpoint) {
-		fprintf(stderr, "usage: %s STORE MOUNTPOINT [options]\n"
-				"try '%s --help' for more\n",
+		fprintf(stderr,
+			"usage: %s STORE MOUNTPOINT [options]\n"
+			"try '%s --help' for more\n",
 			argv[0], argv[0]);
 		ret = 2;
 		goto out_cmd;
@@ -163,11 +169,11 @@ int main(int argc, char *argv[])
 	clock_gettime(CLOCK_REALTIME, &fs.started);
 
 	/* Name the mount after its store, as mount(8) and df show it. */
-	if (!opts.has_fsname &&
-	    (asprintf(&fsname, "-ofsname=%s", store) < 0 ||
-	     fuse_opt_add_arg(&args, fsname) != 0))
+	if (!opts.has_fsname && (asprintf(&fsname, "-ofsname=%s", store) < 0 ||
+				 fuse_opt_add_arg(&args, fsname) != 0))
 		goto out_incoming;
-	if (!opts.has_subtype && fuse_opt_add_arg(&args, "-osubtype=regfs") != 0)
+	if (!opts.has_subtype &&
+	    fuse_opt_add_arg(&args, "-osubtype=regfs") != 0)
 		goto out_incoming;
 
 	se = fuse_session_new(&args, &regfs_ops, sizeof(regfs_ops), &fs);

@@ -33,9 +33,9 @@
 
 struct handle {
 	enum { HANDLE_BLOB, HANDLE_STAGED } kind;
-	int fd;					 /* HANDLE_BLOB */
-	char digest[RFS_DIGEST_STR_MAX + 1];	 /* HANDLE_BLOB */
-	int64_t staged_id;			 /* HANDLE_STAGED */
+	int fd;				     /* HANDLE_BLOB */
+	char digest[RFS_DIGEST_STR_MAX + 1]; /* HANDLE_BLOB */
+	int64_t staged_id;		     /* HANDLE_STAGED */
 	bool write;
 };
 
@@ -176,8 +176,7 @@ static int blob_of(struct regfs *fs, uint64_t ino, struct rfs_tag *tag,
 		snprintf(ref->digest, sizeof(ref->digest), "%s", tag->manifest);
 		ref->size = blob.size;
 		return 0;
-	default:
-		return -EISDIR;
+	default: return -EISDIR;
 	}
 }
 
@@ -209,7 +208,8 @@ static int stat_ino(struct regfs *fs, uint64_t ino, struct stat *st,
 		    !rfs_pull_serves(fs->pull, dir.path))
 			return -ENOENT;
 		fill_dir(fs, st, ino,
-			 rfs_ino_kind(ino) == RFS_NODE_REGISTRY_DIR ? 0555 : 0755,
+			 rfs_ino_kind(ino) == RFS_NODE_REGISTRY_DIR ? 0555
+								    : 0755,
 			 dir.changed_ns);
 		return 0;
 	case RFS_NODE_TAG:
@@ -237,8 +237,7 @@ static int stat_ino(struct regfs *fs, uint64_t ino, struct stat *st,
 		fill_staged(fs, st, &info);
 		*timeout = 0;
 		return 0;
-	case RFS_NODE_NONE:
-		break;
+	case RFS_NODE_NONE: break;
 	}
 	return -ENOENT;
 }
@@ -260,15 +259,12 @@ static int dir_of(uint64_t ino, bool *incoming, int64_t *dir)
 		*incoming = rfs_ino_kind(ino) == RFS_NODE_INCOMING_DIR;
 		*dir = rfs_ino_id(ino);
 		return 0;
-	case RFS_NODE_ROOT:
-		return -EPERM;
+	case RFS_NODE_ROOT: return -EPERM;
 	case RFS_NODE_TAG: /* a multi-layer tag: see lookup_layers() */
 	case RFS_NODE_LAYER:
 	case RFS_NODE_MANIFEST:
-	case RFS_NODE_STAGED:
-		return -ENOTDIR;
-	case RFS_NODE_NONE:
-		break;
+	case RFS_NODE_STAGED: return -ENOTDIR;
+	case RFS_NODE_NONE: break;
 	}
 	return -ENOENT;
 }
@@ -276,9 +272,8 @@ static int dir_of(uint64_t ino, bool *incoming, int64_t *dir)
 static void entry_for_dir(struct regfs *fs, struct fuse_entry_param *e,
 			  bool incoming, const struct rfs_dir *dir)
 {
-	uint64_t ino = rfs_ino_make(incoming ? RFS_NODE_INCOMING_DIR
-					     : RFS_NODE_REGISTRY_DIR,
-				    dir->id);
+	uint64_t ino = rfs_ino_make(
+	    incoming ? RFS_NODE_INCOMING_DIR : RFS_NODE_REGISTRY_DIR, dir->id);
 
 	memset(e, 0, sizeof(*e));
 	e->ino = ino;
@@ -297,8 +292,8 @@ static void entry_for_tag(struct regfs *fs, struct fuse_entry_param *e,
 	e->ino = e->attr.st_ino;
 	/* An inode's content never changes, but a name pinned from an
 	 * upstream may be refreshed to another inode. */
-	e->entry_timeout = tag->origin[0] ? UPSTREAM_ENTRY_TIMEOUT
-					  : SEALED_TIMEOUT;
+	e->entry_timeout =
+	    tag->origin[0] ? UPSTREAM_ENTRY_TIMEOUT : SEALED_TIMEOUT;
 	e->attr_timeout = SEALED_TIMEOUT;
 }
 
@@ -321,8 +316,7 @@ static void entry_for_staged(struct regfs *fs, struct fuse_entry_param *e,
 	/* timeouts 0: the entry vanishes when it is sealed */
 }
 
-static void fill_top(struct regfs *fs, struct fuse_entry_param *e,
-		     uint64_t ino)
+static void fill_top(struct regfs *fs, struct fuse_entry_param *e, uint64_t ino)
 {
 	memset(e, 0, sizeof(*e));
 	e->ino = ino;
@@ -340,7 +334,8 @@ static bool upstream_folder(struct regfs *fs, const char *parent,
 {
 	if (!rfs_pull_serves(fs->pull, path))
 		return false;
-	if (!parent[0] || rfs_pull_repo_state(fs->pull, path) == RFS_REPO_EXISTS)
+	if (!parent[0] ||
+	    rfs_pull_repo_state(fs->pull, path) == RFS_REPO_EXISTS)
 		return true;
 	return rfs_pull_repo_state(fs->pull, parent) != RFS_REPO_EXISTS;
 }
@@ -384,8 +379,8 @@ static int lookup_registry(struct regfs *fs, int64_t d, const char *name,
 	}
 	if (!rfs_name_valid_component(name))
 		return -ENOENT;
-	rc = snprintf(path, sizeof(path), "%s%s%s", parent.path,
-		      d ? "/" : "", name);
+	rc = snprintf(path, sizeof(path), "%s%s%s", parent.path, d ? "/" : "",
+		      name);
 	if (rc < 0 || (size_t)rc > RFS_REPO_MAX ||
 	    !upstream_folder(fs, parent.path, path))
 		return -ENOENT;
@@ -515,16 +510,13 @@ static void regfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	switch (rfs_ino_kind(ino)) {
 	case RFS_NODE_STAGED:
 		if (to_set & FUSE_SET_ATTR_SIZE)
-			rc = rfs_incoming_truncate(fs->incoming, rfs_ino_id(ino),
-						   (uint64_t)attr->st_size,
-						   &err);
+			rc = rfs_incoming_truncate(
+			    fs->incoming, rfs_ino_id(ino),
+			    (uint64_t)attr->st_size, &err);
 		break;
 	case RFS_NODE_INCOMING_TOP:
-	case RFS_NODE_INCOMING_DIR:
-		break;
-	default:
-		rc = -EROFS;
-		break;
+	case RFS_NODE_INCOMING_DIR: break;
+	default: rc = -EROFS; break;
 	}
 	/* Modes, owners and times of files in incoming/ are accepted and
 	 * dropped (rsync -a sets them): a sealed tag is 0444 and dated by
@@ -614,7 +606,7 @@ static void seal_done(fuse_req_t req, int rc, const struct rfs_tag *tag,
 		if (rfs_catalog_dir_by_id(catalog(req), d, &dir) != 0)
 			break;
 		fuse_lowlevel_notify_inval_inode(
-			fs->se, rfs_ino_make(RFS_NODE_REGISTRY_DIR, d), 0, 0);
+		    fs->se, rfs_ino_make(RFS_NODE_REGISTRY_DIR, d), 0, 0);
 	}
 }
 
@@ -857,12 +849,8 @@ static void regfs_open(fuse_req_t req, fuse_ino_t ino,
 			free(h);
 		}
 		return;
-	case RFS_NODE_NONE:
-		fuse_reply_err(req, ENOENT);
-		return;
-	default:
-		fuse_reply_err(req, EISDIR);
-		return;
+	case RFS_NODE_NONE: fuse_reply_err(req, ENOENT); return;
+	default: fuse_reply_err(req, EISDIR); return;
 	}
 }
 
@@ -1291,8 +1279,7 @@ static int node_xattrs(fuse_req_t req, fuse_ino_t ino, char *buf, size_t size)
 		return rc ? rc
 			  : add_xattr(buf, size, 0, "user.regfs.digest",
 				      ref.digest);
-	default:
-		return 0;
+	default: return 0;
 	}
 }
 
@@ -1354,10 +1341,8 @@ static int xattr_change_error(fuse_ino_t ino)
 	switch (rfs_ino_kind(ino)) {
 	case RFS_NODE_STAGED:
 	case RFS_NODE_INCOMING_DIR:
-	case RFS_NODE_INCOMING_TOP:
-		return ENOTSUP;
-	default:
-		return EROFS;
+	case RFS_NODE_INCOMING_TOP: return ENOTSUP;
+	default: return EROFS;
 	}
 }
 
@@ -1367,8 +1352,7 @@ static void regfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	fuse_reply_err(req, xattr_change_error(ino));
 }
 
-static void regfs_removexattr(fuse_req_t req, fuse_ino_t ino,
-			      const char *name)
+static void regfs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
 	fuse_reply_err(req, xattr_change_error(ino));
 }

@@ -33,7 +33,7 @@ enum regfs_log_level { REGFS_LOG_ERROR, REGFS_LOG_INFO, REGFS_LOG_DEBUG };
 
 void regfs_log_open(const char *file, bool foreground, bool debug);
 void regfs_log(enum regfs_log_level level, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 void regfs_log_close(void);
 
 #endif

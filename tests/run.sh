@@ -32,7 +32,7 @@ packages=(
 	libcurl4-openssl-dev curl ca-certificates
 	libcmocka-dev
 	rsync attr coreutils findutils util-linux procps psmisc
-	mandoc man-db groff-base
+	mandoc man-db groff-base clang-format git
 	python3
 	docker-registry skopeo apache2-utils
 )

@@ -35,10 +35,8 @@ struct fsck_state {
 };
 
 static const char *const problem_names[] = {
-	[RFS_FSCK_MISSING] = "missing",
-	[RFS_FSCK_CORRUPT] = "corrupt",
-	[RFS_FSCK_ORPHAN] = "orphan",
-	[RFS_FSCK_STRAY] = "stray",
+	[RFS_FSCK_MISSING] = "missing",	      [RFS_FSCK_CORRUPT] = "corrupt",
+	[RFS_FSCK_ORPHAN] = "orphan",	      [RFS_FSCK_STRAY] = "stray",
 	[RFS_FSCK_UNREADABLE] = "unreadable",
 };
 
@@ -122,7 +120,8 @@ static int fsck_print_json(struct fsck_state *st,
 	    (json_int_t)report->missing, "corrupt", (json_int_t)report->corrupt,
 	    "orphans", (json_int_t)report->orphans, "strays",
 	    (json_int_t)report->strays, "unreadable",
-	    (json_int_t)report->unreadable, "damaged", (int)fsck_damaged(report));
+	    (json_int_t)report->unreadable, "damaged",
+	    (int)fsck_damaged(report));
 	if (!obj)
 		return regctl_error("out of memory");
 	ret = regctl_print_json(obj);

@@ -52,8 +52,8 @@ int cmd_refresh(int argc, char **argv, struct regctl *rc)
 		}
 	}
 	if (argc - optind != 1)
-		return regctl_usage_error(refresh_usage, optind == argc
-							 ? "no tag given"
+		return regctl_usage_error(refresh_usage,
+					  optind == argc ? "no tag given"
 							 : "one tag at a time");
 	if (rfs_ref_parse(argv[optind], repo, sizeof(repo), name,
 			  sizeof(name)) < 0)

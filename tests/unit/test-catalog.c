@@ -18,9 +18,12 @@
 
 #include "catalog.h"
 
-#define D1 "sha256:1111111111111111111111111111111111111111111111111111111111111111"
-#define D2 "sha256:2222222222222222222222222222222222222222222222222222222222222222"
-#define D3 "sha256:3333333333333333333333333333333333333333333333333333333333333333"
+#define D1 \
+	"sha256:1111111111111111111111111111111111111111111111111111111111111111"
+#define D2 \
+	"sha256:2222222222222222222222222222222222222222222222222222222222222222"
+#define D3 \
+	"sha256:3333333333333333333333333333333333333333333333333333333333333333"
 
 struct fixture {
 	char dir[64];
@@ -117,8 +120,8 @@ static int collect_blob(void *ctx, const struct rfs_blob *blob)
 	struct names *c = ctx;
 
 	assert_true(c->n < 32);
-	snprintf(c->items[c->n++], sizeof(c->items[0]), "%s %lld",
-		 blob->digest, (long long)blob->refs);
+	snprintf(c->items[c->n++], sizeof(c->items[0]), "%s %lld", blob->digest,
+		 (long long)blob->refs);
 	return c->stop_after && c->n >= c->stop_after ? 9 : 0;
 }
 
@@ -130,17 +133,19 @@ static void test_open_creates_schema(void **state)
 
 	assert_int_equal(stat(f->db, &st), 0);
 	assert_true(S_ISREG(st.st_mode));
-	assert_int_equal(rfs_catalog_list_tags(f->cat, NULL, collect_tag, &c), 0);
-	assert_int_equal(c.n, 0);
-	assert_int_equal(rfs_catalog_list_dirs(f->cat, 0, false, collect_dir, &c),
+	assert_int_equal(rfs_catalog_list_tags(f->cat, NULL, collect_tag, &c),
 			 0);
+	assert_int_equal(c.n, 0);
+	assert_int_equal(
+	    rfs_catalog_list_dirs(f->cat, 0, false, collect_dir, &c), 0);
 	assert_int_equal(c.n, 0);
 	assert_int_equal(rfs_catalog_list_blobs(f->cat, collect_blob, &c), 0);
 	assert_int_equal(c.n, 0);
 
 	/* Opening an existing catalog again works (schema already there). */
 	reopen(f);
-	assert_int_equal(rfs_catalog_list_tags(f->cat, NULL, collect_tag, &c), 0);
+	assert_int_equal(rfs_catalog_list_tags(f->cat, NULL, collect_tag, &c),
+			 0);
 	assert_int_equal(c.n, 0);
 }
 
@@ -259,8 +264,8 @@ static void test_add_tag_invalid(void **state)
 					     "sha256:xyz", 1, rfs_now_ns(), &t,
 					     &err),
 			 -EINVAL);
-	assert_int_equal(rfs_catalog_list_dirs(f->cat, 0, false, collect_dir, &c),
-			 0);
+	assert_int_equal(
+	    rfs_catalog_list_dirs(f->cat, 0, false, collect_dir, &c), 0);
 	assert_int_equal(c.n, 0);
 }
 
@@ -295,10 +300,12 @@ static void test_tag_vs_dir_names(void **state)
 	assert_int_equal(rfs_catalog_add_tag(f->cat, "org", "app", D2, 1,
 					     rfs_now_ns(), &t, &err),
 			 -EEXIST);
-	assert_int_equal(rfs_catalog_tag_get(f->cat, "org", "app", &t), -ENOENT);
+	assert_int_equal(rfs_catalog_tag_get(f->cat, "org", "app", &t),
+			 -ENOENT);
 
 	/* Unsealed directories count too. */
-	assert_int_equal(rfs_catalog_dir_ensure(f->cat, "lib/util", &d, &err), 0);
+	assert_int_equal(rfs_catalog_dir_ensure(f->cat, "lib/util", &d, &err),
+			 0);
 	assert_int_equal(rfs_catalog_add_tag(f->cat, "lib", "util", D2, 1,
 					     rfs_now_ns(), &t, &err),
 			 -EEXIST);
@@ -309,8 +316,8 @@ static void test_tag_vs_dir_names(void **state)
 			 -EEXIST);
 	assert_int_equal(rfs_catalog_dir_by_path(f->cat, "org/app/v1", &d),
 			 -ENOENT);
-	assert_int_equal(rfs_catalog_dir_ensure(f->cat, "org/app/v1/x", &d, &err),
-			 -EEXIST);
+	assert_int_equal(
+	    rfs_catalog_dir_ensure(f->cat, "org/app/v1/x", &d, &err), -EEXIST);
 	assert_int_equal(rfs_catalog_add_tag(f->cat, "org/app/v1", "x", D2, 1,
 					     rfs_now_ns(), &t, &err),
 			 -EEXIST);
@@ -336,11 +343,13 @@ static void test_dir_ensure(void **state)
 	assert_int_equal(ab.parent, a.id);
 
 	/* Idempotent. */
-	assert_int_equal(rfs_catalog_dir_ensure(f->cat, "a/b", &again, &err), 0);
+	assert_int_equal(rfs_catalog_dir_ensure(f->cat, "a/b", &again, &err),
+			 0);
 	assert_int_equal(again.id, ab.id);
 
 	/* Bad names. */
-	assert_int_equal(rfs_catalog_dir_ensure(f->cat, "A", &d, &err), -EINVAL);
+	assert_int_equal(rfs_catalog_dir_ensure(f->cat, "A", &d, &err),
+			 -EINVAL);
 	assert_int_equal(rfs_catalog_dir_ensure(f->cat, "a//c", &d, &err),
 			 -EINVAL);
 	assert_int_equal(rfs_catalog_dir_ensure(f->cat, "a/..", &d, &err),
@@ -398,30 +407,29 @@ static void test_list_sorted_and_stop(void **state)
 	add_tag(f, "org/alpha", "v2", D2, 1, NULL);
 	add_tag(f, "org/alpha", "v1", D3, 1, NULL);
 	add_tag(f, "mid", "x", D1, 1, NULL);
-	assert_int_equal(rfs_catalog_dir_ensure(f->cat, "org/beta", &d, &err), 0);
+	assert_int_equal(rfs_catalog_dir_ensure(f->cat, "org/beta", &d, &err),
+			 0);
 
 	/* Directories under org, by name; sealed_only hides beta. */
 	assert_int_equal(rfs_catalog_dir_by_path(f->cat, "org", &d), 0);
 	memset(&c, 0, sizeof(c));
-	assert_int_equal(rfs_catalog_list_dirs(f->cat, d.id, false, collect_dir,
-					       &c),
-			 0);
+	assert_int_equal(
+	    rfs_catalog_list_dirs(f->cat, d.id, false, collect_dir, &c), 0);
 	assert_int_equal(c.n, 3);
 	assert_string_equal(c.items[0], "alpha");
 	assert_string_equal(c.items[1], "beta");
 	assert_string_equal(c.items[2], "zeta");
 	memset(&c, 0, sizeof(c));
-	assert_int_equal(rfs_catalog_list_dirs(f->cat, d.id, true, collect_dir,
-					       &c),
-			 0);
+	assert_int_equal(
+	    rfs_catalog_list_dirs(f->cat, d.id, true, collect_dir, &c), 0);
 	assert_int_equal(c.n, 2);
 	assert_string_equal(c.items[0], "alpha");
 	assert_string_equal(c.items[1], "zeta");
 
 	/* Top level. */
 	memset(&c, 0, sizeof(c));
-	assert_int_equal(rfs_catalog_list_dirs(f->cat, 0, true, collect_dir, &c),
-			 0);
+	assert_int_equal(
+	    rfs_catalog_list_dirs(f->cat, 0, true, collect_dir, &c), 0);
 	assert_int_equal(c.n, 2);
 	assert_string_equal(c.items[0], "mid");
 	assert_string_equal(c.items[1], "org");
@@ -429,14 +437,14 @@ static void test_list_sorted_and_stop(void **state)
 	/* Stop early: the callback's value comes back. */
 	memset(&c, 0, sizeof(c));
 	c.stop_after = 1;
-	assert_int_equal(rfs_catalog_list_dirs(f->cat, d.id, false, collect_dir,
-					       &c),
-			 42);
+	assert_int_equal(
+	    rfs_catalog_list_dirs(f->cat, d.id, false, collect_dir, &c), 42);
 	assert_int_equal(c.n, 1);
 
 	/* All tags, by repository then tag. */
 	memset(&c, 0, sizeof(c));
-	assert_int_equal(rfs_catalog_list_tags(f->cat, NULL, collect_tag, &c), 0);
+	assert_int_equal(rfs_catalog_list_tags(f->cat, NULL, collect_tag, &c),
+			 0);
 	assert_int_equal(c.n, 6);
 	assert_string_equal(c.items[0], "mid:x");
 	assert_string_equal(c.items[1], "org/alpha:v1");
@@ -447,37 +455,36 @@ static void test_list_sorted_and_stop(void **state)
 
 	/* One repository. */
 	memset(&c, 0, sizeof(c));
-	assert_int_equal(rfs_catalog_list_tags(f->cat, "org/zeta", collect_tag,
-					       &c),
-			 0);
+	assert_int_equal(
+	    rfs_catalog_list_tags(f->cat, "org/zeta", collect_tag, &c), 0);
 	assert_int_equal(c.n, 3);
 	assert_string_equal(c.items[0], "org/zeta:a");
 	assert_string_equal(c.items[2], "org/zeta:c");
 	/* "org" holds no tags itself. */
 	memset(&c, 0, sizeof(c));
-	assert_int_equal(rfs_catalog_list_tags(f->cat, "org", collect_tag, &c), 0);
+	assert_int_equal(rfs_catalog_list_tags(f->cat, "org", collect_tag, &c),
+			 0);
 	assert_int_equal(c.n, 0);
 
 	memset(&c, 0, sizeof(c));
 	c.stop_after = 2;
-	assert_int_equal(rfs_catalog_list_tags(f->cat, NULL, collect_tag, &c), 7);
+	assert_int_equal(rfs_catalog_list_tags(f->cat, NULL, collect_tag, &c),
+			 7);
 	assert_int_equal(c.n, 2);
 
 	/* Tags in one directory. */
 	assert_int_equal(rfs_catalog_dir_by_path(f->cat, "org/zeta", &d), 0);
 	memset(&c, 0, sizeof(c));
-	assert_int_equal(rfs_catalog_list_tags_in_dir(f->cat, d.id, collect_tag,
-						      &c),
-			 0);
+	assert_int_equal(
+	    rfs_catalog_list_tags_in_dir(f->cat, d.id, collect_tag, &c), 0);
 	assert_int_equal(c.n, 3);
 	assert_string_equal(c.items[0], "org/zeta:a");
 	assert_string_equal(c.items[1], "org/zeta:b");
 	assert_string_equal(c.items[2], "org/zeta:c");
 	memset(&c, 0, sizeof(c));
 	c.stop_after = 1;
-	assert_int_equal(rfs_catalog_list_tags_in_dir(f->cat, d.id, collect_tag,
-						      &c),
-			 7);
+	assert_int_equal(
+	    rfs_catalog_list_tags_in_dir(f->cat, d.id, collect_tag, &c), 7);
 	assert_int_equal(c.n, 1);
 }
 
@@ -522,9 +529,8 @@ static void test_reopen_keeps_everything(void **state)
 	struct rfs_blob b;
 
 	add_tag(f, "org/app", "v1", D1, 42, &t1);
-	assert_int_equal(rfs_catalog_dir_ensure(f->cat, "org/wip", &unsealed,
-						&err),
-			 0);
+	assert_int_equal(
+	    rfs_catalog_dir_ensure(f->cat, "org/wip", &unsealed, &err), 0);
 	assert_int_equal(rfs_catalog_dir_by_path(f->cat, "org/app", &d), 0);
 
 	reopen(f);
@@ -576,12 +582,13 @@ static void test_dir_remove(void **state)
 	struct rfs_dir sealed, parent, child, d;
 
 	add_tag(f, "org/app", "v1", D1, 1, NULL);
-	assert_int_equal(rfs_catalog_dir_by_path(f->cat, "org/app", &sealed), 0);
+	assert_int_equal(rfs_catalog_dir_by_path(f->cat, "org/app", &sealed),
+			 0);
 	assert_int_equal(rfs_catalog_dir_remove(f->cat, sealed.id), -EBUSY);
 	assert_int_equal(rfs_catalog_dir_by_id(f->cat, sealed.id, &d), 0);
 
-	assert_int_equal(rfs_catalog_dir_ensure(f->cat, "wip/sub", &child, &err),
-			 0);
+	assert_int_equal(
+	    rfs_catalog_dir_ensure(f->cat, "wip/sub", &child, &err), 0);
 	assert_int_equal(rfs_catalog_dir_by_path(f->cat, "wip", &parent), 0);
 	assert_int_equal(rfs_catalog_dir_remove(f->cat, parent.id), -ENOTEMPTY);
 	assert_int_equal(rfs_catalog_dir_by_id(f->cat, parent.id, &d), 0);
@@ -593,9 +600,8 @@ static void test_dir_remove(void **state)
 	assert_int_equal(rfs_catalog_dir_remove(f->cat, parent.id), -ENOENT);
 
 	/* An unsealed directory below a sealed one can go. */
-	assert_int_equal(rfs_catalog_dir_ensure(f->cat, "org/app/sub", &child,
-						&err),
-			 0);
+	assert_int_equal(
+	    rfs_catalog_dir_ensure(f->cat, "org/app/sub", &child, &err), 0);
 	assert_int_equal(rfs_catalog_dir_remove(f->cat, child.id), 0);
 }
 
@@ -639,7 +645,8 @@ static void test_case_and_created(void **state)
 	assert_int_equal(rfs_catalog_tag_get(f->cat, "app", "v1", &t), 0);
 	assert_string_equal(t.digest, D1);
 	memset(&c, 0, sizeof(c));
-	assert_int_equal(rfs_catalog_list_tags(f->cat, "app", collect_tag, &c), 0);
+	assert_int_equal(rfs_catalog_list_tags(f->cat, "app", collect_tag, &c),
+			 0);
 	assert_int_equal(c.n, 2);
 	assert_string_equal(c.items[0], "app:V1");
 	assert_string_equal(c.items[1], "app:v1");

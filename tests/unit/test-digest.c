@@ -262,36 +262,36 @@ static void test_digest_valid(void **state)
 	assert_true(rfs_digest_valid(SHA_EMPTY));
 	assert_true(rfs_digest_valid(SHA_ABC));
 	assert_true(rfs_digest_valid(
-		"sha256:0000000000000000000000000000000000000000000000000000000000000000"));
+	    "sha256:0000000000000000000000000000000000000000000000000000000000000000"));
 
 	/* Uppercase hex. */
 	assert_false(rfs_digest_valid(
-		"sha256:BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD"));
+	    "sha256:BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD"));
 	assert_false(rfs_digest_valid(
-		"sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015aD"));
+	    "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015aD"));
 	/* Wrong lengths. */
 	assert_false(rfs_digest_valid(
-		"sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015a"));
+	    "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015a"));
 	assert_false(rfs_digest_valid(
-		"sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad0"));
+	    "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad0"));
 	assert_false(rfs_digest_valid("sha256:"));
 	assert_false(rfs_digest_valid(""));
 	/* Not hex. */
 	assert_false(rfs_digest_valid(
-		"sha256:ga7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
+	    "sha256:ga7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
 	assert_false(rfs_digest_valid(
-		"sha256: a7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
+	    "sha256: a7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
 	/* Other algorithms, missing or odd prefixes. */
 	assert_false(rfs_digest_valid(
-		"sha512:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
+	    "sha512:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
 	assert_false(rfs_digest_valid(
-		"SHA256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
+	    "SHA256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
 	assert_false(rfs_digest_valid(
-		"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
+	    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
 	assert_false(rfs_digest_valid(
-		"md5:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
+	    "md5:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
 	assert_false(rfs_digest_valid(
-		"sha256ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
+	    "sha256ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
 	snprintf(buf, sizeof(buf), "sha512:%0128d", 0);
 	assert_false(rfs_digest_valid(buf));
 }
@@ -299,8 +299,9 @@ static void test_digest_valid(void **state)
 static void test_digest_hex(void **state)
 {
 	(void)state;
-	assert_string_equal(rfs_digest_hex(SHA_ABC),
-			    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	assert_string_equal(
+	    rfs_digest_hex(SHA_ABC),
+	    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 	assert_int_equal(strlen(rfs_digest_hex(SHA_EMPTY)), RFS_SHA256_HEX_LEN);
 }
 

@@ -28,11 +28,14 @@
 #include "store.h"
 
 #define HELLO "hello world\n"
-#define HEX_HELLO "a948904f2f0f479b8f8197694b30184b0d2ed1c1cd2a1ec0fb85d299a192a447"
+#define HEX_HELLO \
+	"a948904f2f0f479b8f8197694b30184b0d2ed1c1cd2a1ec0fb85d299a192a447"
 #define SHA_HELLO "sha256:" HEX_HELLO
-#define HEX_OTHER "d9298a10d1b0735837dc4bd85dac641b0f3cef27a47e5d53a54f2f3f5b2fcffa"
+#define HEX_OTHER \
+	"d9298a10d1b0735837dc4bd85dac641b0f3cef27a47e5d53a54f2f3f5b2fcffa"
 #define SHA_OTHER "sha256:" HEX_OTHER
-#define HEX_ABC "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+#define HEX_ABC \
+	"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
 #define SHA_ABC "sha256:" HEX_ABC
 
 struct fixture {
@@ -305,21 +308,21 @@ static void test_dir_lookup(void **state)
 	assert_false(f->app.sealed);
 	assert_int_equal(rfs_catalog_dir_by_path(f->cat, "app", &d), 0);
 	assert_int_equal(d.id, f->app.id);
-	assert_int_equal(rfs_incoming_dir_lookup(f->inc, 0, "app", &again, &err),
-			 0);
+	assert_int_equal(
+	    rfs_incoming_dir_lookup(f->inc, 0, "app", &again, &err), 0);
 	assert_int_equal(again.id, f->app.id);
 
 	/* Deeper levels are not made up. */
-	assert_int_equal(rfs_incoming_dir_lookup(f->inc, f->app.id, "sub", &d,
-						 &err),
+	assert_int_equal(
+	    rfs_incoming_dir_lookup(f->inc, f->app.id, "sub", &d, &err),
+	    -ENOENT);
+	assert_int_equal(rfs_catalog_dir_by_path(f->cat, "app/sub", &d),
 			 -ENOENT);
-	assert_int_equal(rfs_catalog_dir_by_path(f->cat, "app/sub", &d), -ENOENT);
 	assert_int_equal(rfs_incoming_mkdir(f->inc, f->app.id, "sub", &d, &err),
 			 0);
 	assert_string_equal(d.path, "app/sub");
-	assert_int_equal(rfs_incoming_dir_lookup(f->inc, f->app.id, "sub",
-						 &again, &err),
-			 0);
+	assert_int_equal(
+	    rfs_incoming_dir_lookup(f->inc, f->app.id, "sub", &again, &err), 0);
 	assert_int_equal(again.id, d.id);
 
 	/* A bad top-level name is not created. */
@@ -349,7 +352,8 @@ static void test_mkdir_rmdir(void **state)
 	int64_t id = create(f, f->app.id, "v1");
 	assert_int_equal(rfs_incoming_mkdir(f->inc, f->app.id, "v1", &d, &err),
 			 -EEXIST);
-	assert_int_equal(rfs_incoming_rmdir(f->inc, 0, "app", &err), -ENOTEMPTY);
+	assert_int_equal(rfs_incoming_rmdir(f->inc, 0, "app", &err),
+			 -ENOTEMPTY);
 	wr(f, id, HELLO, 0);
 	assert_int_equal(close_writer(f, id, &t), 0);
 	/* And so is a sealed tag. */
@@ -357,11 +361,13 @@ static void test_mkdir_rmdir(void **state)
 			 -EEXIST);
 
 	assert_int_equal(rfs_incoming_rmdir(f->inc, f->app.id, "sub", &err), 0);
-	assert_int_equal(rfs_catalog_dir_by_path(f->cat, "app/sub", &d), -ENOENT);
+	assert_int_equal(rfs_catalog_dir_by_path(f->cat, "app/sub", &d),
+			 -ENOENT);
 	assert_int_equal(rfs_incoming_rmdir(f->inc, f->app.id, "sub", &err),
 			 -ENOENT);
 	/* app holds a sealed tag now. */
-	assert_int_equal(rfs_incoming_rmdir(f->inc, 0, "app", &err), -ENOTEMPTY);
+	assert_int_equal(rfs_incoming_rmdir(f->inc, 0, "app", &err),
+			 -ENOTEMPTY);
 
 	/* An empty, unsealed folder goes. */
 	assert_int_equal(rfs_incoming_mkdir(f->inc, 0, "scratch", &d, &err), 0);
@@ -379,7 +385,8 @@ static void test_create_write_close_seals(void **state)
 	char buf[32];
 
 	int64_t id = create(f, f->app.id, "v1");
-	assert_int_equal(rfs_incoming_lookup(f->inc, f->app.id, "v1", &info), 0);
+	assert_int_equal(rfs_incoming_lookup(f->inc, f->app.id, "v1", &info),
+			 0);
 	assert_int_equal(info.id, id);
 	assert_int_equal(info.kind, RFS_STAGED_TAG);
 	assert_true(rfs_incoming_dir_busy(f->inc, f->app.id));
@@ -390,14 +397,14 @@ static void test_create_write_close_seals(void **state)
 	assert_int_equal(info.size, 12);
 	assert_true(info.mtime_ns > 0);
 	memset(buf, 0, sizeof(buf));
-	assert_int_equal(rfs_incoming_read(f->inc, id, buf, sizeof(buf), 0), 12);
+	assert_int_equal(rfs_incoming_read(f->inc, id, buf, sizeof(buf), 0),
+			 12);
 	assert_string_equal(buf, HELLO);
 	assert_false(tag_exists(f, "app", "v1", NULL));
 
 	memset(&t, 0, sizeof(t));
-	assert_int_equal(rfs_incoming_flush(f->inc, id, true, RFS_CLOSER_DONE, &t,
-					    &err),
-			 0);
+	assert_int_equal(
+	    rfs_incoming_flush(f->inc, id, true, RFS_CLOSER_DONE, &t, &err), 0);
 	assert_string_equal(t.digest, SHA_HELLO);
 	assert_int_equal(t.size, 12);
 	assert_string_equal(t.repo, "app");
@@ -426,9 +433,10 @@ static void test_nested_repo(void **state)
 	struct rfs_dir org, team, app;
 	struct rfs_tag t;
 
-	assert_int_equal(rfs_incoming_dir_lookup(f->inc, 0, "org", &org, &err), 0);
-	assert_int_equal(rfs_incoming_mkdir(f->inc, org.id, "team", &team, &err),
+	assert_int_equal(rfs_incoming_dir_lookup(f->inc, 0, "org", &org, &err),
 			 0);
+	assert_int_equal(
+	    rfs_incoming_mkdir(f->inc, org.id, "team", &team, &err), 0);
 	assert_int_equal(rfs_incoming_mkdir(f->inc, team.id, "app", &app, &err),
 			 0);
 	int64_t id = create(f, app.id, "v1");
@@ -508,18 +516,18 @@ static void test_create_conflicts(void **state)
 
 	int64_t id = create(f, f->app.id, "v1");
 	/* Being written. */
-	assert_int_equal(rfs_incoming_create(f->inc, f->app.id, "v1", &info,
-					     &err),
-			 -EEXIST);
+	assert_int_equal(
+	    rfs_incoming_create(f->inc, f->app.id, "v1", &info, &err), -EEXIST);
 	/* A second writer through open is refused too; a reader is not. */
 	assert_int_equal(rfs_incoming_open(f->inc, id, true, &err), -EEXIST);
 	assert_int_equal(rfs_incoming_open(f->inc, id, false, &err), 0);
 	wr(f, id, HELLO, 0);
 	/* The reader closes first: that does not seal. */
-	assert_int_equal(rfs_incoming_flush(f->inc, id, false, RFS_CLOSER_DONE,
-					    NULL, &err),
+	assert_int_equal(
+	    rfs_incoming_flush(f->inc, id, false, RFS_CLOSER_DONE, NULL, &err),
+	    0);
+	assert_int_equal(rfs_incoming_release(f->inc, id, false, NULL, &err),
 			 0);
-	assert_int_equal(rfs_incoming_release(f->inc, id, false, NULL, &err), 0);
 	assert_false(tag_exists(f, "app", "v1", NULL));
 	assert_true(staged(f, f->app.id, "v1"));
 
@@ -527,29 +535,27 @@ static void test_create_conflicts(void **state)
 	assert_true(tag_exists(f, "app", "v1", NULL));
 
 	/* Sealed. */
-	assert_int_equal(rfs_incoming_create(f->inc, f->app.id, "v1", &info,
-					     &err),
-			 -EEXIST);
+	assert_int_equal(
+	    rfs_incoming_create(f->inc, f->app.id, "v1", &info, &err), -EEXIST);
 	assert_false(staged(f, f->app.id, "v1"));
 
 	/* A folder of that name. */
 	struct rfs_dir sub;
-	assert_int_equal(rfs_incoming_mkdir(f->inc, f->app.id, "sub", &sub, &err),
-			 0);
-	assert_int_equal(rfs_incoming_create(f->inc, f->app.id, "sub", &info,
-					     &err),
-			 -EEXIST);
+	assert_int_equal(
+	    rfs_incoming_mkdir(f->inc, f->app.id, "sub", &sub, &err), 0);
+	assert_int_equal(
+	    rfs_incoming_create(f->inc, f->app.id, "sub", &info, &err),
+	    -EEXIST);
 
 	/* Bad names. */
-	assert_int_equal(rfs_incoming_create(f->inc, f->app.id, "-v2", &info,
-					     &err),
-			 -EINVAL);
-	assert_int_equal(rfs_incoming_create(f->inc, f->app.id, "..", &info,
-					     &err),
-			 -EINVAL);
-	assert_int_equal(rfs_incoming_create(f->inc, f->app.id, "a/b", &info,
-					     &err),
-			 -EINVAL);
+	assert_int_equal(
+	    rfs_incoming_create(f->inc, f->app.id, "-v2", &info, &err),
+	    -EINVAL);
+	assert_int_equal(
+	    rfs_incoming_create(f->inc, f->app.id, "..", &info, &err), -EINVAL);
+	assert_int_equal(
+	    rfs_incoming_create(f->inc, f->app.id, "a/b", &info, &err),
+	    -EINVAL);
 }
 
 static void test_temp_rename_seals(void **state)
@@ -561,8 +567,8 @@ static void test_temp_rename_seals(void **state)
 
 	/* rsync: write ".v1.XYZ", close it, rename it onto "v1". */
 	int64_t id = create(f, f->app.id, ".v1.XYZ");
-	assert_int_equal(rfs_incoming_lookup(f->inc, f->app.id, ".v1.XYZ", &info),
-			 0);
+	assert_int_equal(
+	    rfs_incoming_lookup(f->inc, f->app.id, ".v1.XYZ", &info), 0);
 	assert_int_equal(info.kind, RFS_STAGED_TEMP);
 	wr(f, id, HELLO, 0);
 	assert_int_equal(close_writer(f, id, NULL), 0);
@@ -644,8 +650,7 @@ static void test_rename_missing(void **state)
 			 -ENOENT);
 }
 
-static void write_sidecar(struct fixture *f, const char *name,
-			  const char *text)
+static void write_sidecar(struct fixture *f, const char *name, const char *text)
 {
 	int64_t id = create(f, f->app.id, name);
 	struct rfs_staged_info info;
@@ -667,9 +672,9 @@ static void test_sidecar_mismatch(void **state)
 	write_sidecar(f, "v1.sha256", HEX_OTHER "  v1\n");
 	int64_t id = create(f, f->app.id, "v1");
 	wr(f, id, HELLO, 0);
-	assert_int_equal(rfs_incoming_flush(f->inc, id, true, RFS_CLOSER_DONE, &t,
-					    &err),
-			 -EBADMSG);
+	assert_int_equal(
+	    rfs_incoming_flush(f->inc, id, true, RFS_CLOSER_DONE, &t, &err),
+	    -EBADMSG);
 	assert_non_null(strstr(err.msg, "mismatch"));
 	(void)release(f, id);
 	assert_false(tag_exists(f, "app", "v1", NULL));
@@ -725,9 +730,8 @@ static void test_rsync_sidecar_by_rename(void **state)
 					     ".v1.sha256.AbC123", f->app.id,
 					     "v1.sha256", 0, NULL, &err),
 			 0);
-	assert_int_equal(rfs_incoming_lookup(f->inc, f->app.id, "v1.sha256",
-					     &info),
-			 0);
+	assert_int_equal(
+	    rfs_incoming_lookup(f->inc, f->app.id, "v1.sha256", &info), 0);
 	assert_int_equal(info.kind, RFS_STAGED_SIDECAR);
 	assert_false(tag_exists(f, "app", "v1.sha256", NULL));
 
@@ -780,9 +784,11 @@ static void test_unlink_in_progress(void **state)
 	assert_int_equal(close_writer(f, id, NULL), 0);
 	assert_int_equal(rfs_incoming_unlink(f->inc, f->app.id, ".tmp"), 0);
 	write_sidecar(f, "v9.sha256", HEX_ABC);
-	assert_int_equal(rfs_incoming_unlink(f->inc, f->app.id, "v9.sha256"), 0);
+	assert_int_equal(rfs_incoming_unlink(f->inc, f->app.id, "v9.sha256"),
+			 0);
 	assert_false(rfs_incoming_dir_busy(f->inc, f->app.id));
-	assert_int_equal(rfs_incoming_unlink(f->inc, f->app.id, "nope"), -ENOENT);
+	assert_int_equal(rfs_incoming_unlink(f->inc, f->app.id, "nope"),
+			 -ENOENT);
 }
 
 static void test_sealed_handle_stays_readable(void **state)
@@ -800,12 +806,14 @@ static void test_sealed_handle_stays_readable(void **state)
 	assert_true(tag_exists(f, "app", "v1", NULL));
 	assert_false(staged(f, f->app.id, "v1"));
 	memset(buf, 0, sizeof(buf));
-	assert_int_equal(rfs_incoming_read(f->inc, id, buf, sizeof(buf), 0), 12);
+	assert_int_equal(rfs_incoming_read(f->inc, id, buf, sizeof(buf), 0),
+			 12);
 	assert_string_equal(buf, HELLO);
-	assert_int_equal(rfs_incoming_flush(f->inc, id, false, RFS_CLOSER_DONE,
-					    NULL, &err),
+	assert_int_equal(
+	    rfs_incoming_flush(f->inc, id, false, RFS_CLOSER_DONE, NULL, &err),
+	    0);
+	assert_int_equal(rfs_incoming_release(f->inc, id, false, NULL, &err),
 			 0);
-	assert_int_equal(rfs_incoming_release(f->inc, id, false, NULL, &err), 0);
 }
 
 static void test_retry_after_mismatch(void **state)
@@ -821,12 +829,12 @@ static void test_retry_after_mismatch(void **state)
 	/* The failed entry is gone: the name can be written again. */
 	assert_false(staged(f, f->app.id, "v1"));
 	(void)release(f, id);
-	assert_int_equal(rfs_incoming_unlink(f->inc, f->app.id, "v1.sha256"), 0);
+	assert_int_equal(rfs_incoming_unlink(f->inc, f->app.id, "v1.sha256"),
+			 0);
 	id = create(f, f->app.id, "v1");
 	wr(f, id, HELLO, 0);
-	assert_int_equal(rfs_incoming_flush(f->inc, id, true, RFS_CLOSER_DONE, &t,
-					    &err),
-			 0);
+	assert_int_equal(
+	    rfs_incoming_flush(f->inc, id, true, RFS_CLOSER_DONE, &t, &err), 0);
 	assert_string_equal(t.digest, SHA_HELLO);
 	assert_int_equal(release(f, id), 0);
 }
@@ -839,15 +847,15 @@ static void test_sidecar_too_big(void **state)
 
 	memset(big, ' ', sizeof(big));
 	int64_t id = create(f, f->app.id, "v1.sha256");
-	assert_int_equal(rfs_incoming_write(f->inc, id, big, RFS_SIDECAR_MAX, 0,
-					    &err),
-			 RFS_SIDECAR_MAX);
-	assert_int_equal(rfs_incoming_write(f->inc, id, big, 1, RFS_SIDECAR_MAX,
-					    &err),
-			 -EFBIG);
-	assert_int_equal(rfs_incoming_truncate(f->inc, id, RFS_SIDECAR_MAX + 1,
-					       &err),
-			 -EFBIG);
+	assert_int_equal(
+	    rfs_incoming_write(f->inc, id, big, RFS_SIDECAR_MAX, 0, &err),
+	    RFS_SIDECAR_MAX);
+	assert_int_equal(
+	    rfs_incoming_write(f->inc, id, big, 1, RFS_SIDECAR_MAX, &err),
+	    -EFBIG);
+	assert_int_equal(
+	    rfs_incoming_truncate(f->inc, id, RFS_SIDECAR_MAX + 1, &err),
+	    -EFBIG);
 	(void)close_writer(f, id, NULL);
 }
 
@@ -858,9 +866,8 @@ static void test_rename_across_and_noreplace(void **state)
 	struct rfs_dir other;
 	struct rfs_tag t;
 
-	assert_int_equal(rfs_incoming_dir_lookup(f->inc, 0, "other", &other,
-						 &err),
-			 0);
+	assert_int_equal(
+	    rfs_incoming_dir_lookup(f->inc, 0, "other", &other, &err), 0);
 	int64_t a = create(f, f->app.id, ".a");
 	wr(f, a, HELLO, 0);
 	assert_int_equal(close_writer(f, a, NULL), 0);
@@ -869,7 +876,8 @@ static void test_rename_across_and_noreplace(void **state)
 
 	/* RENAME_NOREPLACE onto a staged name. */
 	assert_int_equal(rfs_incoming_rename(f->inc, f->app.id, ".a", f->app.id,
-					     ".b", RENAME_NOREPLACE, NULL, &err),
+					     ".b", RENAME_NOREPLACE, NULL,
+					     &err),
 			 -EEXIST);
 	assert_true(staged(f, f->app.id, ".a"));
 
@@ -899,17 +907,17 @@ static void *race_create(void *arg)
 	struct rfs_error err = { 0 };
 
 	pthread_barrier_wait(r->barrier);
-	r->rc_create = rfs_incoming_create(r->f->inc, r->f->app.id, r->name,
-					   &info, &err);
+	r->rc_create =
+	    rfs_incoming_create(r->f->inc, r->f->app.id, r->name, &info, &err);
 	if (r->rc_create == 0) {
 		size_t len = strlen(r->content);
 		if (rfs_incoming_write(r->f->inc, info.id, r->content, len, 0,
 				       &err) != (ssize_t)len)
 			r->rc_seal = -EIO;
 		else
-			r->rc_seal = rfs_incoming_flush(r->f->inc, info.id, true,
-							RFS_CLOSER_DONE, NULL,
-							&err);
+			r->rc_seal =
+			    rfs_incoming_flush(r->f->inc, info.id, true,
+					       RFS_CLOSER_DONE, NULL, &err);
 		rfs_incoming_release(r->f->inc, info.id, true, NULL, &err);
 	}
 	return NULL;
@@ -928,10 +936,12 @@ static void test_threads(void **state)
 	/* Racing creators of one name: exactly one wins, and seals. */
 	pthread_barrier_init(&barrier, NULL, N);
 	for (int i = 0; i < N; i++) {
-		r[i] = (struct race){ .f = f, .name = "race", .content = HELLO,
+		r[i] = (struct race){ .f = f,
+				      .name = "race",
+				      .content = HELLO,
 				      .barrier = &barrier };
-		assert_int_equal(pthread_create(&th[i], NULL, race_create, &r[i]),
-				 0);
+		assert_int_equal(
+		    pthread_create(&th[i], NULL, race_create, &r[i]), 0);
 	}
 	int winners = 0;
 	for (int i = 0; i < N; i++) {
@@ -950,11 +960,12 @@ static void test_threads(void **state)
 	/* Different names, same content, all at once: all seal, one blob. */
 	pthread_barrier_init(&barrier, NULL, N);
 	for (int i = 0; i < N; i++) {
-		r[i] = (struct race){ .f = f, .name = names[i],
+		r[i] = (struct race){ .f = f,
+				      .name = names[i],
 				      .content = "same bytes everywhere",
 				      .barrier = &barrier };
-		assert_int_equal(pthread_create(&th[i], NULL, race_create, &r[i]),
-				 0);
+		assert_int_equal(
+		    pthread_create(&th[i], NULL, race_create, &r[i]), 0);
 	}
 	for (int i = 0; i < N; i++) {
 		pthread_join(th[i], NULL);
@@ -1007,23 +1018,25 @@ static void test_truncate_and_list(void **state)
 	int64_t tmp = create(f, f->app.id, ".t");
 	write_sidecar(f, "v2.sha256", HEX_ABC);
 
-	assert_int_equal(rfs_incoming_list(f->inc, f->app.id, count_kind, &k), 0);
+	assert_int_equal(rfs_incoming_list(f->inc, f->app.id, count_kind, &k),
+			 0);
 	assert_int_equal(k.n, 3);
 	assert_int_equal(k.tags, 1);
 	assert_int_equal(k.temps, 1);
 	assert_int_equal(k.sidecars, 1);
 	memset(&k, 0, sizeof(k));
 	k.stop_after = 1;
-	assert_int_equal(rfs_incoming_list(f->inc, f->app.id, count_kind, &k), 5);
+	assert_int_equal(rfs_incoming_list(f->inc, f->app.id, count_kind, &k),
+			 5);
 	assert_int_equal(k.n, 1);
 
 	/* Other folders see nothing. */
 	struct rfs_dir other;
-	assert_int_equal(rfs_incoming_dir_lookup(f->inc, 0, "other", &other,
-						 &err),
-			 0);
+	assert_int_equal(
+	    rfs_incoming_dir_lookup(f->inc, 0, "other", &other, &err), 0);
 	memset(&k, 0, sizeof(k));
-	assert_int_equal(rfs_incoming_list(f->inc, other.id, count_kind, &k), 0);
+	assert_int_equal(rfs_incoming_list(f->inc, other.id, count_kind, &k),
+			 0);
 	assert_int_equal(k.n, 0);
 	assert_false(staged(f, other.id, "v1"));
 
@@ -1031,7 +1044,8 @@ static void test_truncate_and_list(void **state)
 	assert_string_equal(t.digest, SHA_HELLO);
 	assert_int_equal(close_writer(f, tmp, NULL), 0);
 	memset(&k, 0, sizeof(k));
-	assert_int_equal(rfs_incoming_list(f->inc, f->app.id, count_kind, &k), 0);
+	assert_int_equal(rfs_incoming_list(f->inc, f->app.id, count_kind, &k),
+			 0);
 	assert_int_equal(k.tags, 0);
 	assert_int_equal(k.temps, 1);
 }
@@ -1049,7 +1063,8 @@ static void test_proc_closer_self(void **state)
 	assert_int_equal(fstat(fd, &st), 0);
 
 	/* We hold a descriptor of that inode: still open. */
-	assert_int_equal(rfs_proc_closer(getpid(), st.st_ino), RFS_CLOSER_STILL_OPEN);
+	assert_int_equal(rfs_proc_closer(getpid(), st.st_ino),
+			 RFS_CLOSER_STILL_OPEN);
 	close(fd);
 	unlink(path);
 	/* Now we hold none. */

@@ -25,8 +25,8 @@ static void test_component_valid(void **state)
 {
 	(void)state;
 	static const char *const good[] = {
-		"a", "app", "a0", "0", "42app", "a.b", "a_b", "a__b",
-		"a-b", "a--b", "a---b", "a.b-c_d__e", "x1.y2",
+		"a",	"app", "a0",   "0",	"42app",      "a.b",   "a_b",
+		"a__b", "a-b", "a--b", "a---b", "a.b-c_d__e", "x1.y2",
 	};
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
 		if (!rfs_name_valid_component(good[i]))
@@ -38,9 +38,10 @@ static void test_component_invalid(void **state)
 {
 	(void)state;
 	static const char *const bad[] = {
-		"", ".", "..", "App", "aB", "a/b", "/a", "a/", "-a", "a-",
-		".a", "a.", "_a", "a_", "a..b", "a___b", "a._b", "a-.b",
-		"a b", "a:b", "a@b", "a\tb", "\xc3\xa9", "a\nb",
+		"",    ".",   "..",   "App",   "aB",	   "a/b",
+		"/a",  "a/",  "-a",   "a-",    ".a",	   "a.",
+		"_a",  "a_",  "a..b", "a___b", "a._b",	   "a-.b",
+		"a b", "a:b", "a@b",  "a\tb",  "\xc3\xa9", "a\nb",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		if (rfs_name_valid_component(bad[i]))
@@ -52,8 +53,9 @@ static void test_repo_valid(void **state)
 {
 	(void)state;
 	static const char *const good[] = {
-		"app", "org/app", "org/team/app", "a__b", "a-b", "a--b",
-		"my.org/my-team/my_app", "a/b/c/d/e/f", "0/1",
+		"app", "org/app", "org/team/app",	   "a__b",
+		"a-b", "a--b",	  "my.org/my-team/my_app", "a/b/c/d/e/f",
+		"0/1",
 	};
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
 		if (!rfs_name_valid_repo(good[i]))
@@ -65,10 +67,12 @@ static void test_repo_invalid(void **state)
 {
 	(void)state;
 	static const char *const bad[] = {
-		"", "/", "App", "org/App", "ORG/app", "/a", "a/", "a//b",
-		"/a/b", "a/b/", "..", ".", "a/../b", "a/./b", "../a", "a/..",
-		"-a", "a-", "_a", "a_", ".a", "a.", "org/-app", "org/app-",
-		"host:5000/app", "a b", "org/app:v1", "a\\b",
+		"",	"/",	      "App",	  "org/App",  "ORG/app",
+		"/a",	"a/",	      "a//b",	  "/a/b",     "a/b/",
+		"..",	".",	      "a/../b",	  "a/./b",    "../a",
+		"a/..", "-a",	      "a-",	  "_a",	      "a_",
+		".a",	"a.",	      "org/-app", "org/app-", "host:5000/app",
+		"a b",	"org/app:v1", "a\\b",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		if (rfs_name_valid_repo(bad[i]))
@@ -100,8 +104,9 @@ static void test_tag_valid(void **state)
 	(void)state;
 	char buf[256];
 	static const char *const good[] = {
-		"v1", "V1", "latest", "1.0.0", "_private", "a-b", "a_b",
-		"A.B-c_D", "0", "_", "v1.sha256", "x..y", "x--",
+		"v1",	     "V1",   "latest",	"1.0.0", "_private",
+		"a-b",	     "a_b",  "A.B-c_D", "0",	 "_",
+		"v1.sha256", "x..y", "x--",
 	};
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
 		if (!rfs_name_valid_tag(good[i]))
@@ -116,8 +121,8 @@ static void test_tag_invalid(void **state)
 	(void)state;
 	char buf[256];
 	static const char *const bad[] = {
-		"", ".", "..", ".v1", "-v1", "a/b", "/a", "a/", "v1:x", "a b",
-		"a@b", "a+b", "a\nb", "\xc3\xa9t\xc3\xa9",
+		"",   ".",    "..",  ".v1", "-v1", "a/b",  "/a",
+		"a/", "v1:x", "a b", "a@b", "a+b", "a\nb", "\xc3\xa9t\xc3\xa9",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		if (rfs_name_valid_tag(bad[i]))
@@ -182,15 +187,15 @@ static void test_ref_parse(void **state)
 	(void)state;
 	char repo[RFS_REPO_MAX + 1], tag[RFS_TAG_MAX + 1];
 
-	assert_int_equal(rfs_ref_parse("org/app:v1", repo, sizeof(repo), tag,
-				       sizeof(tag)),
-			 0);
+	assert_int_equal(
+	    rfs_ref_parse("org/app:v1", repo, sizeof(repo), tag, sizeof(tag)),
+	    0);
 	assert_string_equal(repo, "org/app");
 	assert_string_equal(tag, "v1");
 
-	assert_int_equal(rfs_ref_parse("app:latest", repo, sizeof(repo), tag,
-				       sizeof(tag)),
-			 0);
+	assert_int_equal(
+	    rfs_ref_parse("app:latest", repo, sizeof(repo), tag, sizeof(tag)),
+	    0);
 	assert_string_equal(repo, "app");
 	assert_string_equal(tag, "latest");
 
@@ -206,24 +211,24 @@ static void test_ref_parse_invalid(void **state)
 	(void)state;
 	char repo[RFS_REPO_MAX + 1], tag[RFS_TAG_MAX + 1];
 	static const char *const bad[] = {
-		"org/app",          /* no tag */
-		"org/app:",         /* empty tag */
-		":v1",              /* empty repo */
-		":",                /* nothing */
-		"",                 /* nothing at all */
-		"org/app:-v1",      /* bad tag */
-		"org/app:.v1",      /* bad tag */
-		"org/app:v/1",      /* '/' in tag */
-		"Org/app:v1",       /* uppercase repo */
-		"org//app:v1",      /* empty component */
-		"/org/app:v1",      /* absolute */
+		"org/app",	    /* no tag */
+		"org/app:",	    /* empty tag */
+		":v1",		    /* empty repo */
+		":",		    /* nothing */
+		"",		    /* nothing at all */
+		"org/app:-v1",	    /* bad tag */
+		"org/app:.v1",	    /* bad tag */
+		"org/app:v/1",	    /* '/' in tag */
+		"Org/app:v1",	    /* uppercase repo */
+		"org//app:v1",	    /* empty component */
+		"/org/app:v1",	    /* absolute */
 		"host:5000/app:v1", /* ':' in the repository part */
 		"org/app:v1:v2",    /* ':' in the repository part */
 		"org/app@sha256:0", /* digests are not tags */
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		int rc = rfs_ref_parse(bad[i], repo, sizeof(repo), tag,
-				       sizeof(tag));
+		int rc =
+		    rfs_ref_parse(bad[i], repo, sizeof(repo), tag, sizeof(tag));
 		if (rc != -EINVAL)
 			fail_msg("ref '%s': got %d, expected -EINVAL", bad[i],
 				 rc);
@@ -240,18 +245,16 @@ static void test_ref_parse_long(void **state)
 	ref[RFS_REPO_MAX] = ':';
 	memset(ref + RFS_REPO_MAX + 1, 't', RFS_TAG_MAX);
 	ref[RFS_REPO_MAX + 1 + RFS_TAG_MAX] = '\0';
-	assert_int_equal(rfs_ref_parse(ref, repo, sizeof(repo), tag,
-				       sizeof(tag)),
-			 0);
+	assert_int_equal(
+	    rfs_ref_parse(ref, repo, sizeof(repo), tag, sizeof(tag)), 0);
 	assert_int_equal(strlen(repo), RFS_REPO_MAX);
 	assert_int_equal(strlen(tag), RFS_TAG_MAX);
 
 	/* One more in the tag. */
 	memset(ref + RFS_REPO_MAX + 1, 't', RFS_TAG_MAX + 1);
 	ref[RFS_REPO_MAX + 2 + RFS_TAG_MAX] = '\0';
-	assert_int_equal(rfs_ref_parse(ref, repo, sizeof(repo), tag,
-				       sizeof(tag)),
-			 -EINVAL);
+	assert_int_equal(
+	    rfs_ref_parse(ref, repo, sizeof(repo), tag, sizeof(tag)), -EINVAL);
 }
 
 int main(void)

@@ -186,9 +186,8 @@ static void check_blob(struct fixture *f, const char *digest, const void *buf,
 	struct stat st;
 
 	snprintf(rel, sizeof(rel), "blobs/sha256/%s", rfs_digest_hex(digest));
-	assert_int_equal(rfs_store_blob_path(f->store, digest, path,
-					     sizeof(path)),
-			 0);
+	assert_int_equal(
+	    rfs_store_blob_path(f->store, digest, path, sizeof(path)), 0);
 	assert_string_equal(path, at(f, rel));
 	assert_int_equal(stat(path, &st), 0);
 	assert_true(S_ISREG(st.st_mode));
@@ -235,9 +234,9 @@ static void test_open_creates_layout(void **state)
 	assert_non_null(rfs_store_catalog(f->store));
 	assert_non_null(rfs_store_blobs_dir(f->store));
 	assert_non_null(rfs_store_staging_dir(f->store));
-	assert_int_equal(strncmp(rfs_store_staging_dir(f->store), f->root,
-				 strlen(f->root)),
-			 0);
+	assert_int_equal(
+	    strncmp(rfs_store_staging_dir(f->store), f->root, strlen(f->root)),
+	    0);
 	assert_int_equal(stat(rfs_store_staging_dir(f->store), &st), 0);
 	assert_int_equal(stat(rfs_store_blobs_dir(f->store), &st), 0);
 }
@@ -252,7 +251,8 @@ static void test_open_missing_root(void **state)
 
 	/* A store folder that does not exist yet is created. */
 	snprintf(root, sizeof(root), "%s/new", f->root);
-	assert_int_equal(rfs_store_open(root, RFS_STORE_CREATE, &store, &err), 0);
+	assert_int_equal(rfs_store_open(root, RFS_STORE_CREATE, &store, &err),
+			 0);
 	snprintf(root, sizeof(root), "%s/new/catalog.db", f->root);
 	assert_int_equal(stat(root, &st), 0);
 	snprintf(root, sizeof(root), "%s/new/blobs/sha256", f->root);
@@ -488,9 +488,9 @@ static void test_dedup(void **state)
 	assert_int_equal(blob_count(f), 1);
 	assert_int_equal(staging_count(f), 0);
 	check_blob(f, SHA_HELLO, HELLO, 12);
-	assert_int_equal(rfs_catalog_blob_get(rfs_store_catalog(f->store),
-					      SHA_HELLO, &b),
-			 0);
+	assert_int_equal(
+	    rfs_catalog_blob_get(rfs_store_catalog(f->store), SHA_HELLO, &b),
+	    0);
 	assert_int_equal(b.refs, 2);
 	assert_int_equal(b.size, 12);
 }
@@ -517,17 +517,17 @@ static void test_digest_mismatch(void **state)
 	struct rfs_dir d;
 
 	put(seal, HELLO, 12, 0);
-	assert_int_equal(rfs_seal_commit(seal, "org/app", "v1", &opts, &t, &err),
-			 -EBADMSG);
+	assert_int_equal(
+	    rfs_seal_commit(seal, "org/app", "v1", &opts, &t, &err), -EBADMSG);
 	assert_int_equal(err.code, -EBADMSG);
 	assert_non_null(strstr(err.msg, "mismatch"));
 	rfs_seal_free(&seal);
 
 	struct rfs_catalog *cat = rfs_store_catalog(f->store);
-	assert_int_equal(rfs_catalog_tag_get(cat, "org/app", "v1", &t), -ENOENT);
-	assert_int_equal(rfs_catalog_dir_by_path(cat, "org/app", &d) == 0 &&
-				 d.sealed,
-			 0);
+	assert_int_equal(rfs_catalog_tag_get(cat, "org/app", "v1", &t),
+			 -ENOENT);
+	assert_int_equal(
+	    rfs_catalog_dir_by_path(cat, "org/app", &d) == 0 && d.sealed, 0);
 	struct rfs_blob b;
 	assert_int_equal(rfs_catalog_blob_get(cat, SHA_HELLO, &b), -ENOENT);
 	assert_int_equal(blob_count(f), 0);
@@ -548,9 +548,9 @@ static void test_commit_existing_tag(void **state)
 			 -EEXIST);
 	rfs_seal_free(&seal);
 
-	assert_int_equal(rfs_catalog_tag_get(rfs_store_catalog(f->store), "app",
-					     "v1", &t),
-			 0);
+	assert_int_equal(
+	    rfs_catalog_tag_get(rfs_store_catalog(f->store), "app", "v1", &t),
+	    0);
 	assert_string_equal(t.digest, SHA_HELLO);
 	assert_int_equal(staging_count(f), 0);
 	/* Nothing left behind: the refused content is not a blob. */
@@ -628,7 +628,8 @@ static void test_leftover_removed(void **state)
 	close(fd);
 	assert_int_equal(staging_count(f), 2);
 
-	assert_int_equal(rfs_store_open(f->root, RFS_STORE_CREATE, &f->store, &err), 0);
+	assert_int_equal(
+	    rfs_store_open(f->root, RFS_STORE_CREATE, &f->store, &err), 0);
 	assert_int_equal(staging_count(f), 0);
 }
 
@@ -647,10 +648,12 @@ static void test_locked_staging_kept(void **state)
 	put(seal, "hello ", 6, 0);
 	int during = staging_count(f);
 	assert_true(during == 0 || during == 1);
-	assert_int_equal(rfs_store_open(f->root, RFS_STORE_CREATE, &other, &err), 0);
+	assert_int_equal(
+	    rfs_store_open(f->root, RFS_STORE_CREATE, &other, &err), 0);
 	assert_int_equal(staging_count(f), during);
 	rfs_store_close(&other);
-	assert_int_equal(rfs_store_open(f->root, RFS_STORE_CREATE, &other, &err), 0);
+	assert_int_equal(
+	    rfs_store_open(f->root, RFS_STORE_CREATE, &other, &err), 0);
 	assert_int_equal(staging_count(f), during);
 	rfs_store_close(&other);
 
@@ -664,11 +667,13 @@ static void test_locked_staging_kept(void **state)
 	int fd = open(at(f, "staging/busy"), O_CREAT | O_RDWR, 0600);
 	assert_true(fd >= 0);
 	assert_int_equal(flock(fd, LOCK_EX | LOCK_NB), 0);
-	assert_int_equal(rfs_store_open(f->root, RFS_STORE_CREATE, &other, &err), 0);
+	assert_int_equal(
+	    rfs_store_open(f->root, RFS_STORE_CREATE, &other, &err), 0);
 	rfs_store_close(&other);
 	assert_int_equal(access(at(f, "staging/busy"), F_OK), 0);
 	close(fd);
-	assert_int_equal(rfs_store_open(f->root, RFS_STORE_CREATE, &other, &err), 0);
+	assert_int_equal(
+	    rfs_store_open(f->root, RFS_STORE_CREATE, &other, &err), 0);
 	rfs_store_close(&other);
 	assert_int_equal(access(at(f, "staging/busy"), F_OK), -1);
 }
@@ -692,8 +697,9 @@ static void test_write_fd_pipe(void **state)
 		/* Odd-sized writes so reads come back short. */
 		size_t off = 0;
 		while (off < sizeof(data)) {
-			size_t n = sizeof(data) - off < 3001 ? sizeof(data) - off
-							      : 3001;
+			size_t n = sizeof(data) - off < 3001
+				       ? sizeof(data) - off
+				       : 3001;
 			ssize_t w = write(p[1], data + off, n);
 			if (w <= 0)
 				_exit(1);
@@ -762,7 +768,8 @@ static void test_reopen_store(void **state)
 
 	seal_bytes(f, "org/app", "v1", HELLO, 12, &t1);
 	rfs_store_close(&f->store);
-	assert_int_equal(rfs_store_open(f->root, RFS_STORE_CREATE, &f->store, &err), 0);
+	assert_int_equal(
+	    rfs_store_open(f->root, RFS_STORE_CREATE, &f->store, &err), 0);
 	assert_int_equal(rfs_catalog_tag_get(rfs_store_catalog(f->store),
 					     "org/app", "v1", &t2),
 			 0);
@@ -778,7 +785,8 @@ static void test_blob_open_missing(void **state)
 
 	assert_int_equal(rfs_store_blob_open(f->store, SHA_OTHER), -ENOENT);
 	assert_true(rfs_store_blob_path(f->store, SHA_OTHER, path, 8) < 0);
-	assert_true(rfs_store_blob_open(f->store, "sha256:../../etc/passwd") < 0);
+	assert_true(rfs_store_blob_open(f->store, "sha256:../../etc/passwd") <
+		    0);
 }
 
 static void test_default_path(void **state)
