@@ -233,8 +233,9 @@ static bool list_fresh(const struct tag_list *l, const struct rfs_upstream *up)
 	return rfs_now_ns() - l->fetched_ns < ttl * 1000000000;
 }
 
-/* The cached list of repo, fetched again when stale. Lock held on return;
- * the list stays valid while it is. */
+/* The cached list under key, fetched again when stale: the tags of the
+ * repository remote, or with remote NULL the upstream's repository catalog.
+ * Lock held on return; the list stays valid while it is. */
 static struct tag_list *get_list(struct rfs_pull *pull, struct rfs_upstream *up,
 				 const char *repo, const char *remote,
 				 struct rfs_error *err)
@@ -255,7 +256,9 @@ static struct tag_list *get_list(struct rfs_pull *pull, struct rfs_upstream *up,
 		return l;
 	}
 	snprintf(fresh->repo, sizeof(fresh->repo), "%s", repo);
-	fresh->rc = rfs_upstream_list_tags(up, remote, list_add, fresh, err);
+	fresh->rc =
+	    remote ? rfs_upstream_list_tags(up, remote, list_add, fresh, err)
+		   : rfs_upstream_list_repos(up, list_add, fresh, err);
 	fresh->fetched_ns = rfs_now_ns();
 
 	pthread_mutex_lock(&pull->lock);
@@ -298,6 +301,43 @@ enum rfs_repo_state rfs_pull_repo_state(struct rfs_pull *pull, const char *path)
 		state = RFS_REPO_EXISTS;
 	else if (l && l->rc == -ENOENT)
 		state = RFS_REPO_ABSENT;
+	pthread_mutex_unlock(&pull->lock);
+	return state;
+}
+
+enum rfs_repo_state rfs_pull_folder_state(struct rfs_pull *pull,
+					  const char *path)
+{
+	char remote[RFS_REPO_MAX + 1], key[RFS_ORIGIN_MAX + 16];
+	enum rfs_repo_state state = RFS_REPO_UNKNOWN;
+	size_t plen = strlen(path), rlen;
+	struct rfs_upstream *up;
+	struct tag_list *l;
+
+	/* A folder on the way to an upstream's prefix ("org" of "org/x/"). */
+	for (size_t i = 0; i < pull->n_ups; i++) {
+		const char *prefix = rfs_upstream_config(pull->ups[i])->prefix;
+
+		if (prefix && strlen(prefix) > plen + 1 &&
+		    strncmp(prefix, path, plen) == 0 && prefix[plen] == '/')
+			return RFS_REPO_EXISTS;
+	}
+	up = serving(pull, path, remote, sizeof(remote));
+	if (!up)
+		return RFS_REPO_UNKNOWN;
+	/* Keys of repository lists are repository names; this one is not. */
+	snprintf(key, sizeof(key), "#catalog:%s",
+		 rfs_upstream_config(up)->name);
+	rlen = strlen(remote);
+	l = get_list(pull, up, key, NULL, NULL);
+	if (l && l->rc == 0) {
+		state = RFS_REPO_ABSENT;
+		for (size_t i = 0; i < l->n && state == RFS_REPO_ABSENT; i++)
+			if (strncmp(l->names[i], remote, rlen) == 0 &&
+			    (l->names[i][rlen] == '\0' ||
+			     l->names[i][rlen] == '/'))
+				state = RFS_REPO_EXISTS;
+	}
 	pthread_mutex_unlock(&pull->lock);
 	return state;
 }

@@ -53,6 +53,12 @@ enum rfs_repo_state {
 enum rfs_repo_state rfs_pull_repo_state(struct rfs_pull *pull,
 					const char *path);
 
+/* Is there a folder at path upstream: a repository, or a level above one?
+ * Answered from the upstream's repository catalog (/v2/_catalog, cached);
+ * RFS_REPO_UNKNOWN where the upstream does not offer one. */
+enum rfs_repo_state rfs_pull_folder_state(struct rfs_pull *pull,
+					  const char *path);
+
 /* repo:tag as the catalog has it, resolving it upstream when it does not
  * (or when its tag_ttl has passed). -ENOENT when nobody has it; when the
  * upstream cannot be reached and nothing is pinned, the upstream's error. */

@@ -1692,29 +1692,23 @@ static int next_page(struct call *c, char *url, size_t size,
 	return 0;
 }
 
-int rfs_upstream_list_tags(struct rfs_upstream *up, const char *repo,
-			   rfs_name_fn fn, void *ctx, struct rfs_error *err)
+/* GET a paginated list of names (tags/list, _catalog): the strings of the
+ * array under key, page after page. */
+static int list_names(struct rfs_upstream *up, const char *what,
+		      const char *scope, char *url, size_t url_size,
+		      const char *key, rfs_name_fn fn, void *ctx,
+		      struct rfs_error *err)
 {
-	char what[RFS_REPO_MAX + 32];
-	char scope[RFS_REPO_MAX + 32];
-	char url[URL_MAX];
-	struct call c;
 	unsigned int pages = 0;
-	int rc;
+	struct call c;
+	int rc = 0;
 
-	rc = check_repo(up, repo, err);
-	if (rc < 0)
-		return rc;
-	snprintf(what, sizeof(what), "tags of '%s'", repo);
-	snprintf(scope, sizeof(scope), "repository:%s:pull", repo);
 	call_init(&c, up, what, scope);
 	c.max = TAGS_BODY_MAX;
 	c.accept = "Accept: application/json";
-	make_url(url, "%s/v2/%s/tags/list?n=%u", up->base, repo,
-		 up->cfg.page_size);
 	auth_start(&c);
 	while (url[0]) {
-		json_t *root, *tags, *tag;
+		json_t *root, *names, *name;
 		size_t i;
 
 		if (++pages > 100000) {
@@ -1725,30 +1719,60 @@ int rfs_upstream_list_tags(struct rfs_upstream *up, const char *repo,
 		if (rc < 0)
 			break;
 		root = json_loadb(c.buf ? c.buf : "", c.len, 0, NULL);
-		tags = json_object_get(root, "tags");
+		names = json_object_get(root, key);
 		if (!json_is_object(root) ||
-		    !(json_is_array(tags) || json_is_null(tags) || !tags)) {
+		    !(json_is_array(names) || json_is_null(names) || !names)) {
 			json_decref(root);
-			rc = fail(&c, err, -EPROTO, "the tag list is not JSON");
+			rc = fail(&c, err, -EPROTO, "the %s list is not JSON",
+				  key);
 			break;
 		}
-		json_array_foreach(tags, i, tag)
+		json_array_foreach(names, i, name)
 		{
-			if (!json_is_string(tag))
+			if (!json_is_string(name))
 				continue;
-			rc = fn(ctx, json_string_value(tag));
+			rc = fn(ctx, json_string_value(name));
 			if (rc)
 				break;
 		}
 		json_decref(root);
 		if (rc)
 			break;
-		rc = next_page(&c, url, sizeof(url), err);
+		rc = next_page(&c, url, url_size, err);
 		if (rc < 0)
 			break;
 	}
 	call_release(&c);
 	return rc;
+}
+
+int rfs_upstream_list_tags(struct rfs_upstream *up, const char *repo,
+			   rfs_name_fn fn, void *ctx, struct rfs_error *err)
+{
+	char what[RFS_REPO_MAX + 32];
+	char scope[RFS_REPO_MAX + 32];
+	char url[URL_MAX];
+	int rc;
+
+	rc = check_repo(up, repo, err);
+	if (rc < 0)
+		return rc;
+	snprintf(what, sizeof(what), "tags of '%s'", repo);
+	snprintf(scope, sizeof(scope), "repository:%s:pull", repo);
+	make_url(url, "%s/v2/%s/tags/list?n=%u", up->base, repo,
+		 up->cfg.page_size);
+	return list_names(up, what, scope, url, sizeof(url), "tags", fn, ctx,
+			  err);
+}
+
+int rfs_upstream_list_repos(struct rfs_upstream *up, rfs_name_fn fn, void *ctx,
+			    struct rfs_error *err)
+{
+	char url[URL_MAX];
+
+	make_url(url, "%s/v2/_catalog?n=%u", up->base, up->cfg.page_size);
+	return list_names(up, "repository catalog", "registry:catalog:*", url,
+			  sizeof(url), "repositories", fn, ctx, err);
 }
 
 int rfs_upstream_get_blob(struct rfs_upstream *up, const char *repo,

@@ -98,6 +98,11 @@ typedef int (*rfs_name_fn)(void *ctx, const char *name);
 int rfs_upstream_list_tags(struct rfs_upstream *up, const char *repo,
 			   rfs_name_fn fn, void *ctx, struct rfs_error *err);
 
+/* GET /v2/_catalog, following Link pagination: every repository name the
+ * upstream has. Many registries refuse it (-EACCES, -ENOENT). */
+int rfs_upstream_list_repos(struct rfs_upstream *up, rfs_name_fn fn, void *ctx,
+			    struct rfs_error *err);
+
 /* GET /v2/<repo>/blobs/<digest>, streaming the bytes from offset on to
  * sink in order. When a transfer breaks off, it is resumed with a Range
  * request from the first byte not yet delivered (a server that ignores

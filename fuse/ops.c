@@ -326,14 +326,20 @@ static void fill_top(struct regfs *fs, struct fuse_entry_param *e, uint64_t ino)
 	e->attr_timeout = DIR_ATTR_TIMEOUT;
 }
 
-/* Is there a folder at path upstream? A repository that lists tags is;
- * so is any name on a level that is not a repository itself (the "org" of
- * "org/app"), since registries cannot be asked for those. */
+/* Is there a folder at path upstream? Its repository catalog says, where
+ * it has one. Where it has not, a repository that lists tags is a folder,
+ * and so is any name on a level that is not a repository itself (the "org"
+ * of "org/app"), since the upstream cannot be asked for those. */
 static bool upstream_folder(struct regfs *fs, const char *parent,
 			    const char *path)
 {
 	if (!rfs_pull_serves(fs->pull, path))
 		return false;
+	switch (rfs_pull_folder_state(fs->pull, path)) {
+	case RFS_REPO_EXISTS: return true;
+	case RFS_REPO_ABSENT: return false;
+	case RFS_REPO_UNKNOWN: break;
+	}
 	if (!parent[0] ||
 	    rfs_pull_repo_state(fs->pull, path) == RFS_REPO_EXISTS)
 		return true;
@@ -560,7 +566,10 @@ static int incoming_dir_of(uint64_t ino, int64_t *dir)
 	bool incoming;
 	int rc = dir_of(ino, &incoming, dir);
 
-	if (rc == -EPERM || (rc == 0 && !incoming))
+	/* The root, registry/ and everything in it (the folder of a
+	 * multi-layer tag too) are read-only. */
+	if (rc == -EPERM || (rc == 0 && !incoming) ||
+	    rfs_ino_kind(ino) == RFS_NODE_TAG)
 		return -EROFS;
 	return rc;
 }
