@@ -108,6 +108,11 @@ struct rfs_upstream {
 	size_t n_pool;
 	struct token *tokens;
 	bool basic; /* the upstream asked for basic auth */
+	/* After a call found the upstream unreachable, calls fail at once
+	 * until down_until (ms): a dead upstream costs one timeout, not one
+	 * per request of an "ls -l". */
+	int64_t down_until;
+	int down_rc;
 };
 
 enum auth_kind { AUTH_NONE, AUTH_BASIC, AUTH_BEARER };
@@ -1218,7 +1223,7 @@ out:
 }
 
 /* Run one request to completion: retries, resumes, auth. */
-static int run(struct call *c, const char *url, struct rfs_error *err)
+static int run_attempts(struct call *c, const char *url, struct rfs_error *err)
 {
 	unsigned int failures = 0;
 	int rc;
@@ -1377,6 +1382,48 @@ static int run(struct call *c, const char *url, struct rfs_error *err)
 		failures++;
 		c->retries++;
 	}
+}
+
+/* Did this failure say the upstream cannot be reached (rather than that
+ * it refused or lacks something)? */
+static bool unreachable(int rc)
+{
+	return rc == -ETIMEDOUT || rc == -ECONNREFUSED || rc == -EHOSTUNREACH ||
+	       rc == -ENETUNREACH || rc == -EAGAIN;
+}
+
+/* One request with its retries, unless the upstream was found unreachable
+ * a moment ago (for as long as one call's budget, 1 to 10 s). Blob
+ * transfers, which a reader asked for and which are made once however many
+ * readers wait, always try; they only tell that the upstream is back. */
+static int run(struct call *c, const char *url, struct rfs_error *err)
+{
+	struct rfs_upstream *up = c->up;
+	bool blob = c->moving_deadline;
+	int64_t now = now_ms(), until, hold;
+	int rc;
+
+	pthread_mutex_lock(&up->lock);
+	until = blob ? 0 : up->down_until;
+	rc = up->down_rc;
+	pthread_mutex_unlock(&up->lock);
+	if (now < until)
+		return fail(c, err, rc,
+			    "unreachable a moment ago (%s); asking again in "
+			    "%" PRId64 " ms",
+			    strerror(-rc), until - now);
+	rc = run_attempts(c, url, err);
+	hold = up->cfg.total_timeout_ms;
+	hold = hold < 1000 ? 1000 : hold > 10000 ? 10000 : hold;
+	pthread_mutex_lock(&up->lock);
+	if (rc >= 0 || !unreachable(rc)) {
+		up->down_until = 0;
+	} else if (!blob) {
+		up->down_until = now_ms() + hold;
+		up->down_rc = rc;
+	}
+	pthread_mutex_unlock(&up->lock);
+	return rc;
 }
 
 /* Start the call's auth from what the upstream has taught us. */

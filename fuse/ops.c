@@ -328,8 +328,8 @@ static void fill_top(struct regfs *fs, struct fuse_entry_param *e, uint64_t ino)
 
 /* Is there a folder at path upstream? Its repository catalog says, where
  * it has one. Where it has not, a repository that lists tags is a folder,
- * and so is any name on a level that is not a repository itself (the "org"
- * of "org/app"), since the upstream cannot be asked for those. */
+ * and so is any name on a level the upstream says is not a repository
+ * itself (the "org" of "org/app"), since it cannot be asked for those. */
 static bool upstream_folder(struct regfs *fs, const char *parent,
 			    const char *path)
 {
@@ -343,7 +343,9 @@ static bool upstream_folder(struct regfs *fs, const char *parent,
 	if (!parent[0] ||
 	    rfs_pull_repo_state(fs->pull, path) == RFS_REPO_EXISTS)
 		return true;
-	return rfs_pull_repo_state(fs->pull, parent) != RFS_REPO_EXISTS;
+	/* Only when the upstream said so: one that refuses us or cannot be
+	 * reached makes no folders. */
+	return rfs_pull_repo_state(fs->pull, parent) == RFS_REPO_ABSENT;
 }
 
 static int lookup_registry(struct regfs *fs, int64_t d, const char *name,
@@ -353,6 +355,7 @@ static int lookup_registry(struct regfs *fs, int64_t d, const char *name,
 	struct rfs_dir parent = { .id = 0, .path = "" }, dir;
 	struct rfs_error err = { 0 };
 	char path[RFS_REPO_MAX + 2];
+	bool asked_in_vain = false;
 	struct rfs_tag tag;
 	int rc;
 
@@ -373,9 +376,13 @@ static int lookup_registry(struct regfs *fs, int64_t d, const char *name,
 				entry_for_tag(fs, e, &tag);
 				return 0;
 			}
-			if (rc != -ENOENT)
+			if (rc != -ENOENT) {
+				/* The upstream failed us: no more questions
+				 * to it, only what the catalog knows. */
 				regfs_log(REGFS_LOG_ERROR, "%s",
 					  rfs_error_message(&err, rc));
+				asked_in_vain = true;
+			}
 		}
 	}
 	rc = rfs_catalog_dir_lookup(cat, d, name, &dir);
@@ -383,7 +390,7 @@ static int lookup_registry(struct regfs *fs, int64_t d, const char *name,
 		entry_for_dir(fs, e, false, &dir);
 		return 0;
 	}
-	if (!rfs_name_valid_component(name))
+	if (asked_in_vain || !rfs_name_valid_component(name))
 		return -ENOENT;
 	rc = snprintf(path, sizeof(path), "%s%s%s", parent.path, d ? "/" : "",
 		      name);

@@ -993,6 +993,32 @@ static void test_fake_never_answers(void **state)
 	fake_stop(&f);
 }
 
+/* After a call found the upstream unreachable, the next metadata call
+ * fails at once instead of waiting out another timeout. */
+static void test_fake_hold_down(void **state)
+{
+	struct fake f;
+	struct rfs_upstream *up;
+	struct rfs_manifest_blob m;
+	struct rfs_error err = { 0 };
+	int64_t t0, dt;
+	int rc;
+
+	(void)state;
+	fake_start(&f, fn_hold);
+	up = new_upstream(f.base, NULL, 1000);
+	rc = rfs_upstream_get_manifest(up, "app", "v1", &m, &err);
+	assert_int_equal(rc, -ETIMEDOUT);
+	t0 = now_ms();
+	rc = rfs_upstream_get_manifest(up, "app", "v2", &m, &err);
+	dt = now_ms() - t0;
+	assert_int_equal(rc, -ETIMEDOUT);
+	assert_true(dt < 300);
+	assert_non_null(strstr(err.msg, "unreachable a moment ago"));
+	rfs_upstream_free(&up);
+	fake_stop(&f);
+}
+
 static void test_fake_refused(void **state)
 {
 	struct rfs_upstream *up;
@@ -1719,6 +1745,7 @@ int main(void)
 		cmocka_unit_test(test_fake_redirect),
 		cmocka_unit_test(test_fake_sink_abort),
 		cmocka_unit_test(test_fake_never_answers),
+		cmocka_unit_test(test_fake_hold_down),
 		cmocka_unit_test(test_fake_refused),
 		cmocka_unit_test(test_fake_bearer),
 		cmocka_unit_test(test_fake_tag_pages),
