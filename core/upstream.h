@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "error.h"
 #include "names.h"
@@ -39,7 +40,11 @@ struct rfs_upstream_config {
 	/* Where credentials come from: "auto" (regfs's credentials file,
 	 * then Docker's config.json), "none", or a file in either format. */
 	char *credentials;
-	char *ca_file;	 /* extra CA bundle, or NULL */
+	/* Credentials given outright (regctl login checks them before it
+	 * saves them); when username is set, credentials is not read. */
+	char *username;
+	char *password;
+	char *ca_file; /* extra CA bundle, or NULL */
 	bool plain_http; /* http:// allowed (an http:// url implies it) */
 	bool tls_verify; /* true unless configured otherwise */
 	unsigned int connect_timeout_ms;
@@ -116,6 +121,46 @@ int rfs_upstream_get_blob(struct rfs_upstream *up, const char *repo,
 
 /* GET /v2/: reachable, credentials accepted. */
 int rfs_upstream_ping(struct rfs_upstream *up, struct rfs_error *err);
+
+/* Pushing ------------------------------------------------------------ */
+
+/* HEAD /v2/<repo>/blobs/<digest>: 0 and its size when the upstream has it,
+ * -ENOENT when not. */
+int rfs_upstream_blob_exists(struct rfs_upstream *up, const char *repo,
+			     const char *digest, uint64_t *size,
+			     struct rfs_error *err);
+
+/* POST /v2/<repo>/blobs/uploads/?mount=<digest>&from=<from_repo>: 0 when
+ * the upstream linked the blob from another of its repositories, -ENOENT
+ * when it could not (any upload session it opened instead is cancelled). */
+int rfs_upstream_blob_mount(struct rfs_upstream *up, const char *repo,
+			    const char *digest, const char *from_repo,
+			    struct rfs_error *err);
+
+/* Reads len bytes of the content at offset into buf: the number read, 0
+ * at the end, or a negative errno. */
+typedef ssize_t (*rfs_source_fn)(void *ctx, void *buf, size_t len,
+				 uint64_t offset);
+/* Told how far an upload has come. */
+typedef void (*rfs_progress_fn)(void *ctx, uint64_t done, uint64_t total);
+
+/* Upload size bytes read from source as blob digest of repo: one PUT for a
+ * blob of at most chunk_size bytes, else a session of PATCH chunks of
+ * chunk_size (Content-Range) and a closing PUT ?digest=. When a chunk
+ * fails, the session's offset is asked (GET of the upload URL, its Range
+ * header) and the upload goes on from there; only when the session itself
+ * is gone does it start over. The budget is per request. */
+int rfs_upstream_blob_upload(struct rfs_upstream *up, const char *repo,
+			     const char *digest, uint64_t size,
+			     rfs_source_fn source, uint64_t chunk_size,
+			     rfs_progress_fn progress, void *ctx,
+			     struct rfs_error *err);
+
+/* PUT /v2/<repo>/manifests/<reference> with Content-Type media_type. */
+int rfs_upstream_put_manifest(struct rfs_upstream *up, const char *repo,
+			      const char *reference, const char *media_type,
+			      const char *body, size_t len,
+			      struct rfs_error *err);
 
 /* Map an HTTP status to a negative errno (one table, in upstream.c). */
 int rfs_errno_from_http(long status);
