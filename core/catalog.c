@@ -18,7 +18,7 @@
 #include "catalog.h"
 #include "digest.h"
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS meta("
@@ -50,6 +50,8 @@ static const char schema_sql[] =
     "  kind INTEGER NOT NULL DEFAULT 0,"
     "  manifest TEXT NOT NULL DEFAULT '',"
     "  resolved_ns INTEGER NOT NULL DEFAULT 0,"
+    "  yanked INTEGER NOT NULL DEFAULT 0,"
+    "  artifact_type TEXT NOT NULL DEFAULT '',"
     "  UNIQUE(dir, name));"
     "CREATE INDEX IF NOT EXISTS tags_by_digest ON tags(digest);"
     "CREATE TABLE IF NOT EXISTS layers("
@@ -60,7 +62,17 @@ static const char schema_sql[] =
     "  size INTEGER NOT NULL,"
     "  UNIQUE(tag, name));"
     "CREATE INDEX IF NOT EXISTS layers_by_digest ON layers(digest);"
-    "INSERT OR IGNORE INTO meta(key, value) VALUES('schema', '2');";
+    "CREATE TABLE IF NOT EXISTS annotations("
+    "  tag INTEGER NOT NULL REFERENCES tags(id) ON DELETE CASCADE,"
+    "  key TEXT NOT NULL,"
+    "  value TEXT NOT NULL,"
+    "  PRIMARY KEY(tag, key));"
+    "CREATE TABLE IF NOT EXISTS remote_blobs("
+    "  digest TEXT NOT NULL,"
+    "  host TEXT NOT NULL,"
+    "  repo TEXT NOT NULL,"
+    "  PRIMARY KEY(digest, host, repo));"
+    "INSERT OR IGNORE INTO meta(key, value) VALUES('schema', '3');";
 
 /* Bring a catalog written by an older regfs up to SCHEMA_VERSION. */
 static const char *const migrations[] = {
@@ -74,6 +86,10 @@ static const char *const migrations[] = {
 	"ALTER TABLE tags ADD COLUMN kind INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE tags ADD COLUMN manifest TEXT NOT NULL DEFAULT '';"
 	"ALTER TABLE tags ADD COLUMN resolved_ns INTEGER NOT NULL DEFAULT 0;",
+	/* 2 -> 3: annotations, yanked tags, artifact types, where blobs are
+	 * known to be on remote registries (the tables are made above) */
+	"ALTER TABLE tags ADD COLUMN yanked INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE tags ADD COLUMN artifact_type TEXT NOT NULL DEFAULT '';",
 };
 
 enum stmt_id {
@@ -108,14 +124,21 @@ enum stmt_id {
 	ST_LAYER_BY_ID,
 	ST_LAYER_LOOKUP,
 	ST_LAYER_LIST,
+	ST_ANNOTATION_SET,
+	ST_ANNOTATION_LIST,
+	ST_TAG_SET_META,
+	ST_TAG_YANK,
+	ST_TAG_SEARCH,
+	ST_REMOTE_BLOB_ADD,
+	ST_REMOTE_BLOB_FIND,
 	ST_COUNT
 };
 
 #define DIR_COLS "id, parent, name, path, sealed, created_ns, changed_ns"
 #define TAG_COLS                                                        \
 	"t.id, t.dir, d.path, t.name, t.digest, t.size, t.created_ns, " \
-	"t.origin, t.kind, t.manifest, t.resolved_ns "                  \
-	"FROM tags t JOIN dirs d ON d.id = t.dir"
+	"t.origin, t.kind, t.manifest, t.resolved_ns, t.yanked, "       \
+	"t.artifact_type FROM tags t JOIN dirs d ON d.id = t.dir"
 #define BLOB_COLS                                                      \
 	"b.digest, b.size, b.created_ns, "                             \
 	"(SELECT count(*) FROM tags t WHERE t.digest = b.digest) + "   \
@@ -180,6 +203,30 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_LAYER_LOOKUP] =
 	    "SELECT " LAYER_COLS " WHERE tag = ?1 AND name = ?2",
 	[ST_LAYER_LIST] = "SELECT " LAYER_COLS " WHERE tag = ?1 ORDER BY id",
+	[ST_ANNOTATION_SET] =
+	    "INSERT OR REPLACE INTO annotations(tag, key, value)"
+	    " VALUES(?1, ?2, ?3)",
+	[ST_ANNOTATION_LIST] =
+	    "SELECT key, value FROM annotations WHERE tag = ?1"
+	    " ORDER BY key",
+	[ST_TAG_SET_META] = "UPDATE tags SET artifact_type = ?2 WHERE id = ?1",
+	[ST_TAG_YANK] = "UPDATE tags SET yanked = ?2 WHERE id = ?1",
+	/* A case-insensitive substring of the repository, the tag, or an
+	 * annotation's key or value; ?2 an artifact type or "" for any. */
+	[ST_TAG_SEARCH] =
+	    "SELECT " TAG_COLS " WHERE (instr(lower(d.path), lower(?1)) OR"
+	    " instr(lower(t.name), lower(?1)) OR EXISTS(SELECT 1 FROM"
+	    " annotations a WHERE a.tag = t.id AND (instr(lower(a.key),"
+	    " lower(?1)) OR instr(lower(a.value), lower(?1)))))"
+	    " AND (?2 = '' OR t.artifact_type = ?2)"
+	    " AND (?3 = 1 OR t.yanked = 0)"
+	    " ORDER BY d.path, t.name",
+	[ST_REMOTE_BLOB_ADD] =
+	    "INSERT OR IGNORE INTO remote_blobs(digest, host,"
+	    " repo) VALUES(?1, ?2, ?3)",
+	[ST_REMOTE_BLOB_FIND] =
+	    "SELECT repo FROM remote_blobs WHERE digest = ?1"
+	    " AND host = ?2 AND repo != ?3 LIMIT 1",
 	[ST_BLOB_GET] = "SELECT " BLOB_COLS " WHERE b.digest = ?1",
 	[ST_BLOB_LIST] = "SELECT " BLOB_COLS " ORDER BY b.digest",
 };
@@ -272,6 +319,9 @@ static void row_to_tag(sqlite3_stmt *s, struct rfs_tag *t)
 							     : RFS_TAG_FILE;
 	copy_text(t->manifest, sizeof(t->manifest), sqlite3_column_text(s, 9));
 	t->resolved_ns = sqlite3_column_int64(s, 10);
+	t->yanked = sqlite3_column_int(s, 11) != 0;
+	copy_text(t->artifact_type, sizeof(t->artifact_type),
+		  sqlite3_column_text(s, 12));
 }
 
 static void row_to_layer(sqlite3_stmt *s, struct rfs_layer *l)
@@ -836,10 +886,14 @@ static int seal_dirs_locked(struct rfs_catalog *cat, int64_t dir,
 	return 0;
 }
 
+static int set_meta_locked(struct rfs_catalog *cat, int64_t id,
+			   const struct rfs_tag_meta *meta,
+			   struct rfs_error *err);
+
 static int add_tag_locked(struct rfs_catalog *cat, const char *repo,
 			  const char *tag, const char *digest, uint64_t size,
-			  int64_t created_ns, struct rfs_tag *out,
-			  struct rfs_error *err)
+			  int64_t created_ns, const struct rfs_tag_meta *meta,
+			  struct rfs_tag *out, struct rfs_error *err)
 {
 	struct rfs_dir dir;
 	sqlite3_stmt *s;
@@ -880,7 +934,9 @@ static int add_tag_locked(struct rfs_catalog *cat, const char *repo,
 	if (rc != SQLITE_DONE)
 		return db_error(cat, rc, err, "insert tag");
 	id = sqlite3_last_insert_rowid(cat->db);
-	rc = seal_dirs_locked(cat, dir.id, err);
+	rc = set_meta_locked(cat, id, meta, err);
+	if (!rc)
+		rc = seal_dirs_locked(cat, dir.id, err);
 	if (!rc && out)
 		rc = tag_by_id_locked(cat, id, out);
 	return rc;
@@ -890,6 +946,16 @@ int rfs_catalog_add_tag(struct rfs_catalog *cat, const char *repo,
 			const char *tag, const char *digest, uint64_t size,
 			int64_t created_ns, struct rfs_tag *out,
 			struct rfs_error *err)
+{
+	return rfs_catalog_add_tag_meta(cat, repo, tag, digest, size,
+					created_ns, NULL, out, err);
+}
+
+int rfs_catalog_add_tag_meta(struct rfs_catalog *cat, const char *repo,
+			     const char *tag, const char *digest, uint64_t size,
+			     int64_t created_ns,
+			     const struct rfs_tag_meta *meta,
+			     struct rfs_tag *out, struct rfs_error *err)
 {
 	int rc;
 
@@ -904,7 +970,7 @@ int rfs_catalog_add_tag(struct rfs_catalog *cat, const char *repo,
 	if (!rc)
 		rc = txn_end(cat,
 			     add_tag_locked(cat, repo, tag, digest, size,
-					    created_ns, out, err),
+					    created_ns, meta, out, err),
 			     err);
 	unlock(cat);
 	return rc;
@@ -1027,6 +1093,7 @@ static int pin_tag_locked(struct rfs_catalog *cat, const struct rfs_pin *pin,
 	if (rc)
 		return db_error(cat, SQLITE_ERROR, err, "insert tag");
 	id = sqlite3_last_insert_rowid(cat->db);
+	rc = set_meta_locked(cat, id, pin->meta, err);
 	for (size_t i = 0; !rc && i < pin->n_layers; i++)
 		rc = run(cat, ST_LAYER_INSERT, "itti", id, pin->layers[i].name,
 			 pin->layers[i].digest, (int64_t)pin->layers[i].size);
@@ -1177,6 +1244,167 @@ int rfs_catalog_cached_bytes(struct rfs_catalog *cat, uint64_t *out)
 		rc = one_row(s);
 		if (!rc)
 			*out = (uint64_t)sqlite3_column_int64(s, 0);
+		sqlite3_reset(s);
+	}
+	unlock(cat);
+	return rc;
+}
+
+/* Give tag id its artifact type and annotations. Lock held. */
+static int set_meta_locked(struct rfs_catalog *cat, int64_t id,
+			   const struct rfs_tag_meta *meta,
+			   struct rfs_error *err)
+{
+	int rc = 0;
+
+	if (!meta)
+		return 0;
+	if (meta->artifact_type && meta->artifact_type[0])
+		rc = run(cat, ST_TAG_SET_META, "it", id, meta->artifact_type);
+	for (size_t i = 0; !rc && i < meta->n_annotations; i++) {
+		const struct rfs_annotation *a = &meta->annotations[i];
+
+		if (!a->key[0] || strlen(a->key) > RFS_ANNOTATION_KEY_MAX)
+			return rfs_error_set(err, -EINVAL,
+					     "invalid annotation key '%s'",
+					     a->key);
+		rc = run(cat, ST_ANNOTATION_SET, "itt", id, a->key, a->value);
+	}
+	if (rc)
+		return rfs_error_set(err, rc, "cannot record annotations");
+	return 0;
+}
+
+int rfs_catalog_list_annotations(struct rfs_catalog *cat, int64_t tag,
+				 rfs_annotation_fn fn, void *ctx)
+{
+	sqlite3_stmt *s;
+	int rc = 0, step = SQLITE_DONE;
+
+	lock(cat);
+	s = stmt(cat, ST_ANNOTATION_LIST);
+	if (!s) {
+		unlock(cat);
+		return -EIO;
+	}
+	sqlite3_bind_int64(s, 1, tag);
+	while (!rc && (step = sqlite3_step(s)) == SQLITE_ROW)
+		rc = fn(ctx, (const char *)sqlite3_column_text(s, 0),
+			(const char *)sqlite3_column_text(s, 1));
+	if (!rc && step != SQLITE_DONE)
+		rc = rfs_errno_from_sqlite(step);
+	sqlite3_reset(s);
+	unlock(cat);
+	return rc;
+}
+
+/* The tag repo:tag, for a change to it; lock held. */
+static int tag_for_change(struct rfs_catalog *cat, const char *repo,
+			  const char *tag, struct rfs_tag *out,
+			  struct rfs_error *err)
+{
+	sqlite3_stmt *s = stmt(cat, ST_TAG_GET);
+	int rc;
+
+	if (!s)
+		return -EIO;
+	sqlite3_bind_text(s, 1, repo, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, tag, -1, SQLITE_STATIC);
+	rc = one_row(s);
+	if (!rc)
+		row_to_tag(s, out);
+	sqlite3_reset(s);
+	if (rc == -ENOENT)
+		return rfs_error_set(err, rc, "no such tag '%s:%s'", repo, tag);
+	return rc;
+}
+
+int rfs_catalog_set_yanked(struct rfs_catalog *cat, const char *repo,
+			   const char *tag, bool yanked, struct rfs_error *err)
+{
+	struct rfs_tag t;
+	int rc;
+
+	lock(cat);
+	rc = tag_for_change(cat, repo, tag, &t, err);
+	if (!rc)
+		rc = run(cat, ST_TAG_YANK, "ii", t.id, (int64_t)yanked);
+	unlock(cat);
+	return rc;
+}
+
+int rfs_catalog_remove_tag(struct rfs_catalog *cat, const char *repo,
+			   const char *tag, struct rfs_error *err)
+{
+	struct rfs_tag t;
+	int rc;
+
+	lock(cat);
+	rc = txn_begin(cat, err);
+	if (!rc) {
+		rc = tag_for_change(cat, repo, tag, &t, err);
+		if (!rc && t.origin[0])
+			rc = rfs_error_set(err, -EPERM,
+					   "'%s:%s' is pinned from upstream "
+					   "'%s', not a local tag",
+					   repo, tag, t.origin);
+		if (!rc)
+			rc = run(cat, ST_TAG_DELETE, "i", t.id);
+		rc = txn_end(cat, rc, err);
+	}
+	unlock(cat);
+	return rc;
+}
+
+int rfs_catalog_search(struct rfs_catalog *cat, const char *query,
+		       const char *artifact_type, bool with_yanked,
+		       rfs_tag_fn fn, void *ctx)
+{
+	struct lister l = { .kind = LIST_TAGS, .fn.tag = fn, .ctx = ctx };
+	sqlite3_stmt *s;
+	int rc;
+
+	lock(cat);
+	s = stmt(cat, ST_TAG_SEARCH);
+	if (s) {
+		sqlite3_bind_text(s, 1, query, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 2, artifact_type ? artifact_type : "", -1,
+				  SQLITE_STATIC);
+		sqlite3_bind_int(s, 3, with_yanked);
+	}
+	rc = list_rows(s, &l);
+	unlock(cat);
+	return rc;
+}
+
+int rfs_catalog_remote_blob_add(struct rfs_catalog *cat, const char *digest,
+				const char *host, const char *repo)
+{
+	int rc;
+
+	lock(cat);
+	rc = run(cat, ST_REMOTE_BLOB_ADD, "ttt", digest, host, repo);
+	unlock(cat);
+	return rc;
+}
+
+int rfs_catalog_remote_blob_find(struct rfs_catalog *cat, const char *digest,
+				 const char *host, const char *not_repo,
+				 char repo[RFS_REPO_MAX + 1])
+{
+	sqlite3_stmt *s;
+	int rc = -EIO;
+
+	lock(cat);
+	s = stmt(cat, ST_REMOTE_BLOB_FIND);
+	if (s) {
+		sqlite3_bind_text(s, 1, digest, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 2, host, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 3, not_repo, -1, SQLITE_STATIC);
+		rc = one_row(s);
+		if (!rc)
+			copy_text(repo, RFS_REPO_MAX + 1,
+				  sqlite3_column_text(s, 0));
 		sqlite3_reset(s);
 	}
 	unlock(cat);

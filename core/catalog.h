@@ -40,7 +40,9 @@ struct rfs_dir {
 	int64_t changed_ns; /* when a tag was last sealed in it or below */
 };
 
-#define RFS_ORIGIN_MAX 63 /* an upstream's name */
+#define RFS_ORIGIN_MAX	       63 /* an upstream's name */
+#define RFS_ARTIFACT_TYPE_MAX  255
+#define RFS_ANNOTATION_KEY_MAX 255
 
 enum rfs_tag_kind {
 	RFS_TAG_FILE = 0,
@@ -59,7 +61,24 @@ struct rfs_tag {
 	enum rfs_tag_kind kind;
 	char manifest[RFS_DIGEST_STR_MAX + 1]; /* upstream tags: its manifest */
 	int64_t resolved_ns; /* upstream tags: when last resolved */
+	bool yanked;	     /* hidden from listings, readable by name */
+	char artifact_type[RFS_ARTIFACT_TYPE_MAX + 1]; /* "" when unknown */
 };
+
+/* Metadata a tag is sealed or pinned with: an artifact type and
+ * annotations (description, author, source, any key). */
+struct rfs_annotation {
+	const char *key;
+	const char *value;
+};
+
+struct rfs_tag_meta {
+	const char *artifact_type; /* or NULL */
+	const struct rfs_annotation *annotations;
+	size_t n_annotations;
+};
+
+typedef int (*rfs_annotation_fn)(void *ctx, const char *key, const char *value);
 
 /* One layer of a RFS_TAG_LAYERS tag, shown as a file in its folder. */
 #define RFS_LAYER_NAME_MAX 255
@@ -85,6 +104,7 @@ struct rfs_pin {
 	uint64_t manifest_size;
 	const struct rfs_layer *layers;
 	size_t n_layers;
+	const struct rfs_tag_meta *meta; /* from the manifest, or NULL */
 };
 
 struct rfs_blob {
@@ -147,6 +167,40 @@ int rfs_catalog_add_tag(struct rfs_catalog *cat, const char *repo,
 			const char *tag, const char *digest, uint64_t size,
 			int64_t created_ns, struct rfs_tag *out,
 			struct rfs_error *err);
+/* The same, with an artifact type and annotations (meta may be NULL). */
+int rfs_catalog_add_tag_meta(struct rfs_catalog *cat, const char *repo,
+			     const char *tag, const char *digest, uint64_t size,
+			     int64_t created_ns,
+			     const struct rfs_tag_meta *meta,
+			     struct rfs_tag *out, struct rfs_error *err);
+
+/* Annotations of a tag, by key. */
+int rfs_catalog_list_annotations(struct rfs_catalog *cat, int64_t tag,
+				 rfs_annotation_fn fn, void *ctx);
+
+/* Yank (hide from listings; readable by its exact name) or unyank. */
+int rfs_catalog_set_yanked(struct rfs_catalog *cat, const char *repo,
+			   const char *tag, bool yanked, struct rfs_error *err);
+/* Remove a local tag: -EPERM for one pinned from an upstream. Its blob
+ * stays until rfs_gc(). */
+int rfs_catalog_remove_tag(struct rfs_catalog *cat, const char *repo,
+			   const char *tag, struct rfs_error *err);
+
+/* Tags whose repository, name, or an annotation's key or value holds
+ * query (case-insensitively), of artifact_type when it is not NULL or "".
+ * Yanked tags are left out unless with_yanked. */
+int rfs_catalog_search(struct rfs_catalog *cat, const char *query,
+		       const char *artifact_type, bool with_yanked,
+		       rfs_tag_fn fn, void *ctx);
+
+/* Where a blob is known to be on remote registries (pushed there, fetched
+ * from there): for cross-repository mounts. find gives a repository of host
+ * other than not_repo holding digest; -ENOENT when none is known. */
+int rfs_catalog_remote_blob_add(struct rfs_catalog *cat, const char *digest,
+				const char *host, const char *repo);
+int rfs_catalog_remote_blob_find(struct rfs_catalog *cat, const char *digest,
+				 const char *host, const char *not_repo,
+				 char repo[RFS_REPO_MAX + 1]);
 
 /* Pin an upstream tag: blob rows (absent until fetched, the manifest
  * present), the tag, its layers, the directories, in one transaction.
