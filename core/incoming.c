@@ -20,6 +20,10 @@
 
 #include "digest.h"
 #include "incoming.h"
+
+#define RFS_META_MAX	   64
+#define RFS_META_VALUE_MAX 4096
+#define ANNOTATION_PREFIX  "annotation."
 #include "seal.h"
 
 struct staged {
@@ -36,6 +40,11 @@ struct staged {
 	bool killed; /* a writer died from a signal */
 	pthread_mutex_t lock;
 	struct rfs_seal *seal;
+	/* Metadata for the seal, from xattrs: "annotation.<key>" and
+	 * "artifact_type" names with their values. */
+	char *meta_names[RFS_META_MAX];
+	char *meta_values[RFS_META_MAX];
+	size_t n_meta;
 };
 
 struct rfs_incoming {
@@ -60,6 +69,10 @@ int rfs_incoming_new(struct rfs_store *store, struct rfs_incoming **out)
 
 static void staged_free(struct staged *e)
 {
+	for (size_t i = 0; i < e->n_meta; i++) {
+		free(e->meta_names[i]);
+		free(e->meta_values[i]);
+	}
 	rfs_seal_free(&e->seal);
 	pthread_mutex_destroy(&e->lock);
 	free(e);
@@ -571,6 +584,35 @@ static int expected_digest(struct rfs_incoming *inc, struct staged *e,
 	return 1;
 }
 
+/* Copy e's metadata for its seal (the copies are the caller's to free). */
+static int take_meta(struct rfs_incoming *inc, struct staged *e,
+		     struct rfs_tag_meta *meta,
+		     struct rfs_annotation *annotations)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&inc->lock);
+	for (size_t i = 0; !rc && i < e->n_meta; i++) {
+		const char *name = e->meta_names[i];
+
+		if (strcmp(name, "artifact_type") == 0) {
+			meta->artifact_type = strdup(e->meta_values[i]);
+			rc = meta->artifact_type ? 0 : -ENOMEM;
+			continue;
+		}
+		annotations[meta->n_annotations].key =
+		    strdup(name + strlen(ANNOTATION_PREFIX));
+		annotations[meta->n_annotations].value =
+		    strdup(e->meta_values[i]);
+		if (!annotations[meta->n_annotations].key ||
+		    !annotations[meta->n_annotations].value)
+			rc = -ENOMEM;
+		meta->n_annotations++;
+	}
+	pthread_mutex_unlock(&inc->lock);
+	return rc;
+}
+
 /* Seal entry e as <its folder>:<its name>. The entry leaves the namespace
  * whatever the outcome: sealed, or discarded. The caller holds a reference
  * and no lock. */
@@ -579,6 +621,8 @@ static int seal_entry(struct rfs_incoming *inc, struct staged *e,
 {
 	char digest[RFS_DIGEST_STR_MAX + 1];
 	struct rfs_seal_options opts = { 0 };
+	struct rfs_annotation annotations[RFS_META_MAX];
+	struct rfs_tag_meta meta = { .annotations = annotations };
 	struct staged *sidecar = NULL;
 	struct rfs_dir d;
 	int rc;
@@ -594,10 +638,19 @@ static int seal_entry(struct rfs_incoming *inc, struct staged *e,
 		goto out;
 	if (rc == 1)
 		opts.expected_digest = digest;
+	rc = take_meta(inc, e, &meta, annotations);
+	if (rc)
+		goto out;
+	opts.meta = &meta;
 	pthread_mutex_lock(&e->lock);
 	rc = rfs_seal_commit(e->seal, d.path, e->name, &opts, sealed, err);
 	pthread_mutex_unlock(&e->lock);
 out:
+	for (size_t i = 0; i < meta.n_annotations; i++) {
+		free((char *)annotations[i].key);
+		free((char *)annotations[i].value);
+	}
+	free((char *)meta.artifact_type);
 	pthread_mutex_lock(&inc->lock);
 	unlink_locked(inc, e);
 	if (sidecar) {
@@ -754,6 +807,117 @@ int rfs_incoming_unlink(struct rfs_incoming *inc, int64_t dir, const char *name)
 		unlink_locked(inc, e);
 		rc = 0;
 	}
+	pthread_mutex_unlock(&inc->lock);
+	return rc;
+}
+
+static bool meta_name_ok(const char *name)
+{
+	size_t plen = strlen(ANNOTATION_PREFIX);
+
+	if (strcmp(name, "artifact_type") == 0)
+		return true;
+	return strncmp(name, ANNOTATION_PREFIX, plen) == 0 &&
+	       name[plen] != '\0' &&
+	       strlen(name + plen) <= RFS_ANNOTATION_KEY_MAX;
+}
+
+static int find_meta(const struct staged *e, const char *name)
+{
+	for (size_t i = 0; i < e->n_meta; i++)
+		if (strcmp(e->meta_names[i], name) == 0)
+			return (int)i;
+	return -1;
+}
+
+int rfs_incoming_set_meta(struct rfs_incoming *inc, int64_t id,
+			  const char *name, const char *value, size_t len)
+{
+	struct staged *e;
+	char *copy;
+	int i, rc = 0;
+
+	if (!meta_name_ok(name))
+		return -EINVAL;
+	if (len > RFS_META_VALUE_MAX || memchr(value, '\0', len))
+		return len > RFS_META_VALUE_MAX ? -E2BIG : -EINVAL;
+	copy = strndup(value, len);
+	if (!copy)
+		return -ENOMEM;
+	pthread_mutex_lock(&inc->lock);
+	e = find_id(inc, id);
+	if (!e || !e->linked) {
+		rc = -ENOENT;
+	} else if ((i = find_meta(e, name)) >= 0) {
+		free(e->meta_values[i]);
+		e->meta_values[i] = copy;
+		copy = NULL;
+	} else if (e->n_meta == RFS_META_MAX) {
+		rc = -E2BIG;
+	} else {
+		e->meta_names[e->n_meta] = strdup(name);
+		if (!e->meta_names[e->n_meta]) {
+			rc = -ENOMEM;
+		} else {
+			e->meta_values[e->n_meta++] = copy;
+			copy = NULL;
+		}
+	}
+	pthread_mutex_unlock(&inc->lock);
+	free(copy);
+	return rc;
+}
+
+ssize_t rfs_incoming_get_meta(struct rfs_incoming *inc, int64_t id,
+			      const char *name, char *buf, size_t size)
+{
+	struct staged *e;
+	ssize_t n = -ENODATA;
+	int i;
+
+	pthread_mutex_lock(&inc->lock);
+	e = find_id(inc, id);
+	if (e && (i = find_meta(e, name)) >= 0) {
+		n = (ssize_t)strlen(e->meta_values[i]);
+		if (size && (size_t)n > size)
+			n = -ERANGE;
+		else if (size)
+			memcpy(buf, e->meta_values[i], (size_t)n);
+	}
+	pthread_mutex_unlock(&inc->lock);
+	return n;
+}
+
+int rfs_incoming_remove_meta(struct rfs_incoming *inc, int64_t id,
+			     const char *name)
+{
+	struct staged *e;
+	int i, rc = -ENODATA;
+
+	pthread_mutex_lock(&inc->lock);
+	e = find_id(inc, id);
+	if (e && (i = find_meta(e, name)) >= 0) {
+		free(e->meta_names[i]);
+		free(e->meta_values[i]);
+		e->n_meta--;
+		e->meta_names[i] = e->meta_names[e->n_meta];
+		e->meta_values[i] = e->meta_values[e->n_meta];
+		rc = 0;
+	}
+	pthread_mutex_unlock(&inc->lock);
+	return rc;
+}
+
+int rfs_incoming_list_meta(struct rfs_incoming *inc, int64_t id,
+			   rfs_annotation_fn fn, void *ctx)
+{
+	struct staged *e;
+	int rc = 0;
+
+	pthread_mutex_lock(&inc->lock);
+	e = find_id(inc, id);
+	for (size_t i = 0; e && !rc && i < e->n_meta; i++)
+		rc = fn(ctx, e->meta_names[i], e->meta_values[i]);
 	pthread_mutex_unlock(&inc->lock);
 	return rc;
 }

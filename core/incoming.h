@@ -118,6 +118,20 @@ int rfs_incoming_flush(struct rfs_incoming *inc, int64_t id, bool write,
 int rfs_incoming_release(struct rfs_incoming *inc, int64_t id, bool write,
 			 struct rfs_tag *sealed, struct rfs_error *err);
 
+/* Metadata for the seal, set with extended attributes on an entry in
+ * progress: "annotation.<key>" and "artifact_type" (without "user.regfs.").
+ * -EINVAL for another name, -E2BIG past 64 annotations or 4 KiB a value;
+ * get and remove give -ENODATA for a name not set. list calls fn with each
+ * name and value. */
+int rfs_incoming_set_meta(struct rfs_incoming *inc, int64_t id,
+			  const char *name, const char *value, size_t len);
+ssize_t rfs_incoming_get_meta(struct rfs_incoming *inc, int64_t id,
+			      const char *name, char *buf, size_t size);
+int rfs_incoming_remove_meta(struct rfs_incoming *inc, int64_t id,
+			     const char *name);
+int rfs_incoming_list_meta(struct rfs_incoming *inc, int64_t id,
+			   rfs_annotation_fn fn, void *ctx);
+
 /* Rename a staged entry. Onto a tag name with no writer open, this seals;
  * -EEXIST if the tag exists. flags takes RENAME_NOREPLACE. */
 int rfs_incoming_rename(struct rfs_incoming *inc, int64_t dir, const char *name,

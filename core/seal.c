@@ -355,8 +355,9 @@ int rfs_seal_commit(struct rfs_seal *seal, const char *repo, const char *tag,
 	rc = rfs_seal_store(seal, what, opts, digest, err);
 	if (rc)
 		return rc;
-	return rfs_catalog_add_tag(cat, repo, tag, digest, seal->size,
-				   rfs_now_ns(), out, err);
+	return rfs_catalog_add_tag_meta(cat, repo, tag, digest, seal->size,
+					rfs_now_ns(), opts ? opts->meta : NULL,
+					out, err);
 }
 
 void rfs_seal_free(struct rfs_seal **sealp)

@@ -30,6 +30,8 @@ struct rfs_seal;
 struct rfs_seal_options {
 	/* "sha256:<hex>" the content must hash to, or NULL. */
 	const char *expected_digest;
+	/* An artifact type and annotations to seal the tag with, or NULL. */
+	const struct rfs_tag_meta *meta;
 };
 
 int rfs_seal_begin(struct rfs_store *store, struct rfs_seal **out,

@@ -1027,6 +1027,8 @@ static int list_tag_cb(void *ctx, const struct rfs_tag *tag)
 	struct listing_ctx *c = ctx;
 	struct fuse_entry_param e;
 
+	if (tag->yanked) /* readable by name, not listed */
+		return 0;
 	entry_for_tag(c->fs, &e, tag);
 	return listing_add(c->l, tag->name, &e);
 }
@@ -1246,29 +1248,59 @@ static void regfs_statfs(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_statfs(req, &sv);
 }
 
-/* Append "name\0value\0" to buf; -ERANGE when it does not fit. */
-static int add_xattr(char *buf, size_t size, int used, const char *name,
-		     const char *value)
-{
-	int n;
+/* Extended attributes as "name\0value\0" pairs, built for one request. */
+struct xattrs {
+	char *buf;
+	size_t len, cap;
+	int rc;
+};
 
-	if (used < 0)
-		return used;
-	n = snprintf(buf + used, size - (size_t)used, "%s%c%s%c", name, 0,
-		     value, 0);
-	return n < 0 || (size_t)n >= size - (size_t)used ? -ERANGE : used + n;
+static void xattr_add(struct xattrs *x, const char *prefix, const char *name,
+		      const char *value)
+{
+	size_t need = strlen(prefix) + strlen(name) + strlen(value) + 2;
+
+	if (x->rc)
+		return;
+	if (x->len + need > x->cap) {
+		size_t cap = (x->cap ? x->cap * 2 : 1024) + need;
+		char *p = realloc(x->buf, cap);
+
+		if (!p) {
+			x->rc = -ENOMEM;
+			return;
+		}
+		x->buf = p;
+		x->cap = cap;
+	}
+	x->len += (size_t)sprintf(x->buf + x->len, "%s%s", prefix, name) + 1;
+	x->len += (size_t)sprintf(x->buf + x->len, "%s", value) + 1;
 }
 
-/* The extended attributes of a node of registry/, as "name\0value\0"
- * pairs: what it is and where it came from. */
-static int node_xattrs(fuse_req_t req, fuse_ino_t ino, char *buf, size_t size)
+static int xattr_annotation(void *ctx, const char *key, const char *value)
 {
+	xattr_add(ctx, "user.regfs.annotation.", key, value);
+	return 0;
+}
+
+static int xattr_meta(void *ctx, const char *name, const char *value)
+{
+	xattr_add(ctx, "user.regfs.", name, value);
+	return 0;
+}
+
+/* The extended attributes of a node: what a tag of registry/ is, where it
+ * came from and its annotations; the metadata set on a file in incoming/
+ * for its seal. */
+static int node_xattrs(fuse_req_t req, fuse_ino_t ino, struct xattrs *x)
+{
+	struct regfs *fs = regfs_data(req);
 	struct rfs_blob_ref ref;
 	struct rfs_tag tag;
 	char created[32];
 	time_t secs;
 	struct tm tm;
-	int n = 0, rc;
+	int rc;
 
 	switch (rfs_ino_kind(ino)) {
 	case RFS_NODE_TAG:
@@ -1278,23 +1310,32 @@ static int node_xattrs(fuse_req_t req, fuse_ino_t ino, char *buf, size_t size)
 		secs = (time_t)(tag.created_ns / 1000000000);
 		strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ",
 			 gmtime_r(&secs, &tm));
-		n = add_xattr(buf, size, n, "user.regfs.digest", tag.digest);
-		n = add_xattr(buf, size, n, "user.regfs.repo", tag.repo);
-		n = add_xattr(buf, size, n, "user.regfs.tag", tag.name);
-		n = add_xattr(buf, size, n, "user.regfs.created", created);
+		xattr_add(x, "user.regfs.", "digest", tag.digest);
+		xattr_add(x, "user.regfs.", "repo", tag.repo);
+		xattr_add(x, "user.regfs.", "tag", tag.name);
+		xattr_add(x, "user.regfs.", "created", created);
 		if (tag.origin[0]) {
-			n = add_xattr(buf, size, n, "user.regfs.origin",
-				      tag.origin);
-			n = add_xattr(buf, size, n, "user.regfs.manifest",
-				      tag.manifest);
+			xattr_add(x, "user.regfs.", "origin", tag.origin);
+			xattr_add(x, "user.regfs.", "manifest", tag.manifest);
 		}
-		return n;
+		if (tag.artifact_type[0])
+			xattr_add(x, "user.regfs.", "artifact_type",
+				  tag.artifact_type);
+		if (tag.yanked)
+			xattr_add(x, "user.regfs.", "yanked", "true");
+		rc = rfs_catalog_list_annotations(catalog(req), tag.id,
+						  xattr_annotation, x);
+		return rc ? rc : x->rc;
 	case RFS_NODE_LAYER:
 	case RFS_NODE_MANIFEST:
-		rc = blob_of(regfs_data(req), ino, &tag, &ref);
-		return rc ? rc
-			  : add_xattr(buf, size, 0, "user.regfs.digest",
-				      ref.digest);
+		rc = blob_of(fs, ino, &tag, &ref);
+		if (!rc)
+			xattr_add(x, "user.regfs.", "digest", ref.digest);
+		return rc ? rc : x->rc;
+	case RFS_NODE_STAGED:
+		rc = rfs_incoming_list_meta(fs->incoming, rfs_ino_id(ino),
+					    xattr_meta, x);
+		return rc ? rc : x->rc;
 	default: return 0;
 	}
 }
@@ -1313,64 +1354,84 @@ static void reply_xattr_value(fuse_req_t req, const char *value, size_t len,
 static void regfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			   size_t size)
 {
-	char buf[1024];
-	int n = node_xattrs(req, ino, buf, sizeof(buf));
+	struct xattrs x = { 0 };
+	int rc = node_xattrs(req, ino, &x);
 
-	if (n < 0) {
-		fuse_reply_err(req, -n);
-		return;
-	}
-	for (const char *p = buf; p < buf + n;) {
-		const char *value = p + strlen(p) + 1;
+	for (size_t i = 0; rc == 0 && i < x.len;) {
+		const char *n = x.buf + i, *value = n + strlen(n) + 1;
 
-		if (strcmp(p, name) == 0) {
+		if (strcmp(n, name) == 0) {
 			reply_xattr_value(req, value, strlen(value), size);
+			free(x.buf);
 			return;
 		}
-		p = value + strlen(value) + 1;
+		i = (size_t)(value + strlen(value) + 1 - x.buf);
 	}
-	fuse_reply_err(req, ENODATA);
+	fuse_reply_err(req, rc ? -rc : ENODATA);
+	free(x.buf);
 }
 
 static void regfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-	char buf[1024], names[256];
+	struct xattrs x = { 0 };
 	size_t len = 0;
-	int n = node_xattrs(req, ino, buf, sizeof(buf));
+	int rc = node_xattrs(req, ino, &x);
 
-	if (n < 0) {
-		fuse_reply_err(req, -n);
-		return;
-	}
-	for (const char *p = buf; p < buf + n;) {
-		const char *value = p + strlen(p) + 1;
+	/* Keep the names, drop the values, in place. */
+	for (size_t i = 0; rc == 0 && i < x.len;) {
+		const char *n = x.buf + i, *value = n + strlen(n) + 1;
+		size_t nlen = strlen(n) + 1;
 
-		memcpy(names + len, p, strlen(p) + 1);
-		len += strlen(p) + 1;
-		p = value + strlen(value) + 1;
+		memmove(x.buf + len, n, nlen);
+		len += nlen;
+		i = (size_t)(value + strlen(value) + 1 - x.buf);
 	}
-	reply_xattr_value(req, names, len, size);
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		reply_xattr_value(req, x.buf, len, size);
+	free(x.buf);
 }
 
-static int xattr_change_error(fuse_ino_t ino)
+/* Files in incoming/ take "user.regfs.annotation.<key>" and
+ * "user.regfs.artifact_type" for their seal; nothing else takes any. */
+static int meta_name(fuse_ino_t ino, const char *name, const char **meta)
 {
+	static const char prefix[] = "user.regfs.";
+
 	switch (rfs_ino_kind(ino)) {
 	case RFS_NODE_STAGED:
+		if (strncmp(name, prefix, sizeof(prefix) - 1) != 0)
+			return -ENOTSUP;
+		*meta = name + sizeof(prefix) - 1;
+		return 0;
 	case RFS_NODE_INCOMING_DIR:
-	case RFS_NODE_INCOMING_TOP: return ENOTSUP;
-	default: return EROFS;
+	case RFS_NODE_INCOMING_TOP: return -ENOTSUP;
+	default: return -EROFS;
 	}
 }
 
 static void regfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			   const char *value, size_t size, int flags)
 {
-	fuse_reply_err(req, xattr_change_error(ino));
+	const char *meta;
+	int rc = meta_name(ino, name, &meta);
+
+	if (rc == 0)
+		rc = rfs_incoming_set_meta(regfs_data(req)->incoming,
+					   rfs_ino_id(ino), meta, value, size);
+	fuse_reply_err(req, -rc);
 }
 
 static void regfs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-	fuse_reply_err(req, xattr_change_error(ino));
+	const char *meta;
+	int rc = meta_name(ino, name, &meta);
+
+	if (rc == 0)
+		rc = rfs_incoming_remove_meta(regfs_data(req)->incoming,
+					      rfs_ino_id(ino), meta);
+	fuse_reply_err(req, -rc);
 }
 
 static void regfs_init(void *userdata, struct fuse_conn_info *conn)
