@@ -14,6 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "digest.h"
 #include "manifest.h"
 #include "pull.h"
@@ -441,15 +443,54 @@ static int fetch_manifest(struct rfs_upstream *up, const char *remote,
 	return rc;
 }
 
+/* What a manifest says of its artifact: its type (artifactType, or the
+ * config's media type when that is not a plain image's or the empty one)
+ * and its annotations. Strings live in *json until it is released. */
+#define MAX_PINNED_ANNOTATIONS 64
+static void manifest_meta(const struct rfs_manifest_blob *mb,
+			  const struct rfs_manifest *m, json_t **json,
+			  struct rfs_tag_meta *meta,
+			  struct rfs_annotation *annotations)
+{
+	const char *key;
+	json_t *value, *type, *notes;
+
+	*json = json_loadb(mb->body, mb->len, 0, NULL);
+	type = json_object_get(*json, "artifactType");
+	if (json_is_string(type))
+		meta->artifact_type = json_string_value(type);
+	else if (strcmp(m->config.media_type,
+			"application/vnd.oci.image.config.v1+json") != 0 &&
+		 strcmp(m->config.media_type,
+			"application/vnd.oci.empty.v1+json") != 0 &&
+		 strcmp(m->config.media_type,
+			"application/vnd.docker.container.image.v1+json") != 0)
+		meta->artifact_type = m->config.media_type;
+	notes = json_object_get(*json, "annotations");
+	meta->annotations = annotations;
+	json_object_foreach(notes, key, value)
+	{
+		if (!json_is_string(value) ||
+		    meta->n_annotations == MAX_PINNED_ANNOTATIONS)
+			continue;
+		annotations[meta->n_annotations].key = key;
+		annotations[meta->n_annotations++].value =
+		    json_string_value(value);
+	}
+}
+
 static int resolve_upstream(struct rfs_pull *pull, struct rfs_upstream *up,
 			    const char *repo, const char *tag, bool replace,
 			    struct rfs_tag *out, bool *changed,
 			    struct rfs_error *err)
 {
 	char remote[RFS_REPO_MAX + 1], what[RFS_REPO_MAX + RFS_TAG_MAX + 64];
+	struct rfs_annotation annotations[MAX_PINNED_ANNOTATIONS];
+	struct rfs_tag_meta meta = { 0 };
 	struct rfs_manifest_blob mb = { 0 };
 	struct rfs_manifest m = { 0 };
 	struct rfs_layer *layers = NULL;
+	json_t *json = NULL;
 	struct rfs_tag old;
 	struct rfs_pin pin;
 	size_t n_layers = 0;
@@ -472,7 +513,9 @@ static int resolve_upstream(struct rfs_pull *pull, struct rfs_upstream *up,
 	rc = store_manifest(pull, &mb, what, err);
 	if (rc)
 		goto out;
+	manifest_meta(&mb, &m, &json, &meta, annotations);
 	pin = (struct rfs_pin){
+		.meta = &meta,
 		.repo = repo,
 		.tag = tag,
 		.origin = rfs_upstream_config(up)->name,
@@ -501,6 +544,7 @@ static int resolve_upstream(struct rfs_pull *pull, struct rfs_upstream *up,
 	if (!rc && changed)
 		*changed = had;
 out:
+	json_decref(json);
 	free(layers);
 	rfs_manifest_release(&m);
 	rfs_manifest_blob_release(&mb);

@@ -53,7 +53,7 @@ int rfs_remote_parse_host(const char *text, char *host, size_t size,
 			  struct rfs_error *err);
 
 /* Parse "HOST[:PORT]/REPO[:TAG]" into out, with RFS_REMOTE_* flags.
- * Returns 0, or -EINVAL with a message that says what is wrong ("no tag in
+ * Returns 0, or (out cleared) -EINVAL with a message that says what is wrong ("no tag in
  * 'host/app' (want HOST[:PORT]/REPO:TAG)"). */
 int rfs_remote_parse(const char *text, unsigned int flags,
 		     struct rfs_remote_ref *out, struct rfs_error *err);
