@@ -159,6 +159,9 @@ int main(int argc, char *argv[])
 				     opts.cache_max, &err);
 	if (!rc)
 		rc = rfs_pull_new(fs.store, &cfg, &fs.pull, &err);
+	/* A smaller cache_max than last time applies from the start. */
+	if (!rc && cfg.cache_max)
+		rfs_pull_evict(fs.pull, cfg.cache_max, NULL);
 	if (rc) {
 		fprintf(stderr, "regfs: %s\n", rfs_error_message(&err, rc));
 		regfs_log(REGFS_LOG_ERROR, "%s", rfs_error_message(&err, rc));
