@@ -67,6 +67,19 @@ static const char schema_sql[] =
     "  key TEXT NOT NULL,"
     "  value TEXT NOT NULL,"
     "  PRIMARY KEY(tag, key));"
+    /* Tags a refresh replaced: an inode a reader still holds keeps its
+     * attributes (the kernel asks again when it reads to the end). */
+    "CREATE TABLE IF NOT EXISTS retired_tags("
+    "  id INTEGER PRIMARY KEY,"
+    "  repo TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  digest TEXT NOT NULL,"
+    "  size INTEGER NOT NULL,"
+    "  created_ns INTEGER NOT NULL,"
+    "  origin TEXT NOT NULL,"
+    "  kind INTEGER NOT NULL,"
+    "  manifest TEXT NOT NULL,"
+    "  retired_ns INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS remote_blobs("
     "  digest TEXT NOT NULL,"
     "  host TEXT NOT NULL,"
@@ -131,6 +144,9 @@ enum stmt_id {
 	ST_TAG_SEARCH,
 	ST_REMOTE_BLOB_ADD,
 	ST_REMOTE_BLOB_FIND,
+	ST_BLOB_FORGET,
+	ST_TAG_RETIRE,
+	ST_RETIRED_BY_ID,
 	ST_COUNT
 };
 
@@ -221,6 +237,20 @@ static const char *const stmt_sql[ST_COUNT] = {
 	    " AND (?2 = '' OR t.artifact_type = ?2)"
 	    " AND (?3 = 1 OR t.yanked = 0)"
 	    " ORDER BY d.path, t.name",
+	[ST_TAG_RETIRE] =
+	    "INSERT OR REPLACE INTO retired_tags(id, repo, name, digest,"
+	    " size, created_ns, origin, kind, manifest, retired_ns)"
+	    " SELECT t.id, d.path, t.name, t.digest, t.size, t.created_ns,"
+	    " t.origin, t.kind, t.manifest, ?2 FROM tags t JOIN dirs d"
+	    " ON d.id = t.dir WHERE t.id = ?1",
+	[ST_RETIRED_BY_ID] =
+	    "SELECT id, 0, repo, name, digest, size, created_ns, origin,"
+	    " kind, manifest, retired_ns, 0, '' FROM retired_tags"
+	    " WHERE id = ?1",
+	[ST_BLOB_FORGET] =
+	    "DELETE FROM blobs WHERE digest = ?1 AND NOT EXISTS(SELECT 1"
+	    " FROM tags WHERE digest = ?1 OR manifest = ?1) AND NOT"
+	    " EXISTS(SELECT 1 FROM layers WHERE digest = ?1)",
 	[ST_REMOTE_BLOB_ADD] =
 	    "INSERT OR IGNORE INTO remote_blobs(digest, host,"
 	    " repo) VALUES(?1, ?2, ?3)",
@@ -767,19 +797,24 @@ int rfs_catalog_list_dirs(struct rfs_catalog *cat, int64_t parent,
 	return rc;
 }
 
+/* A tag by id: a live one, or one a refresh retired (its folder 0). */
 static int tag_by_id_locked(struct rfs_catalog *cat, int64_t id,
 			    struct rfs_tag *out)
 {
-	sqlite3_stmt *s = stmt(cat, ST_TAG_BY_ID);
-	int rc;
+	static const enum stmt_id where[] = { ST_TAG_BY_ID, ST_RETIRED_BY_ID };
+	int rc = -ENOENT;
 
-	if (!s)
-		return -EIO;
-	sqlite3_bind_int64(s, 1, id);
-	rc = one_row(s);
-	if (!rc)
-		row_to_tag(s, out);
-	sqlite3_reset(s);
+	for (size_t i = 0; rc == -ENOENT && i < 2; i++) {
+		sqlite3_stmt *s = stmt(cat, where[i]);
+
+		if (!s)
+			return -EIO;
+		sqlite3_bind_int64(s, 1, id);
+		rc = one_row(s);
+		if (!rc)
+			row_to_tag(s, out);
+		sqlite3_reset(s);
+	}
 	return rc;
 }
 
@@ -1069,9 +1104,11 @@ static int pin_tag_locked(struct rfs_catalog *cat, const struct rfs_pin *pin,
 		if (!replace || old.origin[0] == '\0')
 			return rfs_error_set(err, -EEXIST, "tag '%s:%s' exists",
 					     pin->repo, pin->tag);
-		rc = run(cat, ST_TAG_DELETE, "i", old.id);
+		rc = run(cat, ST_TAG_RETIRE, "ii", old.id, now);
+		if (!rc)
+			rc = run(cat, ST_TAG_DELETE, "i", old.id);
 		if (rc)
-			return db_error(cat, SQLITE_ERROR, err, "delete tag");
+			return db_error(cat, SQLITE_ERROR, err, "retire tag");
 	}
 	/* The manifest is stored by now, as content of our own: it is what
 	 * the pin stands on, so it is never evicted. The layers are fetched
@@ -1407,6 +1444,18 @@ int rfs_catalog_remote_blob_find(struct rfs_catalog *cat, const char *digest,
 				  sqlite3_column_text(s, 0));
 		sqlite3_reset(s);
 	}
+	unlock(cat);
+	return rc;
+}
+
+int rfs_catalog_blob_forget(struct rfs_catalog *cat, const char *digest)
+{
+	int rc;
+
+	lock(cat);
+	rc = run(cat, ST_BLOB_FORGET, "t", digest);
+	if (!rc && sqlite3_changes(cat->db) == 0)
+		rc = -EBUSY;
 	unlock(cat);
 	return rc;
 }

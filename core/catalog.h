@@ -146,7 +146,8 @@ int rfs_catalog_dir_remove(struct rfs_catalog *cat, int64_t id);
 int rfs_catalog_list_dirs(struct rfs_catalog *cat, int64_t parent,
 			  bool sealed_only, rfs_dir_fn fn, void *ctx);
 
-/* Tags. */
+/* Tags. By id, also a tag a refresh replaced (its dir is 0): a reader may
+ * still hold its inode. */
 int rfs_catalog_tag_by_id(struct rfs_catalog *cat, int64_t id,
 			  struct rfs_tag *out);
 int rfs_catalog_tag_lookup(struct rfs_catalog *cat, int64_t dir,
@@ -236,6 +237,8 @@ int rfs_catalog_blob_touch(struct rfs_catalog *cat, const char *digest,
 int rfs_catalog_list_evictable(struct rfs_catalog *cat, rfs_blob_fn fn,
 			       void *ctx);
 int rfs_catalog_cached_bytes(struct rfs_catalog *cat, uint64_t *out);
+/* Forget a blob no tag, layer or manifest names: -EBUSY if one does. */
+int rfs_catalog_blob_forget(struct rfs_catalog *cat, const char *digest);
 
 /* Group many writes in one transaction (bulk loading). Not nestable. */
 int rfs_catalog_begin(struct rfs_catalog *cat);

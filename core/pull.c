@@ -495,7 +495,7 @@ static int resolve_upstream(struct rfs_pull *pull, struct rfs_upstream *up,
 	struct rfs_pin pin;
 	size_t n_layers = 0;
 	bool had = false;
-	int rc;
+	int rc, lock = -1;
 
 	rfs_upstream_remote_repo(up, repo, remote, sizeof(remote));
 	snprintf(what, sizeof(what), "manifest of '%s:%s'", repo, tag);
@@ -508,6 +508,11 @@ static int resolve_upstream(struct rfs_pull *pull, struct rfs_upstream *up,
 		/* Same manifest: the pin stands, checked as of now. */
 		rfs_catalog_tag_touch(catalog(pull), old.id, rfs_now_ns());
 		*out = old;
+		goto out;
+	}
+	lock = rfs_store_lock(pull->store, false);
+	if (lock < 0) {
+		rc = rfs_error_set(err, lock, "cannot lock the store");
 		goto out;
 	}
 	rc = store_manifest(pull, &mb, what, err);
@@ -544,6 +549,7 @@ static int resolve_upstream(struct rfs_pull *pull, struct rfs_upstream *up,
 	if (!rc && changed)
 		*changed = had;
 out:
+	rfs_store_unlock(lock);
 	json_decref(json);
 	free(layers);
 	rfs_manifest_release(&m);
@@ -734,10 +740,15 @@ static void *download(void *arg)
 		rfs_error_set(&err, rc, "%s: more bytes than its size %llu",
 			      f->what, (unsigned long long)f->size);
 	if (!rc) {
-		rc = rfs_seal_store(sink.seal, f->what, &opts, digest, &err);
+		int lock = rfs_store_lock(pull->store, false);
+
+		rc = lock < 0 ? lock
+			      : rfs_seal_store(sink.seal, f->what, &opts,
+					       digest, &err);
 		if (!rc)
 			rc = rfs_catalog_blob_set_present(
 			    rfs_store_catalog(pull->store), f->digest, true);
+		rfs_store_unlock(lock);
 	} else if (sink.seal && rc != -EBADMSG &&
 		   rfs_seal_size(sink.seal) > 0) {
 		keep_partial(pull, f->digest, sink.seal);

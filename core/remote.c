@@ -103,7 +103,8 @@ static bool host_grammar_ok(const char *s, size_t len)
 	}
 	if (name_len == len)
 		return true;
-	return s[name_len] == ':' && port_ok(s + name_len + 1, len - name_len - 1);
+	return s[name_len] == ':' &&
+	       port_ok(s + name_len + 1, len - name_len - 1);
 }
 
 /* Docker's rule: a host has a '.' or a ':', or is "localhost". */
@@ -117,7 +118,8 @@ bool rfs_remote_is_remote(const char *text)
 {
 	const char *slash = text ? strchr(text, '/') : NULL;
 
-	return slash && slash > text && host_rule_ok(text, (size_t)(slash - text));
+	return slash && slash > text &&
+	       host_rule_ok(text, (size_t)(slash - text));
 }
 
 bool rfs_remote_valid_host(const char *host)
@@ -128,21 +130,24 @@ bool rfs_remote_valid_host(const char *host)
 	       host_rule_ok(host ? host : "", len);
 }
 
-/* A message for a host that failed, host being len bytes at s. */
+/* A message for a host that failed, host being len bytes at s, of text
+ * (NULL when the host is the whole text). */
 static int host_error(const char *s, size_t len, const char *text,
 		      struct rfs_error *err)
 {
 	int n = len > RFS_HOST_MAX ? RFS_HOST_MAX : (int)len;
+	const char *in = text ? "' in '" : "";
 
+	if (!text)
+		text = "";
 	if (len && host_grammar_ok(s, len))
 		return rfs_error_set(
 		    err, -EINVAL,
-		    "'%.*s' in '%s' is not a registry host: a host has a "
-		    "'.' or a ':' or is 'localhost'",
-		    n, s, text);
-	return rfs_error_set(err, -EINVAL,
-			     "invalid registry host '%.*s' in '%s'", n, s,
-			     text);
+		    "'%.*s%s%s' is not a registry host: a host has a '.' or a "
+		    "':' or is 'localhost'",
+		    n, s, in, text);
+	return rfs_error_set(err, -EINVAL, "invalid registry host '%.*s%s%s'",
+			     n, s, in, text);
 }
 
 int rfs_remote_parse_host(const char *text, char *host, size_t size,
@@ -163,7 +168,7 @@ int rfs_remote_parse_host(const char *text, char *host, size_t size,
 				     "HOST[:PORT], without a repository",
 				     text);
 	if (!host_grammar_ok(text, len) || !host_rule_ok(text, len))
-		return host_error(text, len, text, err);
+		return host_error(text, len, NULL, err);
 	if (len >= size)
 		return rfs_error_set(err, -ENAMETOOLONG,
 				     "registry host '%s' too long", text);
@@ -174,11 +179,10 @@ int rfs_remote_parse_host(const char *text, char *host, size_t size,
 static int parse_ref(const char *text, unsigned int flags,
 		     struct rfs_remote_ref *out, struct rfs_error *err)
 {
-	const char *want = flags & RFS_REMOTE_TAG_REQUIRED
-			       ? "HOST[:PORT]/REPO:TAG"
-			   : flags & RFS_REMOTE_TAG_FORBIDDEN
-			       ? "HOST[:PORT]/REPO"
-			       : "HOST[:PORT]/REPO[:TAG]";
+	const char *want =
+	    flags & RFS_REMOTE_TAG_REQUIRED    ? "HOST[:PORT]/REPO:TAG"
+	    : flags & RFS_REMOTE_TAG_FORBIDDEN ? "HOST[:PORT]/REPO"
+					       : "HOST[:PORT]/REPO[:TAG]";
 	const char *slash, *rest, *colon;
 	size_t host_len, repo_len;
 

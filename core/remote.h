@@ -35,7 +35,7 @@ struct rfs_remote_ref {
 };
 
 enum {
-	RFS_REMOTE_TAG_REQUIRED = 1 << 0, /* REPO alone is refused */
+	RFS_REMOTE_TAG_REQUIRED = 1 << 0,  /* REPO alone is refused */
 	RFS_REMOTE_TAG_FORBIDDEN = 1 << 1, /* REPO:TAG is refused */
 };
 
@@ -53,8 +53,8 @@ int rfs_remote_parse_host(const char *text, char *host, size_t size,
 			  struct rfs_error *err);
 
 /* Parse "HOST[:PORT]/REPO[:TAG]" into out, with RFS_REMOTE_* flags.
- * Returns 0, or (out cleared) -EINVAL with a message that says what is wrong ("no tag in
- * 'host/app' (want HOST[:PORT]/REPO:TAG)"). */
+ * Returns 0, or (out cleared) -EINVAL with a message that says what is wrong
+ * ("no tag in 'host/app' (want HOST[:PORT]/REPO:TAG)"). */
 int rfs_remote_parse(const char *text, unsigned int flags,
 		     struct rfs_remote_ref *out, struct rfs_error *err);
 

@@ -336,7 +336,7 @@ int rfs_seal_commit(struct rfs_seal *seal, const char *repo, const char *tag,
 	struct rfs_catalog *cat = rfs_store_catalog(seal->store);
 	char digest[RFS_DIGEST_STR_MAX + 1];
 	char what[RFS_REPO_MAX + RFS_TAG_MAX + 8];
-	int rc;
+	int rc, lock;
 
 	if (!rfs_name_valid_repo(repo) || !rfs_name_valid_tag(tag)) {
 		seal->done = true;
@@ -352,12 +352,17 @@ int rfs_seal_commit(struct rfs_seal *seal, const char *repo, const char *tag,
 		seal->done = true;
 		return rfs_error_set(err, -EEXIST, "tag %s exists", what);
 	}
+	lock = rfs_store_lock(seal->store, false);
+	if (lock < 0)
+		return rfs_error_set(err, lock, "cannot lock the store: %s",
+				     strerror(-lock));
 	rc = rfs_seal_store(seal, what, opts, digest, err);
-	if (rc)
-		return rc;
-	return rfs_catalog_add_tag_meta(cat, repo, tag, digest, seal->size,
-					rfs_now_ns(), opts ? opts->meta : NULL,
-					out, err);
+	if (!rc)
+		rc = rfs_catalog_add_tag_meta(
+		    cat, repo, tag, digest, seal->size, rfs_now_ns(),
+		    opts ? opts->meta : NULL, out, err);
+	rfs_store_unlock(lock);
+	return rc;
 }
 
 void rfs_seal_free(struct rfs_seal **sealp)

@@ -185,3 +185,33 @@ int rfs_store_blob_open(const struct rfs_store *store, const char *digest)
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	return fd < 0 ? -errno : fd;
 }
+
+int rfs_store_lock(const struct rfs_store *store, bool exclusive)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	if (snprintf(path, sizeof(path), "%s/gc.lock", store->root) >=
+	    (int)sizeof(path))
+		return -ENAMETOOLONG;
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0 && errno == EROFS)
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	while (flock(fd, exclusive ? LOCK_EX : LOCK_SH) < 0) {
+		if (errno != EINTR) {
+			int rc = -errno;
+
+			close(fd);
+			return rc;
+		}
+	}
+	return fd;
+}
+
+void rfs_store_unlock(int fd)
+{
+	if (fd >= 0)
+		close(fd); /* drops the flock */
+}

@@ -15,6 +15,7 @@
 #ifndef RFS_STORE_H
 #define RFS_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -52,6 +53,14 @@ int rfs_store_blob_path(const struct rfs_store *store, const char *digest,
 int rfs_store_blob_open(const struct rfs_store *store, const char *digest);
 
 const char *rfs_store_blobs_dir(const struct rfs_store *store);
+
+/* The store's gc lock (STORE/gc.lock, flock): whoever links a blob and
+ * records what names it holds it shared from before the link to after the
+ * commit; rfs_gc() holds it exclusive, so it never sees a blob between
+ * the two. Returns a descriptor to pass to rfs_store_unlock(), or a
+ * negative errno. */
+int rfs_store_lock(const struct rfs_store *store, bool exclusive);
+void rfs_store_unlock(int fd);
 const char *rfs_store_staging_dir(const struct rfs_store *store);
 
 #endif

@@ -29,6 +29,11 @@ static const struct regctl_cmd commands[] = {
 	{ "fsck", cmd_fsck, "re-hash every blob and report damage" },
 	{ "refresh", cmd_refresh,
 	  "resolve a tag pinned from an upstream again" },
+	{ "login", cmd_login, "check and save credentials for a registry" },
+	{ "logout", cmd_logout, "remove the saved credentials of a registry" },
+	{ "tags", cmd_tags, "list the tags of a repository on a registry" },
+	{ "health", cmd_health,
+	  "check that registries answer and accept our credentials" },
 	{ "version", cmd_version, "print regctl's version" },
 	{ "help", cmd_help, "show help for regctl or for a command" },
 };

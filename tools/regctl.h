@@ -39,10 +39,14 @@ struct regctl_cmd {
 };
 
 int cmd_fsck(int argc, char **argv, struct regctl *rc);
+int cmd_health(int argc, char **argv, struct regctl *rc);
 int cmd_help(int argc, char **argv, struct regctl *rc);
 int cmd_inspect(int argc, char **argv, struct regctl *rc);
+int cmd_login(int argc, char **argv, struct regctl *rc);
+int cmd_logout(int argc, char **argv, struct regctl *rc);
 int cmd_ls(int argc, char **argv, struct regctl *rc);
 int cmd_refresh(int argc, char **argv, struct regctl *rc);
+int cmd_tags(int argc, char **argv, struct regctl *rc);
 int cmd_version(int argc, char **argv, struct regctl *rc);
 
 /* Print "regctl: <message>" to stderr. Returns REGCTL_EXIT_FAILURE. */
