@@ -44,7 +44,7 @@ struct rfs_upstream_config {
 	 * saves them); when username is set, credentials is not read. */
 	char *username;
 	char *password;
-	char *ca_file; /* extra CA bundle, or NULL */
+	char *ca_file;	 /* extra CA bundle, or NULL */
 	bool plain_http; /* http:// allowed (an http:// url implies it) */
 	bool tls_verify; /* true unless configured otherwise */
 	unsigned int connect_timeout_ms;
