@@ -26,6 +26,13 @@
 static const struct regctl_cmd commands[] = {
 	{ "ls", cmd_ls, "list tags with their digest, size and creation time" },
 	{ "inspect", cmd_inspect, "show one tag and the blob that holds it" },
+	{ "search", cmd_search, "find tags by repository, tag or annotation" },
+	{ "publish", cmd_publish, "seal a file as a tag, without a mount" },
+	{ "push", cmd_push, "push a local tag to a remote registry" },
+	{ "yank", cmd_yank, "hide a tag from listings; it stays readable" },
+	{ "unyank", cmd_unyank, "list a yanked tag again" },
+	{ "rm", cmd_rm, "remove a local tag (with --force)" },
+	{ "gc", cmd_gc, "remove the blobs no tag needs" },
 	{ "fsck", cmd_fsck, "re-hash every blob and report damage" },
 	{ "refresh", cmd_refresh,
 	  "resolve a tag pinned from an upstream again" },

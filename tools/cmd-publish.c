@@ -1,0 +1,130 @@
+/*
+ * cmd-publish.c - "regctl publish FILE REPO:TAG": seal a file as a tag
+ * without a mount, through the same seal as incoming/.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "digest.h"
+#include "names.h"
+#include "regctl.h"
+#include "seal.h"
+
+#define MAX_ANNOTATIONS 64
+
+static const char publish_usage[] =
+    "usage: regctl publish [--annotation KEY=VALUE]... [--artifact-type TYPE]\n"
+    "                      [--sha256 HEX] FILE REPO:TAG\n"
+    "\n"
+    "Seal FILE (or standard input for -) as REPO:TAG: hashed while it is\n"
+    "copied into the store, synced, stored once per digest and recorded,\n"
+    "exactly as a file closed in incoming/. The tag must not exist.\n"
+    "\n"
+    "  --annotation KEY=VALUE  metadata (description, author, source...),\n"
+    "                          shown by getfattr as user.regfs.annotation.KEY\n"
+    "  --artifact-type TYPE    the artifact's media type, for search --type\n"
+    "  --sha256 HEX            the digest the content must have\n"
+    "  -h, --help              show this help\n";
+
+int cmd_publish(int argc, char **argv, struct regctl *rc)
+{
+	enum {
+		OPT_HELP = REGCTL_OPT_LONG,
+		OPT_ANNOTATION,
+		OPT_TYPE,
+		OPT_SHA256
+	};
+	static const struct option options[] = {
+		{ "help", no_argument, NULL, OPT_HELP },
+		{ "annotation", required_argument, NULL, OPT_ANNOTATION },
+		{ "artifact-type", required_argument, NULL, OPT_TYPE },
+		{ "sha256", required_argument, NULL, OPT_SHA256 },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct rfs_annotation annotations[MAX_ANNOTATIONS];
+	struct rfs_tag_meta meta = { .annotations = annotations };
+	char repo[RFS_REPO_MAX + 1], name[RFS_TAG_MAX + 1];
+	char expected[RFS_DIGEST_STR_MAX + 8];
+	struct rfs_seal_options opts = { .meta = &meta };
+	struct rfs_error err = { 0 };
+	struct rfs_store *store = NULL;
+	struct rfs_seal *seal = NULL;
+	struct rfs_tag tag;
+	const char *file;
+	int c, fd = -1, r, ret;
+
+	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+		char *eq;
+
+		switch (c) {
+		case 'h':
+		case OPT_HELP: return regctl_usage(publish_usage, false);
+		case OPT_ANNOTATION:
+			eq = strchr(optarg, '=');
+			if (!eq || eq == optarg)
+				return regctl_usage_error(
+				    publish_usage,
+				    "an annotation is KEY=VALUE, not '%s'",
+				    optarg);
+			if (meta.n_annotations == MAX_ANNOTATIONS)
+				return regctl_usage_error(
+				    publish_usage, "at most %d annotations",
+				    MAX_ANNOTATIONS);
+			*eq = '\0';
+			annotations[meta.n_annotations].key = optarg;
+			annotations[meta.n_annotations++].value = eq + 1;
+			break;
+		case OPT_TYPE: meta.artifact_type = optarg; break;
+		case OPT_SHA256:
+			snprintf(expected, sizeof(expected), "sha256:%s",
+				 optarg);
+			if (!rfs_digest_valid(expected))
+				return regctl_usage_error(publish_usage,
+							  "invalid sha256 '%s'",
+							  optarg);
+			opts.expected_digest = expected;
+			break;
+		default: return regctl_option_error(argv, c, publish_usage);
+		}
+	}
+	if (argc - optind != 2)
+		return regctl_usage_error(publish_usage,
+					  "want FILE and REPO:TAG");
+	file = argv[optind];
+	if (rfs_ref_parse(argv[optind + 1], repo, sizeof(repo), name,
+			  sizeof(name)) < 0)
+		return regctl_error("invalid reference '%s' (want REPO:TAG)",
+				    argv[optind + 1]);
+	fd = strcmp(file, "-") == 0 ? STDIN_FILENO
+				    : open(file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return regctl_error("cannot open '%s': %s", file,
+				    strerror(errno));
+
+	ret = regctl_open_store(rc, RFS_STORE_CREATE, &store);
+	if (ret)
+		goto out;
+	r = rfs_seal_begin(store, &seal, &err);
+	if (!r)
+		r = rfs_seal_write_fd(seal, fd, &err);
+	if (!r)
+		r = rfs_seal_commit(seal, repo, name, &opts, &tag, &err);
+	if (r) {
+		ret = regctl_error("cannot publish '%s' as '%s:%s': %s", file,
+				   repo, name, rfs_error_message(&err, r));
+		goto out;
+	}
+	printf("%s:%s %s\n", tag.repo, tag.name, tag.digest);
+	ret = REGCTL_EXIT_OK;
+out:
+	rfs_seal_free(&seal);
+	rfs_store_close(&store);
+	if (fd > STDIN_FILENO)
+		close(fd);
+	return ret;
+}
