@@ -1025,3 +1025,29 @@ int64_t rfs_pull_evict(struct rfs_pull *pull, uint64_t max,
 	free(c.blobs);
 	return freed;
 }
+
+struct layer_fetch {
+	struct rfs_pull *pull;
+	const struct rfs_tag *tag;
+	struct rfs_error *err;
+};
+
+static int fetch_layer(void *ctx, const struct rfs_layer *layer)
+{
+	struct layer_fetch *lf = ctx;
+
+	return rfs_pull_fetch_wait(lf->pull, lf->tag, layer->digest,
+				   layer->size, lf->err);
+}
+
+int rfs_pull_fetch_tag(struct rfs_pull *pull, const struct rfs_tag *tag,
+		       struct rfs_error *err)
+{
+	struct layer_fetch lf = { pull, tag, err };
+
+	if (tag->kind == RFS_TAG_FILE)
+		return rfs_pull_fetch_wait(pull, tag, tag->digest, tag->size,
+					   err);
+	return rfs_catalog_list_layers(catalog(pull), tag->id, fetch_layer,
+				       &lf);
+}

@@ -88,6 +88,11 @@ int rfs_pull_fetch_wait(struct rfs_pull *pull, const struct rfs_tag *tag,
 			const char *digest, uint64_t size,
 			struct rfs_error *err);
 
+/* Fetch all the content of a pinned tag (its blob, or every layer of a
+ * multi-layer tag), waiting: what regctl pull and prefetch do. */
+int rfs_pull_fetch_tag(struct rfs_pull *pull, const struct rfs_tag *tag,
+		       struct rfs_error *err);
+
 /* A blob was opened or closed by a reader: open blobs are never evicted,
  * and opening one counts as a use for the LRU order. */
 void rfs_pull_blob_opened(struct rfs_pull *pull, const char *digest);

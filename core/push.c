@@ -13,6 +13,7 @@
 #include "digest.h"
 #include "manifest.h"
 #include "push.h"
+#include "seal.h"
 
 #define DEFAULT_CHUNK (8u << 20)
 
@@ -239,5 +240,133 @@ out:
 		close(fd);
 	rfs_manifest_blob_release(&remote);
 	free(body);
+	return rc;
+}
+
+static int to_seal(void *ctx, const void *buf, size_t len)
+{
+	struct rfs_seal *seal = ctx;
+	ssize_t n = rfs_seal_write(seal, buf, len, rfs_seal_size(seal), NULL);
+
+	return n < 0 ? (int)n : 0;
+}
+
+/* Bring blob digest of src into the store, verified, unless it is there;
+ * *fetched tells whether we brought it (and should take it away). */
+static int blob_here(struct rfs_store *store, struct rfs_upstream *src,
+		     const char *src_repo, const char *digest, bool *fetched,
+		     struct rfs_error *err)
+{
+	struct rfs_seal_options check = { .expected_digest = digest };
+	char got[RFS_DIGEST_STR_MAX + 1], what[RFS_DIGEST_STR_MAX + 16];
+	struct rfs_seal *seal = NULL;
+	int fd = rfs_store_blob_open(store, digest), rc;
+
+	*fetched = false;
+	if (fd >= 0) {
+		close(fd);
+		return 0;
+	}
+	snprintf(what, sizeof(what), "blob %s", digest);
+	rc = rfs_seal_begin(store, &seal, err);
+	if (!rc)
+		rc = rfs_upstream_get_blob(src, src_repo, digest, 0, to_seal,
+					   seal, err);
+	if (!rc)
+		rc = rfs_seal_store(seal, what, &check, got, err);
+	rfs_seal_free(&seal);
+	*fetched = rc == 0;
+	return rc;
+}
+
+int rfs_copy_remote(struct rfs_store *store, struct rfs_upstream *src,
+		    const char *src_host, const char *src_repo,
+		    const char *src_tag, struct rfs_upstream *dst,
+		    const char *dst_host, const char *dst_repo,
+		    const char *dst_tag, const struct rfs_push_options *opts,
+		    char digest[RFS_DIGEST_STR_MAX + 1], struct rfs_error *err)
+{
+	struct rfs_manifest_blob mb = { 0 }, remote = { 0 };
+	struct rfs_catalog *cat = rfs_store_catalog(store);
+	struct rfs_manifest m = { 0 };
+	int rc;
+
+	rc = rfs_upstream_get_manifest(src, src_repo, src_tag, &mb, err);
+	if (!rc)
+		rc =
+		    rfs_manifest_parse(mb.body, mb.len, mb.media_type, &m, err);
+	if (rc)
+		goto out;
+	snprintf(digest, RFS_DIGEST_STR_MAX + 1, "%s", mb.digest);
+	if (m.kind != RFS_MANIFEST_IMAGE) {
+		rc = rfs_error_set(err, -EOPNOTSUPP,
+				   "'%s:%s' is an image index: copy one of its "
+				   "platform manifests",
+				   src_repo, src_tag);
+		goto out;
+	}
+	rc = rfs_upstream_get_manifest(dst, dst_repo, dst_tag, &remote, err);
+	if (rc == 0 && strcmp(remote.digest, mb.digest) == 0)
+		goto out; /* there already */
+	if (rc == 0 && !(opts && opts->force)) {
+		rc = rfs_error_set(err, -EEXIST,
+				   "'%s:%s' on '%s' is %s, not %s: not "
+				   "overwriting it without --force",
+				   dst_repo, dst_tag, dst_host, remote.digest,
+				   mb.digest);
+		goto out;
+	}
+	if (rc != 0 && rc != -ENOENT)
+		goto out;
+
+	rc = 0;
+	for (size_t i = 0; i <= m.n_entries && !rc; i++) {
+		const struct rfs_descriptor *d =
+		    i == 0 ? &m.config : &m.entries[i - 1];
+		enum rfs_blob_route route;
+		bool fetched = false;
+		uint64_t have;
+		int fd;
+
+		if (rfs_upstream_blob_exists(dst, dst_repo, d->digest, &have,
+					     NULL) == 0)
+			continue;
+		if (strcmp(src_host, dst_host) == 0 &&
+		    rfs_upstream_blob_mount(dst, dst_repo, d->digest, src_repo,
+					    NULL) == 0) {
+			rfs_catalog_remote_blob_add(cat, d->digest, dst_host,
+						    dst_repo);
+			continue;
+		}
+		rc = blob_here(store, src, src_repo, d->digest, &fetched, err);
+		if (rc)
+			break;
+		fd = rfs_store_blob_open(store, d->digest);
+		rc = fd < 0
+			 ? rfs_error_set(err, fd, "blob %s vanished", d->digest)
+			 : rfs_push_blob(store, dst, dst_host, dst_repo,
+					 d->digest, d->size, read_fd, &fd, opts,
+					 &route, err);
+		if (fd >= 0)
+			close(fd);
+		/* A blob brought only to be passed on is not kept, unless a
+		 * tag of the store came to need it meanwhile. */
+		if (fetched &&
+		    rfs_catalog_blob_get(cat, d->digest, NULL) == -ENOENT) {
+			char path[4096];
+
+			if (rfs_store_blob_path(store, d->digest, path,
+						sizeof(path)) == 0)
+				unlink(path);
+		}
+	}
+	if (!rc)
+		rc = rfs_upstream_put_manifest(dst, dst_repo, dst_tag,
+					       mb.media_type, mb.body, mb.len,
+					       err);
+out:
+	rfs_manifest_release(&m);
+	rfs_manifest_blob_release(&remote);
+	rfs_manifest_blob_release(&mb);
 	return rc;
 }

@@ -69,4 +69,16 @@ int rfs_push_blob(struct rfs_store *store, struct rfs_upstream *up,
 		  const struct rfs_push_options *opts,
 		  enum rfs_blob_route *route, struct rfs_error *err);
 
+/* Copy src_repo:src_tag of src (on src_host) to dst_repo:dst_tag of dst
+ * (on dst_host) keeping the manifest's bytes, so its digest: blobs the
+ * destination has are skipped, mounted when both are on one registry, and
+ * otherwise streamed through the store, verified. An image index is not
+ * copied (-EOPNOTSUPP). digest is the manifest's. */
+int rfs_copy_remote(struct rfs_store *store, struct rfs_upstream *src,
+		    const char *src_host, const char *src_repo,
+		    const char *src_tag, struct rfs_upstream *dst,
+		    const char *dst_host, const char *dst_repo,
+		    const char *dst_tag, const struct rfs_push_options *opts,
+		    char digest[RFS_DIGEST_STR_MAX + 1], struct rfs_error *err);
+
 #endif

@@ -28,6 +28,53 @@ static const char push_usage[] =
     "  --chunk-size SIZE  upload in chunks of SIZE (K, M, G; default 8M)\n" REGCTL_PLAIN_HTTP_HELP
     "  -h, --help         show this help\n";
 
+int regctl_push(struct regctl *rc, const char *repo, const char *name,
+		const struct rfs_remote_ref *remote, bool plain,
+		struct rfs_push_options *opts)
+{
+	struct rfs_push_result result;
+	struct rfs_error err = { 0 };
+	struct rfs_upstream *up = NULL;
+	struct rfs_store *store = NULL;
+	struct progress bar;
+	struct rfs_tag tag;
+	char label[RFS_REPO_MAX + RFS_TAG_MAX + 2];
+	int r, ret;
+
+	ret = regctl_open_store(rc, RFS_STORE_READONLY, &store);
+	if (ret)
+		goto out;
+	r = rfs_catalog_tag_get(rfs_store_catalog(store), repo, name, &tag);
+	if (r) {
+		ret = regctl_error("no such tag '%s:%s'", repo, name);
+		goto out;
+	}
+	ret = regctl_remote_upstream(remote->host, plain, &up);
+	if (ret)
+		goto out;
+	snprintf(label, sizeof(label), "%s:%s", repo, name);
+	progress_init(&bar, label);
+	opts->progress = progress_update;
+	opts->progress_ctx = &bar;
+	r = rfs_push_tag(store, &tag, up, remote->host, remote->repo,
+			 remote->tag, opts, &result, &err);
+	progress_done(&bar);
+	if (r) {
+		ret =
+		    regctl_error("cannot push '%s:%s' to '%s/%s:%s': %s", repo,
+				 name, remote->host, remote->repo, remote->tag,
+				 regctl_upstream_message(&err, r));
+		goto out;
+	}
+	printf("%s/%s:%s %s%s\n", remote->host, remote->repo, remote->tag,
+	       result.digest, result.unchanged ? " (already there)" : "");
+	ret = REGCTL_EXIT_OK;
+out:
+	rfs_upstream_free(&up);
+	rfs_store_close(&store);
+	return ret;
+}
+
 int cmd_push(int argc, char **argv, struct regctl *rc)
 {
 	enum { OPT_HELP = REGCTL_OPT_LONG, OPT_FORCE, OPT_PLAIN, OPT_CHUNK };
@@ -38,17 +85,11 @@ int cmd_push(int argc, char **argv, struct regctl *rc)
 		{ "chunk-size", required_argument, NULL, OPT_CHUNK },
 		{ NULL, 0, NULL, 0 },
 	};
-	char repo[RFS_REPO_MAX + 1], name[RFS_TAG_MAX + 1], label[400];
+	char repo[RFS_REPO_MAX + 1], name[RFS_TAG_MAX + 1];
 	struct rfs_push_options opts = { 0 };
-	struct rfs_push_result result;
-	struct rfs_error err = { 0 };
 	struct rfs_remote_ref remote;
-	struct rfs_upstream *up = NULL;
-	struct rfs_store *store = NULL;
-	struct progress bar;
-	struct rfs_tag tag;
 	bool plain = false;
-	int c, r, ret;
+	int c, ret;
 
 	while ((c = getopt_long(argc, argv, ":hf", options, NULL)) != -1) {
 		switch (c) {
@@ -79,37 +120,5 @@ int cmd_push(int argc, char **argv, struct regctl *rc)
 		return ret;
 	if (!remote.tag[0])
 		snprintf(remote.tag, sizeof(remote.tag), "%s", name);
-
-	ret = regctl_open_store(rc, RFS_STORE_READONLY, &store);
-	if (ret)
-		goto out;
-	r = rfs_catalog_tag_get(rfs_store_catalog(store), repo, name, &tag);
-	if (r) {
-		ret = regctl_error("no such tag '%s:%s'", repo, name);
-		goto out;
-	}
-	ret = regctl_remote_upstream(remote.host, plain, &up);
-	if (ret)
-		goto out;
-	snprintf(label, sizeof(label), "%s:%s", repo, name);
-	progress_init(&bar, label);
-	opts.progress = progress_update;
-	opts.progress_ctx = &bar;
-	r = rfs_push_tag(store, &tag, up, remote.host, remote.repo, remote.tag,
-			 &opts, &result, &err);
-	progress_done(&bar);
-	if (r) {
-		ret =
-		    regctl_error("cannot push '%s:%s' to '%s/%s:%s': %s", repo,
-				 name, remote.host, remote.repo, remote.tag,
-				 regctl_upstream_message(&err, r));
-		goto out;
-	}
-	printf("%s/%s:%s %s%s\n", remote.host, remote.repo, remote.tag,
-	       result.digest, result.unchanged ? " (already there)" : "");
-	ret = REGCTL_EXIT_OK;
-out:
-	rfs_upstream_free(&up);
-	rfs_store_close(&store);
-	return ret;
+	return regctl_push(rc, repo, name, &remote, plain, &opts);
 }

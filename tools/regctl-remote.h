@@ -48,6 +48,20 @@ int regctl_remote_upstream(const char *host, bool plain_http,
  * (URL): " lead, for a line that names the registry already. */
 const char *regctl_upstream_message(const struct rfs_error *err, int code);
 
+struct regctl;
+
+/* Pull remote into the store (and, when repo is not NULL, publish its
+ * content locally as repo:name): regctl pull and cp share it. */
+int regctl_pull(struct regctl *rc, const struct rfs_remote_ref *remote,
+		bool plain, const char *repo, const char *name);
+
+/* Push the local tag repo:name to remote (its tag set): regctl push and cp
+ * share it. */
+struct rfs_push_options;
+int regctl_push(struct regctl *rc, const char *repo, const char *name,
+		const struct rfs_remote_ref *remote, bool plain,
+		struct rfs_push_options *opts);
+
 /* Milliseconds on a monotonic clock, to time a call. */
 int64_t regctl_now_ms(void);
 

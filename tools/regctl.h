@@ -38,6 +38,7 @@ struct regctl_cmd {
 	const char *summary; /* one line for "regctl --help" */
 };
 
+int cmd_cp(int argc, char **argv, struct regctl *rc);
 int cmd_fsck(int argc, char **argv, struct regctl *rc);
 int cmd_health(int argc, char **argv, struct regctl *rc);
 int cmd_help(int argc, char **argv, struct regctl *rc);
@@ -46,7 +47,9 @@ int cmd_login(int argc, char **argv, struct regctl *rc);
 int cmd_logout(int argc, char **argv, struct regctl *rc);
 int cmd_gc(int argc, char **argv, struct regctl *rc);
 int cmd_ls(int argc, char **argv, struct regctl *rc);
+int cmd_prefetch(int argc, char **argv, struct regctl *rc);
 int cmd_publish(int argc, char **argv, struct regctl *rc);
+int cmd_pull(int argc, char **argv, struct regctl *rc);
 int cmd_push(int argc, char **argv, struct regctl *rc);
 int cmd_rm(int argc, char **argv, struct regctl *rc);
 int cmd_search(int argc, char **argv, struct regctl *rc);
