@@ -146,6 +146,7 @@ enum stmt_id {
 	ST_REMOTE_BLOB_FIND,
 	ST_BLOB_FORGET,
 	ST_TAG_RETIRE,
+	ST_DIR_TOUCH,
 	ST_RETIRED_BY_ID,
 	ST_COUNT
 };
@@ -237,6 +238,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 	    " AND (?2 = '' OR t.artifact_type = ?2)"
 	    " AND (?3 = 1 OR t.yanked = 0)"
 	    " ORDER BY d.path, t.name",
+	[ST_DIR_TOUCH] = "UPDATE dirs SET changed_ns = ?2 WHERE id = ?1",
 	[ST_TAG_RETIRE] =
 	    "INSERT OR REPLACE INTO retired_tags(id, repo, name, digest,"
 	    " size, created_ns, origin, kind, manifest, retired_ns)"
@@ -1366,6 +1368,9 @@ int rfs_catalog_set_yanked(struct rfs_catalog *cat, const char *repo,
 	rc = tag_for_change(cat, repo, tag, &t, err);
 	if (!rc)
 		rc = run(cat, ST_TAG_YANK, "ii", t.id, (int64_t)yanked);
+	/* The folder's listing changed: a mount drops its cached one. */
+	if (!rc)
+		rc = run(cat, ST_DIR_TOUCH, "ii", t.dir, rfs_now_ns());
 	unlock(cat);
 	return rc;
 }
@@ -1387,6 +1392,8 @@ int rfs_catalog_remove_tag(struct rfs_catalog *cat, const char *repo,
 					   repo, tag, t.origin);
 		if (!rc)
 			rc = run(cat, ST_TAG_DELETE, "i", t.id);
+		if (!rc)
+			rc = run(cat, ST_DIR_TOUCH, "ii", t.dir, rfs_now_ns());
 		rc = txn_end(cat, rc, err);
 	}
 	unlock(cat);
