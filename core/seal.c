@@ -34,7 +34,12 @@ struct rfs_seal {
 	bool done;   /* committed, or failed for good */
 	int failed;  /* a write or truncate failed: the content is not what
 		      * the writer meant, so it must never be sealed */
+	uint64_t flushing; /* writeback started for [0, flushing) */
 };
+
+/* Start writing back what came in every so often, so that the fsync of
+ * the seal finds little left to do: the disk works while data streams in. */
+#define WRITEBACK_STEP (8u << 20)
 
 /* What the checks of a seal look at. */
 struct seal_subject {
@@ -168,6 +173,12 @@ ssize_t rfs_seal_write(struct rfs_seal *seal, const void *buf, size_t len,
 	}
 	if (offset + len > seal->size)
 		seal->size = offset + len;
+	if (seal->size - seal->flushing >= WRITEBACK_STEP) {
+		sync_file_range(seal->fd, (off_t)seal->flushing,
+				(off_t)(seal->size - seal->flushing),
+				SYNC_FILE_RANGE_WRITE);
+		seal->flushing = seal->size;
+	}
 	return (ssize_t)len;
 }
 
