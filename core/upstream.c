@@ -7,11 +7,12 @@
  * - Time. A call gets a deadline of total_timeout_ms from its start. Each
  *   attempt runs with CURLOPT_TIMEOUT_MS set to what is left, backoff never
  *   sleeps past it, and a token fetch inside the call shares it. For a blob
- *   the deadline moves on with every byte handed to the sink: the budget
- *   bounds the time spent without progress (connecting, retrying, stalled),
- *   not the length of a healthy download of a large blob. A stall (no
- *   byte for a quarter of the budget, 1 to 30 s) ends an attempt, which is
- *   then retried or resumed.
+ *   the deadline moves on with every byte handed to the sink (for an
+ *   upload, every byte sent): the budget bounds the time spent without
+ *   progress (connecting, retrying, stalled), not the length of a healthy
+ *   transfer of a large blob. A stall (no byte either way for a quarter of
+ *   the budget, 1 to 30 s) ends an attempt, which is then retried or
+ *   resumed. Each request of an upload has a budget of its own.
  * - Retries: connection errors, a timed-out attempt, 429, 500, 502, 503 and
  *   504 are retried, at most cfg->retries times, after
  *   backoff_ms * 2^n (capped at backoff_max_ms) with equal jitter, or after
@@ -19,25 +20,45 @@
  *   wait that would end past the deadline is not started: the call fails
  *   with the last error at once. Other 4xx answers are final. A broken blob
  *   transfer that delivered bytes is resumed at once with a Range request
- *   and does not count as a retry.
+ *   and does not count as a retry. PUT and POST are retried the same way
+ *   (a manifest PUT and the PUT closing an upload are idempotent; a
+ *   repeated POST opens one more session at worst), PATCH never: a chunk
+ *   that failed is followed by a GET of the session, which says from
+ *   which byte to go on (its Range, "0-LAST", where Distribution writes
+ *   "0-0" for an empty session as well). A session the registry forgot
+ *   (404, or 400 BLOB_UPLOAD_INVALID / BLOB_UPLOAD_UNKNOWN: Distribution
+ *   2.8 cancels a session whose _state no longer matches what it holds,
+ *   which is what a PATCH broken midway leaves) is started over, at most
+ *   cfg->retries times. A chunk_size of 0 means one PUT whatever the
+ *   size. Bodies are read from the source as libcurl sends them, never
+ *   held whole; "Expect: 100-continue" is not used.
+ * - Upload locations may be relative or absolute; their query (_state) is
+ *   kept, digest= is added with '&' or '?'. One on another scheme, host
+ *   or port than the upstream's is refused: credentials would go with it.
  * - Plain http. An http:// URL is its own permission (upstream.h: it implies
  *   plain_http). plain_http on an https:// upstream lets redirects and a
  *   token realm use http too; without it only https is spoken. Only http
  *   and https are ever spoken.
- * - Redirects: only blob GETs (and token fetches) follow them, since
- *   registries send blobs to storage elsewhere. Credentials are set through
- *   CURLOPT_HTTPAUTH, which libcurl sends to the first host only (no
- *   CURLOPT_UNRESTRICTED_AUTH).
+ * - Redirects: only blob GETs and HEADs (and token fetches) follow them,
+ *   since registries send blobs to storage elsewhere. Credentials are set
+ *   through CURLOPT_HTTPAUTH, which libcurl sends to the first host only
+ *   (no CURLOPT_UNRESTRICTED_AUTH).
  * - Auth. A call starts anonymous, unless this upstream already asked for
  *   basic auth (then the credentials go at once) or a token for the call's
- *   scope ("repository:<repo>:pull", "" for /v2/) is cached. A 401 Basic
- *   challenge is answered with rfs_credentials_lookup(host[:port]); a 401
- *   Bearer challenge with a token from the realm (GET with service= and
- *   scope=, basic credentials when there are some), cached per scope for
- *   expires_in (60 s when absent), less a tenth of it (at most 30 s). A
- *   token refused (401 or 403) is dropped; a cached one is fetched again
- *   once, a fresh one is final. Docker's OAuth2 identity tokens are not
- *   spoken. Passwords and tokens never reach a message.
+ *   scope ("repository:<repo>:pull", ":pull,push" to push, "" for /v2/) is
+ *   cached. A 401 Basic challenge is answered with cfg->username and
+ *   cfg->password when they are given, else rfs_credentials_lookup(
+ *   host[:port]); a 401 Bearer challenge with a token from the realm (GET
+ *   with service= and scope=, basic credentials when there are some). The
+ *   scope asked is the call's own, plus what the challenge names that it
+ *   does not cover: Distribution asks a mount for "repository:<to>:pull,
+ *   push repository:<from>:pull" in no fixed order (nor of the actions),
+ *   and a token is cached under the call's spelling. Cancelling a session
+ *   takes the delete action, a token of its own. Tokens are cached per
+ *   scope for expires_in (60 s when absent), less a tenth of it (at most
+ *   30 s). A token refused (401 or 403) is dropped; a cached one is
+ *   fetched again once, a fresh one is final. Docker's OAuth2 identity
+ *   tokens are not spoken. Passwords and tokens never reach a message.
  * - errno (one table per domain, below): 404 -ENOENT, 401/403 -EACCES,
  *   429 and 503 -EAGAIN (try later), 504 -ETIMEDOUT, other 5xx -EIO,
  *   416 -ERANGE; curl: a timeout -ETIMEDOUT, refused -ECONNREFUSED, no
@@ -123,8 +144,10 @@ struct call {
 	const char *what;  /* "manifest 'app:v1'", for messages */
 	const char *scope; /* the token scope this call needs */
 	const char *accept;
+	const char *method; /* NULL for GET */
 	bool follow;
 	bool use_auth; /* false for the token endpoint itself */
+	bool no_retry; /* a failure is final: the caller knows better */
 	int64_t budget;
 	int64_t deadline;
 	bool moving_deadline;
@@ -146,13 +169,23 @@ struct call {
 	uint64_t want; /* the next byte of the blob to deliver */
 	uint64_t skip; /* bytes to drop from a 200 answer to a Range */
 	uint64_t size; /* the blob's size when known */
+	/* A request body (uploads, manifests), read from source at
+	 * body_off + body_pos as libcurl asks for it. */
+	bool has_body;
+	rfs_source_fn source;
+	void *src_ctx;
+	uint64_t body_off, body_len, body_pos;
+	int source_rc;
+	bool source_short; /* it ended before body_len */
+	const char *content_type;
+	char content_range[64]; /* "" for none */
 
 	/* The attempt in flight. */
 	CURL *curl;
 	bool started, body_ok, too_big, nomem, bad_range, expired, stalled;
-	curl_off_t last_dlnow;
-	int64_t last_rx; /* when a byte last arrived */
-	uint64_t got;	 /* bytes delivered to the sink by this attempt */
+	curl_off_t last_xfer; /* bytes received and sent */
+	int64_t last_rx;      /* when a byte last arrived */
+	uint64_t got;	      /* bytes delivered to the sink by this attempt */
 	char errbody[ERROR_BODY_MAX];
 	size_t errlen;
 	char errbuf[CURL_ERROR_SIZE];
@@ -388,6 +421,8 @@ void rfs_upstream_config_release(struct rfs_upstream_config *cfg)
 	free(cfg->prefix);
 	free(cfg->remote_root);
 	free(cfg->credentials);
+	free_secret(cfg->username);
+	free_secret(cfg->password);
 	free(cfg->ca_file);
 	memset(cfg, 0, sizeof(*cfg));
 }
@@ -420,13 +455,17 @@ static int copy_config(struct rfs_upstream_config *dst,
 	*dst = *src;
 	dst->name = dst->url = dst->prefix = dst->remote_root = NULL;
 	dst->credentials = dst->ca_file = NULL;
+	dst->username = dst->password = NULL;
 	if (copy_str(&dst->name, src->name && *src->name ? src->name : NULL,
 		     "default", false) ||
 	    copy_str(&dst->url, src->url, NULL, false) ||
 	    copy_str(&dst->prefix, src->prefix, "", true) ||
 	    copy_str(&dst->remote_root, src->remote_root, "", true) ||
 	    copy_str(&dst->credentials, src->credentials, "auto", false) ||
-	    copy_str(&dst->ca_file, src->ca_file, NULL, false))
+	    copy_str(&dst->ca_file, src->ca_file, NULL, false) ||
+	    copy_str(&dst->username, src->username, NULL, false) ||
+	    copy_str(&dst->password, src->username ? src->password : NULL,
+		     src->username ? "" : NULL, false))
 		return -ENOMEM;
 	if (!dst->page_size)
 		dst->page_size = 1000;
@@ -715,6 +754,23 @@ static void token_store(struct rfs_upstream *up, const struct token *tok)
 	pthread_mutex_unlock(&up->lock);
 }
 
+/* The credentials for this upstream: the ones given outright, else those
+ * cfg->credentials finds for our host. */
+static int credentials_get(struct rfs_upstream *up, struct rfs_credential *out,
+			   struct rfs_error *err)
+{
+	if (!up->cfg.username)
+		return rfs_credentials_lookup(up->host, up->cfg.credentials,
+					      out, err);
+	out->username = strdup(up->cfg.username);
+	out->password = strdup(up->cfg.password ? up->cfg.password : "");
+	if (!out->username || !out->password) {
+		rfs_credential_release(out);
+		return rfs_error_set(err, -ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
 /* ---- one call ---- */
 
 static void call_init(struct call *c, struct rfs_upstream *up, const char *what,
@@ -901,8 +957,54 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *userdata)
 	return n;
 }
 
-/* How long an attempt may go without receiving a byte: a quarter of the
- * budget, 1 to 30 s. */
+/* The request body, as libcurl asks for it. The content ending early is
+ * an error: the size was promised. */
+static size_t on_read(char *buf, size_t size, size_t nitems, void *userdata)
+{
+	struct call *c = userdata;
+	uint64_t left = c->body_len - c->body_pos;
+	size_t want = size * nitems;
+	ssize_t n;
+
+	if (want > left)
+		want = (size_t)left;
+	if (!want)
+		return 0;
+	n = c->source(c->src_ctx, buf, want, c->body_off + c->body_pos);
+	if (n <= 0 || (size_t)n > want) {
+		c->source_rc = n < 0 ? (int)n : -EIO;
+		c->source_short = n >= 0;
+		return CURL_READFUNC_ABORT;
+	}
+	c->body_pos += (uint64_t)n;
+	if (c->moving_deadline)
+		c->deadline = now_ms() + c->budget;
+	return (size_t)n;
+}
+
+/* libcurl sends a body again (a rewind): start it over. */
+static int on_seek(void *userdata, curl_off_t offset, int origin)
+{
+	struct call *c = userdata;
+
+	if (origin != SEEK_SET || offset < 0 || (uint64_t)offset > c->body_len)
+		return CURL_SEEKFUNC_CANTSEEK;
+	c->body_pos = (uint64_t)offset;
+	return CURL_SEEKFUNC_OK;
+}
+
+static int add_header(struct curl_slist **headers, const char *line)
+{
+	struct curl_slist *l = curl_slist_append(*headers, line);
+
+	if (!l)
+		return -ENOMEM;
+	*headers = l;
+	return 0;
+}
+
+/* How long an attempt may go without a byte going either way: a quarter
+ * of the budget, 1 to 30 s. */
 static int64_t stall_ms(const struct call *c)
 {
 	int64_t ms = c->budget / 4;
@@ -922,13 +1024,12 @@ static int on_progress(void *p, curl_off_t dltotal, curl_off_t dlnow,
 
 	(void)dltotal;
 	(void)ultotal;
-	(void)ulnow;
 	if (now >= c->deadline) {
 		c->expired = true;
 		return 1;
 	}
-	if (dlnow != c->last_dlnow) {
-		c->last_dlnow = dlnow;
+	if (dlnow + ulnow != c->last_xfer) {
+		c->last_xfer = dlnow + ulnow;
 		c->last_rx = now;
 	} else if (now - c->last_rx >= stall_ms(c)) {
 		c->stalled = true;
@@ -969,6 +1070,10 @@ static int setup(struct call *c, const char *url, int64_t left,
 	cc |= curl_easy_setopt(h, CURLOPT_XFERINFODATA, c);
 	cc |= curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
 	cc |= curl_easy_setopt(h, CURLOPT_WRITEDATA, c);
+	/* Blobs stream into a seal that hashes as it writes: fewer, larger
+	 * pieces cost less than curl's default 16 KiB. */
+	cc |= curl_easy_setopt(h, CURLOPT_BUFFERSIZE,
+			       c->moving_deadline ? 512L * 1024 : 16L * 1024);
 	cc |= curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf);
 	cc |= curl_easy_setopt(h, CURLOPT_SHARE, up->share);
 	cc |= curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
@@ -989,22 +1094,51 @@ static int setup(struct call *c, const char *url, int64_t left,
 		cc |=
 		    curl_easy_setopt(h, CURLOPT_XOAUTH2_BEARER, c->tok->value);
 	}
-	if (c->accept) {
-		struct curl_slist *l = curl_slist_append(*headers, c->accept);
-
-		if (!l)
-			return -ENOMEM;
-		*headers = l;
-	}
+	if (c->accept && add_header(headers, c->accept) < 0)
+		return -ENOMEM;
 	if (c->sink && c->want) {
-		struct curl_slist *l;
-
 		snprintf(range, sizeof(range), "Range: bytes=%" PRIu64 "-",
 			 c->want);
-		l = curl_slist_append(*headers, range);
-		if (!l)
+		if (add_header(headers, range) < 0)
 			return -ENOMEM;
-		*headers = l;
+	}
+	if (c->method && !strcmp(c->method, "HEAD")) {
+		cc |= curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+	} else if (c->has_body) {
+		char line[RFS_MEDIA_TYPE_MAX + 32];
+
+		c->body_pos = 0;
+		c->source_rc = 0;
+		c->source_short = false;
+		cc |= curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+		cc |= curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE,
+				       (curl_off_t)c->body_len);
+		cc |= curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
+		cc |= curl_easy_setopt(h, CURLOPT_READDATA, c);
+		cc |= curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, on_seek);
+		cc |= curl_easy_setopt(h, CURLOPT_SEEKDATA, c);
+		if (c->method && strcmp(c->method, "PUT"))
+			cc |= curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST,
+					       c->method);
+		snprintf(line, sizeof(line), "Content-Type: %s",
+			 c->content_type ? c->content_type
+					 : "application/octet-stream");
+		/* No "Expect: 100-continue": the body goes at once (auth is
+		 * settled before a large one is sent). */
+		if (add_header(headers, line) < 0 ||
+		    add_header(headers, "Expect:") < 0)
+			return -ENOMEM;
+		if (c->content_range[0]) {
+			snprintf(line, sizeof(line), "Content-Range: %s",
+				 c->content_range);
+			if (add_header(headers, line) < 0)
+				return -ENOMEM;
+		}
+	} else if (c->method && !strcmp(c->method, "POST")) {
+		cc |= curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
+		cc |= curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, 0L);
+	} else if (c->method && strcmp(c->method, "GET")) {
+		cc |= curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, c->method);
 	}
 	cc |= curl_easy_setopt(h, CURLOPT_HTTPHEADER, *headers);
 	return cc == CURLE_OK ? 0 : -EINVAL;
@@ -1047,17 +1181,46 @@ static int64_t backoff_delay(struct call *c, unsigned int n)
 	return d / 2 + (d > 1 ? rand_r(&c->seed) % (d / 2 + 1) : 0);
 }
 
-/* The registry's error code, from a body {"errors":[{"code":...}]}. */
-static void error_code(const struct call *c, char *buf, size_t size)
+/* The registry's error code, from a body {"errors":[{"code":...}]}, and
+ * with full its message and detail too (what a 400 needs to be read:
+ * "MANIFEST_BLOB_UNKNOWN: blob unknown to registry: sha256:..."). */
+static void error_code(const struct call *c, bool full, char *buf, size_t size)
 {
 	json_t *root = c->errlen ? json_loads(c->errbody, 0, NULL) : NULL;
-	json_t *code = json_object_get(
-	    json_array_get(json_object_get(root, "errors"), 0), "code");
+	json_t *e = json_array_get(json_object_get(root, "errors"), 0);
+	json_t *code = json_object_get(e, "code");
+	json_t *msg = json_object_get(e, "message");
+	json_t *detail = json_object_get(e, "detail");
+	char *dump = NULL;
 
 	buf[0] = '\0';
-	if (json_is_string(code))
+	if (!json_is_string(code))
+		goto out;
+	if (!full || !json_is_string(msg)) {
 		snprintf(buf, size, " (%s)", json_string_value(code));
+		goto out;
+	}
+	if (detail && !json_is_string(detail) && !json_is_null(detail))
+		dump = json_dumps(detail, JSON_COMPACT | JSON_ENCODE_ANY);
+	snprintf(buf, size, " (%s: %s%s%.120s)", json_string_value(code),
+		 json_string_value(msg),
+		 json_is_string(detail) || dump ? ": " : "",
+		 json_is_string(detail) ? json_string_value(detail)
+		 : dump			? dump
+					: "");
+out:
+	free(dump);
 	json_decref(root);
+}
+
+/* Is the registry's error code this one? */
+static bool error_is(const struct call *c, const char *want)
+{
+	char code[96], expect[96];
+
+	error_code(c, false, code, sizeof(code));
+	snprintf(expect, sizeof(expect), " (%s)", want);
+	return !strcmp(code, expect);
 }
 
 /* Read one auth-param value (token or quoted-string) at *p. */
@@ -1139,6 +1302,82 @@ static int parse_challenge(const char *v, struct bearer *b)
 static int fetch_token(struct call *c, const struct bearer *b,
 		       struct rfs_error *err);
 
+/* Is action (n bytes) in the comma-separated list [p, end)? */
+static bool has_action(const char *p, const char *end, const char *action,
+		       size_t n)
+{
+	while (p < end) {
+		const char *comma = memchr(p, ',', (size_t)(end - p));
+		const char *stop = comma ? comma : end;
+
+		if (((size_t)(stop - p) == n && !memcmp(p, action, n)) ||
+		    (stop - p == 1 && *p == '*'))
+			return true;
+		p = stop + 1;
+	}
+	return false;
+}
+
+/* Does scope item a ("type:name:actions", the name may hold ':') grant
+ * all that item b asks for? */
+static bool scope_covers(const char *a, size_t an, const char *b, size_t bn)
+{
+	const char *a1 = memchr(a, ':', an), *al = memrchr(a, ':', an);
+	const char *b1 = memchr(b, ':', bn), *bl = memrchr(b, ':', bn);
+	const char *p, *end = b + bn;
+
+	if (!a1 || !b1 || a1 == al || b1 == bl)
+		return an == bn && !memcmp(a, b, an);
+	if (al - a != bl - b || memcmp(a, b, (size_t)(al - a)))
+		return false;
+	for (p = bl + 1; p < end;) {
+		const char *comma = memchr(p, ',', (size_t)(end - p));
+		const char *stop = comma ? comma : end;
+
+		if (stop > p &&
+		    !has_action(al + 1, a + an, p, (size_t)(stop - p)))
+			return false;
+		p = stop + 1;
+	}
+	return true;
+}
+
+/* The scope to ask a token for: ours (what the call needs, in a stable
+ * spelling the cache knows it by) and whatever the challenge asks that
+ * ours does not cover. Distribution lists a mount's two repositories, and
+ * each one's actions, in no fixed order. NULL when out of memory. */
+static char *merge_scope(const char *ours, const char *theirs)
+{
+	size_t olen = strlen(ours), n = olen;
+	char *out = malloc(olen + strlen(theirs) + 2);
+
+	if (!out)
+		return NULL;
+	memcpy(out, ours, olen + 1);
+	for (const char *t = theirs; *t;) {
+		size_t tn = strcspn(t, " ");
+		bool covered = false;
+
+		for (const char *o = ours; tn && *o && !covered;) {
+			size_t on = strcspn(o, " ");
+
+			covered = on && scope_covers(o, on, t, tn);
+			o += on;
+			o += strspn(o, " ");
+		}
+		if (tn && !covered) {
+			if (n)
+				out[n++] = ' ';
+			memcpy(out + n, t, tn);
+			n += tn;
+			out[n] = '\0';
+		}
+		t += tn;
+		t += strspn(t, " ");
+	}
+	return out;
+}
+
 /* A 401 or 403: find what to send next time, or give up. */
 static int on_denied(struct call *c, long status, struct rfs_error *err)
 {
@@ -1166,6 +1405,16 @@ static int on_denied(struct call *c, long status, struct rfs_error *err)
 		} else if (!strncasecmp(v, "Basic", 5)) {
 			basic = true;
 		}
+	}
+	if (bearer && c->scope && *c->scope) {
+		char *scope = merge_scope(c->scope, ch.scope);
+
+		if (!scope) {
+			rc = fail(c, err, -ENOMEM, "out of memory");
+			goto out;
+		}
+		free(ch.scope);
+		ch.scope = scope;
 	}
 	if (c->auth == AUTH_BEARER) {
 		struct bearer again;
@@ -1204,8 +1453,7 @@ static int on_denied(struct call *c, long status, struct rfs_error *err)
 	{
 		struct rfs_error cerr = { 0 };
 
-		rc = rfs_credentials_lookup(c->up->host, c->up->cfg.credentials,
-					    &c->cred, &cerr);
+		rc = credentials_get(c->up, &c->cred, &cerr);
 		if (rc == -ENOENT) {
 			rc = fail(c, err, -EACCES,
 				  "%ld %s (no credentials for '%s')", status,
@@ -1252,7 +1500,7 @@ static int run_attempts(struct call *c, const char *url, struct rfs_error *err)
 		}
 		c->started = c->body_ok = c->too_big = c->nomem = false;
 		c->bad_range = c->expired = c->stalled = false;
-		c->last_dlnow = 0;
+		c->last_xfer = 0;
 		c->last_rx = now_ms();
 		c->got = 0;
 		c->skip = 0;
@@ -1273,6 +1521,13 @@ static int run_attempts(struct call *c, const char *url, struct rfs_error *err)
 			return fail(c, err, c->sink_rc,
 				    "cannot take the bytes: %s",
 				    strerror(-c->sink_rc));
+		if (c->source_rc)
+			return fail(c, err, c->source_rc,
+				    "cannot read the content at byte %" PRIu64
+				    ": %s",
+				    c->body_off + c->body_pos,
+				    c->source_short ? "it ended before its size"
+						    : strerror(-c->source_rc));
 		if (c->nomem)
 			return fail(c, err, -ENOMEM, "out of memory");
 		if (c->too_big)
@@ -1359,9 +1614,9 @@ static int run_attempts(struct call *c, const char *url, struct rfs_error *err)
 				    " is past the end (%" PRIu64 " bytes)",
 				    c->want, total);
 		} else {
-			char code[96];
+			char code[200];
 
-			error_code(c, code, sizeof(code));
+			error_code(c, status == 400, code, sizeof(code));
 			c->last_code = rfs_errno_from_http(status);
 			snprintf(c->last_msg, sizeof(c->last_msg), "%ld %s%s",
 				 status, http_text(status), code);
@@ -1372,7 +1627,7 @@ static int run_attempts(struct call *c, const char *url, struct rfs_error *err)
 		}
 
 		/* A retryable failure. */
-		if (failures >= c->up->cfg.retries)
+		if (failures >= c->up->cfg.retries || c->no_retry)
 			return fail(c, err, c->last_code, "%s", c->last_msg);
 		delay = ra >= 0 ? ra : backoff_delay(c, failures);
 		if (delay >= c->deadline - now_ms())
@@ -1436,8 +1691,7 @@ static void auth_start(struct call *c)
 		c->auth = AUTH_BEARER;
 		c->tok_fresh = false;
 	} else if (__atomic_load_n(&c->up->basic, __ATOMIC_RELAXED) &&
-		   rfs_credentials_lookup(c->up->host, c->up->cfg.credentials,
-					  &c->cred, NULL) == 0) {
+		   credentials_get(c->up, &c->cred, NULL) == 0) {
 		c->auth = AUTH_BASIC;
 	}
 }
@@ -1515,8 +1769,7 @@ static int fetch_token(struct call *c, const struct bearer *b,
 		rc = fail(&t, err, rc, "cannot build the token url");
 		goto out;
 	}
-	rc = rfs_credentials_lookup(up->host, up->cfg.credentials, &t.cred,
-				    &cerr);
+	rc = credentials_get(up, &t.cred, &cerr);
 	if (rc == 0) {
 		t.auth = AUTH_BASIC;
 	} else if (rc != -ENOENT) {
@@ -1863,6 +2116,518 @@ int rfs_upstream_ping(struct rfs_upstream *up, struct rfs_error *err)
 	make_url(url, "%s/v2/", up->base);
 	auth_start(&c);
 	rc = run(&c, url, err);
+	call_release(&c);
+	return rc;
+}
+
+/* ---- pushing ---- */
+
+/* Ready the call for its next request: a budget of its own, no body. */
+static void call_next(struct call *c, const char *method)
+{
+	c->method = method;
+	c->has_body = false;
+	c->source = NULL;
+	c->src_ctx = NULL;
+	c->body_off = c->body_len = c->body_pos = 0;
+	c->content_type = NULL;
+	c->content_range[0] = '\0';
+	c->no_retry = false;
+	c->moving_deadline = false;
+	c->follow = false;
+	c->deadline = now_ms() + c->budget;
+	c->last_code = 0;
+	c->last_msg[0] = '\0';
+}
+
+/* A body of len bytes read from source at off; bytes sent move the
+ * deadline, as bytes received do for a blob GET. */
+static void call_body(struct call *c, rfs_source_fn source, void *ctx,
+		      uint64_t off, uint64_t len)
+{
+	c->has_body = true;
+	c->source = source;
+	c->src_ctx = ctx;
+	c->body_off = off;
+	c->body_len = len;
+	c->moving_deadline = true;
+}
+
+static long last_status(struct call *c)
+{
+	long status = 0;
+
+	if (c->curl)
+		curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+	return status;
+}
+
+/* Did the registry forget the upload session (expired, cancelled, or
+ * Distribution's _state no longer matching what it holds)? */
+static bool session_gone(struct call *c)
+{
+	long status = last_status(c);
+
+	return status == 404 ||
+	       (status == 400 && (error_is(c, "BLOB_UPLOAD_UNKNOWN") ||
+				  error_is(c, "BLOB_UPLOAD_INVALID")));
+}
+
+static bool same_origin(CURLU *a, CURLU *b)
+{
+	static const CURLUPart parts[] = { CURLUPART_SCHEME, CURLUPART_HOST,
+					   CURLUPART_PORT };
+	bool same = true;
+
+	for (size_t i = 0; same && i < sizeof(parts) / sizeof(parts[0]); i++) {
+		char *x = NULL, *y = NULL;
+
+		curl_url_get(a, parts[i], &x, CURLU_DEFAULT_PORT);
+		curl_url_get(b, parts[i], &y, CURLU_DEFAULT_PORT);
+		same = x && y && !strcasecmp(x, y);
+		curl_free(x);
+		curl_free(y);
+	}
+	return same;
+}
+
+/* The URL the last answer's Location names, resolved against url (it may
+ * be relative or absolute; its query, Distribution's _state, is kept). It
+ * must stay on the registry: credentials go with it. */
+static int location_url(struct call *c, const char *url, char *out,
+			struct rfs_error *err)
+{
+	const char *loc = get_header(c->curl, "Location");
+	CURLU *u = curl_url(), *base = curl_url();
+	char *full = NULL;
+	int rc = 0;
+
+	if (!u || !base) {
+		rc = fail(c, err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	if (!loc || !*loc) {
+		rc = fail(c, err, -EPROTO, "%ld answer without a Location",
+			  last_status(c));
+		goto out;
+	}
+	if (curl_url_set(base, CURLUPART_URL, c->up->base, 0) != CURLUE_OK ||
+	    curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+	    curl_url_set(u, CURLUPART_URL, loc, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_URL, &full, 0) != CURLUE_OK) {
+		rc = fail(c, err, -EPROTO, "bad Location '%.200s'", loc);
+		goto out;
+	}
+	if (!same_origin(u, base)) {
+		rc = fail(c, err, -EPROTO,
+			  "the upload location leaves the registry: '%.200s'",
+			  loc);
+		goto out;
+	}
+	if (strlen(full) >= URL_MAX) {
+		rc = fail(c, err, -ENAMETOOLONG, "Location too long");
+		goto out;
+	}
+	strcpy(out, full);
+out:
+	curl_free(full);
+	curl_url_cleanup(u);
+	curl_url_cleanup(base);
+	return rc;
+}
+
+/* An upload session's progress, from its Range header "0-LAST": the next
+ * byte it wants. Distribution says "0-0" for an empty session too, so
+ * that is read as nothing received. */
+static int session_offset(struct call *c, uint64_t size, uint64_t *offset,
+			  struct rfs_error *err)
+{
+	const char *v = get_header(c->curl, "Range");
+	uint64_t first, last;
+	char *end;
+
+	*offset = 0;
+	if (!v)
+		return 0;
+	if (!strncasecmp(v, "bytes=", 6) || !strncasecmp(v, "bytes ", 6))
+		v += 6;
+	first = strtoull(v, &end, 10);
+	if (end == v || *end != '-' || first != 0)
+		return fail(c, err, -EPROTO, "bad upload Range '%.80s'", v);
+	v = end + 1;
+	last = strtoull(v, &end, 10);
+	if (end == v)
+		return fail(c, err, -EPROTO, "bad upload Range '0-%.80s'", v);
+	*offset = last ? last + 1 : 0;
+	if (*offset > size)
+		return fail(c, err, -EPROTO,
+			    "the upstream holds %" PRIu64 " bytes of a %" PRIu64
+			    "-byte blob",
+			    *offset, size);
+	return 0;
+}
+
+int rfs_upstream_blob_exists(struct rfs_upstream *up, const char *repo,
+			     const char *digest, uint64_t *size,
+			     struct rfs_error *err)
+{
+	char what[RFS_REPO_MAX + RFS_DIGEST_STR_MAX + 32];
+	char scope[RFS_REPO_MAX + 32];
+	char url[URL_MAX];
+	curl_off_t cl = -1;
+	struct call c;
+	int rc;
+
+	if (size)
+		*size = 0;
+	rc = check_repo(up, repo, err);
+	if (rc < 0)
+		return rc;
+	snprintf(what, sizeof(what), "blob '%s@%s'", repo, digest);
+	snprintf(scope, sizeof(scope), "repository:%s:pull", repo);
+	call_init(&c, up, what, scope);
+	if (!rfs_digest_valid(digest))
+		return fail(&c, err, -EINVAL, "invalid digest");
+	make_url(url, "%s/v2/%s/blobs/%s", up->base, repo, digest);
+	c.method = "HEAD";
+	c.follow = true; /* to storage, as a blob GET */
+	c.max = TOKEN_BODY_MAX;
+	auth_start(&c);
+	rc = run(&c, url, err);
+	if (rc == 0 && size &&
+	    curl_easy_getinfo(c.curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T,
+			      &cl) == CURLE_OK &&
+	    cl >= 0)
+		*size = (uint64_t)cl;
+	call_release(&c);
+	return rc;
+}
+
+/* Cancel an upload session, best effort: Distribution wants the delete
+ * action for it, which a token for pushing does not carry, so this is a
+ * call of its own. */
+static void cancel_session(struct rfs_upstream *up, const char *repo,
+			   const char *url)
+{
+	char scope[RFS_REPO_MAX + 32];
+	struct call c;
+
+	snprintf(scope, sizeof(scope), "repository:%s:delete", repo);
+	call_init(&c, up, "cancel of an upload", scope);
+	c.method = "DELETE";
+	c.max = TOKEN_BODY_MAX;
+	c.moving_deadline = true; /* tells nothing of reachability */
+	auth_start(&c);
+	run(&c, url, NULL);
+	call_release(&c);
+}
+
+int rfs_upstream_blob_mount(struct rfs_upstream *up, const char *repo,
+			    const char *digest, const char *from_repo,
+			    struct rfs_error *err)
+{
+	char what[2 * RFS_REPO_MAX + RFS_DIGEST_STR_MAX + 48];
+	char scope[2 * RFS_REPO_MAX + 64];
+	char url[URL_MAX], session[URL_MAX];
+	struct call c;
+	long status;
+	int rc;
+
+	rc = check_repo(up, repo, err);
+	if (rc == 0)
+		rc = check_repo(up, from_repo, err);
+	if (rc < 0)
+		return rc;
+	snprintf(what, sizeof(what), "mount of blob '%s' from '%s' into '%s'",
+		 digest, from_repo, repo);
+	/* What Distribution's challenge asks for, in a fixed order. */
+	snprintf(scope, sizeof(scope),
+		 "repository:%s:pull,push repository:%s:pull", repo, from_repo);
+	call_init(&c, up, what, scope);
+	if (!rfs_digest_valid(digest))
+		return fail(&c, err, -EINVAL, "invalid digest");
+	rc = make_url(url, "%s/v2/%s/blobs/uploads/", up->base, repo);
+	if (rc == 0)
+		rc = add_param(NULL, url, sizeof(url), "mount", digest,
+			       strlen(digest));
+	if (rc == 0)
+		rc = add_param(NULL, url, sizeof(url), "from", from_repo,
+			       strlen(from_repo));
+	if (rc < 0) {
+		rc = fail(&c, err, rc, "cannot build the url");
+		goto out;
+	}
+	c.method = "POST";
+	c.max = TOKEN_BODY_MAX;
+	auth_start(&c);
+	rc = run(&c, url, err);
+	if (rc < 0)
+		goto out;
+	status = last_status(&c);
+	if (status == 201)
+		goto out;
+	if (status != 202) {
+		rc =
+		    fail(&c, err, -EPROTO, "%ld %s", status, http_text(status));
+		goto out;
+	}
+	rc = location_url(&c, url, session, err);
+	if (rc == 0)
+		cancel_session(up, repo, session);
+	rc = fail(&c, err, -ENOENT,
+		  "not mounted: the upstream opened an upload instead");
+out:
+	call_release(&c);
+	return rc;
+}
+
+/* POST /v2/<repo>/blobs/uploads/: a new session, at loc. */
+static int open_session(struct call *c, const char *repo, char *loc,
+			struct rfs_error *err)
+{
+	char url[URL_MAX];
+	int rc;
+
+	call_next(c, "POST");
+	make_url(url, "%s/v2/%s/blobs/uploads/", c->up->base, repo);
+	rc = run(c, url, err);
+	if (rc < 0)
+		return rc;
+	if (last_status(c) != 202)
+		return fail(c, err, -EPROTO, "%ld answer to opening an upload",
+			    last_status(c));
+	return location_url(c, url, loc, err);
+}
+
+/* PATCH one chunk; on success loc is where the session goes on. Not
+ * retried: the caller asks the session where it stands. */
+static int send_chunk(struct call *c, char *loc, rfs_source_fn source,
+		      void *ctx, uint64_t offset, uint64_t n,
+		      struct rfs_error *err)
+{
+	char url[URL_MAX];
+	int rc;
+
+	call_next(c, "PATCH");
+	call_body(c, source, ctx, offset, n);
+	c->no_retry = true;
+	snprintf(c->content_range, sizeof(c->content_range),
+		 "%" PRIu64 "-%" PRIu64, offset, offset + n - 1);
+	strcpy(url, loc);
+	rc = run(c, url, err);
+	if (rc < 0)
+		return rc;
+	if (!get_header(c->curl, "Location"))
+		return 0; /* the spec wants one; go on where we were */
+	return location_url(c, url, loc, err);
+}
+
+/* GET the session: where it stands (its Range), and where it goes on. */
+static int ask_session(struct call *c, char *loc, uint64_t size,
+		       uint64_t *offset, struct rfs_error *err)
+{
+	char url[URL_MAX];
+	int rc;
+
+	call_next(c, "GET");
+	c->moving_deadline = true; /* a transfer's part: never held down */
+	strcpy(url, loc);
+	rc = run(c, url, err);
+	if (rc == 0)
+		rc = session_offset(c, size, offset, err);
+	if (rc == 0 && get_header(c->curl, "Location"))
+		rc = location_url(c, url, loc, err);
+	return rc;
+}
+
+/* PUT <loc>&digest=: closes the session, with the last len bytes. */
+static int close_session(struct call *c, const char *loc, const char *digest,
+			 rfs_source_fn source, void *ctx, uint64_t offset,
+			 uint64_t len, struct rfs_error *err)
+{
+	char url[URL_MAX];
+	int rc;
+
+	call_next(c, "PUT");
+	call_body(c, source, ctx, offset, len);
+	strcpy(url, loc);
+	rc =
+	    add_param(NULL, url, sizeof(url), "digest", digest, strlen(digest));
+	if (rc < 0)
+		return fail(c, err, rc, "upload url too long");
+	return run(c, url, err);
+}
+
+int rfs_upstream_blob_upload(struct rfs_upstream *up, const char *repo,
+			     const char *digest, uint64_t size,
+			     rfs_source_fn source, uint64_t chunk_size,
+			     rfs_progress_fn progress, void *ctx,
+			     struct rfs_error *err)
+{
+	char what[RFS_REPO_MAX + RFS_DIGEST_STR_MAX + 32];
+	char scope[RFS_REPO_MAX + 32];
+	char loc[URL_MAX];
+	unsigned int restarts = 0, failures = 0;
+	uint64_t offset;
+	struct call c;
+	int rc;
+
+	rc = check_repo(up, repo, err);
+	if (rc < 0)
+		return rc;
+	snprintf(what, sizeof(what), "upload of blob '%s@%s'", repo, digest);
+	snprintf(scope, sizeof(scope), "repository:%s:pull,push", repo);
+	call_init(&c, up, what, scope);
+	if (!rfs_digest_valid(digest))
+		return fail(&c, err, -EINVAL, "invalid digest");
+	if (!source)
+		return fail(&c, err, -EINVAL, "no content");
+	if (!chunk_size) /* one PUT, whatever the size */
+		chunk_size = UINT64_MAX;
+	c.max = TOKEN_BODY_MAX;
+	auth_start(&c);
+restart:
+	offset = 0;
+	rc = open_session(&c, repo, loc, err);
+	if (rc < 0)
+		goto out;
+	if (size <= chunk_size) {
+		rc = close_session(&c, loc, digest, source, ctx, 0, size, err);
+		goto closed;
+	}
+	while (offset < size) {
+		uint64_t n =
+		    size - offset < chunk_size ? size - offset : chunk_size;
+		long status;
+
+		rc = send_chunk(&c, loc, source, ctx, offset, n, err);
+		if (rc == 0) {
+			offset += n;
+			failures = 0;
+			if (progress)
+				progress(ctx, offset, size);
+			continue;
+		}
+		status = last_status(&c);
+		if (c.source_rc || rc == -ENOMEM || status == 401 ||
+		    status == 403)
+			goto out;
+		if (failures >= up->cfg.retries)
+			goto out;
+		if (failures)
+			sleep_ms(backoff_delay(&c, failures - 1));
+		failures++;
+		c.resumes++;
+		rc = ask_session(&c, loc, size, &offset, err);
+		if (rc < 0) {
+			if (session_gone(&c))
+				goto gone;
+			goto out;
+		}
+		if (progress)
+			progress(ctx, offset, size);
+	}
+	rc = close_session(&c, loc, digest, source, ctx, size, 0, err);
+closed:
+	if (rc == 0) {
+		if (progress && size <= chunk_size)
+			progress(ctx, size, size);
+		goto out;
+	}
+	if (!session_gone(&c))
+		goto out;
+gone:
+	if (restarts++ >= up->cfg.retries)
+		goto out;
+	c.resumes++;
+	if (progress)
+		progress(ctx, 0, size);
+	goto restart;
+out:
+	call_release(&c);
+	return rc;
+}
+
+struct mem_source {
+	const char *buf;
+	size_t len;
+};
+
+static ssize_t mem_read(void *ctx, void *buf, size_t len, uint64_t offset)
+{
+	const struct mem_source *m = ctx;
+
+	if (offset >= m->len)
+		return 0;
+	if (len > m->len - offset)
+		len = m->len - (size_t)offset;
+	memcpy(buf, m->buf + offset, len);
+	return (ssize_t)len;
+}
+
+int rfs_upstream_put_manifest(struct rfs_upstream *up, const char *repo,
+			      const char *reference, const char *media_type,
+			      const char *body, size_t len,
+			      struct rfs_error *err)
+{
+	bool by_digest = rfs_digest_valid(reference);
+	char what[RFS_REPO_MAX + RFS_DIGEST_STR_MAX + 32];
+	char scope[RFS_REPO_MAX + 32];
+	char url[URL_MAX];
+	char digest[RFS_DIGEST_STR_MAX + 1];
+	struct mem_source mem = { body, len };
+	struct rfs_hasher *h = NULL;
+	const char *said;
+	struct call c;
+	int rc;
+
+	rc = check_repo(up, repo, err);
+	if (rc < 0)
+		return rc;
+	snprintf(what, sizeof(what), "manifest '%s%c%s'", repo,
+		 by_digest ? '@' : ':', reference);
+	snprintf(scope, sizeof(scope), "repository:%s:pull,push", repo);
+	call_init(&c, up, what, scope);
+	if (!by_digest && !rfs_name_valid_tag(reference))
+		return fail(&c, err, -EINVAL, "invalid reference");
+	if (!media_type || !*media_type ||
+	    strlen(media_type) > RFS_MEDIA_TYPE_MAX)
+		return fail(&c, err, -EINVAL, "invalid media type");
+	for (const char *p = media_type; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return fail(&c, err, -EINVAL, "invalid media type");
+	if (len > RFS_MANIFEST_MAX)
+		return fail(&c, err, -EFBIG, "larger than %d bytes",
+			    RFS_MANIFEST_MAX);
+	rc = rfs_hasher_new(&h);
+	if (rc == 0)
+		rc = rfs_hasher_update(h, body ? body : "", len);
+	if (rc == 0)
+		rc = rfs_hasher_final(h, digest);
+	rfs_hasher_free(&h);
+	if (rc < 0)
+		return fail(&c, err, rc, "cannot hash the body");
+	if (by_digest && strcmp(reference, digest))
+		return fail(&c, err, -EBADMSG,
+			    "the body hashes to '%s', not to its reference",
+			    digest);
+	make_url(url, "%s/v2/%s/manifests/%s", up->base, repo, reference);
+	c.method = "PUT";
+	c.max = TOKEN_BODY_MAX;
+	call_body(&c, mem_read, &mem, 0, len);
+	c.moving_deadline = false; /* small: the whole budget is enough */
+	c.content_type = media_type;
+	auth_start(&c);
+	rc = run(&c, url, err);
+	if (rc < 0)
+		goto out;
+	said = get_header(c.curl, "Docker-Content-Digest");
+	if (said && !strncmp(said, "sha256:", 7) && strcmp(said, digest))
+		rc =
+		    fail(&c, err, -EBADMSG,
+			 "the upstream stored '%.80s', the body hashes to '%s'",
+			 said, digest);
+out:
 	call_release(&c);
 	return rc;
 }

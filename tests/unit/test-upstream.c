@@ -317,6 +317,9 @@ struct fake {
 	char req[FAKE_MAX_REQ][1024];
 	int held[8];
 	int n_held;
+	/* The body bytes read with the request head. */
+	const char *pre;
+	size_t pre_len;
 	/* scenario state */
 	int token_fetches;
 	char valid_token[32];
@@ -382,7 +385,7 @@ static void *fake_main(void *arg)
 		fd = accept4(f->lfd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd < 0)
 			continue;
-		/* Read the request head (the client sends no bodies). */
+		/* Read the request head; what came of a body is in f->pre. */
 		while (len < sizeof(req) - 1) {
 			struct pollfd q = { .fd = fd, .events = POLLIN };
 			ssize_t k;
@@ -398,6 +401,9 @@ static void *fake_main(void *arg)
 				break;
 		}
 		req[len] = '\0';
+		f->pre = strstr(req, "\r\n\r\n");
+		f->pre = f->pre ? f->pre + 4 : req + len;
+		f->pre_len = len - (size_t)(f->pre - req);
 		pthread_mutex_lock(&f->mu);
 		n = f->n++;
 		if (n < FAKE_MAX_REQ)
@@ -1243,6 +1249,285 @@ static void test_fake_bearer(void **state)
 	fake_stop(&f);
 }
 
+/* ---- pushing, against the fake ---- */
+
+/* Content to upload, read through the source callback; progress noted. */
+struct content {
+	const char *data;
+	size_t len;
+	int progress_calls;
+	uint64_t last_done, last_total;
+};
+
+static ssize_t content_read(void *ctx, void *buf, size_t len, uint64_t offset)
+{
+	struct content *c = ctx;
+
+	if (offset >= c->len)
+		return 0;
+	if (len > c->len - offset)
+		len = c->len - (size_t)offset;
+	memcpy(buf, c->data + offset, len);
+	return (ssize_t)len;
+}
+
+static void content_progress(void *ctx, uint64_t done, uint64_t total)
+{
+	struct content *c = ctx;
+
+	c->progress_calls++;
+	c->last_done = done;
+	c->last_total = total;
+}
+
+/* A registry's upload sessions, as the fake plays them (one at a time). */
+#define UPL_MAX (256 << 10)
+static struct {
+	char data[UPL_MAX];
+	size_t off;  /* bytes the session holds */
+	int session; /* its number: /v2/app/blobs/uploads/u<N> */
+	bool dead;   /* forgotten: 404 BLOB_UPLOAD_UNKNOWN */
+	int posts, patches, status_gets, puts;
+	int cut_patch;	     /* this PATCH (1-based) breaks off ... */
+	size_t cut_after;    /* ... after this many bytes ... */
+	bool cut_kills;	     /* ... and the session with it */
+	char ranges[16][64]; /* Content-Range of each PATCH */
+	bool bad_query;	     /* a request lost _state or digest= */
+} upl;
+
+static size_t header_value(const char *req, const char *name, char *buf,
+			   size_t size)
+{
+	const char *p = strstr(req, name);
+	size_t n;
+
+	buf[0] = '\0';
+	if (!p)
+		return 0;
+	p += strlen(name);
+	n = strcspn(p, "\r\n");
+	if (n >= size)
+		n = size - 1;
+	memcpy(buf, p, n);
+	buf[n] = '\0';
+	return n;
+}
+
+/* Read up to want body bytes into dst: what came with the head first. */
+static size_t read_body(struct fake *f, int fd, char *dst, size_t want)
+{
+	size_t got = f->pre_len < want ? f->pre_len : want;
+
+	memcpy(dst, f->pre, got);
+	f->pre += got;
+	f->pre_len -= got;
+	while (got < want) {
+		struct pollfd q = { .fd = fd, .events = POLLIN };
+		ssize_t k;
+
+		if (poll(&q, 1, 2000) <= 0)
+			break;
+		k = recv(fd, dst + got, want - got, 0);
+		if (k <= 0)
+			break;
+		got += (size_t)k;
+	}
+	return got;
+}
+
+static void reply_session(struct fake *f, int fd, const char *status,
+			  bool absolute)
+{
+	char headers[512];
+
+	snprintf(headers, sizeof(headers),
+		 "Location: %s/v2/app/blobs/uploads/u%d?_state=s%zu\r\n"
+		 "Range: 0-%zu\r\n",
+		 absolute ? f->base : "", upl.session, upl.off,
+		 upl.off ? upl.off - 1 : 0);
+	reply(fd, status, headers, NULL);
+}
+
+static void fn_upload(struct fake *f, int fd, int n, const char *req)
+{
+	char path[64], line[128], digest[RFS_DIGEST_STR_MAX + 1];
+	size_t clen, got;
+
+	(void)n;
+	if (!strncmp(req, "GET ", 4))
+		upl.status_gets++;
+	if (!strncmp(req, "POST /v2/app/blobs/uploads/ ", 28)) {
+		upl.posts++;
+		upl.session++;
+		upl.off = 0;
+		upl.dead = false;
+		reply_session(f, fd, "202 Accepted", false);
+		return;
+	}
+	snprintf(path, sizeof(path), " /v2/app/blobs/uploads/u%d?",
+		 upl.session);
+	if (!strstr(req, path) || upl.dead) {
+		reply(fd, "404 Not Found", "Content-Type: application/json\r\n",
+		      "{\"errors\":[{\"code\":\"BLOB_UPLOAD_UNKNOWN\","
+		      "\"message\":\"blob upload unknown to registry\"}]}");
+		return;
+	}
+	if (!strstr(req, "?_state=s"))
+		upl.bad_query = true;
+	header_value(req, "Content-Length: ", line, sizeof(line));
+	clen = strtoul(line, NULL, 10);
+	if (!strncmp(req, "GET ", 4)) {
+		reply_session(f, fd, "204 No Content", false);
+		return;
+	}
+	if (!strncmp(req, "PATCH ", 6)) {
+		unsigned long first = 0, last = 0;
+		int k = upl.patches++;
+
+		header_value(req, "Content-Range: ", line, sizeof(line));
+		if (k < 16)
+			snprintf(upl.ranges[k], sizeof(upl.ranges[k]), "%.60s",
+				 line);
+		if (sscanf(line, "%lu-%lu", &first, &last) != 2 ||
+		    first != upl.off || last - first + 1 != clen ||
+		    !strstr(req,
+			    "Content-Type: application/octet-stream\r\n") ||
+		    upl.off + clen > UPL_MAX) {
+			reply_session(f, fd, "416 Range Not Satisfiable",
+				      false);
+			return;
+		}
+		if (upl.patches == upl.cut_patch) {
+			upl.off +=
+			    read_body(f, fd, upl.data + upl.off, upl.cut_after);
+			upl.dead = upl.cut_kills;
+			return; /* closed with the rest unread */
+		}
+		got = read_body(f, fd, upl.data + upl.off, clen);
+		upl.off += got;
+		reply_session(f, fd, "202 Accepted", true);
+		return;
+	}
+	if (!strncmp(req, "PUT ", 4)) {
+		char want[RFS_DIGEST_STR_MAX + 1];
+		const char *d = strstr(req, "&digest=sha256%3A");
+
+		upl.puts++;
+		if (!d || clen > UPL_MAX - upl.off) {
+			upl.bad_query = true;
+			reply(fd, "400 Bad Request", NULL, NULL);
+			return;
+		}
+		snprintf(want, sizeof(want), "sha256:%.64s", d + 17);
+		upl.off += read_body(f, fd, upl.data + upl.off, clen);
+		digest_of(upl.data, upl.off, digest);
+		if (strcmp(digest, want)) {
+			reply(fd, "400 Bad Request",
+			      "Content-Type: application/json\r\n",
+			      "{\"errors\":[{\"code\":\"DIGEST_INVALID\","
+			      "\"message\":\"provided digest did not match "
+			      "uploaded content\"}]}");
+			return;
+		}
+		upl.dead = true;
+		reply(fd, "201 Created", NULL, NULL);
+		return;
+	}
+	reply(fd, "405 Method Not Allowed", NULL, NULL);
+}
+
+static char push_data[200000];
+
+static void test_fake_upload(void **state)
+{
+	struct content ct = { push_data, sizeof(push_data), 0, 0, 0 };
+	struct rfs_error err = { 0 };
+	char digest[RFS_DIGEST_STR_MAX + 1];
+	struct rfs_upstream *up;
+	struct fake f;
+	int rc;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(push_data); i++)
+		push_data[i] = (char)(i * 131 + (i >> 9));
+	digest_of(push_data, sizeof(push_data), digest);
+	fake_start(&f, fn_upload);
+	up = new_upstream(f.base, NULL, 5000);
+
+	/* The second PATCH breaks off after 1000 bytes: the session says
+	 * where it stands, and the upload goes on from there. */
+	memset(&upl, 0, sizeof(upl));
+	upl.cut_patch = 2;
+	upl.cut_after = 1000;
+	rc = rfs_upstream_blob_upload(up, "app", digest, sizeof(push_data),
+				      content_read, 65536, content_progress,
+				      &ct, &err);
+	if (rc)
+		fail_msg("blob_upload: %d %s", rc, err.msg);
+	assert_int_equal(upl.posts, 1);
+	assert_int_equal(upl.status_gets, 1);
+	assert_int_equal(upl.patches, 5);
+	assert_int_equal(upl.puts, 1);
+	assert_string_equal(upl.ranges[0], "0-65535");
+	assert_string_equal(upl.ranges[1], "65536-131071");
+	assert_string_equal(upl.ranges[2], "66536-132071");
+	assert_string_equal(upl.ranges[3], "132072-197607");
+	assert_string_equal(upl.ranges[4], "197608-199999");
+	assert_false(upl.bad_query);
+	assert_int_equal(upl.off, sizeof(push_data));
+	assert_memory_equal(upl.data, push_data, sizeof(push_data));
+	assert_int_equal(ct.last_done, sizeof(push_data));
+	assert_int_equal(ct.last_total, sizeof(push_data));
+	assert_true(ct.progress_calls >= 4);
+
+	/* The break kills the session: it starts over, from byte 0. */
+	memset(&upl, 0, sizeof(upl));
+	upl.cut_patch = 2;
+	upl.cut_after = 1000;
+	upl.cut_kills = true;
+	rc = rfs_upstream_blob_upload(up, "app", digest, sizeof(push_data),
+				      content_read, 65536, content_progress,
+				      &ct, &err);
+	if (rc)
+		fail_msg("blob_upload (session gone): %d %s", rc, err.msg);
+	assert_int_equal(upl.posts, 2);
+	assert_int_equal(upl.status_gets, 1);
+	assert_int_equal(upl.patches, 6);
+	assert_string_equal(upl.ranges[2], "0-65535");
+	assert_string_equal(upl.ranges[5], "196608-199999");
+	assert_int_equal(upl.off, sizeof(push_data));
+	assert_memory_equal(upl.data, push_data, sizeof(push_data));
+
+	/* Small: one PUT, after the _state query. */
+	memset(&upl, 0, sizeof(upl));
+	digest_of(push_data, 1000, digest);
+	ct.len = 1000;
+	rc = rfs_upstream_blob_upload(up, "app", digest, 1000, content_read,
+				      65536, content_progress, &ct, &err);
+	if (rc)
+		fail_msg("blob_upload (small): %d %s", rc, err.msg);
+	assert_int_equal(upl.patches, 0);
+	assert_int_equal(upl.puts, 1);
+	assert_false(upl.bad_query);
+	assert_int_equal(ct.last_done, 1000);
+
+	/* A digest the content does not have: final, and said. */
+	memset(&upl, 0, sizeof(upl));
+	rc = rfs_upstream_blob_upload(up, "app", BLOB_DIGEST, 1000,
+				      content_read, 65536, NULL, &ct, &err);
+	assert_int_equal(rc, -EINVAL);
+	assert_int_equal(upl.puts, 1);
+	assert_non_null(strstr(err.msg, "400 bad request (DIGEST_INVALID: "));
+	/* Content shorter than promised. */
+	memset(&upl, 0, sizeof(upl));
+	rc = rfs_upstream_blob_upload(up, "app", digest, 2000, content_read,
+				      65536, NULL, &ct, &err);
+	assert_int_equal(rc, -EIO);
+	assert_non_null(strstr(err.msg, "ended before its size"));
+	rfs_upstream_free(&up);
+	fake_stop(&f);
+}
+
 /* ---- the real registry ---- */
 
 struct registry {
@@ -1364,17 +1649,30 @@ static void push_content(struct registry *r, const char *userpwd)
 	}
 }
 
-static int registry_start(struct registry *r, bool auth)
+enum registry_auth { REG_OPEN, REG_HTPASSWD, REG_TOKEN };
+
+/* For REG_TOKEN: the token service's realm and signing certificate. */
+static char token_realm[128], token_cert[256];
+
+static int registry_start(struct registry *r, enum registry_auth auth)
 {
-	char config[256], text[2048], auth_text[512] = "";
+	static const char *const kinds[] = { "open", "auth", "token" };
+	char config[256], text[2048], auth_text[640] = "";
 	char url[128];
 
 	memset(r, 0, sizeof(*r));
 	snprintf(r->dir, sizeof(r->dir), "%s/registry-%s", tmp_root,
-		 auth ? "auth" : "open");
+		 kinds[auth]);
 	if (mkdir(r->dir, 0700) < 0)
 		return -1;
-	if (auth) {
+	if (auth == REG_TOKEN)
+		snprintf(auth_text, sizeof(auth_text),
+			 "auth:\n  token:\n    realm: %s\n"
+			 "    service: regfs-test-registry\n"
+			 "    issuer: regfs-test-token-server\n"
+			 "    rootcertbundle: %s\n",
+			 token_realm, token_cert);
+	if (auth == REG_HTPASSWD) {
 		char cmd[512];
 
 		snprintf(cmd, sizeof(cmd),
@@ -1481,8 +1779,8 @@ static int group_registry_teardown(void **state)
 static int group_registry_setup(void **state)
 {
 	(void)state;
-	if (registry_start(&reg_open, false) < 0 ||
-	    registry_start(&reg_auth, true) < 0) {
+	if (registry_start(&reg_open, REG_OPEN) < 0 ||
+	    registry_start(&reg_auth, REG_HTPASSWD) < 0) {
 		group_registry_teardown(state);
 		return -1;
 	}
@@ -1717,6 +2015,397 @@ static void test_registry_htpasswd(void **state)
 	rfs_upstream_free(&up);
 }
 
+/* ---- pushing, against the real registry ---- */
+
+#define EMPTY_DIGEST \
+	"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+
+static char big_data[3 * (1 << 20) + 12345];
+
+/* Upload len bytes of data as a blob of repo. */
+static void upload(struct rfs_upstream *up, const char *repo, const char *data,
+		   size_t len, uint64_t chunk, struct content *ct,
+		   char digest[RFS_DIGEST_STR_MAX + 1])
+{
+	struct rfs_error err = { 0 };
+	int rc;
+
+	digest_of(data, len, digest);
+	*ct = (struct content){ .data = data, .len = len };
+	rc = rfs_upstream_blob_upload(up, repo, digest, len, content_read,
+				      chunk, content_progress, ct, &err);
+	if (rc)
+		fail_msg("blob_upload to '%s': %d %s", repo, rc, err.msg);
+	assert_int_equal(ct->last_done, len);
+	assert_int_equal(ct->last_total, len);
+}
+
+/* GET the blob back and compare. */
+static void check_blob(struct rfs_upstream *up, const char *repo,
+		       const char *digest, const char *data, size_t len)
+{
+	struct rfs_error err = { 0 };
+	struct sink s = { 0 };
+	uint64_t size = 0;
+	int rc;
+
+	rc = rfs_upstream_blob_exists(up, repo, digest, &size, &err);
+	if (rc)
+		fail_msg("blob_exists '%s': %d %s", repo, rc, err.msg);
+	assert_int_equal(size, len);
+	rc = rfs_upstream_get_blob(up, repo, digest, 0, sink_collect, &s, &err);
+	if (rc)
+		fail_msg("get_blob '%s': %d %s", repo, rc, err.msg);
+	assert_int_equal(s.len, len);
+	assert_memory_equal(s.buf, data, len);
+	sink_release(&s);
+}
+
+static void test_registry_push_blob(void **state)
+{
+	struct rfs_upstream *up = new_upstream(reg_open.base, NULL, 5000);
+	char digest[RFS_DIGEST_STR_MAX + 1];
+	struct rfs_error err = { 0 };
+	struct content ct;
+	uint64_t size = 1;
+	int before, after;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(big_data); i++)
+		big_data[i] = (char)((i * 2246822519u) >> 11);
+
+	/* Small: absent, one PUT, present. */
+	digest_of(big_data, 5000, digest);
+	assert_int_equal(
+	    rfs_upstream_blob_exists(up, "push/small", digest, &size, &err),
+	    -ENOENT);
+	assert_int_equal(size, 0);
+	before = count_in_file(reg_open.log, "PATCH /v2/push/");
+	upload(up, "push/small", big_data, 5000, 1 << 20, &ct, digest);
+	check_blob(up, "push/small", digest, big_data, 5000);
+	assert_int_equal(ct.progress_calls, 1);
+
+	/* Large: PATCH chunks of 1 MiB, then the closing PUT. */
+	upload(up, "push/big", big_data, sizeof(big_data), 1 << 20, &ct,
+	       digest);
+	assert_int_equal(ct.progress_calls, 4);
+	after = count_in_file(reg_open.log, "PATCH /v2/push/");
+	assert_int_equal(after - before, 4);
+	check_blob(up, "push/big", digest, big_data, sizeof(big_data));
+
+	/* The wrong digest: the registry says so. */
+	ct = (struct content){ .data = big_data, .len = 5000 };
+	assert_int_equal(rfs_upstream_blob_upload(up, "push/small", BLOB_DIGEST,
+						  5000, content_read, 1 << 20,
+						  NULL, &ct, &err),
+			 -EINVAL);
+	assert_non_null(strstr(err.msg, "DIGEST_INVALID"));
+	rfs_upstream_free(&up);
+}
+
+static void test_registry_mount(void **state)
+{
+	struct rfs_upstream *up = new_upstream(reg_open.base, NULL, 5000);
+	char digest[RFS_DIGEST_STR_MAX + 1];
+	struct rfs_error err = { 0 };
+	struct content ct;
+	int before, rc;
+
+	(void)state;
+	upload(up, "mount/a", big_data + 7, 20000, 1 << 20, &ct, digest);
+	assert_int_equal(
+	    rfs_upstream_blob_exists(up, "mount/b", digest, NULL, &err),
+	    -ENOENT);
+	rc = rfs_upstream_blob_mount(up, "mount/b", digest, "mount/a", &err);
+	if (rc)
+		fail_msg("blob_mount: %d %s", rc, err.msg);
+	check_blob(up, "mount/b", digest, big_data + 7, 20000);
+
+	/* Unknown there: -ENOENT, and the session it opened is cancelled. */
+	before =
+	    count_in_file(reg_open.log, "DELETE /v2/mount/c/blobs/uploads/");
+	assert_int_equal(rfs_upstream_blob_mount(up, "mount/c", BLOB_DIGEST,
+						 "mount/a", &err),
+			 -ENOENT);
+	assert_non_null(strstr(err.msg, "not mounted"));
+	assert_int_equal(
+	    count_in_file(reg_open.log, "DELETE /v2/mount/c/blobs/uploads/") -
+		before,
+	    1);
+	rfs_upstream_free(&up);
+}
+
+/* An ORAS-shaped manifest: the empty config, one titled layer. */
+static void oras_manifest(char *buf, size_t size, const char *layer,
+			  size_t layer_size)
+{
+	snprintf(
+	    buf, size,
+	    "{\"schemaVersion\":2,\"mediaType\":\"" MANIFEST_TYPE "\","
+	    "\"artifactType\":\"application/vnd.regfs.file\","
+	    "\"config\":{\"mediaType\":\"application/vnd.oci.empty.v1+json\","
+	    "\"digest\":\"" EMPTY_DIGEST "\",\"size\":2},"
+	    "\"layers\":[{\"mediaType\":\"application/octet-stream\","
+	    "\"digest\":\"%s\",\"size\":%zu,\"annotations\":"
+	    "{\"org.opencontainers.image.title\":\"tool\"}}],"
+	    "\"annotations\":{\"org.opencontainers.image.created\":"
+	    "\"2024-01-02T03:04:05Z\"}}",
+	    layer, layer_size);
+}
+
+static void test_registry_put_manifest(void **state)
+{
+	struct rfs_upstream *up = new_upstream(reg_open.base, NULL, 5000);
+	char layer[RFS_DIGEST_STR_MAX + 1], config[RFS_DIGEST_STR_MAX + 1];
+	char digest[RFS_DIGEST_STR_MAX + 1], text[1024];
+	struct rfs_error err = { 0 };
+	struct rfs_manifest_blob m;
+	struct content ct;
+	int rc;
+
+	(void)state;
+	upload(up, "oras/tool", "{}", 2, 1 << 20, &ct, config);
+	assert_string_equal(config, EMPTY_DIGEST);
+	upload(up, "oras/tool", big_data, 3000, 1 << 20, &ct, layer);
+	oras_manifest(text, sizeof(text), layer, 3000);
+	digest_of(text, strlen(text), digest);
+	rc = rfs_upstream_put_manifest(up, "oras/tool", "v1", MANIFEST_TYPE,
+				       text, strlen(text), &err);
+	if (rc)
+		fail_msg("put_manifest: %d %s", rc, err.msg);
+	rc = rfs_upstream_get_manifest(up, "oras/tool", "v1", &m, &err);
+	if (rc)
+		fail_msg("get_manifest: %d %s", rc, err.msg);
+	assert_string_equal(m.digest, digest);
+	assert_string_equal(m.media_type, MANIFEST_TYPE);
+	assert_int_equal(m.len, strlen(text));
+	assert_memory_equal(m.body, text, m.len);
+	rfs_manifest_blob_release(&m);
+	/* By digest too; and a reference the body does not hash to. */
+	rc = rfs_upstream_put_manifest(up, "oras/tool", digest, MANIFEST_TYPE,
+				       text, strlen(text), &err);
+	if (rc)
+		fail_msg("put_manifest by digest: %d %s", rc, err.msg);
+	assert_int_equal(rfs_upstream_put_manifest(up, "oras/tool", layer,
+						   MANIFEST_TYPE, text,
+						   strlen(text), &err),
+			 -EBADMSG);
+
+	/* A layer the registry does not have: its message comes through. */
+	oras_manifest(text, sizeof(text), BLOB_DIGEST, 3000);
+	rc = rfs_upstream_put_manifest(up, "oras/tool", "v2", MANIFEST_TYPE,
+				       text, strlen(text), &err);
+	assert_int_equal(rc, -EINVAL);
+	assert_non_null(
+	    strstr(err.msg, "400 bad request (MANIFEST_BLOB_UNKNOWN"));
+	assert_non_null(strstr(err.msg, BLOB_DIGEST));
+	assert_int_equal(rfs_upstream_put_manifest(up, "oras/tool", "v2",
+						   "bad\r\nX-Evil: 1", text,
+						   strlen(text), &err),
+			 -EINVAL);
+	rfs_upstream_free(&up);
+}
+
+static struct rfs_upstream *new_upstream_user(const char *url, const char *user,
+					      const char *pass,
+					      const char *credentials)
+{
+	struct rfs_upstream_config cfg;
+	struct rfs_upstream *up = NULL;
+	struct rfs_error err = { 0 };
+	int rc;
+
+	rfs_upstream_config_defaults(&cfg);
+	cfg.url = strdup(url);
+	free(cfg.credentials);
+	cfg.credentials = strdup(credentials);
+	cfg.username = strdup(user);
+	cfg.password = strdup(pass);
+	cfg.backoff_ms = 20;
+	cfg.backoff_max_ms = 100;
+	cfg.total_timeout_ms = 5000;
+	rc = rfs_upstream_new(&cfg, &up, &err);
+	if (rc)
+		fail_msg("rfs_upstream_new: %d %s", rc, err.msg);
+	rfs_upstream_config_release(&cfg);
+	assert_null(cfg.username);
+	return up;
+}
+
+/* Credentials given outright win over any file, which is never read. */
+static void test_registry_push_htpasswd(void **state)
+{
+	char digest[RFS_DIGEST_STR_MAX + 1], text[1024], path[256];
+	struct rfs_error err = { 0 };
+	struct rfs_upstream *up;
+	struct content ct;
+	int64_t t0;
+	int rc;
+
+	(void)state;
+	/* Readable by others: reading it would be -EPERM. */
+	snprintf(path, sizeof(path), "%s/world-readable.json", tmp_root);
+	write_file(path, "{\"auths\":{}}", 0644);
+	up = new_upstream_user(reg_auth.base, FAKE_USER, FAKE_PASS, path);
+	rc = rfs_upstream_ping(up, &err);
+	if (rc)
+		fail_msg("ping: %d %s", rc, err.msg);
+	upload(up, "auth/tool", "{}", 2, 1 << 20, &ct, digest);
+	upload(up, "auth/tool", big_data, 300000, 100000, &ct, digest);
+	assert_int_equal(ct.progress_calls, 3);
+	check_blob(up, "auth/tool", digest, big_data, 300000);
+	assert_int_equal(
+	    rfs_upstream_blob_mount(up, "auth/copy", digest, "auth/tool", &err),
+	    0);
+	oras_manifest(text, sizeof(text), digest, 300000);
+	rc = rfs_upstream_put_manifest(up, "auth/tool", "v1", MANIFEST_TYPE,
+				       text, strlen(text), &err);
+	if (rc)
+		fail_msg("put_manifest: %d %s", rc, err.msg);
+	rfs_upstream_free(&up);
+
+	up = new_upstream_user(reg_auth.base, FAKE_USER, "wrong-pass", path);
+	t0 = now_ms();
+	rc = rfs_upstream_blob_exists(up, "auth/tool", digest, NULL, &err);
+	assert_int_equal(rc, -EACCES);
+	ct = (struct content){ .data = big_data, .len = 5000 };
+	digest_of(big_data, 5000, digest);
+	rc = rfs_upstream_blob_upload(up, "auth/tool", digest, 5000,
+				      content_read, 1 << 20, NULL, &ct, &err);
+	assert_int_equal(rc, -EACCES);
+	assert_true(now_ms() - t0 < 2000);
+	assert_non_null(strstr(err.msg, "401 unauthorized"));
+	assert_null(strstr(err.msg, "wrong-pass"));
+	rfs_upstream_free(&up);
+}
+
+static struct registry reg_token, token_srv;
+
+/* tests/tools/token-server.py, from this file's place in the tree. */
+static bool token_server_path(char *buf, size_t size)
+{
+	const char *file = __FILE__;
+	const char *slash = strrchr(file, '/');
+
+	if (!slash)
+		return false;
+	snprintf(buf, size, "%.*s/../tools/token-server.py",
+		 (int)(slash - file), file);
+	return access(buf, R_OK) == 0 &&
+	       system("command -v python3 openssl >/dev/null 2>&1") == 0;
+}
+
+/* Start the token service; its port is the first line it prints. */
+static int token_server_start(struct registry *t, const char *script)
+{
+	char line[32] = "";
+	size_t len = 0;
+	int pfd[2];
+
+	memset(t, 0, sizeof(*t));
+	snprintf(t->dir, sizeof(t->dir), "%s/token", tmp_root);
+	snprintf(t->log, sizeof(t->log), "%s/token.log", tmp_root);
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return -1;
+	t->pid = fork();
+	if (t->pid < 0)
+		return -1;
+	if (t->pid == 0) {
+		int fd = open(t->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+		dup2(pfd[1], 1);
+		if (fd >= 0)
+			dup2(fd, 2);
+		execlp("python3", "python3", script, "--dir", t->dir, "--user",
+		       FAKE_USER ":" FAKE_PASS, (char *)NULL);
+		_exit(127);
+	}
+	close(pfd[1]);
+	while (len < sizeof(line) - 1 && !strchr(line, '\n')) {
+		struct pollfd p = { .fd = pfd[0], .events = POLLIN };
+		ssize_t k;
+
+		if (poll(&p, 1, 15000) <= 0)
+			break;
+		k = read(pfd[0], line + len, sizeof(line) - 1 - len);
+		if (k <= 0)
+			break;
+		len += (size_t)k;
+		line[len] = '\0';
+	}
+	close(pfd[0]);
+	t->port = atoi(line);
+	if (t->port <= 0) {
+		fprintf(stderr, "token-server did not start; see %s\n", t->log);
+		return -1;
+	}
+	snprintf(token_realm, sizeof(token_realm), "http://127.0.0.1:%d/token",
+		 t->port);
+	snprintf(token_cert, sizeof(token_cert), "%s/token-cert.pem", t->dir);
+	return 0;
+}
+
+static int token_teardown(void **state)
+{
+	(void)state;
+	registry_stop(&reg_token);
+	registry_stop(&token_srv);
+	return 0;
+}
+
+/* Bearer tokens, as Distribution asks for them: pull,push for an upload;
+ * for a mount, push on the target and pull on the source, in one token. */
+static void test_registry_token(void **state)
+{
+	char digest[RFS_DIGEST_STR_MAX + 1], text[1024], script[512];
+	struct rfs_error err = { 0 };
+	struct rfs_upstream *up;
+	struct content ct;
+	int fetches, rc;
+
+	(void)state;
+	if (!token_server_path(script, sizeof(script)))
+		skip();
+	if (token_server_start(&token_srv, script) < 0 ||
+	    registry_start(&reg_token, REG_TOKEN) < 0)
+		fail_msg("cannot start the token registry");
+	up = new_upstream_user(reg_token.base, FAKE_USER, FAKE_PASS, "none");
+	upload(up, "tok/a", big_data, 300000, 100000, &ct, digest);
+	rc = rfs_upstream_blob_mount(up, "tok/b", digest, "tok/a", &err);
+	if (rc)
+		fail_msg("blob_mount: %d %s", rc, err.msg);
+	assert_true(count_in_file(token_srv.log,
+				  "scopes=['repository:tok/b:pull,push', "
+				  "'repository:tok/a:pull']") >= 1);
+	/* The token is cached under the call's own spelling of its scope,
+	 * whatever order the challenge listed them in. */
+	fetches = count_in_file(token_srv.log, "-> 200");
+	assert_int_equal(
+	    rfs_upstream_blob_mount(up, "tok/b", digest, "tok/a", &err), 0);
+	assert_int_equal(count_in_file(token_srv.log, "-> 200"), fetches);
+	check_blob(up, "tok/b", digest, big_data, 300000);
+	assert_int_equal(
+	    rfs_upstream_blob_mount(up, "tok/c", BLOB_DIGEST, "tok/a", &err),
+	    -ENOENT);
+	assert_true(count_in_file(token_srv.log,
+				  "scopes=['repository:tok/c:delete']") >= 1);
+	upload(up, "tok/b", "{}", 2, 1 << 20, &ct, text);
+	oras_manifest(text, sizeof(text), digest, 300000);
+	rc = rfs_upstream_put_manifest(up, "tok/b", "v1", MANIFEST_TYPE, text,
+				       strlen(text), &err);
+	if (rc)
+		fail_msg("put_manifest: %d %s", rc, err.msg);
+	rfs_upstream_free(&up);
+
+	up = new_upstream_user(reg_token.base, FAKE_USER, "wrong-pass", "none");
+	ct = (struct content){ .data = big_data, .len = 300000 };
+	rc = rfs_upstream_blob_upload(up, "tok/a", digest, 300000, content_read,
+				      100000, NULL, &ct, &err);
+	assert_int_equal(rc, -EACCES);
+	assert_null(strstr(err.msg, "wrong-pass"));
+	rfs_upstream_free(&up);
+}
+
 static int rm_one(const char *path, const struct stat *st, int flag,
 		  struct FTW *ftw)
 {
@@ -1749,6 +2438,7 @@ int main(void)
 		cmocka_unit_test(test_fake_refused),
 		cmocka_unit_test(test_fake_bearer),
 		cmocka_unit_test(test_fake_tag_pages),
+		cmocka_unit_test(test_fake_upload),
 	};
 	const struct CMUnitTest registry[] = {
 		cmocka_unit_test(test_registry_manifest),
@@ -1756,6 +2446,11 @@ int main(void)
 		cmocka_unit_test(test_registry_blob),
 		cmocka_unit_test(test_registry_htpasswd),
 		cmocka_unit_test(test_registry_threads),
+		cmocka_unit_test(test_registry_push_blob),
+		cmocka_unit_test(test_registry_mount),
+		cmocka_unit_test(test_registry_put_manifest),
+		cmocka_unit_test(test_registry_push_htpasswd),
+		cmocka_unit_test_teardown(test_registry_token, token_teardown),
 	};
 	int rc;
 
