@@ -506,20 +506,73 @@ static int one_row(sqlite3_stmt *s)
 	return rfs_errno_from_sqlite(rc);
 }
 
-static int dir_by_id_locked(struct rfs_catalog *cat, int64_t id,
-			    struct rfs_dir *out)
+/* Bind text ('t') and int64_t ('i') arguments to a statement in order. */
+static void bind_args(sqlite3_stmt *s, const char *types, va_list ap)
 {
-	sqlite3_stmt *s = stmt(cat, ST_DIR_BY_ID);
+	for (int i = 0; types[i]; i++) {
+		if (types[i] == 't')
+			sqlite3_bind_text(s, i + 1, va_arg(ap, const char *),
+					  -1, SQLITE_TRANSIENT);
+		else
+			sqlite3_bind_int64(s, i + 1, va_arg(ap, int64_t));
+	}
+}
+
+/* Run a statement that returns no rows, with arguments as bind_args().
+ * Lock held. */
+static int run(struct rfs_catalog *cat, enum stmt_id id, const char *types, ...)
+{
+	sqlite3_stmt *s = stmt(cat, id);
+	va_list ap;
 	int rc;
 
 	if (!s)
 		return -EIO;
-	sqlite3_bind_int64(s, 1, id);
+	va_start(ap, types);
+	bind_args(s, types, ap);
+	va_end(ap);
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE ? 0 : rfs_errno_from_sqlite(rc);
+}
+
+enum row_kind { ROW_DIR, ROW_TAG, ROW_BLOB, ROW_LAYER };
+
+static void row_to(sqlite3_stmt *s, enum row_kind kind, void *out)
+{
+	switch (kind) {
+	case ROW_DIR: row_to_dir(s, out); break;
+	case ROW_TAG: row_to_tag(s, out); break;
+	case ROW_BLOB: row_to_blob(s, out); break;
+	case ROW_LAYER: row_to_layer(s, out); break;
+	}
+}
+
+/* A query of one row, converted into out (which may be NULL); -ENOENT
+ * when there is none. Lock held. */
+static int get_row(struct rfs_catalog *cat, enum stmt_id id, enum row_kind kind,
+		   void *out, const char *types, ...)
+{
+	sqlite3_stmt *s = stmt(cat, id);
+	va_list ap;
+	int rc;
+
+	if (!s)
+		return -EIO;
+	va_start(ap, types);
+	bind_args(s, types, ap);
+	va_end(ap);
 	rc = one_row(s);
-	if (!rc)
-		row_to_dir(s, out);
+	if (!rc && out)
+		row_to(s, kind, out);
 	sqlite3_reset(s);
 	return rc;
+}
+
+static int dir_by_id_locked(struct rfs_catalog *cat, int64_t id,
+			    struct rfs_dir *out)
+{
+	return get_row(cat, ST_DIR_BY_ID, ROW_DIR, out, "i", id);
 }
 
 int rfs_catalog_dir_by_id(struct rfs_catalog *cat, int64_t id,
@@ -536,18 +589,7 @@ int rfs_catalog_dir_by_id(struct rfs_catalog *cat, int64_t id,
 static int dir_lookup_locked(struct rfs_catalog *cat, int64_t parent,
 			     const char *name, struct rfs_dir *out)
 {
-	sqlite3_stmt *s = stmt(cat, ST_DIR_LOOKUP);
-	int rc;
-
-	if (!s)
-		return -EIO;
-	sqlite3_bind_int64(s, 1, parent);
-	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
-	rc = one_row(s);
-	if (!rc && out)
-		row_to_dir(s, out);
-	sqlite3_reset(s);
-	return rc;
+	return get_row(cat, ST_DIR_LOOKUP, ROW_DIR, out, "it", parent, name);
 }
 
 int rfs_catalog_dir_lookup(struct rfs_catalog *cat, int64_t parent,
@@ -564,20 +606,10 @@ int rfs_catalog_dir_lookup(struct rfs_catalog *cat, int64_t parent,
 int rfs_catalog_dir_by_path(struct rfs_catalog *cat, const char *path,
 			    struct rfs_dir *out)
 {
-	sqlite3_stmt *s;
 	int rc;
 
 	lock(cat);
-	s = stmt(cat, ST_DIR_BY_PATH);
-	if (!s) {
-		unlock(cat);
-		return -EIO;
-	}
-	sqlite3_bind_text(s, 1, path, -1, SQLITE_STATIC);
-	rc = one_row(s);
-	if (!rc)
-		row_to_dir(s, out);
-	sqlite3_reset(s);
+	rc = get_row(cat, ST_DIR_BY_PATH, ROW_DIR, out, "t", path);
 	unlock(cat);
 	return rc;
 }
@@ -585,18 +617,7 @@ int rfs_catalog_dir_by_path(struct rfs_catalog *cat, const char *path,
 static int tag_lookup_locked(struct rfs_catalog *cat, int64_t dir,
 			     const char *name, struct rfs_tag *out)
 {
-	sqlite3_stmt *s = stmt(cat, ST_TAG_LOOKUP);
-	int rc;
-
-	if (!s)
-		return -EIO;
-	sqlite3_bind_int64(s, 1, dir);
-	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
-	rc = one_row(s);
-	if (!rc && out)
-		row_to_tag(s, out);
-	sqlite3_reset(s);
-	return rc;
+	return get_row(cat, ST_TAG_LOOKUP, ROW_TAG, out, "it", dir, name);
 }
 
 /* Create the directories of path that are missing. Lock held; the caller
@@ -728,7 +749,7 @@ out:
 
 /* A listing in progress: which rows, and whom to hand each one. */
 struct lister {
-	enum { LIST_DIRS, LIST_TAGS, LIST_BLOBS, LIST_LAYERS } kind;
+	enum row_kind kind;
 	union {
 		rfs_dir_fn dir;
 		rfs_tag_fn tag;
@@ -738,43 +759,34 @@ struct lister {
 	void *ctx;
 };
 
-/* Step through a listing, handing each row to the callback. Lock held. */
-static int list_rows(sqlite3_stmt *s, const struct lister *l)
+/* Step through a listing (arguments as bind_args()), handing each row to
+ * the callback. Lock held. */
+static int get_rows(struct rfs_catalog *cat, enum stmt_id id,
+		    const struct lister *l, const char *types, ...)
 {
-	int rc = 0, step;
+	sqlite3_stmt *s = stmt(cat, id);
+	int rc = 0, step = SQLITE_DONE;
+	va_list ap;
 
 	if (!s)
 		return -EIO;
+	va_start(ap, types);
+	bind_args(s, types, ap);
+	va_end(ap);
 	while (!rc && (step = sqlite3_step(s)) == SQLITE_ROW) {
+		union {
+			struct rfs_dir dir;
+			struct rfs_tag tag;
+			struct rfs_blob blob;
+			struct rfs_layer layer;
+		} row;
+
+		row_to(s, l->kind, &row);
 		switch (l->kind) {
-		case LIST_DIRS: {
-			struct rfs_dir d;
-
-			row_to_dir(s, &d);
-			rc = l->fn.dir(l->ctx, &d);
-			break;
-		}
-		case LIST_TAGS: {
-			struct rfs_tag t;
-
-			row_to_tag(s, &t);
-			rc = l->fn.tag(l->ctx, &t);
-			break;
-		}
-		case LIST_BLOBS: {
-			struct rfs_blob b;
-
-			row_to_blob(s, &b);
-			rc = l->fn.blob(l->ctx, &b);
-			break;
-		}
-		case LIST_LAYERS: {
-			struct rfs_layer y;
-
-			row_to_layer(s, &y);
-			rc = l->fn.layer(l->ctx, &y);
-			break;
-		}
+		case ROW_DIR: rc = l->fn.dir(l->ctx, &row.dir); break;
+		case ROW_TAG: rc = l->fn.tag(l->ctx, &row.tag); break;
+		case ROW_BLOB: rc = l->fn.blob(l->ctx, &row.blob); break;
+		case ROW_LAYER: rc = l->fn.layer(l->ctx, &row.layer); break;
 		}
 	}
 	if (!rc && step != SQLITE_DONE)
@@ -786,15 +798,12 @@ static int list_rows(sqlite3_stmt *s, const struct lister *l)
 int rfs_catalog_list_dirs(struct rfs_catalog *cat, int64_t parent,
 			  bool sealed_only, rfs_dir_fn fn, void *ctx)
 {
-	struct lister l = { .kind = LIST_DIRS, .fn.dir = fn, .ctx = ctx };
-	sqlite3_stmt *s;
+	struct lister l = { .kind = ROW_DIR, .fn.dir = fn, .ctx = ctx };
 	int rc;
 
 	lock(cat);
-	s = stmt(cat, sealed_only ? ST_DIR_LIST_SEALED : ST_DIR_LIST);
-	if (s)
-		sqlite3_bind_int64(s, 1, parent);
-	rc = list_rows(s, &l);
+	rc = get_rows(cat, sealed_only ? ST_DIR_LIST_SEALED : ST_DIR_LIST, &l,
+		      "i", parent);
 	unlock(cat);
 	return rc;
 }
@@ -803,20 +812,10 @@ int rfs_catalog_list_dirs(struct rfs_catalog *cat, int64_t parent,
 static int tag_by_id_locked(struct rfs_catalog *cat, int64_t id,
 			    struct rfs_tag *out)
 {
-	static const enum stmt_id where[] = { ST_TAG_BY_ID, ST_RETIRED_BY_ID };
-	int rc = -ENOENT;
+	int rc = get_row(cat, ST_TAG_BY_ID, ROW_TAG, out, "i", id);
 
-	for (size_t i = 0; rc == -ENOENT && i < 2; i++) {
-		sqlite3_stmt *s = stmt(cat, where[i]);
-
-		if (!s)
-			return -EIO;
-		sqlite3_bind_int64(s, 1, id);
-		rc = one_row(s);
-		if (!rc)
-			row_to_tag(s, out);
-		sqlite3_reset(s);
-	}
+	if (rc == -ENOENT)
+		rc = get_row(cat, ST_RETIRED_BY_ID, ROW_TAG, out, "i", id);
 	return rc;
 }
 
@@ -845,19 +844,10 @@ int rfs_catalog_tag_lookup(struct rfs_catalog *cat, int64_t dir,
 int rfs_catalog_tag_get(struct rfs_catalog *cat, const char *repo,
 			const char *tag, struct rfs_tag *out)
 {
-	sqlite3_stmt *s;
-	int rc = -EIO;
+	int rc;
 
 	lock(cat);
-	s = stmt(cat, ST_TAG_GET);
-	if (s) {
-		sqlite3_bind_text(s, 1, repo, -1, SQLITE_STATIC);
-		sqlite3_bind_text(s, 2, tag, -1, SQLITE_STATIC);
-		rc = one_row(s);
-		if (!rc && out)
-			row_to_tag(s, out);
-		sqlite3_reset(s);
-	}
+	rc = get_row(cat, ST_TAG_GET, ROW_TAG, out, "tt", repo, tag);
 	unlock(cat);
 	return rc;
 }
@@ -865,15 +855,11 @@ int rfs_catalog_tag_get(struct rfs_catalog *cat, const char *repo,
 int rfs_catalog_list_tags_in_dir(struct rfs_catalog *cat, int64_t dir,
 				 rfs_tag_fn fn, void *ctx)
 {
-	struct lister l = { .kind = LIST_TAGS, .fn.tag = fn, .ctx = ctx };
-	sqlite3_stmt *s;
+	struct lister l = { .kind = ROW_TAG, .fn.tag = fn, .ctx = ctx };
 	int rc;
 
 	lock(cat);
-	s = stmt(cat, ST_TAG_LIST_DIR);
-	if (s)
-		sqlite3_bind_int64(s, 1, dir);
-	rc = list_rows(s, &l);
+	rc = get_rows(cat, ST_TAG_LIST_DIR, &l, "i", dir);
 	unlock(cat);
 	return rc;
 }
@@ -881,15 +867,12 @@ int rfs_catalog_list_tags_in_dir(struct rfs_catalog *cat, int64_t dir,
 int rfs_catalog_list_tags(struct rfs_catalog *cat, const char *repo,
 			  rfs_tag_fn fn, void *ctx)
 {
-	struct lister l = { .kind = LIST_TAGS, .fn.tag = fn, .ctx = ctx };
-	sqlite3_stmt *s;
+	struct lister l = { .kind = ROW_TAG, .fn.tag = fn, .ctx = ctx };
 	int rc;
 
 	lock(cat);
-	s = stmt(cat, repo ? ST_TAG_LIST_REPO : ST_TAG_LIST_ALL);
-	if (s && repo)
-		sqlite3_bind_text(s, 1, repo, -1, SQLITE_STATIC);
-	rc = list_rows(s, &l);
+	rc = repo ? get_rows(cat, ST_TAG_LIST_REPO, &l, "t", repo)
+		  : get_rows(cat, ST_TAG_LIST_ALL, &l, "");
 	unlock(cat);
 	return rc;
 }
@@ -1015,11 +998,11 @@ int rfs_catalog_add_tag_meta(struct rfs_catalog *cat, const char *repo,
 
 int rfs_catalog_list_blobs(struct rfs_catalog *cat, rfs_blob_fn fn, void *ctx)
 {
-	struct lister l = { .kind = LIST_BLOBS, .fn.blob = fn, .ctx = ctx };
+	struct lister l = { .kind = ROW_BLOB, .fn.blob = fn, .ctx = ctx };
 	int rc;
 
 	lock(cat);
-	rc = list_rows(stmt(cat, ST_BLOB_LIST), &l);
+	rc = get_rows(cat, ST_BLOB_LIST, &l, "");
 	unlock(cat);
 	return rc;
 }
@@ -1027,18 +1010,10 @@ int rfs_catalog_list_blobs(struct rfs_catalog *cat, rfs_blob_fn fn, void *ctx)
 int rfs_catalog_blob_get(struct rfs_catalog *cat, const char *digest,
 			 struct rfs_blob *out)
 {
-	sqlite3_stmt *s;
-	int rc = -EIO;
+	int rc;
 
 	lock(cat);
-	s = stmt(cat, ST_BLOB_GET);
-	if (s) {
-		sqlite3_bind_text(s, 1, digest, -1, SQLITE_STATIC);
-		rc = one_row(s);
-		if (!rc && out)
-			row_to_blob(s, out);
-		sqlite3_reset(s);
-	}
+	rc = get_row(cat, ST_BLOB_GET, ROW_BLOB, out, "t", digest);
 	unlock(cat);
 	return rc;
 }
@@ -1060,30 +1035,6 @@ int rfs_catalog_commit(struct rfs_catalog *cat)
 
 	unlock(cat);
 	return rc;
-}
-
-/* Run a statement that returns no rows, binding text and integers given as
- * a format: 't' text, 'i' int64. Lock held. */
-static int run(struct rfs_catalog *cat, enum stmt_id id, const char *types, ...)
-{
-	sqlite3_stmt *s = stmt(cat, id);
-	va_list ap;
-	int rc;
-
-	if (!s)
-		return -EIO;
-	va_start(ap, types);
-	for (int i = 0; types[i]; i++) {
-		if (types[i] == 't')
-			sqlite3_bind_text(s, i + 1, va_arg(ap, const char *),
-					  -1, SQLITE_TRANSIENT);
-		else
-			sqlite3_bind_int64(s, i + 1, va_arg(ap, int64_t));
-	}
-	va_end(ap);
-	rc = sqlite3_step(s);
-	sqlite3_reset(s);
-	return rc == SQLITE_DONE ? 0 : rfs_errno_from_sqlite(rc);
 }
 
 static int pin_tag_locked(struct rfs_catalog *cat, const struct rfs_pin *pin,
@@ -1186,18 +1137,10 @@ int rfs_catalog_tag_touch(struct rfs_catalog *cat, int64_t id,
 int rfs_catalog_layer_by_id(struct rfs_catalog *cat, int64_t id,
 			    struct rfs_layer *out)
 {
-	sqlite3_stmt *s;
-	int rc = -EIO;
+	int rc;
 
 	lock(cat);
-	s = stmt(cat, ST_LAYER_BY_ID);
-	if (s) {
-		sqlite3_bind_int64(s, 1, id);
-		rc = one_row(s);
-		if (!rc)
-			row_to_layer(s, out);
-		sqlite3_reset(s);
-	}
+	rc = get_row(cat, ST_LAYER_BY_ID, ROW_LAYER, out, "i", id);
 	unlock(cat);
 	return rc;
 }
@@ -1205,19 +1148,10 @@ int rfs_catalog_layer_by_id(struct rfs_catalog *cat, int64_t id,
 int rfs_catalog_layer_lookup(struct rfs_catalog *cat, int64_t tag,
 			     const char *name, struct rfs_layer *out)
 {
-	sqlite3_stmt *s;
-	int rc = -EIO;
+	int rc;
 
 	lock(cat);
-	s = stmt(cat, ST_LAYER_LOOKUP);
-	if (s) {
-		sqlite3_bind_int64(s, 1, tag);
-		sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
-		rc = one_row(s);
-		if (!rc)
-			row_to_layer(s, out);
-		sqlite3_reset(s);
-	}
+	rc = get_row(cat, ST_LAYER_LOOKUP, ROW_LAYER, out, "it", tag, name);
 	unlock(cat);
 	return rc;
 }
@@ -1225,15 +1159,11 @@ int rfs_catalog_layer_lookup(struct rfs_catalog *cat, int64_t tag,
 int rfs_catalog_list_layers(struct rfs_catalog *cat, int64_t tag,
 			    rfs_layer_fn fn, void *ctx)
 {
-	struct lister l = { .kind = LIST_LAYERS, .fn.layer = fn, .ctx = ctx };
-	sqlite3_stmt *s;
+	struct lister l = { .kind = ROW_LAYER, .fn.layer = fn, .ctx = ctx };
 	int rc;
 
 	lock(cat);
-	s = stmt(cat, ST_LAYER_LIST);
-	if (s)
-		sqlite3_bind_int64(s, 1, tag);
-	rc = list_rows(s, &l);
+	rc = get_rows(cat, ST_LAYER_LIST, &l, "i", tag);
 	unlock(cat);
 	return rc;
 }
@@ -1263,11 +1193,11 @@ int rfs_catalog_blob_touch(struct rfs_catalog *cat, const char *digest,
 int rfs_catalog_list_evictable(struct rfs_catalog *cat, rfs_blob_fn fn,
 			       void *ctx)
 {
-	struct lister l = { .kind = LIST_BLOBS, .fn.blob = fn, .ctx = ctx };
+	struct lister l = { .kind = ROW_BLOB, .fn.blob = fn, .ctx = ctx };
 	int rc;
 
 	lock(cat);
-	rc = list_rows(stmt(cat, ST_BLOB_EVICTABLE), &l);
+	rc = get_rows(cat, ST_BLOB_EVICTABLE, &l, "");
 	unlock(cat);
 	return rc;
 }
@@ -1342,17 +1272,8 @@ static int tag_for_change(struct rfs_catalog *cat, const char *repo,
 			  const char *tag, struct rfs_tag *out,
 			  struct rfs_error *err)
 {
-	sqlite3_stmt *s = stmt(cat, ST_TAG_GET);
-	int rc;
+	int rc = get_row(cat, ST_TAG_GET, ROW_TAG, out, "tt", repo, tag);
 
-	if (!s)
-		return -EIO;
-	sqlite3_bind_text(s, 1, repo, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, tag, -1, SQLITE_STATIC);
-	rc = one_row(s);
-	if (!rc)
-		row_to_tag(s, out);
-	sqlite3_reset(s);
 	if (rc == -ENOENT)
 		return rfs_error_set(err, rc, "no such tag '%s:%s'", repo, tag);
 	return rc;
@@ -1404,19 +1325,12 @@ int rfs_catalog_search(struct rfs_catalog *cat, const char *query,
 		       const char *artifact_type, bool with_yanked,
 		       rfs_tag_fn fn, void *ctx)
 {
-	struct lister l = { .kind = LIST_TAGS, .fn.tag = fn, .ctx = ctx };
-	sqlite3_stmt *s;
+	struct lister l = { .kind = ROW_TAG, .fn.tag = fn, .ctx = ctx };
 	int rc;
 
 	lock(cat);
-	s = stmt(cat, ST_TAG_SEARCH);
-	if (s) {
-		sqlite3_bind_text(s, 1, query, -1, SQLITE_STATIC);
-		sqlite3_bind_text(s, 2, artifact_type ? artifact_type : "", -1,
-				  SQLITE_STATIC);
-		sqlite3_bind_int(s, 3, with_yanked);
-	}
-	rc = list_rows(s, &l);
+	rc = get_rows(cat, ST_TAG_SEARCH, &l, "tti", query,
+		      artifact_type ? artifact_type : "", (int64_t)with_yanked);
 	unlock(cat);
 	return rc;
 }
