@@ -20,19 +20,38 @@ static const char inspect_usage[] =
     "(UTC) and the path of the blob file that holds it.\n"
     "\n"
     "  --json      print a JSON object {repository, tag, digest, size,\n"
-    "              created, blob}\n"
+    "              created, blob, origin, artifact_type, yanked,\n"
+    "              annotations}\n"
     "  -h, --help  show this help\n";
 
-static int inspect_print_json(const struct rfs_tag *tag, const char *created,
+static int add_note(void *ctx, const char *key, const char *value)
+{
+	return json_object_set_new(ctx, key, json_string(value)) < 0 ? -ENOMEM
+								     : 0;
+}
+
+static int print_note(void *ctx, const char *key, const char *value)
+{
+	printf("annotation: %s=%s\n", key, value);
+	return 0;
+}
+
+static int inspect_print_json(struct rfs_store *store,
+			      const struct rfs_tag *tag, const char *created,
 			      const char *blob)
 {
-	json_t *obj;
+	json_t *obj, *notes = json_object();
 	int ret;
 
-	obj =
-	    json_pack("{s:s, s:s, s:s, s:I, s:s, s:s}", "repository", tag->repo,
-		      "tag", tag->name, "digest", tag->digest, "size",
-		      (json_int_t)tag->size, "created", created, "blob", blob);
+	if (notes)
+		rfs_catalog_list_annotations(rfs_store_catalog(store), tag->id,
+					     add_note, notes);
+	obj = json_pack("{s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:b, s:o}",
+			"repository", tag->repo, "tag", tag->name, "digest",
+			tag->digest, "size", (json_int_t)tag->size, "created",
+			created, "blob", blob, "origin", tag->origin,
+			"artifact_type", tag->artifact_type, "yanked",
+			tag->yanked, "annotations", notes);
 	if (!obj)
 		return regctl_error("out of memory");
 	ret = regctl_print_json(obj);
@@ -40,7 +59,8 @@ static int inspect_print_json(const struct rfs_tag *tag, const char *created,
 	return ret;
 }
 
-static void inspect_print_text(const struct rfs_tag *tag, const char *created,
+static void inspect_print_text(struct rfs_store *store,
+			       const struct rfs_tag *tag, const char *created,
 			       const char *blob)
 {
 	char size[REGCTL_SIZE_STR_MAX];
@@ -52,6 +72,15 @@ static void inspect_print_text(const struct rfs_tag *tag, const char *created,
 	printf("size:       %" PRIu64 " (%s)\n", tag->size, size);
 	printf("created:    %s\n", created);
 	printf("blob:       %s\n", blob);
+	if (tag->origin[0])
+		printf("origin:     %s (manifest %s)\n", tag->origin,
+		       tag->manifest);
+	if (tag->artifact_type[0])
+		printf("type:       %s\n", tag->artifact_type);
+	if (tag->yanked)
+		printf("yanked:     yes\n");
+	rfs_catalog_list_annotations(rfs_store_catalog(store), tag->id,
+				     print_note, NULL);
 }
 
 int cmd_inspect(int argc, char **argv, struct regctl *rc)
@@ -112,9 +141,9 @@ int cmd_inspect(int argc, char **argv, struct regctl *rc)
 	regctl_format_time(tag.created_ns, REGCTL_TIME_RFC3339, created);
 
 	if (json) {
-		ret = inspect_print_json(&tag, created, blob);
+		ret = inspect_print_json(store, &tag, created, blob);
 	} else {
-		inspect_print_text(&tag, created, blob);
+		inspect_print_text(store, &tag, created, blob);
 		ret = REGCTL_EXIT_OK;
 	}
 out:
