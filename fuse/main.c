@@ -210,6 +210,9 @@ int main(int argc, char *argv[])
 	/* The loop returns a signal number when one ended it: a clean end. */
 	ret = ret < 0 ? 1 : 0;
 	regfs_log(REGFS_LOG_INFO, "unmounted '%s'", cmd.mountpoint);
+	/* Downloads under way answer opens from their threads: let them end
+	 * while the session they answer on still exists. */
+	rfs_pull_free(&fs.pull);
 
 	fuse_loop_cfg_destroy(loop);
 out_unmount:
