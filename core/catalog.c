@@ -147,6 +147,7 @@ enum stmt_id {
 	ST_BLOB_FORGET,
 	ST_TAG_RETIRE,
 	ST_DIR_TOUCH,
+	ST_RETIRED_SINCE,
 	ST_RETIRED_BY_ID,
 	ST_COUNT
 };
@@ -238,6 +239,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 	    " AND (?2 = '' OR t.artifact_type = ?2)"
 	    " AND (?3 = 1 OR t.yanked = 0)"
 	    " ORDER BY d.path, t.name",
+	[ST_RETIRED_SINCE] = "SELECT repo, name, retired_ns FROM retired_tags"
+			     " WHERE retired_ns > ?1 ORDER BY retired_ns",
 	[ST_DIR_TOUCH] = "UPDATE dirs SET changed_ns = ?2 WHERE id = ?1",
 	[ST_TAG_RETIRE] =
 	    "INSERT OR REPLACE INTO retired_tags(id, repo, name, digest,"
@@ -1311,6 +1314,10 @@ int rfs_catalog_remove_tag(struct rfs_catalog *cat, const char *repo,
 					   "'%s:%s' is pinned from upstream "
 					   "'%s', not a local tag",
 					   repo, tag, t.origin);
+		/* Kept as retired: a reader may hold its inode, and mounts
+		 * learn from the row that the name is gone. */
+		if (!rc)
+			rc = run(cat, ST_TAG_RETIRE, "ii", t.id, rfs_now_ns());
 		if (!rc)
 			rc = run(cat, ST_TAG_DELETE, "i", t.id);
 		if (!rc)
@@ -1377,6 +1384,30 @@ int rfs_catalog_blob_forget(struct rfs_catalog *cat, const char *digest)
 	rc = run(cat, ST_BLOB_FORGET, "t", digest);
 	if (!rc && sqlite3_changes(cat->db) == 0)
 		rc = -EBUSY;
+	unlock(cat);
+	return rc;
+}
+
+int rfs_catalog_list_retired(struct rfs_catalog *cat, int64_t since_ns,
+			     rfs_retired_fn fn, void *ctx)
+{
+	sqlite3_stmt *s;
+	int rc = 0, step = SQLITE_DONE;
+
+	lock(cat);
+	s = stmt(cat, ST_RETIRED_SINCE);
+	if (!s) {
+		unlock(cat);
+		return -EIO;
+	}
+	sqlite3_bind_int64(s, 1, since_ns);
+	while (!rc && (step = sqlite3_step(s)) == SQLITE_ROW)
+		rc = fn(ctx, (const char *)sqlite3_column_text(s, 0),
+			(const char *)sqlite3_column_text(s, 1),
+			sqlite3_column_int64(s, 2));
+	if (!rc && step != SQLITE_DONE)
+		rc = rfs_errno_from_sqlite(step);
+	sqlite3_reset(s);
 	unlock(cat);
 	return rc;
 }

@@ -187,6 +187,14 @@ int rfs_catalog_set_yanked(struct rfs_catalog *cat, const char *repo,
 int rfs_catalog_remove_tag(struct rfs_catalog *cat, const char *repo,
 			   const char *tag, struct rfs_error *err);
 
+/* Names that stopped being tags after since_ns (removed, or refreshed to a
+ * new row), oldest first: how a mount learns of changes other processes
+ * made. */
+typedef int (*rfs_retired_fn)(void *ctx, const char *repo, const char *tag,
+			      int64_t retired_ns);
+int rfs_catalog_list_retired(struct rfs_catalog *cat, int64_t since_ns,
+			     rfs_retired_fn fn, void *ctx);
+
 /* Tags whose repository, name, or an annotation's key or value holds
  * query (case-insensitively), of artifact_type when it is not NULL or "".
  * Yanked tags are left out unless with_yanked. */

@@ -191,6 +191,9 @@ int main(int argc, char *argv[])
 		  cmd.mountpoint);
 	if (fuse_daemonize(cmd.foreground) != 0)
 		goto out_unmount;
+	/* After daemonizing: threads do not survive its fork. */
+	if (regfs_watch_start(&fs) != 0)
+		goto out_unmount;
 
 	if (cmd.singlethread) {
 		ret = fuse_session_loop(se);
@@ -210,12 +213,13 @@ int main(int argc, char *argv[])
 	/* The loop returns a signal number when one ended it: a clean end. */
 	ret = ret < 0 ? 1 : 0;
 	regfs_log(REGFS_LOG_INFO, "unmounted '%s'", cmd.mountpoint);
-	/* Downloads under way answer opens from their threads: let them end
-	 * while the session they answer on still exists. */
-	rfs_pull_free(&fs.pull);
-
 	fuse_loop_cfg_destroy(loop);
 out_unmount:
+	/* Downloads under way answer opens from their threads, and the
+	 * watcher talks to the kernel: both end while the session they use
+	 * still exists. */
+	rfs_pull_free(&fs.pull);
+	regfs_watch_stop(&fs);
 	fuse_session_unmount(se);
 out_signals:
 	fuse_remove_signal_handlers(se);

@@ -26,7 +26,9 @@
 #define SEALED_TIMEOUT (365.0 * 24 * 3600)
 /* Folders gain entries when tags are sealed; their attributes may lag. */
 #define DIR_ATTR_TIMEOUT 1.0
-/* A tag pinned from an upstream may be refreshed to a new inode. */
+/* A tag pinned from an upstream may be refreshed to a new inode. (Tags a
+ * refresh or regctl rm retires in another process are dropped from the
+ * kernel by regfs_watch_retired().) */
 #define UPSTREAM_ENTRY_TIMEOUT 1.0
 /* A listing entry whose inode is not known until it is looked up. */
 #define UNKNOWN_INO 0xffffffffu

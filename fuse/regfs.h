@@ -7,6 +7,7 @@
 #define FUSE_USE_VERSION 314
 #include <fuse_lowlevel.h>
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <sys/types.h>
 #include <time.h>
@@ -20,12 +21,22 @@ struct regfs {
 	struct rfs_incoming *incoming;
 	struct rfs_pull *pull; /* upstreams; serves nothing when none */
 	struct fuse_session *se;
+	/* watch.c: the thread that follows other processes' changes */
+	pthread_t watcher;
+	pthread_mutex_t watch_lock;
+	pthread_cond_t watch_cond;
+	bool watching;
+	int64_t retired_seen;
 	uid_t uid; /* owner shown for every node */
 	gid_t gid;
 	struct timespec started; /* times of the fixed top folders */
 };
 
 extern const struct fuse_lowlevel_ops regfs_ops;
+
+/* Follow the tags other processes remove or refresh (see watch.c). */
+int regfs_watch_start(struct regfs *fs);
+void regfs_watch_stop(struct regfs *fs);
 
 /* Logging: to a file (-o log=FILE), to stderr in the foreground, or to
  * syslog. Messages are lines without a final newline. */

@@ -41,7 +41,7 @@ int regctl_push(struct regctl *rc, const char *repo, const char *name,
 	char label[RFS_REPO_MAX + RFS_TAG_MAX + 2];
 	int r, ret;
 
-	ret = regctl_open_store(rc, RFS_STORE_READONLY, &store);
+	ret = regctl_open_store(rc, 0, &store);
 	if (ret)
 		goto out;
 	r = rfs_catalog_tag_get(rfs_store_catalog(store), repo, name, &tag);
