@@ -130,3 +130,13 @@ const char *rfs_digest_hex(const char *digest)
 
 	return colon ? colon + 1 : digest;
 }
+
+bool rfs_digest_from_blob_name(const char *name,
+			       char out[RFS_DIGEST_STR_MAX + 1])
+{
+	if (strlen(name) != RFS_SHA256_HEX_LEN)
+		return false;
+	memcpy(out, "sha256:", 7);
+	memcpy(out + 7, name, RFS_SHA256_HEX_LEN + 1);
+	return rfs_digest_valid(out);
+}

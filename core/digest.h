@@ -31,7 +31,11 @@ int rfs_hasher_update_fd(struct rfs_hasher *h, int fd, uint64_t offset);
 /* Hash a whole file descriptor from offset 0. */
 int rfs_digest_fd(int fd, char out[RFS_DIGEST_STR_MAX + 1]);
 
-bool rfs_digest_valid(const char *digest);	/* "sha256:<64 hex>" */
+bool rfs_digest_valid(const char *digest); /* "sha256:<64 hex>" */
+/* The digest a file of blobs/sha256/ is named for: true and out filled
+ * when name is 64 lowercase hex digits. */
+bool rfs_digest_from_blob_name(const char *name,
+			       char out[RFS_DIGEST_STR_MAX + 1]);
 const char *rfs_digest_hex(const char *digest); /* the part after ':' */
 
 #endif

@@ -39,24 +39,16 @@ static int collect_referenced(void *ctx, const struct rfs_blob *blob)
 	return 0;
 }
 
-static bool blob_name_ok(const char *name)
-{
-	char digest[RFS_DIGEST_STR_MAX + 8];
-
-	snprintf(digest, sizeof(digest), "sha256:%.64s", name);
-	return strlen(name) == RFS_SHA256_HEX_LEN && rfs_digest_valid(digest);
-}
-
 /* Re-hash one blob file and tell whether anything references it. */
 static int check_blob(struct rfs_store *store, int dirfd, const char *name,
-		      rfs_fsck_fn fn, void *ctx, struct rfs_fsck_report *r)
+		      const char *digest, rfs_fsck_fn fn, void *ctx,
+		      struct rfs_fsck_report *r)
 {
-	char digest[RFS_DIGEST_STR_MAX + 1], actual[RFS_DIGEST_STR_MAX + 1];
+	char actual[RFS_DIGEST_STR_MAX + 1];
 	struct rfs_blob blob;
 	struct stat st;
 	int fd, rc;
 
-	snprintf(digest, sizeof(digest), "sha256:%s", name);
 	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 	    !S_ISREG(st.st_mode)) {
 		r->strays++;
@@ -128,12 +120,15 @@ int rfs_fsck(struct rfs_store *store, rfs_fsck_fn fn, void *ctx,
 		if (strcmp(de->d_name, ".") == 0 ||
 		    strcmp(de->d_name, "..") == 0)
 			continue;
-		if (!blob_name_ok(de->d_name)) {
+		char digest[RFS_DIGEST_STR_MAX + 1];
+
+		if (!rfs_digest_from_blob_name(de->d_name, digest)) {
 			report->strays++;
 			fn(ctx, RFS_FSCK_STRAY, de->d_name, NULL);
 			continue;
 		}
-		rc = check_blob(store, dirfd(d), de->d_name, fn, ctx, report);
+		rc = check_blob(store, dirfd(d), de->d_name, digest, fn, ctx,
+				report);
 		if (rc) {
 			rfs_error_set(err, rc, "cannot check blob %s: %s",
 				      de->d_name, strerror(-rc));

@@ -72,10 +72,7 @@ int rfs_gc(struct rfs_store *store, bool dry_run, rfs_gc_fn fn, void *ctx,
 		struct rfs_blob key, *row;
 		struct stat st;
 
-		snprintf(key.digest, sizeof(key.digest), "sha256:%.64s",
-			 de->d_name);
-		if (strlen(de->d_name) != RFS_SHA256_HEX_LEN ||
-		    !rfs_digest_valid(key.digest) ||
+		if (!rfs_digest_from_blob_name(de->d_name, key.digest) ||
 		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) <
 			0 ||
 		    !S_ISREG(st.st_mode))
