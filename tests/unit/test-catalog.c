@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "catalog.h"
+#include "tmptree.h"
 
 #define D1 \
 	"sha256:1111111111111111111111111111111111111111111111111111111111111111"
@@ -30,15 +31,6 @@ struct fixture {
 	char db[128];
 	struct rfs_catalog *cat;
 };
-
-static int rm_one(const char *path, const struct stat *st, int type,
-		  struct FTW *ftw)
-{
-	(void)st;
-	(void)type;
-	(void)ftw;
-	return remove(path);
-}
 
 static int setup(void **state)
 {
@@ -64,7 +56,7 @@ static int teardown(void **state)
 	struct fixture *f = *state;
 
 	rfs_catalog_close(&f->cat);
-	nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	tmptree_remove(f->dir);
 	free(f);
 	return 0;
 }

@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "credentials.h"
+#include "tmptree.h"
 
 /* base64 of "alice:s3cret", "bob:hunter2", "carol:pw". */
 #define AUTH_ALICE "YWxpY2U6czNjcmV0"
@@ -35,15 +36,6 @@ struct fixture {
 	struct rfs_credential cred;
 	struct rfs_error err;
 };
-
-static int rm_one(const char *path, const struct stat *st, int type,
-		  struct FTW *ftw)
-{
-	(void)st;
-	(void)type;
-	(void)ftw;
-	return remove(path);
-}
 
 static int setup(void **state)
 {
@@ -74,7 +66,7 @@ static int teardown(void **state)
 	struct fixture *f = *state;
 
 	rfs_credential_release(&f->cred);
-	nftw(f->root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	tmptree_remove(f->root);
 	free(f);
 	return 0;
 }

@@ -26,6 +26,7 @@
 #include "catalog.h"
 #include "incoming.h"
 #include "store.h"
+#include "tmptree.h"
 
 #define HELLO "hello world\n"
 #define HEX_HELLO \
@@ -46,15 +47,6 @@ struct fixture {
 	struct rfs_incoming *inc;
 	struct rfs_dir app; /* incoming/app, created on lookup */
 };
-
-static int rm_one(const char *path, const struct stat *st, int type,
-		  struct FTW *ftw)
-{
-	(void)st;
-	(void)type;
-	(void)ftw;
-	return remove(path);
-}
 
 static int setup(void **state)
 {
@@ -87,7 +79,7 @@ static int teardown(void **state)
 
 	rfs_incoming_free(&f->inc);
 	rfs_store_close(&f->store);
-	nftw(f->root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	tmptree_remove(f->root);
 	free(f);
 	return 0;
 }

@@ -25,6 +25,7 @@
 #include "digest.h"
 #include "seal.h"
 #include "store.h"
+#include "tmptree.h"
 
 #define HELLO "hello world\n"
 #define SHA_HELLO \
@@ -42,15 +43,6 @@ struct fixture {
 	char path[256];
 	struct rfs_store *store;
 };
-
-static int rm_one(const char *path, const struct stat *st, int type,
-		  struct FTW *ftw)
-{
-	(void)st;
-	(void)type;
-	(void)ftw;
-	return remove(path);
-}
 
 static int setup(void **state)
 {
@@ -75,7 +67,7 @@ static int teardown(void **state)
 	struct fixture *f = *state;
 
 	rfs_store_close(&f->store);
-	nftw(f->root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	tmptree_remove(f->root);
 	free(f);
 	return 0;
 }

@@ -42,6 +42,7 @@
 
 #include "digest.h"
 #include "upstream.h"
+#include "tmptree.h"
 
 #define MANIFEST_TYPE "application/vnd.oci.image.manifest.v1+json"
 #define FAKE_MANIFEST                                                        \
@@ -2406,16 +2407,6 @@ static void test_registry_token(void **state)
 	rfs_upstream_free(&up);
 }
 
-static int rm_one(const char *path, const struct stat *st, int flag,
-		  struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	remove(path);
-	return 0;
-}
-
 int main(void)
 {
 	const struct CMUnitTest offline[] = {
@@ -2470,7 +2461,7 @@ int main(void)
 		       "the real registry are skipped\n");
 		rc = 77;
 	}
-	nftw(tmp_root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	tmptree_remove(tmp_root);
 	curl_global_cleanup();
 	return rc;
 }
