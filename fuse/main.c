@@ -23,6 +23,7 @@ struct options {
 	bool has_fsname; /* given on the command line: keep the user's */
 	bool has_subtype;
 	char *log;
+	int no_passthrough;
 	int show_help;
 	int show_version;
 };
@@ -36,6 +37,7 @@ static const struct fuse_opt option_spec[] = {
 	OPT("upstream=%s", upstream),
 	OPT("config=%s", config),
 	OPT("cache_max=%s", cache_max),
+	OPT("no_passthrough", no_passthrough),
 	OPT("-h", show_help),
 	OPT("--help", show_help),
 	OPT("-V", show_version),
@@ -61,6 +63,8 @@ static void usage(const char *progname)
 	    ")\n"
 	    "    -o cache_max=SIZE      keep at most SIZE (K, M, G) of fetched\n"
 	    "                           content, evicting the least recently used\n"
+	    "    -o no_passthrough      serve every read from the daemon, not by\n"
+	    "                           kernel passthrough of the blob files\n"
 	    "    -o log=FILE            append log lines to FILE\n"
 	    "    -h, --help             show this help\n"
 	    "    -V, --version          show the version\n"
@@ -187,6 +191,8 @@ int main(int argc, char *argv[])
 		goto out_session;
 	if (fuse_session_mount(se, cmd.mountpoint) != 0)
 		goto out_signals;
+	if (!opts.no_passthrough && regfs_passthrough_start(&fs, store) != 0)
+		goto out_unmount;
 	regfs_log(REGFS_LOG_INFO, "serving '%s' at '%s'", store,
 		  cmd.mountpoint);
 	if (fuse_daemonize(cmd.foreground) != 0)
@@ -225,6 +231,7 @@ out_signals:
 	fuse_remove_signal_handlers(se);
 out_session:
 	fuse_session_destroy(se);
+	regfs_passthrough_free(&fs);
 out_incoming:
 	free(fsname);
 	rfs_pull_free(&fs.pull);

@@ -36,6 +36,7 @@
 struct handle {
 	enum { HANDLE_BLOB, HANDLE_STAGED } kind;
 	int fd;				     /* HANDLE_BLOB */
+	bool passthrough;		     /* HANDLE_BLOB: the kernel reads */
 	char digest[RFS_DIGEST_STR_MAX + 1]; /* HANDLE_BLOB */
 	int64_t staged_id;		     /* HANDLE_STAGED */
 	bool write;
@@ -724,11 +725,13 @@ static void regfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		rfs_incoming_release(fs->incoming, info.id, true, NULL, NULL);
 }
 
-/* Hand a reader an open blob: a handle, kernel caching, the reply. */
-static void finish_open(struct regfs *fs, fuse_req_t req,
+/* Hand a reader an open blob: a handle, kernel caching or passthrough, the
+ * reply. */
+static void finish_open(struct regfs *fs, fuse_req_t req, fuse_ino_t ino,
 			struct fuse_file_info *fi, int fd, const char *digest)
 {
 	struct handle *h = handle_new(HANDLE_BLOB);
+	int backing_id, rc;
 
 	if (!h) {
 		close(fd);
@@ -739,10 +742,20 @@ static void finish_open(struct regfs *fs, fuse_req_t req,
 	snprintf(h->digest, sizeof(h->digest), "%s", digest);
 	rfs_pull_blob_opened(fs->pull, digest);
 	fi->fh = (uintptr_t)h;
-	fi->keep_cache = 1;
 	fi->noflush = 1;
-	if (fuse_reply_open(req, fi) != 0) {
+	/* Set before the reply: its release may come at once. */
+	backing_id = regfs_passthrough_get(fs, ino, fd);
+	h->passthrough = backing_id > 0;
+	if (h->passthrough) {
+		rc = regfs_passthrough_reply_open(req, fi, backing_id);
+	} else {
+		fi->keep_cache = 1;
+		rc = fuse_reply_open(req, fi);
+	}
+	if (rc != 0) {
 		/* The opener is gone (interrupted): nobody will release. */
+		if (h->passthrough)
+			regfs_passthrough_put(fs, ino);
 		rfs_pull_blob_closed(fs->pull, digest);
 		close(fd);
 		free(h);
@@ -753,6 +766,7 @@ static void finish_open(struct regfs *fs, fuse_req_t req,
 struct pending_open {
 	struct regfs *fs;
 	fuse_req_t req;
+	fuse_ino_t ino;
 	struct fuse_file_info fi;
 	char digest[RFS_DIGEST_STR_MAX + 1];
 };
@@ -771,12 +785,12 @@ static void fetched(void *ctx, int rc, const struct rfs_error *err)
 		regfs_log(REGFS_LOG_ERROR, "%s", rfs_error_message(err, rc));
 		fuse_reply_err(p->req, EIO);
 	} else {
-		finish_open(p->fs, p->req, &p->fi, fd, p->digest);
+		finish_open(p->fs, p->req, p->ino, &p->fi, fd, p->digest);
 	}
 	free(p);
 }
 
-static void open_blob(struct regfs *fs, fuse_req_t req,
+static void open_blob(struct regfs *fs, fuse_req_t req, fuse_ino_t ino,
 		      struct fuse_file_info *fi, const struct rfs_tag *tag,
 		      const struct rfs_blob_ref *ref)
 {
@@ -794,7 +808,7 @@ static void open_blob(struct regfs *fs, fuse_req_t req,
 			fuse_reply_err(req, EIO);
 			return;
 		}
-		finish_open(fs, req, fi, fd, ref->digest);
+		finish_open(fs, req, ino, fi, fd, ref->digest);
 		return;
 	}
 	/* Not fetched yet, or evicted: the reply comes when the download
@@ -805,7 +819,9 @@ static void open_blob(struct regfs *fs, fuse_req_t req,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	*p = (struct pending_open){ .fs = fs, .req = req, .fi = *fi };
+	*p = (struct pending_open){
+		.fs = fs, .req = req, .ino = ino, .fi = *fi
+	};
 	snprintf(p->digest, sizeof(p->digest), "%s", ref->digest);
 	rc = rfs_pull_fetch(fs->pull, tag, ref->digest, ref->size, fetched, p,
 			    &err);
@@ -814,7 +830,7 @@ static void open_blob(struct regfs *fs, fuse_req_t req,
 	if (rc == 1) /* it arrived meanwhile */
 		rc = rfs_store_blob_open(fs->store, ref->digest);
 	if (rc >= 0) {
-		finish_open(fs, req, fi, rc, ref->digest);
+		finish_open(fs, req, ino, fi, rc, ref->digest);
 	} else {
 		regfs_log(REGFS_LOG_ERROR, "%s", rfs_error_message(&err, rc));
 		fuse_reply_err(req, EIO);
@@ -842,7 +858,7 @@ static void regfs_open(fuse_req_t req, fuse_ino_t ino,
 		if (rc)
 			fuse_reply_err(req, -rc);
 		else
-			open_blob(fs, req, fi, &tag, &ref);
+			open_blob(fs, req, ino, fi, &tag, &ref);
 		return;
 	case RFS_NODE_STAGED:
 		h = handle_new(HANDLE_STAGED);
@@ -964,6 +980,8 @@ static void regfs_release(fuse_req_t req, fuse_ino_t ino,
 					  h->staged_id, h->write, &tag, &err);
 		seal_done(req, rc, &tag, &err);
 	} else {
+		if (h->passthrough)
+			regfs_passthrough_put(regfs_data(req), ino);
 		rfs_pull_blob_closed(regfs_data(req)->pull, h->digest);
 		close(h->fd);
 	}

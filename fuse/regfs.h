@@ -21,6 +21,7 @@ struct regfs {
 	struct rfs_incoming *incoming;
 	struct rfs_pull *pull; /* upstreams; serves nothing when none */
 	struct fuse_session *se;
+	struct regfs_passthrough *passthrough; /* NULL: the daemon reads */
 	/* watch.c: the thread that follows other processes' changes */
 	pthread_t watcher;
 	pthread_mutex_t watch_lock;
@@ -37,6 +38,18 @@ extern const struct fuse_lowlevel_ops regfs_ops;
 /* Follow the tags other processes remove or refresh (see watch.c). */
 int regfs_watch_start(struct regfs *fs);
 void regfs_watch_stop(struct regfs *fs);
+
+/* Kernel passthrough of sealed blobs (see passthrough.c). Start it after
+ * the mount and before the session loop. */
+int regfs_passthrough_start(struct regfs *fs, const char *store);
+void regfs_passthrough_free(struct regfs *fs);
+/* The backing id to open ino with (fd is its blob), or 0 to serve its
+ * reads ourselves. Each id handed out is given back with _put(). */
+int regfs_passthrough_get(struct regfs *fs, uint64_t ino, int fd);
+void regfs_passthrough_put(struct regfs *fs, uint64_t ino);
+int regfs_passthrough_reply_open(fuse_req_t req,
+				 const struct fuse_file_info *fi,
+				 int backing_id);
 
 /* Logging: to a file (-o log=FILE), to stderr in the foreground, or to
  * syslog. Messages are lines without a final newline. */

@@ -2,13 +2,14 @@
 # t0020-kernel-cache: sealed content suits the kernel's caches. A sealed tag's
 # data, attributes and entry are kept by the kernel (keep_cache, long
 # timeouts): reading or stating it again asks the daemon nothing. Requests go
-# up to 1 MiB. Observed through the requests the daemon logs with -d.
+# up to 1 MiB. Observed through the requests the daemon logs with -d, with
+# -o no_passthrough: this is the path where the daemon serves reads.
 # shellcheck source-path=SCRIPTDIR disable=SC2012,SC2016,SC2002,SC2317 # tools as users use them
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 mkrand "$SRC/f" 4M
-regfs_mount "$STORE" "$MNT" -d
+regfs_mount "$STORE" "$MNT" -d -o no_passthrough
 log=$(daemon_log "$MNT")
 R=$MNT/registry
 I=$MNT/incoming
