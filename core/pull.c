@@ -28,6 +28,7 @@ struct waiter {
 	struct waiter *next;
 	rfs_fetch_done_fn done;
 	void *ctx;
+	bool stored; /* waits for the blob to be stored, not just verified */
 };
 
 struct fetch {
@@ -39,6 +40,9 @@ struct fetch {
 	char what[RFS_REPO_MAX + RFS_TAG_MAX + 128];
 	uint64_t size;
 	struct waiter *waiters;
+	/* Once the bytes are verified, while they are being stored: readers
+	 * joining then are served at once. */
+	struct rfs_seal *verified;
 };
 
 struct partial {
@@ -76,6 +80,7 @@ struct rfs_pull {
 	struct opened *opened;
 	size_t n_opened, cap_opened;
 	struct tag_list *lists;
+	rfs_pull_log_fn log; /* errors nobody waits for */
 };
 
 static struct rfs_catalog *catalog(struct rfs_pull *pull)
@@ -623,6 +628,11 @@ int rfs_pull_refresh(struct rfs_pull *pull, const char *repo, const char *tag,
 	return resolve_upstream(pull, up, repo, tag, true, out, changed, err);
 }
 
+void rfs_pull_set_log(struct rfs_pull *pull, rfs_pull_log_fn log)
+{
+	pull->log = log;
+}
+
 /* Fetching ------------------------------------------------------------ */
 
 static struct fetch *find_fetch(struct rfs_pull *pull, const char *digest)
@@ -718,6 +728,49 @@ static int sink_to_seal(void *ctx, const void *buf, size_t len)
 	return n < 0 ? (int)n : 0;
 }
 
+/* Give a waiter the verified bytes, or tell it why there are none. */
+static void notify(struct waiter *w, int rc, struct rfs_seal *seal,
+		   const struct rfs_error *err)
+{
+	struct rfs_error open_err = { 0 };
+	int fd = rc;
+
+	if (!rc) {
+		fd = rfs_seal_open_verified(seal);
+		err = &open_err;
+		if (fd < 0)
+			rfs_error_set(&open_err, fd,
+				      "cannot open fetched content: %s",
+				      strerror(-fd));
+	}
+	w->done(w->ctx, fd, err);
+	free(w);
+}
+
+/* The bytes are verified: readers may have them now. */
+static void serve_readers(struct fetch *f, struct rfs_seal *seal)
+{
+	struct rfs_pull *pull = f->pull;
+	struct waiter *readers = NULL, *w, **pp = &f->waiters;
+
+	pthread_mutex_lock(&pull->lock);
+	f->verified = seal;
+	while ((w = *pp)) {
+		if (w->stored) {
+			pp = &w->next;
+			continue;
+		}
+		*pp = w->next;
+		w->next = readers;
+		readers = w;
+	}
+	pthread_mutex_unlock(&pull->lock);
+	while ((w = readers)) {
+		readers = w->next;
+		notify(w, 0, seal, NULL);
+	}
+}
+
 static void *download(void *arg)
 {
 	struct fetch *f = arg;
@@ -731,7 +784,9 @@ static void *download(void *arg)
 
 	sink.seal = take_partial(pull, f->digest);
 	if (!sink.seal)
-		rc = rfs_seal_begin(pull->store, &sink.seal, &err);
+		rc = rfs_seal_begin_with(
+		    pull->store, RFS_SEAL_STREAM | RFS_SEAL_LAZY_WRITEBACK,
+		    &sink.seal, &err);
 	if (!rc)
 		rc = rfs_upstream_get_blob(f->up, f->remote, f->digest,
 					   rfs_seal_size(sink.seal),
@@ -739,9 +794,15 @@ static void *download(void *arg)
 	if (rc == -EBADMSG && !err.msg[0])
 		rfs_error_set(&err, rc, "%s: more bytes than its size %llu",
 			      f->what, (unsigned long long)f->size);
+	if (!rc)
+		rc = rfs_seal_verify(sink.seal, f->what, &opts, &err);
 	if (!rc) {
-		int lock = rfs_store_lock(pull->store, false);
+		int lock;
 
+		/* Readers need not wait for the disk: until the blob is
+		 * stored, a crash just leaves it to be fetched again. */
+		serve_readers(f, sink.seal);
+		lock = rfs_store_lock(pull->store, false);
 		rc = lock < 0 ? lock
 			      : rfs_seal_store(sink.seal, f->what, &opts,
 					       digest, &err);
@@ -749,12 +810,13 @@ static void *download(void *arg)
 			rc = rfs_catalog_blob_set_present(
 			    rfs_store_catalog(pull->store), f->digest, true);
 		rfs_store_unlock(lock);
+		if (rc && pull->log)
+			pull->log(rfs_error_message(&err, rc));
 	} else if (sink.seal && rc != -EBADMSG &&
 		   rfs_seal_size(sink.seal) > 0) {
 		keep_partial(pull, f->digest, sink.seal);
 		sink.seal = NULL;
 	}
-	rfs_seal_free(&sink.seal);
 
 	pthread_mutex_lock(&pull->lock);
 	for (struct fetch **pp = &pull->fetches; *pp; pp = &(*pp)->next) {
@@ -763,6 +825,7 @@ static void *download(void *arg)
 			break;
 		}
 	}
+	f->verified = NULL;
 	if (!rc)
 		use_locked(pull, f->digest);
 	pthread_mutex_unlock(&pull->lock);
@@ -771,9 +834,9 @@ static void *download(void *arg)
 	 * eviction can look at it. */
 	while ((w = f->waiters)) {
 		f->waiters = w->next;
-		w->done(w->ctx, rc, &err);
-		free(w);
+		notify(w, rc, sink.seal, &err);
 	}
+	rfs_seal_free(&sink.seal);
 	if (!rc && pull->cache_max)
 		rfs_pull_evict(pull, pull->cache_max, NULL);
 	free(f);
@@ -812,9 +875,9 @@ static int blob_here(struct rfs_pull *pull, const char *digest,
 	return 0;
 }
 
-int rfs_pull_fetch(struct rfs_pull *pull, const struct rfs_tag *tag,
-		   const char *digest, uint64_t size, rfs_fetch_done_fn done,
-		   void *ctx, struct rfs_error *err)
+static int start_fetch(struct rfs_pull *pull, const struct rfs_tag *tag,
+		       const char *digest, uint64_t size, bool stored,
+		       rfs_fetch_done_fn done, void *ctx, struct rfs_error *err)
 {
 	struct waiter *w = NULL;
 	struct fetch *f = NULL;
@@ -837,9 +900,24 @@ int rfs_pull_fetch(struct rfs_pull *pull, const struct rfs_tag *tag,
 		return rfs_error_set(err, -ENOMEM, "out of memory");
 	w->done = done;
 	w->ctx = ctx;
+	w->stored = stored;
 
 	pthread_mutex_lock(&pull->lock);
 	f = find_fetch(pull, digest);
+	if (f && f->verified && !stored) {
+		/* Verified already, being stored: no need to wait. The
+		 * seal lives as long as f->verified is set, under the lock. */
+		int fd = rfs_seal_open_verified(f->verified);
+
+		pthread_mutex_unlock(&pull->lock);
+		free(w);
+		if (fd < 0)
+			return rfs_error_set(err, fd,
+					     "cannot open fetched content: %s",
+					     strerror(-fd));
+		done(ctx, fd, NULL);
+		return 0;
+	}
 	if (f) {
 		/* Join the download under way. */
 		w->next = f->waiters;
@@ -879,6 +957,13 @@ int rfs_pull_fetch(struct rfs_pull *pull, const struct rfs_tag *tag,
 	return 0;
 }
 
+int rfs_pull_fetch(struct rfs_pull *pull, const struct rfs_tag *tag,
+		   const char *digest, uint64_t size, rfs_fetch_done_fn done,
+		   void *ctx, struct rfs_error *err)
+{
+	return start_fetch(pull, tag, digest, size, false, done, ctx, err);
+}
+
 struct fetch_wait {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -887,12 +972,14 @@ struct fetch_wait {
 	struct rfs_error err;
 };
 
-static void wake(void *ctx, int rc, const struct rfs_error *err)
+static void wake(void *ctx, int fd, const struct rfs_error *err)
 {
 	struct fetch_wait *fw = ctx;
 
+	if (fd >= 0)
+		close(fd);
 	pthread_mutex_lock(&fw->lock);
-	fw->rc = rc;
+	fw->rc = fd < 0 ? fd : 0;
 	if (err)
 		fw->err = *err;
 	fw->finished = true;
@@ -909,7 +996,7 @@ int rfs_pull_fetch_wait(struct rfs_pull *pull, const struct rfs_tag *tag,
 
 	pthread_mutex_init(&fw.lock, NULL);
 	pthread_cond_init(&fw.cond, NULL);
-	rc = rfs_pull_fetch(pull, tag, digest, size, wake, &fw, err);
+	rc = start_fetch(pull, tag, digest, size, true, wake, &fw, err);
 	if (rc == 0) {
 		pthread_mutex_lock(&fw.lock);
 		while (!fw.finished)

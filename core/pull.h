@@ -72,18 +72,28 @@ int rfs_pull_refresh(struct rfs_pull *pull, const char *repo, const char *tag,
 int rfs_pull_list_tags(struct rfs_pull *pull, const char *repo, rfs_name_fn fn,
 		       void *ctx, struct rfs_error *err);
 
-/* Called once when a fetch ends: rc 0 when the blob is in the store, else
- * why not (-EBADMSG when the upstream sent bytes that do not match). */
-typedef void (*rfs_fetch_done_fn)(void *ctx, int rc,
+/* Where to report errors that no caller waits for (a fetched blob that
+ * could not be stored after its readers had it). */
+typedef void (*rfs_pull_log_fn)(const char *message);
+void rfs_pull_set_log(struct rfs_pull *pull, rfs_pull_log_fn log);
+
+/* Called once per caller of rfs_pull_fetch: fd >= 0 is a read-only
+ * descriptor of the verified content, the callee's to close; else a
+ * negative errno (-EBADMSG when the upstream sent bytes that do not
+ * match). */
+typedef void (*rfs_fetch_done_fn)(void *ctx, int fd,
 				  const struct rfs_error *err);
-/* Make the blob digest (of size bytes, of tag) present in the store.
- * Returns 1 when it is already; 0 when a download was started or joined
- * and done will be called; a negative errno when it cannot be fetched
- * (a local blob that is gone, a tag whose upstream is not configured). */
+/* Fetch the blob digest (of size bytes, of tag) for a reader. Returns 1
+ * when it is in the store already; 0 when a download was started or
+ * joined and done will be called (maybe before this returns), as soon as
+ * the bytes are verified: the reader does not wait for them to be made
+ * durable, and a crash before that leaves nothing in the store. A negative
+ * errno when it cannot be fetched (a local blob that is gone, a tag whose
+ * upstream is not configured). */
 int rfs_pull_fetch(struct rfs_pull *pull, const struct rfs_tag *tag,
 		   const char *digest, uint64_t size, rfs_fetch_done_fn done,
 		   void *ctx, struct rfs_error *err);
-/* The same, waiting for the outcome. */
+/* Make the blob present in the store, waiting until it is stored. */
 int rfs_pull_fetch_wait(struct rfs_pull *pull, const struct rfs_tag *tag,
 			const char *digest, uint64_t size,
 			struct rfs_error *err);

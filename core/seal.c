@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "digest.h"
+#include "hashpipe.h"
 #include "seal.h"
 
 struct rfs_seal {
@@ -30,11 +31,16 @@ struct rfs_seal {
 	struct rfs_hasher *hasher;
 	uint64_t hashed; /* bytes [0, hashed) went through the hasher */
 	uint64_t size;
-	bool rehash; /* something below hashed changed: hash again */
-	bool done;   /* committed, or failed for good */
-	int failed;  /* a write or truncate failed: the content is not what
-		      * the writer meant, so it must never be sealed */
-	uint64_t flushing; /* writeback started for [0, flushing) */
+	bool rehash;   /* something below hashed changed: hash again */
+	bool done;     /* no more writes: verified, stored, or failed */
+	bool verified; /* hashed and checked: digest is the content's */
+	bool stored;   /* rfs_seal_store ran (whatever its outcome) */
+	char digest[RFS_DIGEST_STR_MAX + 1];
+	int failed; /* a write or truncate failed: the content is not what
+		     * the writer meant, so it must never be sealed */
+	uint64_t flushing;	   /* writeback started for [0, flushing) */
+	unsigned flags;		   /* RFS_SEAL_* */
+	struct rfs_hashpipe *pipe; /* RFS_SEAL_STREAM */
 };
 
 /* Start writing back what came in every so often, so that the fsync of
@@ -102,8 +108,8 @@ fail:
 			     strerror(errno));
 }
 
-int rfs_seal_begin(struct rfs_store *store, struct rfs_seal **out,
-		   struct rfs_error *err)
+int rfs_seal_begin_with(struct rfs_store *store, unsigned flags,
+			struct rfs_seal **out, struct rfs_error *err)
 {
 	struct rfs_seal *seal = calloc(1, sizeof(*seal));
 	int rc;
@@ -112,6 +118,7 @@ int rfs_seal_begin(struct rfs_store *store, struct rfs_seal **out,
 		return rfs_error_set(err, -ENOMEM, "out of memory");
 	seal->store = store;
 	seal->fd = -1;
+	seal->flags = flags;
 	rc = rfs_hasher_new(&seal->hasher);
 	if (rc) {
 		rfs_error_set(err, rc, "cannot start a hash");
@@ -120,11 +127,25 @@ int rfs_seal_begin(struct rfs_store *store, struct rfs_seal **out,
 	rc = open_staging(seal, err);
 	if (rc)
 		goto out;
+	if (flags & RFS_SEAL_STREAM) {
+		rc = rfs_hashpipe_new(seal->fd, 0, seal->hasher, &seal->pipe);
+		if (rc) {
+			rfs_error_set(err, rc, "cannot start hashing: %s",
+				      strerror(-rc));
+			goto out;
+		}
+	}
 	*out = seal;
 	return 0;
 out:
 	rfs_seal_free(&seal);
 	return rc;
+}
+
+int rfs_seal_begin(struct rfs_store *store, struct rfs_seal **out,
+		   struct rfs_error *err)
+{
+	return rfs_seal_begin_with(store, 0, out, err);
 }
 
 static int write_all(int fd, const char *buf, size_t len, uint64_t offset)
@@ -155,15 +176,25 @@ ssize_t rfs_seal_write(struct rfs_seal *seal, const void *buf, size_t len,
 		return rfs_error_set(err, seal->failed,
 				     "an earlier write failed: %s",
 				     strerror(-seal->failed));
-	rc = write_all(seal->fd, buf, len, offset);
+	if (seal->pipe) {
+		rc = offset == seal->size
+			 ? rfs_hashpipe_append(seal->pipe, buf, len)
+			 : -EINVAL; /* a stream only appends */
+		if (!rc)
+			seal->hashed = seal->size = offset + len;
+	} else {
+		rc = write_all(seal->fd, buf, len, offset);
+	}
 	if (rc) {
 		seal->failed = rc;
 		return rfs_error_set(err, rc, "cannot write staging file: %s",
 				     strerror(-rc));
 	}
 	/* Hash bytes that arrive in order as they pass; anything else is
-	 * caught up from the file at commit. */
-	if (offset == seal->hashed && !seal->rehash) {
+	 * caught up from the file when sealing. */
+	if (seal->pipe) {
+		/* hashed on the pipe's thread */
+	} else if (offset == seal->hashed && !seal->rehash) {
 		rc = rfs_hasher_update(seal->hasher, buf, len);
 		if (rc)
 			return rfs_error_set(err, rc, "hashing failed");
@@ -173,7 +204,8 @@ ssize_t rfs_seal_write(struct rfs_seal *seal, const void *buf, size_t len,
 	}
 	if (offset + len > seal->size)
 		seal->size = offset + len;
-	if (seal->size - seal->flushing >= WRITEBACK_STEP) {
+	if (!(seal->flags & RFS_SEAL_LAZY_WRITEBACK) &&
+	    seal->size - seal->flushing >= WRITEBACK_STEP) {
 		sync_file_range(seal->fd, (off_t)seal->flushing,
 				(off_t)(seal->size - seal->flushing),
 				SYNC_FILE_RANGE_WRITE);
@@ -187,6 +219,8 @@ int rfs_seal_truncate(struct rfs_seal *seal, uint64_t size,
 {
 	if (seal->done)
 		return rfs_error_set(err, -EBADF, "the file is already sealed");
+	if (seal->pipe)
+		return rfs_error_set(err, -EINVAL, "a stream only appends");
 	if (ftruncate(seal->fd, (off_t)size) < 0) {
 		seal->failed = -errno;
 		return rfs_error_set(err, -errno, "cannot truncate: %s",
@@ -208,6 +242,8 @@ ssize_t rfs_seal_read(struct rfs_seal *seal, void *buf, size_t len,
 {
 	ssize_t n;
 
+	if (seal->pipe)
+		return -EINVAL; /* not all written yet */
 	do
 		n = pread(seal->fd, buf, len, (off_t)offset);
 	while (n < 0 && errno == EINTR);
@@ -249,6 +285,12 @@ static int final_digest(struct rfs_seal *seal, char *digest)
 {
 	int rc;
 
+	if (seal->pipe) {
+		rc = rfs_hashpipe_finish(seal->pipe);
+		rfs_hashpipe_free(&seal->pipe);
+		if (rc)
+			return rc;
+	}
 	if (seal->rehash) {
 		rc = rfs_hasher_reset(seal->hasher);
 		if (rc)
@@ -295,37 +337,65 @@ static int fsync_dir(const char *path)
 	return rc;
 }
 
-int rfs_seal_store(struct rfs_seal *seal, const char *what,
-		   const struct rfs_seal_options *opts,
-		   char digest[RFS_DIGEST_STR_MAX + 1], struct rfs_error *err)
+int rfs_seal_verify(struct rfs_seal *seal, const char *what,
+		    const struct rfs_seal_options *opts, struct rfs_error *err)
 {
-	char blob[PATH_MAX];
 	struct seal_subject subject;
 	int rc;
 
+	if (seal->verified)
+		return 0;
 	if (seal->done)
 		return rfs_error_set(err, -EBADF, "the file is already sealed");
-	seal->done = true; /* whatever happens now, this seal is spent */
+	seal->done = true; /* whatever happens now, no more writes */
 	if (seal->failed)
 		return rfs_error_set(err, seal->failed,
 				     "not sealing %s: a write failed: %s", what,
 				     strerror(-seal->failed));
-	rc = final_digest(seal, digest);
+	rc = final_digest(seal, seal->digest);
 	if (rc)
 		return rfs_error_set(err, rc, "cannot hash %s: %s", what,
 				     strerror(-rc));
-	if (fsync(seal->fd) < 0)
-		return rfs_error_set(err, -errno, "cannot fsync %s: %s", what,
-				     strerror(errno));
-
-	subject = (struct seal_subject){ what, digest, seal->size };
+	subject = (struct seal_subject){ what, seal->digest, seal->size };
 	for (size_t i = 0; i < sizeof(seal_checks) / sizeof(seal_checks[0]);
 	     i++) {
 		rc = seal_checks[i](&subject, opts, err);
 		if (rc)
 			return rc;
 	}
+	seal->verified = true;
+	return 0;
+}
 
+int rfs_seal_open_verified(struct rfs_seal *seal)
+{
+	char fdpath[64];
+	int fd;
+
+	if (!seal->verified)
+		return -EBADF;
+	snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", seal->fd);
+	fd = open(seal->path[0] ? seal->path : fdpath, O_RDONLY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+int rfs_seal_store(struct rfs_seal *seal, const char *what,
+		   const struct rfs_seal_options *opts,
+		   char digest[RFS_DIGEST_STR_MAX + 1], struct rfs_error *err)
+{
+	char blob[PATH_MAX];
+	int rc;
+
+	if (seal->stored)
+		return rfs_error_set(err, -EBADF, "the file is already sealed");
+	rc = rfs_seal_verify(seal, what, opts, err);
+	seal->stored = true;
+	if (rc)
+		return rc;
+	memcpy(digest, seal->digest, sizeof(seal->digest));
+	if (fsync(seal->fd) < 0)
+		return rfs_error_set(err, -errno, "cannot fsync %s: %s", what,
+				     strerror(errno));
 	rc = rfs_store_blob_path(seal->store, digest, blob, sizeof(blob));
 	if (!rc)
 		rc = link_blob(seal, blob);
@@ -383,6 +453,7 @@ void rfs_seal_free(struct rfs_seal **sealp)
 	if (!sealp || !*sealp)
 		return;
 	seal = *sealp;
+	rfs_hashpipe_free(&seal->pipe);
 	if (seal->path[0])
 		unlink(seal->path);
 	if (seal->fd >= 0)

@@ -36,6 +36,20 @@ struct rfs_seal_options {
 
 int rfs_seal_begin(struct rfs_store *store, struct rfs_seal **out,
 		   struct rfs_error *err);
+
+/* Ways a seal can work; rfs_seal_begin uses none, which suits content that
+ * must be durable as soon as it is complete (a publish). */
+enum {
+	/* The bytes come in order only (each write at the end): they are
+	 * written in large chunks and hashed on a helper thread while more
+	 * arrive (see hashpipe.h). Truncating and reading back fail. */
+	RFS_SEAL_STREAM = 1 << 0,
+	/* Start no writeback while data arrives: nobody waits for the
+	 * content to be durable (a fetch serves its readers first). */
+	RFS_SEAL_LAZY_WRITEBACK = 1 << 1,
+};
+int rfs_seal_begin_with(struct rfs_store *store, unsigned flags,
+			struct rfs_seal **out, struct rfs_error *err);
 /* Returns len, or a negative errno (-ENOSPC, -EIO...). */
 ssize_t rfs_seal_write(struct rfs_seal *seal, const void *buf, size_t len,
 		       uint64_t offset, struct rfs_error *err);
@@ -48,7 +62,18 @@ ssize_t rfs_seal_read(struct rfs_seal *seal, void *buf, size_t len,
 /* Copy all of fd (a regular file or a pipe) into the seal. */
 int rfs_seal_write_fd(struct rfs_seal *seal, int fd, struct rfs_error *err);
 
-/* Store the content as a blob (hash, fsync, checks, link into blobs/, fsync
+/* Hash the content and run the checks, and take no more writes: from then
+ * on the bytes are known good, though not yet durable nor stored. what
+ * names the content in messages. rfs_seal_store and rfs_seal_commit do
+ * this first when it was not done. */
+int rfs_seal_verify(struct rfs_seal *seal, const char *what,
+		    const struct rfs_seal_options *opts, struct rfs_error *err);
+/* A new read-only descriptor of verified content (-EBADF before that): a
+ * fetch hands its waiting readers the bytes while it makes them durable.
+ * It stays valid whatever becomes of the seal. */
+int rfs_seal_open_verified(struct rfs_seal *seal);
+
+/* Store the content as a blob (verify, fsync, link into blobs/, fsync
  * the folder) without naming it: what a fetch from an upstream does before
  * it marks the blob present. what names it in messages. */
 int rfs_seal_store(struct rfs_seal *seal, const char *what,

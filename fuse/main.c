@@ -90,6 +90,11 @@ static int opt_proc(void *data, const char *arg, int key,
 	return 1;
 }
 
+static void log_error_line(const char *message)
+{
+	regfs_log(REGFS_LOG_ERROR, "%s", message);
+}
+
 /* The daemon changes to / when it goes to the background. */
 static char *absolute_path(const char *path)
 {
@@ -163,6 +168,8 @@ int main(int argc, char *argv[])
 				     opts.cache_max, &err);
 	if (!rc)
 		rc = rfs_pull_new(fs.store, &cfg, &fs.pull, &err);
+	if (!rc)
+		rfs_pull_set_log(fs.pull, log_error_line);
 	/* A smaller cache_max than last time applies from the start. */
 	if (!rc && cfg.cache_max)
 		rfs_pull_evict(fs.pull, cfg.cache_max, NULL);

@@ -771,18 +771,13 @@ struct pending_open {
 	char digest[RFS_DIGEST_STR_MAX + 1];
 };
 
-static void fetched(void *ctx, int rc, const struct rfs_error *err)
+static void fetched(void *ctx, int fd, const struct rfs_error *err)
 {
 	struct pending_open *p = ctx;
-	int fd = -1;
 
-	if (rc == 0) {
-		fd = rfs_store_blob_open(p->fs->store, p->digest);
-		rc = fd < 0 ? fd : 0;
-	}
-	if (rc) {
+	if (fd < 0) {
 		/* A reader gets only verified bytes, or EIO. */
-		regfs_log(REGFS_LOG_ERROR, "%s", rfs_error_message(err, rc));
+		regfs_log(REGFS_LOG_ERROR, "%s", rfs_error_message(err, fd));
 		fuse_reply_err(p->req, EIO);
 	} else {
 		finish_open(p->fs, p->req, p->ino, &p->fi, fd, p->digest);

@@ -214,15 +214,18 @@ get_blob() {
 }
 
 # check_pulled STORE MNT: the fetched tag has its size, is pinned to the
-# blob, and the blob is in the store, of its size (regfs verified it).
+# blob, and the blob is in the store, of its size (regfs verified it). The
+# reader has the bytes as soon as they are verified; the blob file appears
+# once they are on disk, a moment later (outside the timed part).
 check_pulled() {
 	local got
 	got=$(stat -c %s "$2/registry/app/big") || broken "no 'app:big' after a read"
 	[[ $got == "$size" ]] || broken "'app:big' has $got bytes, not $size"
 	got=$(xattr "$2/registry/app/big" user.regfs.digest 2>&1) || :
 	[[ $got == "$digest" ]] || broken "'app:big' is pinned to '$got', not $digest"
-	got=$(stat -c %s "$1/blobs/sha256/${digest#sha256:}" 2>/dev/null) ||
+	wait_until "$xfer_max" test -e "$1/blobs/sha256/${digest#sha256:}" ||
 		broken "no blob file for $digest in the store after a cold read"
+	got=$(stat -c %s "$1/blobs/sha256/${digest#sha256:}")
 	[[ $got == "$size" ]] || broken "the blob file has $got bytes, not $size"
 }
 

@@ -349,13 +349,19 @@ xattr() {
 }
 
 # wait_until SECONDS CMD...: poll CMD until it succeeds or the deadline
-# passes (status 1). No sleeping for a state: poll it.
+# passes (status 1). No sleeping for a state: poll it. A single argument is
+# a shell snippet, evaluated afresh each time: give it in single quotes when
+# it has a $(...) to rerun, as in wait_until 5 'test "$(count)" -eq 0'.
 wait_until() {
 	local secs=$1
 	shift
 	local deadline=$(($(now_ns) + secs * 1000000000))
 	while :; do
-		if "$@"; then return 0; fi
+		if (($# == 1)); then
+			if eval "$1"; then return 0; fi
+		elif "$@"; then
+			return 0
+		fi
 		if (($(now_ns) >= deadline)); then return 1; fi
 		sleep 0.02
 	done

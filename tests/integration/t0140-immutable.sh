@@ -61,7 +61,7 @@ writer=$!
 track_pid "$writer"
 check "the tag in progress appears in incoming/" wait_until 10 test -e "$I/app/v2"
 timeout 10 head -c 300K "$SRC/other" >&5
-check "its first bytes arrive" wait_until 10 test "$(stat -c %s "$I/app/v2" 2>/dev/null || echo 0)" -ge 307200
+check "its first bytes arrive" wait_until 10 'test "$(stat -c %s "$I/app/v2" 2>/dev/null || echo 0)" -ge 307200'
 expect_errno EEXIST open "$I/app/v2" w
 expect_errno EEXIST open "$I/app/v2" rw
 expect_errno EEXIST open "$I/app/v2" w+create
@@ -153,7 +153,7 @@ check "10 rename races: one winner each, the loser got EEXIST" test "$bad" -eq 0
 ntags=$(find "$R" -type f | wc -l)
 expect_eq "$ntags" "$((2 + race_rounds + 10))" "every race sealed exactly one tag"
 expect_eq "$(count_files "$STORE/blobs/sha256")" "$ntags" "the losers' content was not stored"
-check "staging/ empties" wait_until 10 test "$(count_files "$STORE/staging")" -eq 0
+check "staging/ empties" wait_until 10 'test "$(count_files "$STORE/staging")" -eq 0'
 expect_eq "$(ls -A "$I/race" | tr '\n' ' ')" "" "incoming/race is empty"
 
 regfs_umount "$MNT"

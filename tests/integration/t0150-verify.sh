@@ -57,7 +57,7 @@ expect_match "$(grep "digest mismatch for 'app:bad'" "$log" | head -n 1)" "$app_
 expect_match "$(grep "digest mismatch for 'app:bad'" "$log" | head -n 1)" "$(sha "$SRC/wrong")" \
 	"the log line gives the actual digest"
 check "the mismatched content is not kept as a blob" test ! -e "$STORE/blobs/sha256/$(sha "$SRC/wrong")"
-check "staging/ empties" wait_until 10 test "$(count_files "$STORE/staging")" -eq 0
+check "staging/ empties" wait_until 10 'test "$(count_files "$STORE/staging")" -eq 0'
 diag "mismatch check took $((($(now_ns) - t0) / 1000000)) ms"
 
 # A bash redirection: cat holds the only descriptor and sees the error when

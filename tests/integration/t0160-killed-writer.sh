@@ -48,7 +48,7 @@ killed_writer() {
 	rm -f "$fifo"
 	check "$desc: nothing is sealed" test ! -e "$R/app/$tag"
 	check "$desc: the incoming entry goes away" wait_until 10 test ! -e "$I/app/$tag"
-	check "$desc: staging/ empties" wait_until 10 test "$(count_files "$STORE/staging")" -eq 0
+	check "$desc: staging/ empties" wait_until 10 'test "$(count_files "$STORE/staging")" -eq 0'
 	check "$desc: the log says a writer was killed, not sealed" _lib_not grep -q "sealed 'app:$tag'" "$log"
 	expect_ok "$desc: the name can then be published" -- cp "$SRC/small" "$I/app/$tag"
 	expect_eq "$(sha "$R/app/$tag" 2>&1)" "$(sha "$SRC/small")" "$desc: the new publish holds the new content"
@@ -128,6 +128,6 @@ os._exit(3)' "$I/app/exit3" "$SRC/small"
 expect_eq "$RC" "3" "the writer exited with status 3"
 check "a writer's exit status does not stop the seal" test -f "$R/app/exit3"
 
-check "staging/ is empty at the end" wait_until 10 test "$(count_files "$STORE/staging")" -eq 0
+check "staging/ is empty at the end" wait_until 10 'test "$(count_files "$STORE/staging")" -eq 0'
 regfs_umount "$MNT"
 done_testing

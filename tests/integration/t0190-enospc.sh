@@ -29,7 +29,7 @@ diag "store usage before: $(df -k --output=used,avail "$SMALL" | tail -n 1)"
 expect_fail_errno "cp of 16 MiB into an 8 MiB store" -- cp "$SRC/big" "$I/app/big" "No space left on device"
 check "nothing is sealed after ENOSPC" test ! -e "$R/app/big"
 check "the failed entry leaves incoming/" wait_until 10 test ! -e "$I/app/big"
-check "staging space is given back" wait_until 10 test "$(df -k --output=used "$SMALL" | tail -n 1)" -lt 4096
+check "staging space is given back" wait_until 10 'test "$(df -k --output=used "$SMALL" | tail -n 1)" -lt 4096'
 diag "store usage after: $(df -k --output=used,avail "$SMALL" | tail -n 1)"
 expect_eq "$(sha "$R/app/v1" 2>&1)" "$(sha "$SRC/small")" "the earlier tag is intact"
 

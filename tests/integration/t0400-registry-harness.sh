@@ -92,8 +92,8 @@ expect_eq "$(skopeo_manifest_digest "$REGISTRY_MIRROR_URL" org/app v1)" "$(oci_m
 	"--proxy-of: the mirror serves the upstream's manifest"
 expect_ok "a blob GET through the mirror" -- oci_get_blob "$REGISTRY_MIRROR_URL" org/app "$app_d" "$TEST_TMP/mirror.bin"
 expect_eq "$(sha "$TEST_TMP/mirror.bin")" "${app_d#sha256:}" "the mirror's blob is whole"
-check "the mirror logged one blob GET" wait_until 5 test "$(registry_blob_gets mirror "$app_d")" -eq 1
-check "the upstream logged the mirror's GETs" wait_until 5 test "$(registry_blob_gets plain "$app_d")" -gt "$before"
+check "the mirror logged one blob GET" wait_until 5 'test "$(registry_blob_gets mirror "$app_d")" -eq 1'
+check "the upstream logged the mirror's GETs" wait_until 5 'test "$(registry_blob_gets plain "$app_d")" -gt "$before"'
 diag "upstream blob GETs for one cold GET through Distribution's proxy mode: $(($(registry_blob_gets plain "$app_d") - before))"
 registry_stop mirror
 

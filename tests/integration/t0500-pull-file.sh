@@ -46,7 +46,7 @@ expect_eq "$(registry_blob_gets up "$app_d")" 0 "(no blob GET before the first r
 expect_eq "$(stat -c %s "$R/app/v1" 2>&1)" 102400 "lookup of an upstream-only tag: a file of the layer's size"
 expect_eq "$(stat -c %F "$R/app/v1" 2>&1)" "regular file" "a single-layer manifest is a regular file"
 expect_eq "$(sha "$R/app/v1" 2>&1)" "${app_d#sha256:}" "cat of the upstream tag gives the layer's content"
-check "the upstream answered one blob GET" wait_until 5 test "$(registry_blob_gets up "$app_d")" -eq 1
+check "the upstream answered one blob GET" wait_until 5 'test "$(registry_blob_gets up "$app_d")" -eq 1'
 expect_eq "$(sha "$R/app/v1" 2>&1)" "${app_d#sha256:}" "a second read gives the same content"
 expect_ok "cmp against the source" -- cmp "$SRC/app.bin" "$R/app/v1"
 expect_eq "$(registry_blob_gets up "$app_d")" 1 "later reads are local: still one blob GET"

@@ -7,6 +7,8 @@
 #   nothing stored, regctl fsck clean;
 # - a transfer cut short: resumed with a Range request, content right;
 # - a slow upstream: ENOENT within the timeout, nothing hangs;
+# - the daemon killed while a fetched blob is being stored: nothing
+#   half-stored, fsck clean, read again after a remount;
 # - a stopped upstream: what was fetched is still served and listed.
 # shellcheck source-path=SCRIPTDIR disable=SC2317,SC2012,SC2016 # ls as users use it; literal $1 for bash -c
 # shellcheck source=lib.sh
@@ -156,6 +158,31 @@ check "cat does not hang (took $ELAPSED ms)" test "$ELAPSED" -lt 4500
 check "the log says it timed out" grep -Eqi "upstream 'up'.*(no answer within|timed? ?out)" "$(daemon_log "$TEST_TMP/m4")"
 regfs_umount "$TEST_TMP/m4"
 bad_proxy_stop sleepy
+
+# --- the daemon killed while a fetched blob is being stored ----------------------------------
+# A reader gets the bytes once they are verified, before they are on disk;
+# kill -9 right then leaves nothing half-stored: the blob is whole in the
+# store or not there (and fetched again), never a catalog row without it.
+mkrand "$SRC/huge.bin" 48M
+huge_d=sha256:$(sha "$SRC/huge.bin")
+oci_push_file "$U" app huge "$SRC/huge.bin" >/dev/null
+regfs_mount "$TEST_TMP/s6" "$TEST_TMP/m6" -o upstream="$U"
+expect_eq "$(head -c 4 "$TEST_TMP/m6/registry/app/huge" | od -An -tx1)" "$(head -c 4 "$SRC/huge.bin" | od -An -tx1)" \
+	"a cold read of 48 MiB gets its first bytes"
+regfs_kill9 "$TEST_TMP/m6"
+if in_store "$TEST_TMP/s6" "$huge_d"; then
+	diag "the blob was stored before the kill"
+else
+	diag "the kill came before the blob was stored"
+fi
+regfs_lazy_umount "$TEST_TMP/m6"
+expect_ok "after kill -9 mid-store: regctl fsck is clean" -- "$REGCTL" --store "$TEST_TMP/s6" fsck
+check "no staging file is left" test "$(count_files "$TEST_TMP/s6/staging")" -eq 0
+regfs_mount "$TEST_TMP/s6" "$TEST_TMP/m6" -o upstream="$U"
+expect_eq "$(sha "$TEST_TMP/m6/registry/app/huge" 2>&1)" "${huge_d#sha256:}" "after a remount the tag reads right"
+check "and its blob is stored" wait_until 10 in_store "$TEST_TMP/s6" "$huge_d"
+regfs_umount "$TEST_TMP/m6"
+expect_ok "regctl fsck is clean at the end" -- "$REGCTL" --store "$TEST_TMP/s6" fsck
 
 # --- offline: a stopped upstream -----------------------------------------------------------------
 

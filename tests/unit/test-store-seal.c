@@ -23,6 +23,7 @@
 
 #include "catalog.h"
 #include "digest.h"
+#include "hashpipe.h"
 #include "seal.h"
 #include "store.h"
 #include "tmptree.h"
@@ -806,6 +807,151 @@ static void test_default_path(void **state)
 	assert_int_equal(rfs_store_default_path(buf, sizeof(buf)), -ENOENT);
 }
 
+/* A stream seal: bytes in pieces of awkward sizes, across the pipe's 1 MiB
+ * chunks and past its ring of four, give the same digest and file. */
+static void test_stream_seal(void **state)
+{
+	struct fixture *f = *state;
+	const size_t len = (size_t)(5.5 * (1 << 20)) + 123;
+	unsigned char *buf = malloc(len);
+	const size_t pieces[] = { 1, 4095, 1 << 20, 77777, (1 << 20) - 1 };
+	char want[RFS_DIGEST_STR_MAX + 1];
+	struct rfs_seal *seal = NULL;
+	struct rfs_error err = { 0 };
+	struct rfs_tag t;
+	size_t off = 0;
+
+	assert_non_null(buf);
+	fill(buf, len, 7);
+	digest_of(buf, len, want);
+	assert_int_equal(
+	    rfs_seal_begin_with(f->store,
+				RFS_SEAL_STREAM | RFS_SEAL_LAZY_WRITEBACK,
+				&seal, &err),
+	    0);
+	for (size_t i = 0; off < len; i++) {
+		size_t k = pieces[i % 5];
+
+		if (k > len - off)
+			k = len - off;
+		put(seal, buf + off, k, off);
+		off += k;
+	}
+	assert_int_equal(rfs_seal_size(seal), len);
+	commit_ok(seal, "app", "stream", want, &t);
+	assert_string_equal(t.digest, want);
+	rfs_seal_free(&seal);
+	check_blob(f, want, buf, len);
+	assert_int_equal(staging_count(f), 0);
+	free(buf);
+}
+
+/* A stream only appends: a write elsewhere fails the seal for good. */
+static void test_stream_only_appends(void **state)
+{
+	struct fixture *f = *state;
+	struct rfs_seal *seal = NULL;
+	struct rfs_error err = { 0 };
+	struct rfs_tag t;
+
+	assert_int_equal(
+	    rfs_seal_begin_with(f->store, RFS_SEAL_STREAM, &seal, &err), 0);
+	put(seal, "hello ", 6, 0);
+	assert_int_equal(rfs_seal_write(seal, "x", 1, 2, &err), -EINVAL);
+	assert_int_equal(rfs_seal_truncate(seal, 3, &err), -EINVAL);
+	assert_true(rfs_seal_write(seal, "world\n", 6, 6, &err) < 0);
+	assert_true(rfs_seal_commit(seal, "app", "v1", NULL, &t, &err) < 0);
+	rfs_seal_free(&seal);
+	assert_int_equal(blob_count(f), 0);
+	assert_int_equal(staging_count(f), 0);
+}
+
+static void read_all_fd(int fd, char *out, size_t cap)
+{
+	ssize_t n = pread(fd, out, cap - 1, 0);
+
+	assert_true(n >= 0);
+	out[n] = '\0';
+}
+
+/* Verified bytes can be read before they are stored, and the descriptor
+ * stays good after the seal is stored and freed. A seal freed after
+ * verifying stores nothing. */
+static void test_verify_then_store(void **state)
+{
+	struct fixture *f = *state;
+	struct rfs_seal_options opts = { .expected_digest = SHA_HELLO };
+	char digest[RFS_DIGEST_STR_MAX + 1], got[64];
+	struct rfs_seal *seal = NULL;
+	struct rfs_error err = { 0 };
+	int fd;
+
+	assert_int_equal(
+	    rfs_seal_begin_with(f->store, RFS_SEAL_STREAM, &seal, &err), 0);
+	put(seal, HELLO, 12, 0);
+	assert_int_equal(rfs_seal_open_verified(seal), -EBADF);
+	assert_int_equal(rfs_seal_verify(seal, "hello", &opts, &err), 0);
+	fd = rfs_seal_open_verified(seal);
+	assert_true(fd >= 0);
+	read_all_fd(fd, got, sizeof(got));
+	assert_string_equal(got, HELLO);
+	assert_int_equal(blob_count(f), 0); /* not stored yet */
+	assert_true(rfs_seal_write(seal, "x", 1, 12, &err) < 0);
+	assert_int_equal(rfs_seal_store(seal, "hello", &opts, digest, &err), 0);
+	assert_string_equal(digest, SHA_HELLO);
+	assert_int_equal(rfs_seal_store(seal, "hello", &opts, digest, &err),
+			 -EBADF);
+	rfs_seal_free(&seal);
+	read_all_fd(fd, got, sizeof(got));
+	assert_string_equal(got, HELLO);
+	close(fd);
+	check_blob(f, SHA_HELLO, HELLO, 12);
+
+	/* Verified, then dropped: nothing is left. */
+	assert_int_equal(rfs_seal_begin(f->store, &seal, &err), 0);
+	put(seal, "other", 5, 0);
+	assert_int_equal(rfs_seal_verify(seal, "other", NULL, &err), 0);
+	rfs_seal_free(&seal);
+	assert_int_equal(blob_count(f), 1);
+	assert_int_equal(staging_count(f), 0);
+
+	/* A mismatch fails the verification: nothing to open. */
+	assert_int_equal(rfs_seal_begin(f->store, &seal, &err), 0);
+	put(seal, "bad", 3, 0);
+	assert_int_equal(rfs_seal_verify(seal, "bad", &opts, &err), -EBADMSG);
+	assert_int_equal(rfs_seal_open_verified(seal), -EBADF);
+	rfs_seal_free(&seal);
+}
+
+/* A write that fails in the pipe (here: a read-only descriptor) is
+ * reported by the append that meets it or by finish, and stays. */
+static void test_hashpipe_write_error(void **state)
+{
+	struct fixture *f = *state;
+	struct rfs_hasher *h = NULL;
+	struct rfs_hashpipe *pipe = NULL;
+	size_t len = 3u << 20;
+	unsigned char *buf = malloc(len);
+	int fd, rc;
+
+	assert_non_null(buf);
+	fill(buf, len, 3);
+	close(open(at(f, "ro"), O_CREAT | O_WRONLY, 0600));
+	fd = open(at(f, "ro"), O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(rfs_hasher_new(&h), 0);
+	assert_int_equal(rfs_hashpipe_new(fd, 0, h, &pipe), 0);
+	rc = rfs_hashpipe_append(pipe, buf, len);
+	assert_int_equal(rc, -EBADF);
+	assert_int_equal(rfs_hashpipe_append(pipe, buf, 10), -EBADF);
+	assert_int_equal(rfs_hashpipe_finish(pipe), -EBADF);
+	rfs_hashpipe_free(&pipe);
+	assert_null(pipe);
+	rfs_hasher_free(&h);
+	close(fd);
+	free(buf);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -830,6 +976,10 @@ int main(void)
 		T(test_write_fd_file),
 		T(test_reopen_store),
 		T(test_blob_open_missing),
+		T(test_stream_seal),
+		T(test_stream_only_appends),
+		T(test_verify_then_store),
+		T(test_hashpipe_write_error),
 		cmocka_unit_test(test_default_path),
 	};
 #undef T
