@@ -813,7 +813,7 @@ static void *download(void *arg)
 		if (rc && pull->log)
 			pull->log(rfs_error_message(&err, rc));
 	} else if (sink.seal && rc != -EBADMSG &&
-		   rfs_seal_size(sink.seal) > 0) {
+		   rfs_seal_can_resume(sink.seal)) {
 		keep_partial(pull, f->digest, sink.seal);
 		sink.seal = NULL;
 	}

@@ -237,6 +237,11 @@ uint64_t rfs_seal_size(const struct rfs_seal *seal)
 	return seal->size;
 }
 
+bool rfs_seal_can_resume(const struct rfs_seal *seal)
+{
+	return seal->size > 0 && !seal->failed && !seal->done;
+}
+
 ssize_t rfs_seal_read(struct rfs_seal *seal, void *buf, size_t len,
 		      uint64_t offset)
 {

@@ -18,6 +18,7 @@
 #ifndef RFS_SEAL_H
 #define RFS_SEAL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -56,6 +57,10 @@ ssize_t rfs_seal_write(struct rfs_seal *seal, const void *buf, size_t len,
 int rfs_seal_truncate(struct rfs_seal *seal, uint64_t size,
 		      struct rfs_error *err);
 uint64_t rfs_seal_size(const struct rfs_seal *seal);
+/* Could more bytes be appended: something was written, no write failed,
+ * and it is not verified yet? (A broken download keeps such a seal to
+ * resume.) */
+bool rfs_seal_can_resume(const struct rfs_seal *seal);
 /* Read back what was written (a staged file may be read before sealing). */
 ssize_t rfs_seal_read(struct rfs_seal *seal, void *buf, size_t len,
 		      uint64_t offset);

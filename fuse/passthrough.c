@@ -231,6 +231,10 @@ int regfs_passthrough_get(struct regfs *fs, uint64_t ino, int fd)
 	if (id <= 0) {
 		int e = errno;
 
+		/* Other failures (out of memory or descriptors) leave this
+		 * open to the daemon. Were the inode open by passthrough
+		 * at the same time, the kernel would refuse it, as it
+		 * refuses any open when memory runs out. */
 		id = 0;
 		/* These never get better: stop trying. */
 		if (e == EPERM || e == ENOTTY || e == EINVAL ||

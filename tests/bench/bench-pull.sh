@@ -310,6 +310,7 @@ f=$(median "${cold_regfs[@]}")
 c=$(median "${cold_curl[@]}")
 s=$(median "${curl_sync[@]}")
 note "(a) regfs $(mibps "$f") MiB/s, curl $(mibps "$c") MiB/s (curl + sync of its file $(mibps "$(awk -v a="$c" -v b="$s" 'BEGIN { print a + b }')") MiB/s)"
+note "(a) every run (s): regfs ${cold_regfs[*]}; curl ${cold_curl[*]}"
 # A throughput ratio: curl time / regfs time.
 result "(a) cold read vs curl (s)" "$f" "$c" "$(ratio "$c" "$f")" ">=" 0.8
 info "    (curl + sync, s)" "-" "$(awk -v a="$c" -v b="$s" 'BEGIN { printf "%.6f", a + b }')" \
@@ -359,6 +360,7 @@ done
 f=$(median "${b_regfs[@]}")
 p=$(median "${b_proxy[@]}")
 note "(b) regfs $(mibps "$f") MiB/s, proxy $(mibps "$p") MiB/s"
+note "(b) every run (s): regfs ${b_regfs[*]}; proxy ${b_proxy[*]}"
 note "(b) upstream blob requests per cold pull: regfs ((a) and (b)) GET ${regfs_gets[*]}," \
 	"HEAD ${regfs_heads[*]}; proxy GET ${proxy_gets[*]}, HEAD ${proxy_heads[*]}"
 # proxy time / regfs time: above 1 when regfs is faster.

@@ -856,8 +856,11 @@ static void test_stream_only_appends(void **state)
 
 	assert_int_equal(
 	    rfs_seal_begin_with(f->store, RFS_SEAL_STREAM, &seal, &err), 0);
+	assert_false(rfs_seal_can_resume(seal)); /* nothing written */
 	put(seal, "hello ", 6, 0);
+	assert_true(rfs_seal_can_resume(seal));
 	assert_int_equal(rfs_seal_write(seal, "x", 1, 2, &err), -EINVAL);
+	assert_false(rfs_seal_can_resume(seal));
 	assert_int_equal(rfs_seal_truncate(seal, 3, &err), -EINVAL);
 	assert_true(rfs_seal_write(seal, "world\n", 6, 6, &err) < 0);
 	assert_true(rfs_seal_commit(seal, "app", "v1", NULL, &t, &err) < 0);
@@ -891,6 +894,7 @@ static void test_verify_then_store(void **state)
 	put(seal, HELLO, 12, 0);
 	assert_int_equal(rfs_seal_open_verified(seal), -EBADF);
 	assert_int_equal(rfs_seal_verify(seal, "hello", &opts, &err), 0);
+	assert_false(rfs_seal_can_resume(seal));
 	fd = rfs_seal_open_verified(seal);
 	assert_true(fd >= 0);
 	read_all_fd(fd, got, sizeof(got));
