@@ -3,10 +3,11 @@
  * hashes them (see hashpipe.h).
  *
  * A ring of N_CHUNKS buffers. The appending thread fills chunk number
- * `handed % N_CHUNKS`, writes it when full and hands it over (handed++);
- * the helper thread hashes chunk number `hashed % N_CHUNKS` and gives it
- * back (hashed++). The appender waits only when all chunks are with the
- * hasher, so the hash never falls more than N_CHUNKS behind.
+ * `handed % N_CHUNKS` and hands it over when full (handed++). Two helper
+ * threads take the chunks in order: the writer writes them (written++),
+ * the hasher hashes them (hashed++). A chunk is filled again once both are
+ * done with it, so neither falls more than N_CHUNKS behind, and receiving,
+ * writing and hashing all run at once.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -18,7 +19,7 @@
 #include "hashpipe.h"
 
 #define CHUNK_SIZE (1u << 20)
-#define N_CHUNKS   4
+#define N_CHUNKS   8
 
 struct chunk {
 	char *data;
@@ -27,77 +28,20 @@ struct chunk {
 
 struct rfs_hashpipe {
 	int fd;
-	uint64_t offset; /* where the chunk being filled goes */
+	uint64_t start; /* where chunk number 0 goes */
 	struct rfs_hasher *hasher;
 	struct chunk chunks[N_CHUNKS];
-	pthread_t thread;
-	bool thread_started;
+	pthread_t writer, hasher_thread;
+	int threads; /* started: 0, 1 (the writer) or 2 */
 	pthread_mutex_t lock;
-	pthread_cond_t cond; /* either side waiting for the other */
-	uint64_t handed;     /* chunks handed to the hasher */
-	uint64_t hashed;     /* chunks it is done with */
-	bool finishing;	     /* nothing more will be handed */
+	pthread_cond_t cond; /* any side waiting for another */
+	uint64_t handed;     /* chunks handed over by the appender */
+	uint64_t written;    /* chunks the writer is done with */
+	uint64_t hashed;     /* chunks the hasher is done with */
+	bool finishing;	     /* nothing more will be handed over */
 	bool finished;
-	int rc; /* the first error, of either side */
+	int rc; /* the first error, of any side */
 };
-
-static void *hash_chunks(void *arg)
-{
-	struct rfs_hashpipe *p = arg;
-
-	pthread_mutex_lock(&p->lock);
-	for (;;) {
-		struct chunk *c;
-		int rc;
-
-		if (p->hashed == p->handed) {
-			if (p->finishing)
-				break;
-			pthread_cond_wait(&p->cond, &p->lock);
-			continue;
-		}
-		c = &p->chunks[p->hashed % N_CHUNKS];
-		pthread_mutex_unlock(&p->lock);
-		rc = rfs_hasher_update(p->hasher, c->data, c->len);
-		pthread_mutex_lock(&p->lock);
-		if (rc && !p->rc)
-			p->rc = rc;
-		p->hashed++;
-		pthread_cond_broadcast(&p->cond);
-	}
-	pthread_mutex_unlock(&p->lock);
-	return NULL;
-}
-
-int rfs_hashpipe_new(int fd, uint64_t offset, struct rfs_hasher *hasher,
-		     struct rfs_hashpipe **out)
-{
-	struct rfs_hashpipe *p = calloc(1, sizeof(*p));
-	int rc;
-
-	if (!p)
-		return -ENOMEM;
-	p->fd = fd;
-	p->offset = offset;
-	p->hasher = hasher;
-	pthread_mutex_init(&p->lock, NULL);
-	pthread_cond_init(&p->cond, NULL);
-	for (int i = 0; i < N_CHUNKS; i++) {
-		p->chunks[i].data = malloc(CHUNK_SIZE);
-		if (!p->chunks[i].data) {
-			rfs_hashpipe_free(&p);
-			return -ENOMEM;
-		}
-	}
-	rc = -pthread_create(&p->thread, NULL, hash_chunks, p);
-	if (rc) {
-		rfs_hashpipe_free(&p);
-		return rc;
-	}
-	p->thread_started = true;
-	*out = p;
-	return 0;
-}
 
 static int write_chunk(int fd, const struct chunk *c, uint64_t offset)
 {
@@ -116,67 +60,139 @@ static int write_chunk(int fd, const struct chunk *c, uint64_t offset)
 	return 0;
 }
 
-/* Write the chunk being filled and hand it to the hasher. */
-static int hand_over(struct rfs_hashpipe *p)
+/* The writer and the hasher: each takes the chunks handed over, in order,
+ * and counts them off in *done. */
+static void consume(struct rfs_hashpipe *p, uint64_t *done, bool writing)
 {
-	struct chunk *c = &p->chunks[p->handed % N_CHUNKS];
-	int rc = write_chunk(p->fd, c, p->offset);
-
 	pthread_mutex_lock(&p->lock);
-	if (rc && !p->rc)
-		p->rc = rc;
-	if (!rc) {
-		p->offset += c->len;
-		p->handed++;
+	for (;;) {
+		uint64_t k = *done;
+		struct chunk *c;
+		int rc;
+
+		if (k == p->handed) {
+			if (p->finishing || p->rc)
+				break;
+			pthread_cond_wait(&p->cond, &p->lock);
+			continue;
+		}
+		c = &p->chunks[k % N_CHUNKS];
+		pthread_mutex_unlock(&p->lock);
+		/* Every chunk but the last is full. */
+		rc = writing ? write_chunk(p->fd, c,
+					   p->start + k * (uint64_t)CHUNK_SIZE)
+			     : rfs_hasher_update(p->hasher, c->data, c->len);
+		pthread_mutex_lock(&p->lock);
+		if (rc && !p->rc)
+			p->rc = rc;
+		*done = k + 1;
 		pthread_cond_broadcast(&p->cond);
 	}
-	rc = p->rc;
 	pthread_mutex_unlock(&p->lock);
-	return rc;
 }
 
-/* The chunk to fill next, once the hasher has given it back. */
-static struct chunk *chunk_to_fill(struct rfs_hashpipe *p)
+static void *write_chunks(void *arg)
+{
+	struct rfs_hashpipe *p = arg;
+
+	consume(p, &p->written, true);
+	return NULL;
+}
+
+static void *hash_chunks(void *arg)
+{
+	struct rfs_hashpipe *p = arg;
+
+	consume(p, &p->hashed, false);
+	return NULL;
+}
+
+int rfs_hashpipe_new(int fd, uint64_t offset, struct rfs_hasher *hasher,
+		     struct rfs_hashpipe **out)
+{
+	struct rfs_hashpipe *p = calloc(1, sizeof(*p));
+	int rc;
+
+	if (!p)
+		return -ENOMEM;
+	p->fd = fd;
+	p->start = offset;
+	p->hasher = hasher;
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->cond, NULL);
+	for (int i = 0; i < N_CHUNKS; i++) {
+		p->chunks[i].data = malloc(CHUNK_SIZE);
+		if (!p->chunks[i].data) {
+			rfs_hashpipe_free(&p);
+			return -ENOMEM;
+		}
+	}
+	rc = -pthread_create(&p->writer, NULL, write_chunks, p);
+	if (!rc) {
+		p->threads = 1;
+		rc = -pthread_create(&p->hasher_thread, NULL, hash_chunks, p);
+	}
+	if (rc) {
+		rfs_hashpipe_free(&p);
+		return rc;
+	}
+	p->threads = 2;
+	*out = p;
+	return 0;
+}
+
+/* Hand the chunk being filled to the writer and the hasher. */
+static void hand_over(struct rfs_hashpipe *p)
+{
+	pthread_mutex_lock(&p->lock);
+	p->handed++;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* The chunk to fill next, once both sides are done with it; NULL after an
+ * error. */
+static struct chunk *chunk_to_fill(struct rfs_hashpipe *p, int *rc)
 {
 	struct chunk *c = &p->chunks[p->handed % N_CHUNKS];
+	bool fresh = c->len == 0 || c->len == CHUNK_SIZE;
 
-	if (c->len > 0 && c->len < CHUNK_SIZE)
-		return c; /* being filled */
 	pthread_mutex_lock(&p->lock);
-	while (p->handed - p->hashed >= N_CHUNKS && !p->rc)
+	while (fresh && !p->rc &&
+	       (p->handed - p->written >= N_CHUNKS ||
+		p->handed - p->hashed >= N_CHUNKS))
 		pthread_cond_wait(&p->cond, &p->lock);
+	*rc = p->rc;
 	pthread_mutex_unlock(&p->lock);
-	c->len = 0;
+	if (*rc)
+		return NULL;
+	if (fresh)
+		c->len = 0;
 	return c;
 }
 
 int rfs_hashpipe_append(struct rfs_hashpipe *p, const void *buf, size_t len)
 {
 	const char *in = buf;
+	int rc = 0;
 
 	if (p->finished)
 		return -EINVAL;
 	while (len > 0) {
-		struct chunk *c = chunk_to_fill(p);
-		size_t k = CHUNK_SIZE - c->len;
-		int rc;
+		struct chunk *c = chunk_to_fill(p, &rc);
+		size_t k;
 
-		pthread_mutex_lock(&p->lock);
-		rc = p->rc;
-		pthread_mutex_unlock(&p->lock);
-		if (rc)
+		if (!c)
 			return rc;
+		k = CHUNK_SIZE - c->len;
 		if (k > len)
 			k = len;
 		memcpy(c->data + c->len, in, k);
 		c->len += k;
 		in += k;
 		len -= k;
-		if (c->len == CHUNK_SIZE) {
-			rc = hand_over(p);
-			if (rc)
-				return rc;
-		}
+		if (c->len == CHUNK_SIZE)
+			hand_over(p);
 	}
 	return 0;
 }
@@ -184,7 +200,6 @@ int rfs_hashpipe_append(struct rfs_hashpipe *p, const void *buf, size_t len)
 int rfs_hashpipe_finish(struct rfs_hashpipe *p)
 {
 	struct chunk *c = &p->chunks[p->handed % N_CHUNKS];
-	int rc;
 
 	if (p->finished)
 		return p->rc;
@@ -196,12 +211,12 @@ int rfs_hashpipe_finish(struct rfs_hashpipe *p)
 	p->finishing = true;
 	pthread_cond_broadcast(&p->cond);
 	pthread_mutex_unlock(&p->lock);
-	if (p->thread_started) {
-		pthread_join(p->thread, NULL);
-		p->thread_started = false;
-	}
-	rc = p->rc;
-	return rc;
+	if (p->threads > 0)
+		pthread_join(p->writer, NULL);
+	if (p->threads > 1)
+		pthread_join(p->hasher_thread, NULL);
+	p->threads = 0;
+	return p->rc;
 }
 
 void rfs_hashpipe_free(struct rfs_hashpipe **pipep)

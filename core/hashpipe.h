@@ -3,9 +3,10 @@
  * hashes them.
  *
  * For content that arrives in order from the network: the thread that
- * receives copies the bytes into 1 MiB chunks and writes each full chunk;
- * a helper thread hashes the chunks, in order, from the same memory. So
- * receiving and hashing run side by side, no byte is read back, and the
+ * receives copies the bytes into 1 MiB chunks; one helper thread writes
+ * the full chunks, another hashes them, in order, from the same memory.
+ * So receiving, writing (into the page cache, which costs as much as
+ * receiving) and hashing run side by side, no byte is read back, and the
  * file is written in large, aligned writes (which the page cache keeps in
  * large folios, faster to read later).
  */
@@ -24,7 +25,8 @@ struct rfs_hashpipe;
 int rfs_hashpipe_new(int fd, uint64_t offset, struct rfs_hasher *hasher,
 		     struct rfs_hashpipe **out);
 /* Take len bytes. Returns 0, or the first error of a write or of the hash
- * (the pipe is then broken: everything after fails the same way). */
+ * met so far (they happen on the helper threads, so an error shows in a
+ * later call; once there is one, every call returns it). */
 int rfs_hashpipe_append(struct rfs_hashpipe *pipe, const void *buf, size_t len);
 /* Write what is buffered and wait until everything is hashed; returns the
  * first error. The pipe takes no more bytes after this. */

@@ -928,7 +928,7 @@ static void test_verify_then_store(void **state)
 }
 
 /* A write that fails in the pipe (here: a read-only descriptor) is
- * reported by the append that meets it or by finish, and stays. */
+ * reported by a later append or by finish. */
 static void test_hashpipe_write_error(void **state)
 {
 	struct fixture *f = *state;
@@ -945,10 +945,12 @@ static void test_hashpipe_write_error(void **state)
 	assert_true(fd >= 0);
 	assert_int_equal(rfs_hasher_new(&h), 0);
 	assert_int_equal(rfs_hashpipe_new(fd, 0, h, &pipe), 0);
+	/* The writer thread meets the error: this append or a later call
+	 * reports it. */
 	rc = rfs_hashpipe_append(pipe, buf, len);
-	assert_int_equal(rc, -EBADF);
-	assert_int_equal(rfs_hashpipe_append(pipe, buf, 10), -EBADF);
+	assert_true(rc == 0 || rc == -EBADF);
 	assert_int_equal(rfs_hashpipe_finish(pipe), -EBADF);
+	assert_int_equal(rfs_hashpipe_append(pipe, buf, 10), -EINVAL);
 	rfs_hashpipe_free(&pipe);
 	assert_null(pipe);
 	rfs_hasher_free(&h);
