@@ -6,14 +6,18 @@
  *
  *   rfs_seal_begin    a staging file, locked, and a running SHA-256
  *   rfs_seal_write    pwrite; bytes written in order are hashed as they pass
- *   rfs_seal_commit   hash what was not hashed in order, fsync, run the
- *                     checks (expected digest, ...), move the file into
- *                     blobs/ or drop it if that content is there already,
- *                     fsync the folder, record the tag in one transaction
+ *   rfs_seal_verify   hash what was not hashed in order and run the checks
+ *                     (expected digest, ...): from here the bytes are known
+ *                     good (done by the next two when not done before)
+ *   rfs_seal_commit   fsync, move the file into blobs/ or drop it if that
+ *                     content is there already, fsync the folder, record
+ *                     the tag in one transaction (rfs_seal_store: the same
+ *                     without a tag, for fetched blobs)
  *
  * Nothing is visible before the catalog commit; everything committed is
  * durable. A seal that is freed without a successful commit leaves nothing
- * behind. One struct rfs_seal is used by one thread at a time.
+ * behind. One struct rfs_seal is used by one thread at a time (but see
+ * rfs_seal_open_verified).
  */
 #ifndef RFS_SEAL_H
 #define RFS_SEAL_H
@@ -75,7 +79,10 @@ int rfs_seal_verify(struct rfs_seal *seal, const char *what,
 		    const struct rfs_seal_options *opts, struct rfs_error *err);
 /* A new read-only descriptor of verified content (-EBADF before that): a
  * fetch hands its waiting readers the bytes while it makes them durable.
- * It stays valid whatever becomes of the seal. */
+ * It stays valid whatever becomes of the seal. The one call other threads
+ * may make while the owner goes on to rfs_seal_store (it reads only what
+ * verifying settled), given they learned of the verification through a
+ * lock. */
 int rfs_seal_open_verified(struct rfs_seal *seal);
 
 /* Store the content as a blob (verify, fsync, link into blobs/, fsync
