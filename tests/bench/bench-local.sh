@@ -173,6 +173,7 @@ echo "bench-local: (a) warm reads"
 # milliseconds of noise would decide the ratio: each figure reads the file
 # enough times for about 4 GiB.
 reps=$(((4096 + size_mib - 1) / size_mib))
+# shellcheck disable=SC2317 # called through timed
 read_reps() {
 	local k
 	for ((k = 0; k < reps; k++)); do read_file "$1"; done

@@ -3,8 +3,9 @@
 # later) and the daemon may use it, reads of sealed tags go from the kernel
 # straight to the blob file: the daemon sees no READ at all, and every way of
 # reading (read, O_DIRECT, mmap, sendfile, many readers of one tag at once)
-# gives the verified bytes. With -o no_passthrough the daemon serves READs
-# itself (t0020 covers that path in depth).
+# gives the verified bytes. With -o no_passthrough, or without the
+# CAP_SYS_ADMIN that registering a backing file takes (in a user namespace),
+# the daemon serves READs itself (t0020 covers that path in depth).
 # shellcheck source-path=SCRIPTDIR disable=SC2012,SC2016,SC2002,SC2317 # tools as users use them
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -101,5 +102,35 @@ m=$(mark)
 expect_eq "$(sha "$R/app/v1")" "$(sha "$SRC/f")" "-o no_passthrough: the tag reads right"
 expect_ne "$(since "$m" READ)" "0" "-o no_passthrough: the daemon serves the READs"
 regfs_umount "$MNT"
+
+# --- without CAP_SYS_ADMIN ------------------------------------------------------------------
+# In a user namespace the daemon can mount but not register backing files:
+# the kernel refuses the first, the log says so once, and the daemon serves
+# the reads.
+if unshare --user --map-root-user --mount true 2>/dev/null; then
+	mkdir -p "$TEST_TMP/ns-store" "$TEST_TMP/ns-mnt"
+	# The daemon runs in the foreground, stopped by its PID whatever
+	# happens; the mount goes with the namespace.
+	run_cmd timeout 60 unshare --user --map-root-user --mount bash -c '
+		"$1" "$2" "$3" -f -o "log=$4" 2>/dev/null &
+		pid=$!
+		trap "kill -KILL $pid 2>/dev/null" EXIT
+		for ((i = 0; i < 200; i++)); do
+			mountpoint -q "$3" && break
+			sleep 0.05
+		done
+		cp "$5" "$3/incoming/app/v1" && sha256sum <"$3/registry/app/v1" &&
+			sha256sum <"$3/registry/app/v1"
+		rc=$?
+		fusermount3 -u "$3" 2>/dev/null || umount "$3"
+		wait "$pid" || rc=1
+		exit $rc' bash "$REGFS" "$TEST_TMP/ns-store" "$TEST_TMP/ns-mnt" "$TEST_TMP/ns.log" "$SRC/g"
+	expect_eq "$RC" 0 "in a user namespace: publish and read twice"
+	expect_eq "$(cut -d' ' -f1 <<<"$OUT" | sort -u)" "$(sha "$SRC/g")" "in a user namespace: both reads give the sealed bytes"
+	expect_eq "$(grep -c 'kernel passthrough refused (Operation not permitted)' "$TEST_TMP/ns.log" || :)" 1 \
+		"in a user namespace: the refusal is logged once"
+else
+	diag "SKIP: unshare --user is not allowed here: the fallback without CAP_SYS_ADMIN is not tested"
+fi
 
 done_testing
