@@ -4,7 +4,7 @@
 # independent client) reads back from a real Distribution registry, plain,
 # with htpasswd and with the token service; bad-proxy.py injects its faults;
 # registry_blob_gets counts what the registry logged. No regfs mount here.
-# shellcheck source-path=SCRIPTDIR disable=SC2317
+# shellcheck source-path=SCRIPTDIR disable=SC2317,SC2016 # literal $(...) for wait_until to rerun
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=registry.sh
