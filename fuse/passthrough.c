@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <linux/fuse.h>
 #include <pthread.h>
+#include <search.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,8 +110,7 @@ struct regfs_passthrough {
 	uint32_t stack_depth; /* what we ask for */
 	atomic_bool enabled;  /* negotiated, and registering works */
 	pthread_mutex_t lock; /* guards backings */
-	struct backing *backings;
-	size_t len, cap;
+	void *backings;	      /* a tsearch(3) tree of struct backing */
 };
 
 static ssize_t dev_read(int fd, void *buf, size_t len, void *userdata)
@@ -138,13 +138,13 @@ static ssize_t dev_writev(int fd, struct iovec *iov, int count, void *userdata)
 	struct regfs_passthrough *pt = ((struct regfs *)userdata)->passthrough;
 	const struct fuse_out_header *out = iov[0].iov_base;
 
-	if (!atomic_load(&pt->init_done) && count == 2 &&
+	if (!atomic_load(&pt->init_done) && pt->init_unique != 0 &&
 	    out->unique == pt->init_unique) {
-		struct init_out_740 *arg = iov[1].iov_base;
+		struct init_out_740 *arg = count == 2 ? iov[1].iov_base : NULL;
 
 		/* Passthrough and the writeback cache exclude each other;
 		 * regfs never asks for the latter. */
-		if (pt->offered && out->error == 0 &&
+		if (arg && pt->offered && out->error == 0 &&
 		    iov[1].iov_len >= sizeof(*arg) &&
 		    !(arg->flags & FUSE_WRITEBACK_CACHE)) {
 			arg->flags |= FUSE_INIT_EXT;
@@ -186,17 +186,24 @@ void regfs_passthrough_free(struct regfs *fs)
 	if (!pt)
 		return;
 	pthread_mutex_destroy(&pt->lock);
-	free(pt->backings);
+	tdestroy(pt->backings, free);
 	free(pt);
 	fs->passthrough = NULL;
 }
 
+static int by_ino(const void *a, const void *b)
+{
+	const struct backing *x = a, *y = b;
+
+	return (x->ino > y->ino) - (x->ino < y->ino);
+}
+
 static struct backing *find_backing(struct regfs_passthrough *pt, uint64_t ino)
 {
-	for (size_t i = 0; i < pt->len; i++)
-		if (pt->backings[i].ino == ino)
-			return &pt->backings[i];
-	return NULL;
+	struct backing key = { .ino = ino };
+	void *node = tfind(&key, &pt->backings, by_ino);
+
+	return node ? *(struct backing **)node : NULL;
 }
 
 /* Register fd as the backing file of ino, or count one more open of the
@@ -217,26 +224,19 @@ int regfs_passthrough_get(struct regfs *fs, uint64_t ino, int fd)
 		id = b->id;
 		goto out;
 	}
-	if (pt->len == pt->cap) {
-		size_t cap = pt->cap ? pt->cap * 2 : 16;
-		struct backing *grown =
-		    realloc(pt->backings, cap * sizeof(*grown));
-
-		if (!grown)
-			goto out;
-		pt->backings = grown;
-		pt->cap = cap;
-	}
+	b = malloc(sizeof(*b));
+	if (!b)
+		goto out;
 	id = ioctl(pt->dev_fd, FUSE_DEV_IOC_BACKING_OPEN, &map);
 	if (id <= 0) {
 		int e = errno;
 
-		/* Other failures (out of memory or descriptors) leave this
-		 * open to the daemon. Were the inode open by passthrough
-		 * at the same time, the kernel would refuse it, as it
-		 * refuses any open when memory runs out. */
+		/* These never get better: stop trying. Others (out of
+		 * memory or descriptors) leave just this open to the daemon;
+		 * were the inode open by passthrough at the same time, the
+		 * kernel would refuse it, as it refuses any open when memory
+		 * runs out. */
 		id = 0;
-		/* These never get better: stop trying. */
 		if (e == EPERM || e == ENOTTY || e == EINVAL ||
 		    e == EOPNOTSUPP || e == ELOOP) {
 			atomic_store(&pt->enabled, false);
@@ -245,9 +245,17 @@ int regfs_passthrough_get(struct regfs *fs, uint64_t ino, int fd)
 				  "daemon serves reads",
 				  strerror(e));
 		}
+		free(b);
 		goto out;
 	}
-	pt->backings[pt->len++] = (struct backing){ ino, id, 1 };
+	*b = (struct backing){ ino, id, 1 };
+	if (!tsearch(b, &pt->backings, by_ino)) {
+		uint32_t unused = (uint32_t)id;
+
+		ioctl(pt->dev_fd, FUSE_DEV_IOC_BACKING_CLOSE, &unused);
+		free(b);
+		id = 0;
+	}
 out:
 	pthread_mutex_unlock(&pt->lock);
 	return id;
@@ -265,7 +273,8 @@ void regfs_passthrough_put(struct regfs *fs, uint64_t ino)
 
 		/* Open files keep their own reference to the backing file. */
 		ioctl(pt->dev_fd, FUSE_DEV_IOC_BACKING_CLOSE, &id);
-		*b = pt->backings[--pt->len];
+		tdelete(b, &pt->backings, by_ino);
+		free(b);
 	}
 	pthread_mutex_unlock(&pt->lock);
 }
