@@ -80,6 +80,30 @@ for i in $(seq 30); do cat "$R/app/small" >/dev/null || bad=$((bad + 1)); done
 expect_eq "$bad" 0 "30 opens and closes in a row all succeed"
 expect_eq "$(since "$m" READ)" "0" "still no READ"
 
+# 60 tags held open at once, read, closed in a shuffled order, opened again:
+# each has its own backing file, registered once however many opens share it.
+mkdir -p "$TEST_TMP/many"
+for i in $(seq 60); do printf 'tag %d\n' "$i" >"$TEST_TMP/many/t$i"; done
+cp "$TEST_TMP"/many/t* "$I/many/" || fail "cp of 60 small tags"
+run_cmd python3 -c '
+import os, random, sys
+d = sys.argv[1]
+names = ["t%d" % i for i in range(1, 61)]
+want = {n: ("tag %s\n" % n[1:]).encode() for n in names}
+bad = 0
+for rnd in range(3):
+    fds = {n: [os.open(os.path.join(d, n), os.O_RDONLY) for _ in range(2)] for n in names}
+    for n, pair in fds.items():
+        for fd in pair:
+            bad += os.pread(fd, 100, 0) != want[n]
+    order = [fd for pair in fds.values() for fd in pair]
+    random.shuffle(order)
+    for fd in order:
+        os.close(fd)
+print(bad)' "$R/many"
+expect_eq "$OUT" "0" "60 tags opened twice each, three rounds, closed in shuffled orders: all read right"
+expect_eq "$(since "$m" READ)" "0" "still no READ"
+
 # --- an open reader outlives the tag -----------------------------------------------------
 
 exec 3<"$R/app/small"
