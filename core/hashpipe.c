@@ -43,19 +43,20 @@ struct rfs_hashpipe {
 	int rc; /* the first error, of any side */
 };
 
-static int write_chunk(int fd, const struct chunk *c, uint64_t offset)
+int rfs_pwrite_all(int fd, const void *buf, size_t len, uint64_t offset)
 {
-	size_t done = 0;
+	const char *p = buf;
 
-	while (done < c->len) {
-		ssize_t n = pwrite(fd, c->data + done, c->len - done,
-				   (off_t)(offset + done));
+	while (len > 0) {
+		ssize_t n = pwrite(fd, p, len, (off_t)offset);
 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
 			return -errno;
-		done += (size_t)n;
+		p += n;
+		len -= (size_t)n;
+		offset += (uint64_t)n;
 	}
 	return 0;
 }
@@ -79,9 +80,10 @@ static void consume(struct rfs_hashpipe *p, uint64_t *done, bool writing)
 		c = &p->chunks[k % N_CHUNKS];
 		pthread_mutex_unlock(&p->lock);
 		/* Every chunk but the last is full. */
-		rc = writing ? write_chunk(p->fd, c,
-					   p->start + k * (uint64_t)CHUNK_SIZE)
-			     : rfs_hasher_update(p->hasher, c->data, c->len);
+		rc = writing
+			 ? rfs_pwrite_all(p->fd, c->data, c->len,
+					  p->start + k * (uint64_t)CHUNK_SIZE)
+			 : rfs_hasher_update(p->hasher, c->data, c->len);
 		pthread_mutex_lock(&p->lock);
 		if (rc && !p->rc)
 			p->rc = rc;

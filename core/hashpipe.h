@@ -34,4 +34,8 @@ int rfs_hashpipe_finish(struct rfs_hashpipe *pipe);
 /* Finish if needed, and free. */
 void rfs_hashpipe_free(struct rfs_hashpipe **pipe);
 
+/* Write all of buf at offset, through short writes and EINTR: 0 or a
+ * negative errno. The one write loop of the pipe and of plain seals. */
+int rfs_pwrite_all(int fd, const void *buf, size_t len, uint64_t offset);
+
 #endif

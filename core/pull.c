@@ -728,23 +728,26 @@ static int sink_to_seal(void *ctx, const void *buf, size_t len)
 	return n < 0 ? (int)n : 0;
 }
 
-/* Give a waiter the verified bytes, or tell it why there are none. */
-static void notify(struct waiter *w, int rc, struct rfs_seal *seal,
-		   const struct rfs_error *err)
+/* Give a waiter fd (a descriptor of the verified bytes) or tell it why
+ * there is none: err, or with err NULL, fd is the failed open's errno. */
+static void hand_over(struct waiter *w, int fd, const struct rfs_error *err)
 {
 	struct rfs_error open_err = { 0 };
-	int fd = rc;
 
-	if (!rc) {
-		fd = rfs_seal_open_verified(seal);
+	if (fd < 0 && !err) {
+		rfs_error_set(&open_err, fd, "cannot open fetched content: %s",
+			      strerror(-fd));
 		err = &open_err;
-		if (fd < 0)
-			rfs_error_set(&open_err, fd,
-				      "cannot open fetched content: %s",
-				      strerror(-fd));
 	}
 	w->done(w->ctx, fd, err);
 	free(w);
+}
+
+/* Give a waiter the outcome of its fetch: rc, or the verified bytes. */
+static void notify(struct waiter *w, int rc, struct rfs_seal *seal,
+		   const struct rfs_error *err)
+{
+	hand_over(w, rc ? rc : rfs_seal_open_verified(seal), rc ? err : NULL);
 }
 
 /* The bytes are verified: readers may have them now. */
@@ -910,12 +913,7 @@ static int start_fetch(struct rfs_pull *pull, const struct rfs_tag *tag,
 		int fd = rfs_seal_open_verified(f->verified);
 
 		pthread_mutex_unlock(&pull->lock);
-		free(w);
-		if (fd < 0)
-			return rfs_error_set(err, fd,
-					     "cannot open fetched content: %s",
-					     strerror(-fd));
-		done(ctx, fd, NULL);
+		hand_over(w, fd, NULL);
 		return 0;
 	}
 	if (f) {

@@ -148,23 +148,6 @@ int rfs_seal_begin(struct rfs_store *store, struct rfs_seal **out,
 	return rfs_seal_begin_with(store, 0, out, err);
 }
 
-static int write_all(int fd, const char *buf, size_t len, uint64_t offset)
-{
-	while (len > 0) {
-		ssize_t n = pwrite(fd, buf, len, (off_t)offset);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		buf += n;
-		len -= (size_t)n;
-		offset += (uint64_t)n;
-	}
-	return 0;
-}
-
 ssize_t rfs_seal_write(struct rfs_seal *seal, const void *buf, size_t len,
 		       uint64_t offset, struct rfs_error *err)
 {
@@ -176,25 +159,22 @@ ssize_t rfs_seal_write(struct rfs_seal *seal, const void *buf, size_t len,
 		return rfs_error_set(err, seal->failed,
 				     "an earlier write failed: %s",
 				     strerror(-seal->failed));
-	if (seal->pipe) {
+	/* A stream only appends; its pipe writes and hashes. */
+	if (seal->pipe)
 		rc = offset == seal->size
 			 ? rfs_hashpipe_append(seal->pipe, buf, len)
-			 : -EINVAL; /* a stream only appends */
-		if (!rc)
-			seal->hashed = seal->size = offset + len;
-	} else {
-		rc = write_all(seal->fd, buf, len, offset);
-	}
+			 : -EINVAL;
+	else
+		rc = rfs_pwrite_all(seal->fd, buf, len, offset);
 	if (rc) {
 		seal->failed = rc;
 		return rfs_error_set(err, rc, "cannot write staging file: %s",
 				     strerror(-rc));
 	}
-	/* Hash bytes that arrive in order as they pass; anything else is
-	 * caught up from the file when sealing. */
-	if (seal->pipe) {
-		/* hashed on the pipe's thread */
-	} else if (offset == seal->hashed && !seal->rehash) {
+	/* Hash bytes that arrive in order as they pass (a stream's pipe
+	 * hashes its own); anything else is caught up from the file when
+	 * sealing. */
+	if (!seal->pipe && offset == seal->hashed && !seal->rehash) {
 		rc = rfs_hasher_update(seal->hasher, buf, len);
 		if (rc)
 			return rfs_error_set(err, rc, "hashing failed");
@@ -295,6 +275,7 @@ static int final_digest(struct rfs_seal *seal, char *digest)
 		rfs_hashpipe_free(&seal->pipe);
 		if (rc)
 			return rc;
+		seal->hashed = seal->size; /* the pipe hashed it all */
 	}
 	if (seal->rehash) {
 		rc = rfs_hasher_reset(seal->hasher);

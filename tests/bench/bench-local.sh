@@ -105,22 +105,8 @@ umount_regfs() {
 	wait "$daemon_pid" || note "regfs exited with status $?"
 }
 
-# timed VAR CMD...: run CMD, add its wall time in seconds to array VAR.
-timed() {
-	local -n acc=$1
-	shift
-	local t0 t1
-	t0=$EPOCHREALTIME
-	"$@"
-	t1=$EPOCHREALTIME
-	acc+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f", b - a }')")
-}
-
-median() {
-	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 }
-		END { if (NR % 2) printf "%.6f", v[(NR + 1) / 2];
-		      else printf "%.6f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
+# shellcheck source-path=SCRIPTDIR source=stats.sh
+. "$here/stats.sh"
 
 drop_caches() {
 	sync
@@ -143,7 +129,6 @@ result() {
 	fi
 	results+=("$(printf '%-34s %12s %12s %8s   %-8s %s' "$label" "$a$unit" "$b$unit" "$ratio" "$cmp $target" "$verdict")")
 }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
 
 echo "bench-local: work folder $work"
 echo "bench-local: $runs runs per figure, ${size_mib} MiB file, $ntags tags in $nrepos repositories"

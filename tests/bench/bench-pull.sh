@@ -84,25 +84,10 @@ xfer_max=$((60 + size_mib / 10))
 size=$((size_mib * 1024 * 1024))
 work=$TEST_TMP
 
-# timed VAR CMD...: run CMD, add its wall time in seconds to array VAR.
-timed() {
-	local -n acc=$1
-	shift
-	local t0 t1
-	t0=$EPOCHREALTIME
-	"$@"
-	t1=$EPOCHREALTIME
-	acc+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f", b - a }')")
-}
-
-median() {
-	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 }
-		END { if (NR % 2) printf "%.6f", v[(NR + 1) / 2];
-		      else printf "%.6f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
+# shellcheck source=stats.sh
+. "$here/stats.sh"
 
 max() { printf '%s\n' "$@" | sort -g | tail -n 1; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
 mibps() { awk -v s="$size_mib" -v t="$1" 'BEGIN { printf "%.0f", s / t }'; }
 
 results=()

@@ -84,21 +84,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-static int count_entries(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((e = readdir(d)))
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-			n++;
-	closedir(d);
-	return n;
-}
-
 static int staging_count(struct fixture *f)
 {
 	snprintf(f->path, sizeof(f->path), "%s/staging", f->root);

@@ -80,21 +80,6 @@ static const char *at(struct fixture *f, const char *rel)
 }
 
 /* Entries in a folder, "." and ".." aside; -1 if it cannot be read. */
-static int count_entries(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((e = readdir(d)))
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-			n++;
-	closedir(d);
-	return n;
-}
-
 static int staging_count(struct fixture *f)
 {
 	return count_entries(at(f, "staging"));
