@@ -8,7 +8,10 @@
 # upstream: the real CNCF Distribution registry (Debian's docker-registry) on
 # 127.0.0.1, holding one random BENCH_SIZE_MIB blob as the single-layer
 # artifact app:big. Its storage is read once first, so that every side reads
-# it from the page cache.
+# it from the page cache. Right before each timed part of (a), (b) and (d)
+# memory is levelled (level_memory in stats.sh), so that no side meets
+# memory that a virtual machine's balloon has handed back to its host while
+# the other does not.
 #
 #   (a) a cold read of app:big through regfs (a fresh store every run: cat
 #       until EOF, so the download, its verification and the read) /
@@ -30,6 +33,10 @@
 #   BENCH_READERS   concurrent readers for (d)               (default 16)
 #   BENCH_DIR       where the temporary folder goes          (default /var/tmp)
 #   BENCH_STRICT    1: exit 1 when a target is missed        (default 0)
+#   BENCH_SECTIONS  which of (a) to (d) to run, e.g. "a" or "bd"  (default abcd)
+#   BENCH_LEVEL     0: do not level memory before timed parts (default 1;
+#                   see level_memory in stats.sh)
+#   BENCH_BALLAST_DIR  where the ballast goes            (default /dev/shm)
 #   REGFS           the daemon (default REGFS_BUILD_DIR/regfs, REGFS_BUILD_DIR
 #                   defaulting to build/ at the top of the tree)
 #   REGFS_TEST_TIMEOUT  seconds before the whole run is aborted and cleaned
@@ -52,6 +59,7 @@ size_mib=${BENCH_SIZE_MIB:-1024}
 runs=${BENCH_RUNS:-5}
 nreaders=${BENCH_READERS:-16}
 strict=${BENCH_STRICT:-0}
+sections=${BENCH_SECTIONS:-abcd}
 bench_dir=${BENCH_DIR:-/var/tmp}
 
 die() {
@@ -63,6 +71,7 @@ note() { echo "bench-pull: $*"; }
 for v in "$size_mib" "$runs" "$nreaders"; do
 	[[ $v =~ ^[1-9][0-9]*$ ]] || die "not a positive number: '$v'"
 done
+[[ $sections =~ ^[abcd]+$ ]] || die "BENCH_SECTIONS: not a set of the letters a to d: '$sections'"
 [[ -d $bench_dir && -w $bench_dir ]] || die "BENCH_DIR '$bench_dir' is not a writable folder"
 bench_dir=$(cd "$bench_dir" && pwd -P)
 
@@ -82,6 +91,9 @@ require_cmd curl cmp timeout mkfifo
 # reported as hung.
 xfer_max=$((60 + size_mib / 10))
 size=$((size_mib * 1024 * 1024))
+# Memory freed a moment before each timed part (see level_memory): enough
+# for the blob twice over (the proxy stores it and its client writes it).
+ballast_mib=$((2 * size_mib + 256))
 work=$TEST_TMP
 
 # shellcheck source=stats.sh
@@ -224,6 +236,11 @@ check_file() {
 echo "bench-pull: work folder $work"
 echo "bench-pull: $runs runs per figure, ${size_mib} MiB blob, $nreaders concurrent readers"
 echo "bench-pull: $(nproc) CPUs, kernel $(uname -r), $(df -h --output=source,fstype "$work" | tail -n 1 | tr -s ' ')"
+if [[ ${BENCH_LEVEL:-1} == 0 ]]; then
+	echo "bench-pull: memory not levelled before timed parts (BENCH_LEVEL=0)"
+else
+	echo "bench-pull: a ${ballast_mib} MiB ballast in ${BENCH_BALLAST_DIR:-/dev/shm} is written and removed before each timed part (BENCH_LEVEL=0: not)"
+fi
 echo "bench-pull: regfs $REGFS, $(docker-registry --version 2>/dev/null | head -n 1), $(curl --version | head -n 1 | cut -d' ' -f1-2)"
 
 # --- the upstream -------------------------------------------------------------
@@ -242,23 +259,22 @@ warm_upstream() { cat "$up_data" >/dev/null; }
 warm_upstream
 sync
 
-# --- (a) cold read through regfs / curl to a file -------------------------------
-note "(a) cold reads: regfs / curl"
-cold_regfs=()
-cold_curl=()
-curl_sync=()
+# What every regfs cold pull of (a) and (b) cost upstream.
 regfs_gets=()
 regfs_heads=()
-# shellcheck disable=SC2317 # called through timed
-curl_pull() { get_blob "$U" "$work/curl.out"; }
+# One curl download of the blob to a file; its time goes to cold_curl.
+curl_pull() {
+	level_memory "$ballast_mib"
+	timed cold_curl get_blob "$U" "$work/curl.out"
+}
 # One cold regfs pull; its time goes to array $1, its upstream blob GETs to
 # regfs_gets. The first one is compared with the source byte for byte.
-# shellcheck disable=SC2317 # called from the sections below
 regfs_pull() {
 	local name=$1 before before_h
 	mount_fresh "$name"
 	before=$(upstream_count GET)
 	before_h=$(upstream_count HEAD)
+	level_memory "$ballast_mib"
 	timed "$2" read_tag "$mnt/registry/app/big"
 	regfs_gets+=("$(settle_count GET "$before")")
 	regfs_heads+=("$(($(upstream_count HEAD) - before_h))")
@@ -270,187 +286,214 @@ regfs_pull() {
 	umount_quiet "$mnt"
 	drop_store "$store"
 }
-for ((i = 0; i < runs; i++)); do
-	warm_upstream
-	if ((i % 2)); then
-		timed cold_curl curl_pull
-		timed curl_sync sync
-		check_file "$work/curl.out"
-		rm -f "$work/curl.out"
-		sync
-		regfs_pull "a$i" cold_regfs
-	else
-		regfs_pull "a$i" cold_regfs
-		timed cold_curl curl_pull
-		timed curl_sync sync
-		check_file "$work/curl.out"
-		if ((i == 0)); then
-			cmp "$work/big" "$work/curl.out" || broken "curl got other bytes than were pushed"
+
+# --- (a) cold read through regfs / curl to a file -------------------------------
+section_a() {
+	note "(a) cold reads: regfs / curl"
+	cold_regfs=()
+	cold_curl=()
+	curl_sync=()
+	for ((i = 0; i < runs; i++)); do
+		warm_upstream
+		if ((i % 2)); then
+			curl_pull
+			timed curl_sync sync
+			check_file "$work/curl.out"
+			rm -f "$work/curl.out"
+			sync
+			regfs_pull "a$i" cold_regfs
+		else
+			regfs_pull "a$i" cold_regfs
+			curl_pull
+			timed curl_sync sync
+			check_file "$work/curl.out"
+			if ((i == 0)); then
+				cmp "$work/big" "$work/curl.out" || broken "curl got other bytes than were pushed"
+			fi
+			rm -f "$work/curl.out"
+			sync
 		fi
-		rm -f "$work/curl.out"
-		sync
-	fi
-done
-f=$(median "${cold_regfs[@]}")
-c=$(median "${cold_curl[@]}")
-s=$(median "${curl_sync[@]}")
-note "(a) regfs $(mibps "$f") MiB/s, curl $(mibps "$c") MiB/s (curl + sync of its file $(mibps "$(awk -v a="$c" -v b="$s" 'BEGIN { print a + b }')") MiB/s)"
-note "(a) every run (s): regfs ${cold_regfs[*]}; curl ${cold_curl[*]}"
-# A throughput ratio: curl time / regfs time.
-result "(a) cold read vs curl (s)" "$f" "$c" "$(ratio "$c" "$f")" ">=" 0.8
-info "    (curl + sync, s)" "-" "$(awk -v a="$c" -v b="$s" 'BEGIN { printf "%.6f", a + b }')" \
-	"$(ratio "$(awk -v a="$c" -v b="$s" 'BEGIN { print a + b }')" "$f")"
-a_regfs=$f
+	done
+	f=$(median "${cold_regfs[@]}")
+	c=$(median "${cold_curl[@]}")
+	s=$(median "${curl_sync[@]}")
+	note "(a) regfs $(mibps "$f") MiB/s, curl $(mibps "$c") MiB/s (curl + sync of its file $(mibps "$(awk -v a="$c" -v b="$s" 'BEGIN { print a + b }')") MiB/s)"
+	note "(a) every run (s): regfs ${cold_regfs[*]}; curl ${cold_curl[*]}"
+	# A throughput ratio: curl time / regfs time.
+	result "(a) cold read vs curl (s)" "$f" "$c" "$(ratio "$c" "$f")" ">=" 0.8
+	info "    (curl + sync, s)" "-" "$(awk -v a="$c" -v b="$s" 'BEGIN { printf "%.6f", a + b }')" \
+		"$(ratio "$(awk -v a="$c" -v b="$s" 'BEGIN { print a + b }')" "$f")"
+	a_regfs=$f
+}
 
 # --- (b) cold read through regfs / through Distribution in proxy mode ----------
-note "(b) cold pulls: regfs / Distribution proxy"
-b_regfs=()
-b_proxy=()
-proxy_gets=()
-proxy_heads=()
-proxy_pull() {
-	local name=proxy$1 before_g before_h p
-	registry_start "$name" --proxy-of "$U"
-	p=$(registry_url "$name")
-	before_g=$(upstream_count GET)
-	before_h=$(upstream_count HEAD)
-	timed b_proxy get_blob "$p" "$work/proxy.out"
-	check_file "$work/proxy.out"
-	if (($1 == 0)); then
-		cmp "$work/big" "$work/proxy.out" || broken "the proxy served other bytes than were pushed"
-	fi
-	# Its second download (to its storage) runs on after its client is
-	# served: wait until it has stored the blob before counting, and
-	# before the next measure.
-	local hex=${digest#sha256:}
-	wait_until "$xfer_max" test -f \
-		"$work/registry-$name/storage/docker/registry/v2/blobs/sha256/${hex:0:2}/$hex/data" ||
-		note "(b) $name did not store the blob within ${xfer_max}s"
-	proxy_gets+=("$(settle_count GET "$before_g")")
-	proxy_heads+=("$(($(upstream_count HEAD) - before_h))")
-	registry_stop "$name"
-	rm -rf "$work/proxy.out" "$work/registry-$name/storage"
-	sync
+section_b() {
+	note "(b) cold pulls: regfs / Distribution proxy"
+	b_regfs=()
+	b_proxy=()
+	proxy_gets=()
+	proxy_heads=()
+	proxy_pull() {
+		local name=proxy$1 before_g before_h p
+		registry_start "$name" --proxy-of "$U"
+		p=$(registry_url "$name")
+		before_g=$(upstream_count GET)
+		before_h=$(upstream_count HEAD)
+		level_memory "$ballast_mib"
+		timed b_proxy get_blob "$p" "$work/proxy.out"
+		check_file "$work/proxy.out"
+		if (($1 == 0)); then
+			cmp "$work/big" "$work/proxy.out" || broken "the proxy served other bytes than were pushed"
+		fi
+		# Its second download (to its storage) runs on after its client is
+		# served: wait until it has stored the blob before counting, and
+		# before the next measure.
+		local hex=${digest#sha256:}
+		wait_until "$xfer_max" test -f \
+			"$work/registry-$name/storage/docker/registry/v2/blobs/sha256/${hex:0:2}/$hex/data" ||
+			note "(b) $name did not store the blob within ${xfer_max}s"
+		proxy_gets+=("$(settle_count GET "$before_g")")
+		proxy_heads+=("$(($(upstream_count HEAD) - before_h))")
+		registry_stop "$name"
+		rm -rf "$work/proxy.out" "$work/registry-$name/storage"
+		sync
+	}
+	for ((i = 0; i < runs; i++)); do
+		warm_upstream
+		if ((i % 2)); then
+			proxy_pull "$i"
+			regfs_pull "b$i" b_regfs
+		else
+			regfs_pull "b$i" b_regfs
+			proxy_pull "$i"
+		fi
+	done
+	f=$(median "${b_regfs[@]}")
+	p=$(median "${b_proxy[@]}")
+	note "(b) regfs $(mibps "$f") MiB/s, proxy $(mibps "$p") MiB/s"
+	note "(b) every run (s): regfs ${b_regfs[*]}; proxy ${b_proxy[*]}"
+	note "(b) upstream blob requests per cold pull: regfs ((a) and (b)) GET ${regfs_gets[*]}," \
+		"HEAD ${regfs_heads[*]}; proxy GET ${proxy_gets[*]}, HEAD ${proxy_heads[*]}"
+	# proxy time / regfs time: above 1 when regfs is faster.
+	result "(b) cold pull vs Distribution proxy (s)" "$f" "$p" "$(ratio "$p" "$f")" ">=" 1.0
+	result_count "(b) upstream blob GETs per pull (max)" "$(max "${regfs_gets[@]}")" \
+		"$(max "${proxy_gets[@]}")" 1
+	info "    upstream blob HEADs per pull (max)" "$(max "${regfs_heads[@]}")" "$(max "${proxy_heads[@]}")" -
 }
-for ((i = 0; i < runs; i++)); do
-	warm_upstream
-	if ((i % 2)); then
-		proxy_pull "$i"
-		regfs_pull "b$i" b_regfs
-	else
-		regfs_pull "b$i" b_regfs
-		proxy_pull "$i"
-	fi
-done
-f=$(median "${b_regfs[@]}")
-p=$(median "${b_proxy[@]}")
-note "(b) regfs $(mibps "$f") MiB/s, proxy $(mibps "$p") MiB/s"
-note "(b) every run (s): regfs ${b_regfs[*]}; proxy ${b_proxy[*]}"
-note "(b) upstream blob requests per cold pull: regfs ((a) and (b)) GET ${regfs_gets[*]}," \
-	"HEAD ${regfs_heads[*]}; proxy GET ${proxy_gets[*]}, HEAD ${proxy_heads[*]}"
-# proxy time / regfs time: above 1 when regfs is faster.
-result "(b) cold pull vs Distribution proxy (s)" "$f" "$p" "$(ratio "$p" "$f")" ">=" 1.0
-result_count "(b) upstream blob GETs per pull (max)" "$(max "${regfs_gets[@]}")" \
-	"$(max "${proxy_gets[@]}")" 1
-info "    upstream blob HEADs per pull (max)" "$(max "${regfs_heads[@]}")" "$(max "${proxy_heads[@]}")" -
 
 # --- (c) warm re-read: fetched tag / local tag ---------------------------------
-note "(c) warm reads: fetched app:big / local app:local"
-mount_fresh c
-read_tag "$mnt/registry/app/big"
-check_pulled "$store" "$mnt"
-# The local tag: the same size, other bytes (the same bytes would be the
-# same blob).
-cp "$work/big" "$work/local"
-printf 'regfs bench-pull local tag\n' | dd of="$work/local" conv=notrunc status=none
-cp "$work/local" "$mnt/incoming/app/local" || broken "cp into incoming/app/local failed"
-[[ $(stat -c %s "$mnt/registry/app/local" 2>/dev/null) == "$size" ]] || broken "'app:local' was not sealed whole"
-cmp "$work/local" "$mnt/registry/app/local" || broken "'app:local' reads back other bytes"
-cmp "$work/big" "$mnt/registry/app/big" || broken "the fetched 'app:big' reads back other bytes"
-rm -f "$work/local"
-sync
-# A warm read is served from the page cache (a tenth of a second per GiB):
-# each figure reads the tag enough times for about 4 GiB, lest the noise
-# of one short read decide the ratio.
-reps=$(((4096 + size_mib - 1) / size_mib))
-# shellcheck disable=SC2317 # called through timed
-read_reps() {
-	local k
-	for ((k = 0; k < reps; k++)); do
-		read_tag "$1"
-	done
-}
-warm_fetched=()
-warm_local=()
-read_reps "$mnt/registry/app/big"
-read_reps "$mnt/registry/app/local"
-for ((i = 0; i < runs; i++)); do
-	if ((i % 2)); then
-		timed warm_local read_reps "$mnt/registry/app/local"
-		timed warm_fetched read_reps "$mnt/registry/app/big"
-	else
-		timed warm_fetched read_reps "$mnt/registry/app/big"
-		timed warm_local read_reps "$mnt/registry/app/local"
-	fi
-done
-umount_quiet "$mnt"
-drop_store "$store"
-f=$(median "${warm_fetched[@]}")
-l=$(median "${warm_local[@]}")
-note "(c) fetched $(mibps "$(ratio "$f" "$reps")") MiB/s, local $(mibps "$(ratio "$l" "$reps")") MiB/s ($reps reads a figure)"
-result "(c) warm re-read vs local tag (s, x$reps)" "$f" "$l" "$(ratio "$l" "$f")" ">=" 0.95
-
-# --- (d) concurrent cold readers ------------------------------------------------
-note "(d) $nreaders concurrent cold readers"
-d_wall=()
-d_gets=()
-for ((r = 0; r < runs; r++)); do
-	warm_upstream
-	mount_fresh "d$r"
-	before=$(upstream_count GET)
-	go=$work/go-d$r
-	mkfifo "$go"
-	pids=()
-	# The readers block on the FIFO and all start when it is opened for
-	# writing; each leaves its exit status in a file.
-	for ((i = 0; i < nreaders; i++)); do
-		# shellcheck disable=SC2016 # $1.. for bash -c
-		bash -c 'read -r _ <"$1" || :; rc=0; timeout -k 5 "$4" cat "$2" >/dev/null 2>"$3.err" || rc=$?; echo "$rc" >"$3"' _ \
-			"$go" "$mnt/registry/app/big" "$work/rc-d$r.$i" "$xfer_max" &
-		pids+=($!)
-		track_pid "$!"
-	done
-	sleep 0.3 # (let them all block on the FIFO)
-	t0=$EPOCHREALTIME
-	: >"$go"
-	bad=0
-	for p in "${pids[@]}"; do
-		wait_exit "$p" $((xfer_max + 30)) || bad=$((bad + 1))
-		reap "$p"
-	done
-	t1=$EPOCHREALTIME
-	((bad == 0)) || broken "(d) $bad of $nreaders readers still running after $((xfer_max + 30)) s (hung?)"
-	for ((i = 0; i < nreaders; i++)); do
-		rc=$(cat "$work/rc-d$r.$i" 2>/dev/null) || rc=missing
-		[[ $rc == 0 ]] ||
-			broken "(d) reader $i failed (status $rc): $(head -c 300 "$work/rc-d$r.$i.err" 2>/dev/null)"
-	done
-	rm -f "$go" "$work"/rc-d"$r".*
-	d_wall+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f", b - a }')")
-	d_gets+=("$(settle_count GET "$before")")
+section_c() {
+	note "(c) warm reads: fetched app:big / local app:local"
+	mount_fresh c
+	read_tag "$mnt/registry/app/big"
 	check_pulled "$store" "$mnt"
-	if ((r == 0)); then
-		cmp "$work/big" "$mnt/registry/app/big" || broken "(d) 'app:big' differs from the pushed blob"
-	fi
-	n=$(find "$store/blobs" -type f -name "${digest#sha256:}" | wc -l)
-	[[ $n == 1 ]] || broken "(d) $n copies of the blob in the store"
+	# The local tag: the same size, other bytes (the same bytes would be the
+	# same blob).
+	cp "$work/big" "$work/local"
+	printf 'regfs bench-pull local tag\n' | dd of="$work/local" conv=notrunc status=none
+	cp "$work/local" "$mnt/incoming/app/local" || broken "cp into incoming/app/local failed"
+	[[ $(stat -c %s "$mnt/registry/app/local" 2>/dev/null) == "$size" ]] || broken "'app:local' was not sealed whole"
+	cmp "$work/local" "$mnt/registry/app/local" || broken "'app:local' reads back other bytes"
+	cmp "$work/big" "$mnt/registry/app/big" || broken "the fetched 'app:big' reads back other bytes"
+	rm -f "$work/local"
+	sync
+	# A warm read is served from the page cache (a tenth of a second per GiB):
+	# each figure reads the tag enough times for about 4 GiB, lest the noise
+	# of one short read decide the ratio.
+	reps=$(((4096 + size_mib - 1) / size_mib))
+	# shellcheck disable=SC2317 # called through timed
+	read_reps() {
+		local k
+		for ((k = 0; k < reps; k++)); do
+			read_tag "$1"
+		done
+	}
+	warm_fetched=()
+	warm_local=()
+	read_reps "$mnt/registry/app/big"
+	read_reps "$mnt/registry/app/local"
+	for ((i = 0; i < runs; i++)); do
+		if ((i % 2)); then
+			timed warm_local read_reps "$mnt/registry/app/local"
+			timed warm_fetched read_reps "$mnt/registry/app/big"
+		else
+			timed warm_fetched read_reps "$mnt/registry/app/big"
+			timed warm_local read_reps "$mnt/registry/app/local"
+		fi
+	done
 	umount_quiet "$mnt"
 	drop_store "$store"
-done
-w=$(median "${d_wall[@]}")
-note "(d) upstream blob GETs per round: ${d_gets[*]}; wall times: ${d_wall[*]}"
-result_count "(d) $nreaders cold readers: blob GETs (max)" "$(max "${d_gets[@]}")" - 1
-info "    wall time (s) / one cold read (a)" "$w" "$a_regfs" "$(ratio "$w" "$a_regfs")"
+	f=$(median "${warm_fetched[@]}")
+	l=$(median "${warm_local[@]}")
+	note "(c) fetched $(mibps "$(ratio "$f" "$reps")") MiB/s, local $(mibps "$(ratio "$l" "$reps")") MiB/s ($reps reads a figure)"
+	result "(c) warm re-read vs local tag (s, x$reps)" "$f" "$l" "$(ratio "$l" "$f")" ">=" 0.95
+}
+
+# --- (d) concurrent cold readers ------------------------------------------------
+section_d() {
+	note "(d) $nreaders concurrent cold readers"
+	d_wall=()
+	d_gets=()
+	for ((r = 0; r < runs; r++)); do
+		warm_upstream
+		mount_fresh "d$r"
+		before=$(upstream_count GET)
+		go=$work/go-d$r
+		mkfifo "$go"
+		pids=()
+		# The readers block on the FIFO and all start when it is opened for
+		# writing; each leaves its exit status in a file.
+		for ((i = 0; i < nreaders; i++)); do
+			# shellcheck disable=SC2016 # $1.. for bash -c
+			bash -c 'read -r _ <"$1" || :; rc=0; timeout -k 5 "$4" cat "$2" >/dev/null 2>"$3.err" || rc=$?; echo "$rc" >"$3"' _ \
+				"$go" "$mnt/registry/app/big" "$work/rc-d$r.$i" "$xfer_max" &
+			pids+=($!)
+			track_pid "$!"
+		done
+		level_memory "$ballast_mib"
+		sleep 0.3 # (let them all block on the FIFO)
+		t0=$EPOCHREALTIME
+		: >"$go"
+		bad=0
+		for p in "${pids[@]}"; do
+			wait_exit "$p" $((xfer_max + 30)) || bad=$((bad + 1))
+			reap "$p"
+		done
+		t1=$EPOCHREALTIME
+		((bad == 0)) || broken "(d) $bad of $nreaders readers still running after $((xfer_max + 30)) s (hung?)"
+		for ((i = 0; i < nreaders; i++)); do
+			rc=$(cat "$work/rc-d$r.$i" 2>/dev/null) || rc=missing
+			[[ $rc == 0 ]] ||
+				broken "(d) reader $i failed (status $rc): $(head -c 300 "$work/rc-d$r.$i.err" 2>/dev/null)"
+		done
+		rm -f "$go" "$work"/rc-d"$r".*
+		d_wall+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f", b - a }')")
+		d_gets+=("$(settle_count GET "$before")")
+		check_pulled "$store" "$mnt"
+		if ((r == 0)); then
+			cmp "$work/big" "$mnt/registry/app/big" || broken "(d) 'app:big' differs from the pushed blob"
+		fi
+		n=$(find "$store/blobs" -type f -name "${digest#sha256:}" | wc -l)
+		[[ $n == 1 ]] || broken "(d) $n copies of the blob in the store"
+		umount_quiet "$mnt"
+		drop_store "$store"
+	done
+	w=$(median "${d_wall[@]}")
+	note "(d) upstream blob GETs per round: ${d_gets[*]}; wall times: ${d_wall[*]}"
+	result_count "(d) $nreaders cold readers: blob GETs (max)" "$(max "${d_gets[@]}")" - 1
+	if [[ -n $a_regfs ]]; then
+		info "    wall time (s) / one cold read (a)" "$w" "$a_regfs" "$(ratio "$w" "$a_regfs")"
+	else
+		info "    wall time (s)" "$w" - -
+	fi
+}
+
+a_regfs=
+want() { [[ $sections == *$1* ]]; }
+if want a; then section_a; fi
+if want b; then section_b; fi
+if want c; then section_c; fi
+if want d; then section_d; fi
 
 registry_stop up >/dev/null
 

@@ -20,3 +20,32 @@ median() {
 
 # ratio A B: A / B to three decimals.
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
+
+# level_memory MIB: write MIB of zeros to a file in BENCH_BALLAST_DIR
+# (default /dev/shm) and remove it again; called right before each timed
+# part of a ratio whose sides fill the page cache.
+#
+# Why: on a virtual machine whose balloon reports free memory to the host
+# (virtio-balloon free page reporting), memory that has been free for a
+# couple of seconds is handed back to the host, and the guest pays about
+# 2 s a GiB to touch it again, while memory freed a moment ago costs
+# nothing more. Which side of a ratio meets which depends on how long ago
+# the step before it freed its memory, so the ratio swings by half. The
+# ballast gives every side memory freed a moment ago, as on a machine
+# without a balloon. BENCH_LEVEL=0 turns it off, to see the raw effect;
+# without room for the ballast it is skipped with a word on stderr.
+level_memory() {
+	local mib=$1 dir=${BENCH_BALLAST_DIR:-/dev/shm} room ballast
+	[[ ${BENCH_LEVEL:-1} == 0 ]] && return 0
+	room=$(df -m --output=avail "$dir" 2>/dev/null | tail -n 1 | tr -d ' ') || room=0
+	if [[ ! $room =~ ^[0-9]+$ ]] || ((room < mib + 64)); then
+		if [[ -z ${_level_warned:-} ]]; then
+			echo "level_memory: no room for $mib MiB in $dir, memory not levelled" >&2
+			_level_warned=1
+		fi
+		return 0
+	fi
+	ballast=$(mktemp "$dir/regfs-bench-ballast.XXXXXX")
+	dd if=/dev/zero of="$ballast" bs=1M count="$mib" status=none
+	rm -f "$ballast"
+}
