@@ -1,7 +1,8 @@
 #!/bin/bash
 # t0900-man.sh - the man pages are lint-clean and document what the programs
 # offer: every regctl command has a section in regctl(1), and every -o option
-# that regfs --help lists is described in regfs(8).
+# that regfs --help lists is described in regfs(8), and every key the
+# configuration parser accepts in regfs.conf(5).
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source-path=SCRIPTDIR disable=SC2012,SC2016,SC2002,SC2317 # tools as users use them
 # shellcheck source=lib.sh
@@ -9,7 +10,7 @@
 
 require_cmd mandoc groff
 man_dir=$REGFS_SOURCE_DIR/man
-pages=("$man_dir/regfs.8" "$man_dir/regctl.1")
+pages=("$man_dir/regfs.8" "$man_dir/regctl.1" "$man_dir/regfs.conf.5")
 
 for page in "${pages[@]}"; do
 	name=${page##*/}
@@ -50,6 +51,16 @@ opts=$(grep -oE -- '-o +[a-z_][a-z0-9_]*' <<<"$OUT" | awk '{ print $2 }' | sort 
 expect_ne "$opts" "" "regfs --help lists -o options"
 for opt in $opts; do
 	check "regfs.8 describes '-o $opt'" grep -qE "^\.(B|BI|BR) $opt(=| |\$)" "$man_dir/regfs.8"
+done
+
+# Every key of an upstream section (the parser's table in core/config.c) and
+# the global cache_max have a tagged paragraph (.BI KEY " = " ...) in
+# regfs.conf(5).
+keys=$(sed -n '/upstream_keys\[\] = {/,/^};/p' "$REGFS_SOURCE_DIR/core/config.c" |
+	grep -oE '\{ "[a-z_]+", key_' | cut -d'"' -f2)
+expect_ne "$keys" "" "the upstream keys are found in core/config.c"
+for key in $keys cache_max; do
+	check "regfs.conf.5 describes '$key'" grep -qE "^\.BI $key \" = \"" "$man_dir/regfs.conf.5"
 done
 
 done_testing
