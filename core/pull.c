@@ -614,6 +614,15 @@ int rfs_pull_refresh(struct rfs_pull *pull, const char *repo, const char *tag,
 				     repo, tag);
 	if (rc == 0) {
 		up = by_name(pull, cur.origin);
+		/* 'default' is the name of -o upstream=URL, which a store
+		 * does not remember: say how to name it again. */
+		if (!up && strcmp(cur.origin, "default") == 0)
+			return rfs_error_set(
+			    err, -ENOENT,
+			    "'%s:%s' came from the upstream of "
+			    "-o upstream=URL: name it again "
+			    "with --upstream URL",
+			    repo, tag);
 		if (!up)
 			return rfs_error_set(err, -ENOENT,
 					     "'%s:%s' came from upstream '%s', "
