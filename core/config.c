@@ -446,6 +446,17 @@ static int key_retries(struct parser *p, struct rfs_upstream_config *u,
 	return 0;
 }
 
+static int key_min_rate(struct parser *p, struct rfs_upstream_config *u,
+			const char *value)
+{
+	if (rfs_parse_size(value, &u->min_rate) != 0)
+		return parse_error(p,
+				   "'min_rate' must be bytes per second, with "
+				   "an optional K, M or G: '%s'",
+				   value);
+	return 0;
+}
+
 static int key_tag_ttl(struct parser *p, struct rfs_upstream_config *u,
 		       const char *value)
 {
@@ -475,6 +486,7 @@ static const struct {
 	{ "retries", key_retries },
 	{ "backoff", key_backoff },
 	{ "backoff_max", key_backoff_max },
+	{ "min_rate", key_min_rate },
 	{ "tag_ttl", key_tag_ttl },
 	{ "list_ttl", key_list_ttl },
 };

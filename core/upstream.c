@@ -12,7 +12,11 @@
  *   progress (connecting, retrying, stalled), not the length of a healthy
  *   transfer of a large blob. A stall (no byte either way for a quarter of
  *   the budget, 1 to 30 s) ends an attempt, which is then retried or
- *   resumed. Each request of an upload has a budget of its own.
+ *   resumed. Each request of an upload has a budget of its own. So that
+ *   an upstream trickling a byte now and then cannot hold a reader for
+ *   ever, the deadline never moves past the budget plus the time the
+ *   bytes moved so far would take at cfg->min_rate, counted from the
+ *   request's start: a transfer slower than that on average fails.
  * - Retries: connection errors, a timed-out attempt, 429, 500, 502, 503 and
  *   504 are retried, at most cfg->retries times, after
  *   backoff_ms * 2^n (capped at backoff_max_ms) with equal jitter, or after
@@ -151,6 +155,9 @@ struct call {
 	int64_t budget;
 	int64_t deadline;
 	bool moving_deadline;
+	int64_t began;	 /* when the request began (ms) */
+	uint64_t moved;	 /* bytes received or sent since */
+	bool rate_bound; /* the deadline is min_rate's, not the budget's */
 	unsigned int retries, resumes;
 	unsigned int seed;
 
@@ -407,6 +414,7 @@ void rfs_upstream_config_defaults(struct rfs_upstream_config *cfg)
 	cfg->retries = 4;
 	cfg->backoff_ms = 250;
 	cfg->backoff_max_ms = 4000;
+	cfg->min_rate = 16 << 10;
 	cfg->tag_ttl_s = -1;
 	cfg->list_ttl_s = 60;
 	cfg->page_size = 1000;
@@ -782,7 +790,8 @@ static void call_init(struct call *c, struct rfs_upstream *up, const char *what,
 	c->scope = scope;
 	c->use_auth = true;
 	c->budget = up->cfg.total_timeout_ms ? up->cfg.total_timeout_ms : 1;
-	c->deadline = now_ms() + c->budget;
+	c->began = now_ms();
+	c->deadline = c->began + c->budget;
 	c->size = SIZE_UNKNOWN;
 	c->seed = (unsigned int)now_ms() ^ (unsigned int)(uintptr_t)c;
 }
@@ -885,6 +894,30 @@ static void begin_body(struct call *c)
 	}
 }
 
+/* n bytes went one way or the other: a moving deadline moves on, though
+ * not past what min_rate allows (the header above). */
+static void progressed(struct call *c, uint64_t n)
+{
+	uint64_t rate = c->up->cfg.min_rate;
+	int64_t deadline, floor;
+
+	c->moved += n;
+	if (!c->moving_deadline)
+		return;
+	deadline = now_ms() + c->budget;
+	c->rate_bound = false;
+	if (rate) {
+		floor = c->began + c->budget +
+			(int64_t)(c->moved / rate * 1000 +
+				  c->moved % rate * 1000 / rate);
+		if (floor < deadline) {
+			deadline = floor;
+			c->rate_bound = true;
+		}
+	}
+	c->deadline = deadline;
+}
+
 static size_t on_write(char *p, size_t size, size_t nmemb, void *userdata)
 {
 	struct call *c = userdata;
@@ -916,8 +949,7 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *userdata)
 			left -= k;
 			c->skip -= k;
 			/* Progress too, though not a resume's worth. */
-			if (c->moving_deadline)
-				c->deadline = now_ms() + c->budget;
+			progressed(c, k);
 		}
 		if (left) {
 			int rc = c->sink(c->ctx, q, left);
@@ -928,8 +960,7 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *userdata)
 			}
 			c->want += left;
 			c->got += left;
-			if (c->moving_deadline)
-				c->deadline = now_ms() + c->budget;
+			progressed(c, left);
 		}
 		return n;
 	}
@@ -977,8 +1008,7 @@ static size_t on_read(char *buf, size_t size, size_t nitems, void *userdata)
 		return CURL_READFUNC_ABORT;
 	}
 	c->body_pos += (uint64_t)n;
-	if (c->moving_deadline)
-		c->deadline = now_ms() + c->budget;
+	progressed(c, (size_t)n);
 	return (size_t)n;
 }
 
@@ -1488,6 +1518,12 @@ static int run_attempts(struct call *c, const char *url, struct rfs_error *err)
 		long status = 0;
 		CURLcode cc;
 
+		if (left <= 0 && c->rate_bound)
+			return fail(
+			    c, err, -ETIMEDOUT,
+			    "slower than min_rate (%" PRIu64
+			    " bytes/s): %" PRIu64 " bytes in %" PRId64 " ms",
+			    c->up->cfg.min_rate, c->moved, now_ms() - c->began);
 		if (left <= 0) {
 			if (c->last_code)
 				return fail(c, err, -ETIMEDOUT,
@@ -2135,7 +2171,10 @@ static void call_next(struct call *c, const char *method)
 	c->no_retry = false;
 	c->moving_deadline = false;
 	c->follow = false;
-	c->deadline = now_ms() + c->budget;
+	c->began = now_ms();
+	c->moved = 0;
+	c->rate_bound = false;
+	c->deadline = c->began + c->budget;
 	c->last_code = 0;
 	c->last_msg[0] = '\0';
 }

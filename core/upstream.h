@@ -52,13 +52,18 @@ struct rfs_upstream_config {
 	unsigned int retries;	       /* attempts after the first */
 	unsigned int backoff_ms;       /* first retry delay; doubles */
 	unsigned int backoff_max_ms;
+	/* A blob transfer slower than this on average since its request
+	 * began fails once it is past total_timeout_ms (upstream.c); 0: no
+	 * floor. Bytes per second. */
+	uint64_t min_rate;
 	int64_t tag_ttl_s;  /* re-resolve a pinned tag after this; -1 never */
 	int64_t list_ttl_s; /* keep a tags/list answer this long */
 	unsigned int page_size; /* tags/list ?n=, 1000 by default */
 };
 
 /* Defaults: total 20 s, connect 5 s, 4 retries from 250 ms up to 4 s,
- * tag_ttl never, list_ttl 60 s, tls_verify on, credentials "auto". */
+ * min_rate 16 KiB/s, tag_ttl never, list_ttl 60 s, tls_verify on,
+ * credentials "auto". */
 void rfs_upstream_config_defaults(struct rfs_upstream_config *cfg);
 void rfs_upstream_config_release(struct rfs_upstream_config *cfg);
 

@@ -106,6 +106,7 @@ static void test_minimal_defaults(void **state)
 	assert_int_equal(u->retries, 4);
 	assert_int_equal(u->backoff_ms, 250);
 	assert_int_equal(u->backoff_max_ms, 4000);
+	assert_int_equal(u->min_rate, 16 << 10);
 	assert_int_equal(u->tag_ttl_s, -1);
 	assert_int_equal(u->list_ttl_s, 60);
 	assert_int_equal(f->cfg.cache_max, 0);
@@ -140,6 +141,7 @@ static void test_every_key(void **state)
 	    "retries = 7\n"
 	    "backoff = 100ms\n"
 	    "backoff_max = 10s\n"
+	    "min_rate = 2M\n"
 	    "tag_ttl = 1h\n"
 	    "list_ttl = 1500ms\n";
 
@@ -165,6 +167,7 @@ static void test_every_key(void **state)
 	assert_int_equal(u->retries, 7);
 	assert_int_equal(u->backoff_ms, 100);
 	assert_int_equal(u->backoff_max_ms, 10000);
+	assert_int_equal(u->min_rate, 2 << 20);
 	assert_int_equal(u->tag_ttl_s, 3600);
 	assert_int_equal(u->list_ttl_s, 2); /* rounded up */
 	assert_int_equal(rfs_config_validate(&f->cfg, &f->err), 0);
@@ -187,6 +190,7 @@ static void test_values(void **state)
 				 "list_ttl = 0\r\n"
 				 "retries = 0\r\n"
 				 "backoff = 0\r\n"
+				 "min_rate = 0\r\n"
 				 "backoff_max = 0"),
 			 0);
 	u = &f->cfg.upstreams[0];
@@ -199,6 +203,7 @@ static void test_values(void **state)
 	assert_int_equal(u->retries, 0);
 	assert_int_equal(u->backoff_ms, 0);
 	assert_int_equal(u->backoff_max_ms, 0);
+	assert_int_equal(u->min_rate, 0);
 	rfs_config_release(&f->cfg);
 
 	assert_int_equal(load(f, "[upstream b]\n"
@@ -308,6 +313,12 @@ static void test_errors(void **state)
 		     "'backoff_max' is out of range: '50d'");
 	expect_error(f, U "backoff = 2s\nbackoff_max = 1s\n", 1,
 		     "upstream 'a': 'backoff_max' is less than 'backoff'");
+	expect_error(f, U "min_rate = fast\n", 3,
+		     "'min_rate' must be bytes per second, with an optional K, "
+		     "M or G: 'fast'");
+	expect_error(f, U "min_rate = 16K/s\n", 3,
+		     "'min_rate' must be bytes per second, with an optional K, "
+		     "M or G: '16K/s'");
 	expect_error(f, U "retries = 101\n", 3,
 		     "'retries' must be a number from 0 to 100: '101'");
 	expect_error(f, U "retries = -1\n", 3,

@@ -143,8 +143,12 @@ static void sink_release(struct sink *s)
 	memset(s, 0, sizeof(*s));
 }
 
-static struct rfs_upstream *
-new_upstream(const char *url, const char *credentials, unsigned int total_ms)
+/* An upstream with quick retries; total_ms 0 keeps the default budget,
+ * min_rate -1 the default floor. */
+static struct rfs_upstream *new_upstream_rate(const char *url,
+					      const char *credentials,
+					      unsigned int total_ms,
+					      int64_t min_rate)
 {
 	struct rfs_upstream_config cfg;
 	struct rfs_upstream *up = NULL;
@@ -152,6 +156,8 @@ new_upstream(const char *url, const char *credentials, unsigned int total_ms)
 	int rc;
 
 	rfs_upstream_config_defaults(&cfg);
+	if (min_rate >= 0)
+		cfg.min_rate = (uint64_t)min_rate;
 	cfg.name = strdup("test");
 	cfg.url = strdup(url);
 	free(cfg.credentials);
@@ -167,6 +173,12 @@ new_upstream(const char *url, const char *credentials, unsigned int total_ms)
 		fail_msg("rfs_upstream_new: %d %s", rc, err.msg);
 	rfs_upstream_config_release(&cfg);
 	return up;
+}
+
+static struct rfs_upstream *
+new_upstream(const char *url, const char *credentials, unsigned int total_ms)
+{
+	return new_upstream_rate(url, credentials, total_ms, -1);
 }
 
 /* ---- offline ---- */
@@ -862,6 +874,47 @@ static void test_fake_blob_stall(void **state)
 	assert_int_equal(s.len, BLOB_LEN);
 	assert_memory_equal(s.buf, blob_data, BLOB_LEN);
 	assert_true(dt >= 900 && dt < 3000);
+	sink_release(&s);
+	rfs_upstream_free(&up);
+	fake_stop(&f);
+}
+
+/* A byte every 200 ms, for 10 s at most: never a stall, never done. */
+static void fn_blob_trickle(struct fake *f, int fd, int n, const char *req)
+{
+	(void)f;
+	(void)n;
+	(void)req;
+	reply_cut(fd, "200 OK", NULL, blob_data, BLOB_LEN, 0);
+	for (int i = 0; i < 50; i++) {
+		if (send(fd, blob_data + i, 1, MSG_NOSIGNAL) != 1)
+			return;
+		usleep(200 * 1000);
+	}
+}
+
+/* The deadline moves with every byte, but not past min_rate's: 5 bytes/s
+ * against a floor of 100 fails soon after the 3 s budget. */
+static void test_fake_blob_trickle(void **state)
+{
+	struct fake f;
+	struct rfs_upstream *up;
+	struct rfs_error err = { 0 };
+	struct sink s = { 0 };
+	int64_t t0, dt;
+	int rc;
+
+	(void)state;
+	fake_start(&f, fn_blob_trickle);
+	up = new_upstream_rate(f.base, NULL, 3000, 100);
+	t0 = now_ms();
+	rc = rfs_upstream_get_blob(up, "app", BLOB_DIGEST, 0, sink_collect, &s,
+				   &err);
+	dt = now_ms() - t0;
+	assert_int_equal(rc, -ETIMEDOUT);
+	assert_non_null(strstr(err.msg, "slower than min_rate (100 bytes/s)"));
+	assert_true(dt >= 2900 && dt < 5000);
+	assert_true(s.len > 0 && s.len < 40);
 	sink_release(&s);
 	rfs_upstream_free(&up);
 	fake_stop(&f);
@@ -2422,6 +2475,7 @@ int main(void)
 		cmocka_unit_test(test_fake_retry_after),
 		cmocka_unit_test(test_fake_blob_resume),
 		cmocka_unit_test(test_fake_blob_stall),
+		cmocka_unit_test(test_fake_blob_trickle),
 		cmocka_unit_test(test_fake_redirect),
 		cmocka_unit_test(test_fake_sink_abort),
 		cmocka_unit_test(test_fake_never_answers),
