@@ -1582,7 +1582,9 @@ static int run_attempts(struct call *c, const char *url, struct rfs_error *err)
 			cc = CURLE_OK;
 		if (cc != CURLE_OK) {
 			if (c->expired || now_ms() >= c->deadline) {
-				if (c->got) /* a moving deadline just moved */
+				/* A moving deadline just moved, or min_rate's
+				 * passed: the loop's head says which. */
+				if (c->got || c->rate_bound)
 					continue;
 				return fail(c, err, -ETIMEDOUT,
 					    "no answer within %" PRId64 " ms",
