@@ -38,6 +38,12 @@ check "tag_ttl never: after the tag moved, the mount still reads the pinned cont
 expect_eq "$(xattr "$M/app/v1" user.regfs.digest 2>&1)" "$(d x1)" "and names the pinned digest"
 expect_eq "$(stat -c %i "$M/app/v1")" "$ino1" "with the same inode"
 
+# The store does not remember -o upstream=URL: regctl is told how to name it.
+expect_fail "regctl refresh without --upstream fails" -- \
+	"$REGCTL" --store "$TEST_TMP/s1" refresh app:v1
+expect_match "$OUT" "came from the upstream of -o upstream=URL: name it again with --upstream URL" \
+	"and says to give --upstream URL"
+
 exec 3<"$M/app/v1"
 head -c 4096 <&3 >"$TEST_TMP/held.part"
 expect_ok "regctl refresh app:v1 while mounted" -- \
@@ -99,5 +105,36 @@ regfs_mount "$TEST_TMP/s2" "$TEST_TMP/m2" -o config="$TEST_TMP/ttl.conf"
 check "the remounted store reads the refreshed content" reads_as "$M/app/stable" y2
 regfs_umount "$TEST_TMP/m2"
 expect_ok "regctl fsck is clean" -- "$REGCTL" --store "$TEST_TMP/s2" fsck
+
+# --- the upstream's tag list: kept for list_ttl ---------------------------------------
+
+# lists: the tags/list requests for the repository lst in the registry's log.
+lists() { registry_requests up GET '/v2/lst/tags/list'; }
+# tags DIR: what ls shows in DIR, on one line.
+tags() { ls "$1" 2>&1 | tr '\n' ' '; }
+oci_push_file "$U" lst a "$SRC/x1.bin" >/dev/null
+regfs_mount "$TEST_TMP/s3" "$TEST_TMP/m3" -o upstream="$U"
+M=$TEST_TMP/m3/registry
+expect_eq "$(lists)" 0 "(no tags/list of lst yet)"
+expect_eq "$(tags "$M/lst")" "a " "list_ttl 60s (the default): ls lists the upstream tag"
+check "it asked the upstream for the tag list" wait_until 5 'test "$(lists)" -ge 1'
+oci_push_file "$U" lst b "$SRC/x2.bin" >/dev/null
+expect_eq "$(tags "$M/lst")" "a " "a second ls within list_ttl lists the kept list (not b, pushed since)"
+regfs_umount "$TEST_TMP/m3"
+# (After the unmount, no request of the daemon's can still be unlogged.)
+expect_eq "$(lists)" 1 "two ls within list_ttl: one tags/list request upstream"
+
+printf '[upstream up]\nurl = %s\nplain_http = true\ncredentials = none\nlist_ttl = 1s\n' \
+	"$U" >"$TEST_TMP/list.conf"
+regfs_mount "$TEST_TMP/s4" "$TEST_TMP/m4" -o config="$TEST_TMP/list.conf"
+M=$TEST_TMP/m4/registry
+expect_eq "$(tags "$M/lst")" "a b " "list_ttl 1s: a new mount lists both tags"
+check "with one more tags/list request" wait_until 5 'test "$(lists)" -ge 2'
+oci_push_file "$U" lst c "$SRC/y1.bin" >/dev/null
+sleep 1.2 # (past list_ttl)
+expect_eq "$(tags "$M/lst")" "a b c " "after list_ttl, ls lists the tag pushed since"
+check "it asked the upstream again" wait_until 5 'test "$(lists)" -ge 3'
+regfs_umount "$TEST_TMP/m4"
+expect_eq "$(lists)" 3 "one tags/list request per ls, list_ttl apart"
 registry_stop up
 done_testing
