@@ -45,6 +45,8 @@ R=$MNT/registry
 expect_eq "$(registry_blob_gets up "$app_d")" 0 "(no blob GET before the first read)"
 expect_eq "$(stat -c %s "$R/app/v1" 2>&1)" 102400 "lookup of an upstream-only tag: a file of the layer's size"
 expect_eq "$(stat -c %F "$R/app/v1" 2>&1)" "regular file" "a single-layer manifest is a regular file"
+sleep 0.5 # (a GET would be logged when it ends: give one time to show)
+expect_eq "$(registry_blob_gets up "$app_d")" 0 "the size comes from the descriptor: lookup and stat GET no blob"
 expect_eq "$(sha "$R/app/v1" 2>&1)" "${app_d#sha256:}" "cat of the upstream tag gives the layer's content"
 check "the upstream answered one blob GET" wait_until 5 'test "$(registry_blob_gets up "$app_d")" -eq 1'
 expect_eq "$(sha "$R/app/v1" 2>&1)" "${app_d#sha256:}" "a second read gives the same content"
