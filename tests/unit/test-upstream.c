@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -328,6 +329,7 @@ struct fake {
 	fake_fn fn;
 	int n;
 	char req[FAKE_MAX_REQ][1024];
+	int64_t at[FAKE_MAX_REQ]; /* when each request came (now_ms) */
 	int held[8];
 	int n_held;
 	/* The body bytes read with the request head. */
@@ -335,6 +337,7 @@ struct fake {
 	size_t pre_len;
 	/* scenario state */
 	int token_fetches;
+	int expires_in; /* of the tokens it issues; 0: 300 s */
 	char valid_token[32];
 	bool forbid_stale;
 	const char *digest_header;
@@ -419,8 +422,10 @@ static void *fake_main(void *arg)
 		f->pre_len = len - (size_t)(f->pre - req);
 		pthread_mutex_lock(&f->mu);
 		n = f->n++;
-		if (n < FAKE_MAX_REQ)
+		if (n < FAKE_MAX_REQ) {
 			memcpy(f->req[n], req, sizeof(f->req[n]) - 1);
+			f->at[n] = now_ms();
+		}
 		pthread_mutex_unlock(&f->mu);
 		f->fn(f, fd, n, req);
 		if (fd >= 0)
@@ -608,6 +613,47 @@ static void test_fake_retries_exhausted(void **state)
 			 -ENOENT);
 	assert_int_equal(fake_count(&f), 1); /* final at once */
 	assert_non_null(strstr(err.msg, "404 not found (MANIFEST_UNKNOWN)"));
+	rfs_upstream_free(&up);
+	fake_stop(&f);
+}
+
+/* The delays between attempts: backoff doubling up to backoff_max, each
+ * with equal jitter (between half of it and all of it). */
+static void test_fake_backoff_growth(void **state)
+{
+	/* backoff 200 ms, backoff_max 800 ms: 200, 400, 800, 800. */
+	static const int64_t full[] = { 200, 400, 800, 800 };
+	struct rfs_upstream_config cfg;
+	struct rfs_upstream *up = NULL;
+	struct rfs_manifest_blob m;
+	struct rfs_error err = { 0 };
+	struct fake f;
+
+	(void)state;
+	fake_start(&f, fn_always_503);
+	rfs_upstream_config_defaults(&cfg);
+	cfg.name = strdup("test");
+	cfg.url = strdup(f.base);
+	free(cfg.credentials);
+	cfg.credentials = strdup("none");
+	cfg.retries = 4;
+	cfg.backoff_ms = 200;
+	cfg.backoff_max_ms = 800;
+	cfg.total_timeout_ms = 10000;
+	assert_int_equal(rfs_upstream_new(&cfg, &up, &err), 0);
+	rfs_upstream_config_release(&cfg);
+	assert_int_equal(rfs_upstream_get_manifest(up, "app", "v1", &m, &err),
+			 -EAGAIN);
+	assert_int_equal(fake_count(&f), 5);
+	for (int i = 0; i < 4; i++) {
+		int64_t gap = f.at[i + 1] - f.at[i];
+
+		/* The request itself takes a few ms on loopback. */
+		if (gap < full[i] / 2 || gap > full[i] + 150)
+			fail_msg("delay %d: %" PRId64 " ms, not %" PRId64
+				 " to %" PRId64,
+				 i, gap, full[i] / 2, full[i]);
+	}
 	rfs_upstream_free(&up);
 	fake_stop(&f);
 }
@@ -1203,8 +1249,8 @@ static void fn_bearer(struct fake *f, int fd, int n, const char *req)
 		snprintf(f->valid_token, sizeof(f->valid_token), "tok%d",
 			 f->token_fetches);
 		snprintf(line, sizeof(line),
-			 "{\"token\":\"%s\",\"expires_in\":300}",
-			 f->valid_token);
+			 "{\"token\":\"%s\",\"expires_in\":%d}", f->valid_token,
+			 f->expires_in ? f->expires_in : 300);
 		reply(fd, "200 OK", "Content-Type: application/json\r\n", line);
 		return;
 	}
@@ -1223,6 +1269,43 @@ static void fn_bearer(struct fake *f, int fd, int n, const char *req)
 		 "service=\"fake-registry\",scope=\"repository:app:pull\"\r\n",
 		 f->base);
 	reply(fd, "401 Unauthorized", line, NULL);
+}
+
+/* A token is kept until it expires (less a tenth), then fetched again. */
+static void test_fake_bearer_expiry(void **state)
+{
+	struct fake f;
+	struct rfs_upstream *up;
+	struct rfs_manifest_blob m;
+	struct rfs_error err = { 0 };
+	char host[64];
+	char *creds;
+	int rc;
+
+	(void)state;
+	fake_start(&f, fn_bearer);
+	f.expires_in = 1;
+	snprintf(host, sizeof(host), "127.0.0.1:%d", f.port);
+	creds = strdup(credentials_file("expiry", host, FAKE_USER, FAKE_PASS));
+	up = new_upstream(f.base, creds, 5000);
+	for (int i = 0; i < 2; i++) {
+		rc = rfs_upstream_get_manifest(up, "app", "v1", &m, &err);
+		if (rc)
+			fail_msg("get_manifest: %d %s", rc, err.msg);
+		rfs_manifest_blob_release(&m);
+	}
+	assert_int_equal(f.token_fetches, 1); /* kept for the second call */
+	usleep(1100 * 1000);
+	rc = rfs_upstream_get_manifest(up, "app", "v1", &m, &err);
+	if (rc)
+		fail_msg("get_manifest after expiry: %d %s", rc, err.msg);
+	rfs_manifest_blob_release(&m);
+	assert_int_equal(f.token_fetches, 2);
+	assert_non_null(
+	    strstr(f.req[fake_count(&f) - 1], "Authorization: Bearer tok2"));
+	rfs_upstream_free(&up);
+	free(creds);
+	fake_stop(&f);
 }
 
 static void test_fake_bearer(void **state)
@@ -2471,6 +2554,7 @@ int main(void)
 	const struct CMUnitTest fake[] = {
 		cmocka_unit_test(test_fake_retry_503),
 		cmocka_unit_test(test_fake_retries_exhausted),
+		cmocka_unit_test(test_fake_backoff_growth),
 		cmocka_unit_test(test_fake_manifest_too_big),
 		cmocka_unit_test(test_fake_retry_after),
 		cmocka_unit_test(test_fake_blob_resume),
@@ -2482,6 +2566,7 @@ int main(void)
 		cmocka_unit_test(test_fake_hold_down),
 		cmocka_unit_test(test_fake_refused),
 		cmocka_unit_test(test_fake_bearer),
+		cmocka_unit_test(test_fake_bearer_expiry),
 		cmocka_unit_test(test_fake_tag_pages),
 		cmocka_unit_test(test_fake_upload),
 	};
