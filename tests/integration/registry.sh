@@ -26,16 +26,25 @@
 #   in $(...). skopeo is the independent client that checks what was pushed.
 # - Sourcing this file skips the test (77) when docker-registry, skopeo,
 #   python3, curl, openssl or htpasswd is missing.
+# - A --tls registry's throwaway CA is trusted by the helpers' own curl
+#   calls only (--cacert, see _reg_curl), never through the environment:
+#   a daemon the test starts does not trust it unless told (ca_file).
 #
 # Functions:
 #   registry_start NAME [--htpasswd USER:PASS] [--token [USER:PASS]]
 #                       [--token-actions pull] [--token-expires SECONDS]
 #                       [--token-stale N]
-#                       [--proxy-of URL [--proxy-user USER:PASS]]
+#                       [--proxy-of URL [--proxy-user USER:PASS]] [--tls]
 #       Sets REGISTRY_<NAME>_URL (http://127.0.0.1:PORT), _HOST
 #       (127.0.0.1:PORT), _LOG, _PID, _CREDS (the USER:PASS it accepts, empty
-#       when anonymous) and, with --token, _REALM, _SERVICE and _TOKEN_LOG.
-#       NAME is upper-cased in the variable names. --token alone accepts
+#       when anonymous), _CA (empty without --tls) and, with --token,
+#       _REALM, _SERVICE and _TOKEN_LOG. NAME is upper-cased in the variable
+#       names. --tls serves https://127.0.0.1:PORT with a certificate for
+#       IP:127.0.0.1 only (no DNS name: https://localhost:PORT fails host
+#       name verification) signed by a throwaway CA made with openssl in
+#       its folder (tls/); _CA is that CA's PEM certificate. The push
+#       helpers trust it (--cacert); skopeo_manifest does not verify.
+#       registry_restart keeps it. --token alone accepts
 #       regfs:regfs-token-secret. The token service is tests/tools/
 #       token-server.py: --token-actions limits what it grants,
 #       --token-expires is its expires_in (default 300; Distribution accepts
@@ -100,6 +109,10 @@ unset _reg_c
 
 _reg_tools=$REGFS_SOURCE_DIR/tests/tools
 declare -A _reg_pid=() _reg_dir=() _reg_token_pid=() _reg_bp_pid=() _reg_token_restart=()
+declare -A _reg_scheme=() # NAME -> http or https (--tls)
+# The CAs of the --tls registries, one PEM bundle, given to the helpers'
+# curl as --cacert once there is one (an http URL ignores it).
+_reg_cacerts=()
 : "${OCI_CURL_MAX_TIME:=300}"
 
 # shellcheck disable=SC2154,SC2016 # _lib_main_pid is lib.sh's; a literal $(...)
@@ -139,9 +152,15 @@ print(s.getsockname()[1])
 s.close()'
 }
 
+# _reg_curl ARGS...: curl, trusting the CAs of the --tls registries. Not
+# exported (CURL_CA_BUNDLE, SSL_CERT_FILE): the daemon must not inherit it.
+_reg_curl() {
+	curl "${_reg_cacerts[@]}" "$@"
+}
+
 # _reg_http_code URL: the status of a GET, 000 when nothing answers.
 _reg_http_code() {
-	curl -s -o /dev/null -w '%{http_code}' --connect-timeout 1 --max-time 2 "$1" 2>/dev/null || :
+	_reg_curl -s -o /dev/null -w '%{http_code}' --connect-timeout 1 --max-time 2 "$1" 2>/dev/null || :
 }
 
 _reg_answers() {
@@ -191,6 +210,10 @@ _reg_write_config() {
 		printf '  maintenance:\n    uploadpurging:\n      enabled: false\n'
 		printf 'http:\n  addr: 127.0.0.1:%s\n' "$port"
 		printf '  secret: %s\n' "$(_reg_yq "regfs-test-$name")"
+		if [[ ${_reg_scheme[$name]} == https ]]; then
+			printf '  tls:\n    certificate: %s\n    key: %s\n' \
+				"$(_reg_yq "$dir/tls/server.crt")" "$(_reg_yq "$dir/tls/server.key")"
+		fi
 		if [[ -n $_reg_opt_htpasswd ]]; then
 			printf 'auth:\n  htpasswd:\n    realm: %s\n    path: %s\n' \
 				"$(_reg_yq "regfs-test-$name")" "$(_reg_yq "$dir/htpasswd")"
@@ -223,7 +246,7 @@ _reg_launch() {
 	local pid=$!
 	track_pid "$pid"
 	_reg_pid[$name]=$pid
-	local url=http://127.0.0.1:$port
+	local url=${_reg_scheme[$name]}://127.0.0.1:$port
 	local deadline=$(($(now_ns) + 10 * 1000000000))
 	while ! _reg_answers "$url"; do
 		if ! proc_alive "$pid"; then
@@ -248,6 +271,32 @@ _reg_launch() {
 	return 0
 }
 
+# _reg_make_tls DIR NAME: a throwaway CA (ca.key, ca.crt) and a server
+# certificate it signs (server.key, server.crt) for IP:127.0.0.1 only: no
+# DNS name, and a common name that is not a host name.
+_reg_make_tls() {
+	local d=$1 name=$2 ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+	mkdir -p "$d"
+	{
+		openssl req -x509 "${ec[@]}" -keyout "$d/ca.key" -out "$d/ca.crt" -days 2 \
+			-subj "/CN=regfs test CA ($name)" \
+			-addext basicConstraints=critical,CA:TRUE \
+			-addext keyUsage=critical,keyCertSign,cRLSign &&
+			openssl req -new "${ec[@]}" -keyout "$d/server.key" -out "$d/server.csr" \
+				-subj "/CN=regfs test registry ($name)" &&
+			printf '%s\n' 'basicConstraints = critical,CA:FALSE' \
+				'keyUsage = critical,digitalSignature' \
+				'extendedKeyUsage = serverAuth' \
+				'subjectAltName = IP:127.0.0.1' >"$d/server.ext" &&
+			openssl x509 -req -in "$d/server.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" \
+				-set_serial "0x$(openssl rand -hex 8)" -days 2 -extfile "$d/server.ext" \
+				-out "$d/server.crt"
+	} >"$d/openssl.log" 2>&1 || {
+		diag_file "$d/openssl.log"
+		bail_out "registry_start: openssl could not make the certificates of $name"
+	}
+}
+
 registry_start() {
 	_reg_main_shell registry_start || return 1
 	local name=${1:?registry_start NAME [options]}
@@ -255,6 +304,7 @@ registry_start() {
 	_reg_check_name "$name"
 	[[ -z ${_reg_pid[$name]:-} ]] || bail_out "registry_start: $name is already running"
 	_reg_opt_htpasswd='' _reg_opt_token='' _reg_opt_proxy='' _reg_opt_proxy_user=''
+	local tls=0
 	local token_actions='' token_expires=300 token_stale=0
 	while (($#)); do
 		case $1 in
@@ -290,6 +340,10 @@ registry_start() {
 			_reg_opt_proxy_user=${2:?--proxy-user USER:PASS}
 			shift 2
 			;;
+		--tls)
+			tls=1
+			shift
+			;;
 		*) bail_out "registry_start: unknown option '$1'" ;;
 		esac
 	done
@@ -301,6 +355,15 @@ registry_start() {
 	_reg_dir[$name]=$dir
 	_lib_logs+=("$dir/$name.log")
 	_reg_set "$name" CREDS "${_reg_opt_htpasswd}${_reg_opt_token}"
+	_reg_scheme[$name]=http
+	_reg_set "$name" CA ''
+	if ((tls)); then
+		_reg_make_tls "$dir/tls" "$name"
+		_reg_scheme[$name]=https
+		_reg_set "$name" CA "$dir/tls/ca.crt"
+		cat "$dir/tls/ca.crt" >>"$TEST_TMP/registry-cas.pem"
+		_reg_cacerts=(--cacert "$TEST_TMP/registry-cas.pem")
+	fi
 	if [[ -n $_reg_opt_htpasswd ]]; then
 		htpasswd -Bbn "${_reg_opt_htpasswd%%:*}" "${_reg_opt_htpasswd#*:}" >"$dir/htpasswd" 2>/dev/null ||
 			bail_out "registry_start: htpasswd -Bbn failed"
@@ -331,6 +394,7 @@ registry_start() {
 	[[ -n $_reg_opt_htpasswd ]] && auth=htpasswd
 	[[ -n $_reg_opt_token ]] && auth="token ($(_reg_get "$name" REALM))"
 	[[ -n $_reg_opt_proxy ]] && auth+=", proxy of $_reg_opt_proxy"
+	((tls)) && auth+=", TLS"
 	diag "registry $name at $(_reg_get "$name" URL) ($auth; pid ${_reg_pid[$name]}, log ${dir#"$TEST_TMP"/}/$name.log)"
 }
 
@@ -494,7 +558,7 @@ _oci_tmp() {
 _oci_curl() {
 	local want=$1 out=$2 code
 	shift 2
-	code=$(curl -sS --connect-timeout 5 --max-time "$OCI_CURL_MAX_TIME" \
+	code=$(_reg_curl -sS --connect-timeout 5 --max-time "$OCI_CURL_MAX_TIME" \
 		"${_oci_auth[@]}" -D "$out.hdr" -o "$out" -w '%{http_code}' "$@") || {
 		echo "registry.sh: curl $* failed" >&2
 		return 1
@@ -517,7 +581,7 @@ _oci_header() {
 oci_token() {
 	local url=$1 repo=$2 creds=$3 actions=${4:-pull,push} tmp info
 	tmp=$(_oci_tmp)
-	curl -sS --connect-timeout 5 --max-time 30 -o /dev/null -D "$tmp" "$url/v2/" || return 1
+	_reg_curl -sS --connect-timeout 5 --max-time 30 -o /dev/null -D "$tmp" "$url/v2/" || return 1
 	info=$(_oci_header "$tmp" www-authenticate | python3 -c "$_oci_py" challenge)
 	rm -f "$tmp"
 	local lines
@@ -526,7 +590,7 @@ oci_token() {
 		echo "registry.sh: $url does not ask for a bearer token ('${lines[0]}')" >&2
 		return 1
 	fi
-	curl -sSf --connect-timeout 5 --max-time 30 -u "$creds" -G \
+	_reg_curl -sSf --connect-timeout 5 --max-time 30 -u "$creds" -G \
 		--data-urlencode "service=${lines[2]}" \
 		--data-urlencode "scope=repository:$repo:$actions" "${lines[1]}" |
 		python3 -c "$_oci_py" token
@@ -555,7 +619,7 @@ _oci_parse_auth() {
 	if [[ $mode == --auth ]]; then
 		local tmp scheme
 		tmp=$(_oci_tmp)
-		curl -sS --connect-timeout 5 --max-time 30 -o /dev/null -D "$tmp" "$url/v2/" || return 1
+		_reg_curl -sS --connect-timeout 5 --max-time 30 -o /dev/null -D "$tmp" "$url/v2/" || return 1
 		scheme=$(_oci_header "$tmp" www-authenticate)
 		rm -f "$tmp"
 		case ${scheme%% *} in
