@@ -899,7 +899,7 @@ static void begin_body(struct call *c)
 static void progressed(struct call *c, uint64_t n)
 {
 	uint64_t rate = c->up->cfg.min_rate;
-	int64_t deadline, floor;
+	int64_t deadline, at_min_rate;
 
 	c->moved += n;
 	if (!c->moving_deadline)
@@ -907,11 +907,11 @@ static void progressed(struct call *c, uint64_t n)
 	deadline = now_ms() + c->budget;
 	c->rate_bound = false;
 	if (rate) {
-		floor = c->began + c->budget +
-			(int64_t)(c->moved / rate * 1000 +
-				  c->moved % rate * 1000 / rate);
-		if (floor < deadline) {
-			deadline = floor;
+		at_min_rate = c->began + c->budget +
+			      (int64_t)(c->moved / rate * 1000 +
+					c->moved % rate * 1000 / rate);
+		if (at_min_rate < deadline) {
+			deadline = at_min_rate;
 			c->rate_bound = true;
 		}
 	}
