@@ -513,6 +513,24 @@ static void fn_429(struct fake *f, int fd, int n, const char *req)
 		reply_manifest(f, fd);
 }
 
+/* 429 once, with Retry-After as an HTTP date 2 s ahead. */
+static void fn_429_date(struct fake *f, int fd, int n, const char *req)
+{
+	char line[96];
+	time_t when = time(NULL) + 2;
+	struct tm tm;
+
+	(void)req;
+	if (n > 0) {
+		reply_manifest(f, fd);
+		return;
+	}
+	gmtime_r(&when, &tm);
+	strftime(line, sizeof(line),
+		 "Retry-After: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+	reply(fd, "429 Too Many Requests", line, NULL);
+}
+
 static void fn_404(struct fake *f, int fd, int n, const char *req)
 {
 	(void)f;
@@ -725,6 +743,22 @@ static void test_fake_retry_after(void **state)
 	assert_int_equal(rc, -EAGAIN);
 	assert_true(dt < 500);
 	assert_non_null(strstr(err.msg, "429 too many requests"));
+	rfs_upstream_free(&up);
+	fake_stop(&f);
+
+	/* Retry-After as an HTTP date, 2 s ahead (1 to 2 s from now, the
+	 * date having whole seconds). */
+	fake_start(&f, fn_429_date);
+	up = new_upstream(f.base, NULL, 5000);
+	t0 = now_ms();
+	rc = rfs_upstream_get_manifest(up, "app", "v1", &m, &err);
+	dt = now_ms() - t0;
+	if (rc)
+		fail_msg("get_manifest: %d %s", rc, err.msg);
+	assert_int_equal(fake_count(&f), 2);
+	if (dt < 950 || dt >= 2500)
+		fail_msg("waited %" PRId64 " ms for a date 2 s ahead", dt);
+	rfs_manifest_blob_release(&m);
 	rfs_upstream_free(&up);
 	fake_stop(&f);
 }
