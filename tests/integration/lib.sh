@@ -189,6 +189,17 @@ run_cmd() {
 	return 0
 }
 
+# run_timed CMD...: run_cmd, and the time CMD took, in ms, in ELAPSED.
+# shellcheck disable=SC2034 # for the tests
+ELAPSED=0
+run_timed() {
+	local t0
+	t0=$(now_ns)
+	run_cmd "$@"
+	# shellcheck disable=SC2034
+	ELAPSED=$((($(now_ns) - t0) / 1000000))
+}
+
 _lib_show_cmd() {
 	local s='' a
 	for a in "$@"; do

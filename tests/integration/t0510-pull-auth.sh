@@ -41,15 +41,6 @@ backoff = 100ms
 EOF
 }
 
-# timed CMD...: run CMD (output and status in OUT and RC); the time it
-# took, in ms, in ELAPSED.
-ELAPSED=0
-timed() {
-	local t0
-	t0=$(now_ns)
-	run_cmd "$@"
-	ELAPSED=$((($(now_ns) - t0) / 1000000))
-}
 
 # no_secret LOG SECRET...: none of the secrets (nor their base64) in LOG.
 no_secret() {
@@ -102,11 +93,11 @@ conf "$TEST_TMP/wrong.conf" "$B" "$TEST_TMP/wrong.json"
 regfs_mount "$TEST_TMP/s2" "$TEST_TMP/m2" -o config="$TEST_TMP/wrong.conf"
 M=$TEST_TMP/m2/registry
 log=$(daemon_log "$TEST_TMP/m2")
-timed cat "$M/team/app/v1"
+run_timed cat "$M/team/app/v1"
 check "wrong password: cat fails" test "$RC" -ne 0
 expect_match "$OUT" 'No such file or directory' "wrong password: the reader gets ENOENT"
 check "wrong password: within the timeout (3 s; took ${ELAPSED} ms)" test "$ELAPSED" -lt 5000
-timed ls "$M/team/app"
+run_timed ls "$M/team/app"
 check "wrong password: ls does not hang (took ${ELAPSED} ms)" test "$ELAPSED" -lt 5000
 check "the log says the upstream refused the credentials" wait_until 5 \
 	grep -Eqi "upstream 'up'.*(401|unauthori[sz]ed|denied|credentials refused)" "$log"
@@ -123,7 +114,7 @@ credentials = none
 timeout = 3s
 EOF
 regfs_mount "$TEST_TMP/s3" "$TEST_TMP/m3" -o config="$TEST_TMP/anon.conf"
-timed cat "$TEST_TMP/m3/registry/team/app/v1"
+run_timed cat "$TEST_TMP/m3/registry/team/app/v1"
 expect_match "$OUT" 'No such file or directory' "no credentials: ENOENT"
 check "no credentials: quickly (took ${ELAPSED} ms)" test "$ELAPSED" -lt 5000
 regfs_umount "$TEST_TMP/m3"
@@ -132,7 +123,7 @@ regfs_umount "$TEST_TMP/m3"
 chmod 644 "$TEST_TMP/basic.json"
 regfs_mount "$TEST_TMP/s4" "$TEST_TMP/m4" -o config="$TEST_TMP/basic.conf"
 log=$(daemon_log "$TEST_TMP/m4")
-timed cat "$TEST_TMP/m4/registry/team/app/v1"
+run_timed cat "$TEST_TMP/m4/registry/team/app/v1"
 check "a 0644 credentials file is not used (cat fails)" test "$RC" -ne 0
 check "the log names the mode problem" wait_until 5 \
 	grep -Eqi "basic\.json.*(mode|permission|readable|group|others)|(mode|permission|readable|group|others).*basic\.json" "$log"
@@ -191,7 +182,7 @@ creds_file "$TEST_TMP/tokwrong.json" "$REGISTRY_TOK_HOST" bob:nope-nope
 conf "$TEST_TMP/tokwrong.conf" "$T" "$TEST_TMP/tokwrong.json"
 regfs_mount "$TEST_TMP/s7" "$TEST_TMP/m7" -o config="$TEST_TMP/tokwrong.conf"
 log=$(daemon_log "$TEST_TMP/m7")
-timed cat "$TEST_TMP/m7/registry/team/app/v1"
+run_timed cat "$TEST_TMP/m7/registry/team/app/v1"
 expect_match "$OUT" 'No such file or directory' "token, wrong password: ENOENT"
 check "token, wrong password: quickly (took ${ELAPSED} ms)" test "$ELAPSED" -lt 5000
 check "token, wrong password: the log says the token was refused" wait_until 5 \

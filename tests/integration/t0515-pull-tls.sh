@@ -56,14 +56,6 @@ conf() {
 	} >"$f"
 }
 
-# timed CMD...: run it (OUT, RC) and set ELAPSED in ms.
-ELAPSED=0
-timed() {
-	local t0
-	t0=$(now_ns)
-	run_cmd "$@"
-	ELAPSED=$((($(now_ns) - t0) / 1000000))
-}
 
 # in_store STORE DIGEST: the blob is in the store.
 in_store() { test -e "$1/blobs/sha256/${2#sha256:}"; }
@@ -75,7 +67,7 @@ refused() {
 	local n=$1 url_re=$2 why_re=$3 what=$4
 	local m=$TEST_TMP/m$n log
 	log=$(daemon_log "$m")
-	timed cat "$m/registry/team/app/v1"
+	run_timed cat "$m/registry/team/app/v1"
 	check "$what: cat fails" test "$RC" -ne 0
 	expect_match "$OUT" 'No such file or directory|Input/output error' "$what: ENOENT or EIO"
 	check "$what: quickly (took ${ELAPSED} ms)" test "$ELAPSED" -lt 5000

@@ -46,14 +46,6 @@ backoff_max = 500ms
 EOF
 }
 
-# timed CMD...: run it (OUT, RC) and set ELAPSED in ms.
-ELAPSED=0
-timed() {
-	local t0
-	t0=$(now_ns)
-	run_cmd "$@"
-	ELAPSED=$((($(now_ns) - t0) / 1000000))
-}
 
 # in_store STORE DIGEST: the blob is in the store.
 in_store() { test -e "$1/blobs/sha256/${2#sha256:}"; }
@@ -147,12 +139,12 @@ bad_proxy_start sleepy "$U" --delay-ms 6000
 conf "$TEST_TMP/sleepy.conf" "$BAD_PROXY_SLEEPY_URL" 2s
 regfs_mount "$TEST_TMP/s4" "$TEST_TMP/m4" -o config="$TEST_TMP/sleepy.conf"
 M=$TEST_TMP/m4/registry
-timed stat "$M/app/v1"
+run_timed stat "$M/app/v1"
 expect_match "$OUT" 'No such file or directory' "slow upstream: the lookup gives ENOENT"
 check "within the timeout (2 s) and a margin, not one timeout per request (took $ELAPSED ms)" test "$ELAPSED" -lt 4500
-timed ls "$M/app"
+run_timed ls "$M/app"
 check "ls of the repository does not hang (took $ELAPSED ms)" test "$ELAPSED" -lt 4500
-timed cat "$M/app/other"
+run_timed cat "$M/app/other"
 check "cat fails (status $RC)" test "$RC" -ne 0
 check "cat does not hang (took $ELAPSED ms)" test "$ELAPSED" -lt 4500
 check "the log says it timed out" grep -Eqi "upstream 'up'.*(no answer within|timed? ?out)" "$(daemon_log "$TEST_TMP/m4")"
@@ -202,22 +194,22 @@ expect_eq "$(sha "$M/app/v1" 2>&1)" "${app_d#sha256:}" "(fetched while the upstr
 expect_ok "cp publishes a local tag too" -- cp "$SRC/other.bin" "$TEST_TMP/m5/incoming/app/mine"
 registry_stop up
 sleep 1.2 # (past list_ttl: the next ls asks the dead upstream)
-timed ls "$M/app"
+run_timed ls "$M/app"
 check "offline: ls succeeds (status $RC)" test "$RC" -eq 0
 check "offline: ls does not hang (took $ELAPSED ms)" test "$ELAPSED" -lt 4500
 expect_match "$(tr '\n' ' ' <<<"$OUT")" '(^| )v1( |$)' "offline: ls lists the pinned tag"
 expect_match "$(tr '\n' ' ' <<<"$OUT")" '(^| )mine( |$)' "offline: ls lists the local tag"
-timed sha "$M/app/v1"
+run_timed sha "$M/app/v1"
 expect_eq "$OUT" "${app_d#sha256:}" "offline: the fetched tag is served"
 check "offline: quickly (took $ELAPSED ms)" test "$ELAPSED" -lt 2000
 expect_eq "$(xattr "$M/app/v1" user.regfs.digest 2>&1)" "$app_d" "offline: its xattrs too"
-timed cat "$M/app/other"
+run_timed cat "$M/app/other"
 check "offline: a tag never fetched fails (status $RC)" test "$RC" -ne 0
 check "offline: without hanging (took $ELAPSED ms)" test "$ELAPSED" -lt 4500
 regfs_umount "$TEST_TMP/m5"
 # And after a restart of the daemon, still offline.
 regfs_mount "$TEST_TMP/s5" "$TEST_TMP/m5" -o config="$TEST_TMP/off.conf"
-timed sha "$M/app/v1"
+run_timed sha "$M/app/v1"
 expect_eq "$OUT" "${app_d#sha256:}" "offline, after a remount: the fetched tag is served"
 check "quickly (took $ELAPSED ms)" test "$ELAPSED" -lt 4500
 regfs_umount "$TEST_TMP/m5"

@@ -42,14 +42,6 @@ backoff = 100ms
 EOF
 }
 
-# timed CMD...: run it (OUT, RC) and set ELAPSED in ms.
-ELAPSED=0
-timed() {
-	local t0
-	t0=$(now_ns)
-	run_cmd "$@"
-	ELAPSED=$((($(now_ns) - t0) / 1000000))
-}
 
 # gets COUNT-FILE DIGEST: the proxy's GETs of the blob.
 gets() { grep -cx "GET /v2/app/blobs/$2" "$1" || :; }
@@ -64,7 +56,7 @@ conf "$TEST_TMP/p503.conf" "$BAD_PROXY_P503_URL"
 regfs_mount "$TEST_TMP/s1" "$TEST_TMP/m1" -o config="$TEST_TMP/p503.conf"
 M=$TEST_TMP/m1/registry
 expect_eq "$(stat -c %s "$M/app/a" 2>&1)" 204800 "(the lookup, through the proxy, is not failed)"
-timed sha "$M/app/a"
+run_timed sha "$M/app/a"
 expect_eq "$OUT" "${a_d#sha256:}" "503 twice on the blob GET: a cold read gives the right bytes (took $ELAPSED ms)"
 expect_eq "$(injected "$BAD_PROXY_P503_LOG" "$a_d" 503)" 2 "the proxy answered 503 twice"
 expect_eq "$(gets "$TEST_TMP/p503.count" "$a_d")" 3 "the daemon asked three times: two retries"
@@ -81,7 +73,7 @@ conf "$TEST_TMP/p429.conf" "$BAD_PROXY_P429_URL"
 regfs_mount "$TEST_TMP/s2" "$TEST_TMP/m2" -o config="$TEST_TMP/p429.conf"
 M=$TEST_TMP/m2/registry
 stat "$M/app/b" >/dev/null # (the lookup first: only the blob's fetch is timed)
-timed sha "$M/app/b"
+run_timed sha "$M/app/b"
 expect_eq "$OUT" "${b_d#sha256:}" "429 with Retry-After: 1: the read gives the right bytes"
 expect_eq "$(injected "$BAD_PROXY_P429_LOG" "$b_d" 429)" 1 "(the proxy answered 429 once)"
 expect_eq "$(gets "$TEST_TMP/p429.count" "$b_d")" 2 "the daemon asked again once"
@@ -101,7 +93,7 @@ regfs_mount "$TEST_TMP/s3" "$TEST_TMP/m3" -o config="$TEST_TMP/down.conf"
 M=$TEST_TMP/m3/registry
 log=$(daemon_log "$TEST_TMP/m3")
 stat "$M/app/c" >/dev/null
-timed cat "$M/app/c"
+run_timed cat "$M/app/c"
 check "503 for ever: cat fails (status $RC)" test "$RC" -ne 0
 expect_match "$OUT" 'Input/output error' "the reader gets EIO"
 check "within the timeout (3 s; took $ELAPSED ms)" test "$ELAPSED" -lt 3000
@@ -126,7 +118,7 @@ regfs_mount "$TEST_TMP/s4" "$TEST_TMP/m4" -o config="$TEST_TMP/trickle.conf"
 M=$TEST_TMP/m4/registry
 log=$(daemon_log "$TEST_TMP/m4")
 stat "$M/app/c" >/dev/null
-timed cat "$M/app/c"
+run_timed cat "$M/app/c"
 check "a trickle: cat fails (status $RC)" test "$RC" -ne 0
 expect_match "$OUT" 'Input/output error' "the reader gets EIO"
 check "after the timeout (3 s), long before the 25 s the trickle needs (took $ELAPSED ms)" \

@@ -40,13 +40,6 @@ creds_of() {
 print(base64.b64decode(json.load(open(sys.argv[1]))["auths"][sys.argv[2]]["auth"]).decode())' "$1" "$2"
 }
 mode_of() { stat -c %a "$1"; }
-ELAPSED=0
-timed() {
-	local t0
-	t0=$(now_ns)
-	run_cmd "$@"
-	ELAPSED=$((($(now_ns) - t0) / 1000000))
-}
 # no_secret TEXT SECRET...: none of the secrets (nor their base64) in TEXT.
 no_secret() {
 	local text=$1 s
@@ -111,7 +104,7 @@ expect_status 0 rc tags --plain-http --json "$P/team/app"
 expect_eq "$(json_get 'd' <<<"$OUT")" "['v1', 'v2']" "tags --json is a JSON array of names"
 expect_status 1 rc tags --plain-http "$P/team/nosuch"
 expect_eq "$OUT" "regctl: no repository 'team/nosuch' at '$P'" "tags of a missing repository: a clear message"
-timed rc tags "$P/team/app"
+run_timed rc tags "$P/team/app"
 expect_eq "$RC" 1 "without --plain-http, https is spoken (and fails on a plain http registry)"
 check "and fails quickly (took $ELAPSED ms)" test "$ELAPSED" -lt 10000
 
@@ -272,7 +265,7 @@ expect_status 0 rc health --config "$TEST_TMP/regfs.conf" "$T"
 expect_match "$OUT" "^locked http://$T ok" "health REGISTRY --config: the configured upstream of that host"
 
 registry_stop plain
-timed rc health --config "$TEST_TMP/regfs.conf"
+run_timed rc health --config "$TEST_TMP/regfs.conf"
 expect_eq "$RC" 1 "health with a registry down exits 1"
 expect_match "$OUT" "(^|"$'\n'")anon http://$P failed: .*(refused|connect)" "and says which one failed, and why"
 expect_match "$OUT" "(^|"$'\n'")locked http://$T ok" "the other one is still ok"
@@ -281,12 +274,12 @@ rc health --config "$TEST_TMP/regfs.conf" --json >"$TEST_TMP/h.json" 2>/dev/null
 expect_eq "$(json_get '[(u["name"], u["ok"], u["reachable"]) for u in d]' <"$TEST_TMP/h.json")" \
 	"[('anon', False, False), ('locked', True, True)]" "health --json: the one down is not reachable"
 
-timed rc health --plain-http --timeout 2s "$P"
+run_timed rc health --plain-http --timeout 2s "$P"
 expect_eq "$RC" 1 "health of a dead port exits 1"
 expect_match "$OUT" "^$P http://$P failed: " "with a 'failed:' line"
 check "within --timeout (2 s; took $ELAPSED ms)" test "$ELAPSED" -lt 6000
 
-timed rc tags --plain-http "$P/team/app"
+run_timed rc tags --plain-http "$P/team/app"
 expect_eq "$RC" 1 "tags of a registry down exits 1"
 expect_match "$OUT" "^regctl: cannot list the tags of 'team/app' at '$P': " "with a clear message"
 

@@ -49,13 +49,6 @@ login_stdin() {
 	RC=0
 	OUT=$(printf '%s\n' "$pw" | "$REGCTL" login --password-stdin "$@" 2>&1) || RC=$?
 }
-ELAPSED=0
-timed() {
-	local t0
-	t0=$(now_ns)
-	run_cmd "$@"
-	ELAPSED=$((($(now_ns) - t0) / 1000000))
-}
 
 mkrand "$SRC/app" 100K
 mkrand "$SRC/app2" 50K
@@ -287,7 +280,7 @@ check "the token service granted push" grep -q 'user=bob -> 200' "$REGISTRY_TOK_
 # --- the registry down ---------------------------------------------------------------------
 
 registry_stop up
-timed R push --plain-http app:big "$U/team/down:v1"
+run_timed R push --plain-http app:big "$U/team/down:v1"
 expect_eq "$RC" 1 "push to a registry down exits 1"
 expect_match "$OUT" "^regctl: cannot push 'app:big' to '$U/team/down:v1': .*(connect|refused).*\(after [0-9]+ retr" \
 	"after retries, with a clear message"
