@@ -56,7 +56,6 @@ conf() {
 	} >"$f"
 }
 
-
 # in_store STORE DIGEST: the blob is in the store.
 in_store() { test -e "$1/blobs/sha256/${2#sha256:}"; }
 
