@@ -1305,16 +1305,25 @@ static void fn_bearer(struct fake *f, int fd, int n, const char *req)
 	reply(fd, "401 Unauthorized", line, NULL);
 }
 
+/* A GET of the manifest app:v1 that must succeed. */
+static void get_manifest_ok(struct rfs_upstream *up, const char *when)
+{
+	struct rfs_manifest_blob m;
+	struct rfs_error err = { 0 };
+	int rc = rfs_upstream_get_manifest(up, "app", "v1", &m, &err);
+
+	if (rc)
+		fail_msg("get_manifest %s: %d %s", when, rc, err.msg);
+	rfs_manifest_blob_release(&m);
+}
+
 /* A token is kept until it expires (less a tenth), then fetched again. */
 static void test_fake_bearer_expiry(void **state)
 {
 	struct fake f;
 	struct rfs_upstream *up;
-	struct rfs_manifest_blob m;
-	struct rfs_error err = { 0 };
 	char host[64];
 	char *creds;
-	int rc;
 
 	(void)state;
 	fake_start(&f, fn_bearer);
@@ -1322,18 +1331,11 @@ static void test_fake_bearer_expiry(void **state)
 	snprintf(host, sizeof(host), "127.0.0.1:%d", f.port);
 	creds = strdup(credentials_file("expiry", host, FAKE_USER, FAKE_PASS));
 	up = new_upstream(f.base, creds, 5000);
-	for (int i = 0; i < 2; i++) {
-		rc = rfs_upstream_get_manifest(up, "app", "v1", &m, &err);
-		if (rc)
-			fail_msg("get_manifest: %d %s", rc, err.msg);
-		rfs_manifest_blob_release(&m);
-	}
+	get_manifest_ok(up, "first");
+	get_manifest_ok(up, "second");
 	assert_int_equal(f.token_fetches, 1); /* kept for the second call */
 	usleep(1100 * 1000);
-	rc = rfs_upstream_get_manifest(up, "app", "v1", &m, &err);
-	if (rc)
-		fail_msg("get_manifest after expiry: %d %s", rc, err.msg);
-	rfs_manifest_blob_release(&m);
+	get_manifest_ok(up, "after expiry");
 	assert_int_equal(f.token_fetches, 2);
 	assert_non_null(
 	    strstr(f.req[fake_count(&f) - 1], "Authorization: Bearer tok2"));
