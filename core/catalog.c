@@ -149,6 +149,8 @@ enum stmt_id {
 	ST_DIR_TOUCH,
 	ST_RETIRED_SINCE,
 	ST_RETIRED_BY_ID,
+	ST_SETTING_GET,
+	ST_SETTING_SET,
 	ST_COUNT
 };
 
@@ -262,6 +264,9 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_REMOTE_BLOB_FIND] =
 	    "SELECT repo FROM remote_blobs WHERE digest = ?1"
 	    " AND host = ?2 AND repo != ?3 LIMIT 1",
+	[ST_SETTING_GET] = "SELECT value FROM meta WHERE key = ?1",
+	[ST_SETTING_SET] = "INSERT INTO meta(key, value) VALUES(?1, ?2)"
+			   " ON CONFLICT(key) DO UPDATE SET value = ?2",
 	[ST_BLOB_GET] = "SELECT " BLOB_COLS " WHERE b.digest = ?1",
 	[ST_BLOB_LIST] = "SELECT " BLOB_COLS " ORDER BY b.digest",
 };
@@ -1370,6 +1375,38 @@ int rfs_catalog_remote_blob_find(struct rfs_catalog *cat, const char *digest,
 		if (!rc)
 			copy_text(repo, RFS_REPO_MAX + 1,
 				  sqlite3_column_text(s, 0));
+		sqlite3_reset(s);
+	}
+	unlock(cat);
+	return rc;
+}
+
+int rfs_catalog_setting_set(struct rfs_catalog *cat, const char *key,
+			    const char *value)
+{
+	int rc;
+
+	lock(cat);
+	rc = run(cat, ST_SETTING_SET, "tt", key, value);
+	unlock(cat);
+	return rc;
+}
+
+int rfs_catalog_setting_get(struct rfs_catalog *cat, const char *key, char *buf,
+			    size_t size)
+{
+	sqlite3_stmt *s;
+	int rc = -EIO;
+
+	lock(cat);
+	s = stmt(cat, ST_SETTING_GET);
+	if (s) {
+		sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+		rc = one_row(s);
+		if (!rc && (size_t)sqlite3_column_bytes(s, 0) >= size)
+			rc = -ENAMETOOLONG;
+		if (!rc)
+			copy_text(buf, size, sqlite3_column_text(s, 0));
 		sqlite3_reset(s);
 	}
 	unlock(cat);

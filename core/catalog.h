@@ -211,6 +211,14 @@ int rfs_catalog_remote_blob_find(struct rfs_catalog *cat, const char *digest,
 				 const char *host, const char *not_repo,
 				 char repo[RFS_REPO_MAX + 1]);
 
+/* Settings a store keeps for the programs using it, by key, in the meta
+ * table (beside the schema version): get gives -ENOENT when unset,
+ * -ENAMETOOLONG when the value does not fit in size. */
+int rfs_catalog_setting_set(struct rfs_catalog *cat, const char *key,
+			    const char *value);
+int rfs_catalog_setting_get(struct rfs_catalog *cat, const char *key, char *buf,
+			    size_t size);
+
 /* Pin an upstream tag: blob rows (absent until fetched, the manifest
  * present), the tag, its layers, the directories, in one transaction.
  * With replace, an existing upstream tag of that name is replaced (a

@@ -597,6 +597,50 @@ int rfs_pull_resolve(struct rfs_pull *pull, const char *repo, const char *tag,
 	return resolve_upstream(pull, up, repo, tag, false, out, NULL, err);
 }
 
+/* The catalog setting that keeps the URL of -o upstream=. */
+#define DEFAULT_UPSTREAM_SETTING "upstream.default.url"
+#define DEFAULT_UPSTREAM_URL_MAX 2048
+
+int rfs_pull_remember_default(struct rfs_store *store, const char *url,
+			      struct rfs_error *err)
+{
+	int rc = rfs_catalog_setting_set(rfs_store_catalog(store),
+					 DEFAULT_UPSTREAM_SETTING, url);
+
+	if (rc)
+		return rfs_error_set(err, rc,
+				     "cannot keep the upstream URL in the "
+				     "catalog: %s",
+				     strerror(-rc));
+	return 0;
+}
+
+int rfs_pull_recall_default(struct rfs_store *store, struct rfs_config *cfg,
+			    struct rfs_error *err)
+{
+	char url[DEFAULT_UPSTREAM_URL_MAX];
+	int rc;
+
+	for (size_t i = 0; i < cfg->n_upstreams; i++)
+		if (cfg->upstreams[i].name &&
+		    strcmp(cfg->upstreams[i].name, "default") == 0)
+			return 0;
+	rc =
+	    rfs_catalog_setting_get(rfs_store_catalog(store),
+				    DEFAULT_UPSTREAM_SETTING, url, sizeof(url));
+	if (rc == -ENOENT)
+		return 0;
+	if (rc)
+		return rfs_error_set(err, rc,
+				     "cannot read the upstream URL the "
+				     "store keeps: %s",
+				     strerror(-rc));
+	rc = rfs_config_add_upstream_url(cfg, url, err);
+	if (!rc)
+		rc = rfs_config_validate(cfg, err);
+	return rc;
+}
+
 int rfs_pull_refresh(struct rfs_pull *pull, const char *repo, const char *tag,
 		     struct rfs_tag *out, bool *changed, struct rfs_error *err)
 {
@@ -614,8 +658,8 @@ int rfs_pull_refresh(struct rfs_pull *pull, const char *repo, const char *tag,
 				     repo, tag);
 	if (rc == 0) {
 		up = by_name(pull, cur.origin);
-		/* 'default' is the name of -o upstream=URL, which a store
-		 * does not remember: say how to name it again. */
+		/* 'default' is the name of -o upstream=URL; a store that
+		 * was never mounted with it does not know its URL. */
 		if (!up && strcmp(cur.origin, "default") == 0)
 			return rfs_error_set(
 			    err, -ENOENT,

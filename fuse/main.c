@@ -170,6 +170,16 @@ int main(int argc, char *argv[])
 		rc = rfs_pull_new(fs.store, &cfg, &fs.pull, &err);
 	if (!rc)
 		rfs_pull_set_log(fs.pull, log_error_line);
+	/* So that regctl finds the upstream of -o upstream= again. */
+	if (!rc && opts.upstream) {
+		struct rfs_error kept = { 0 };
+		int r =
+		    rfs_pull_remember_default(fs.store, opts.upstream, &kept);
+
+		if (r)
+			regfs_log(REGFS_LOG_ERROR, "%s",
+				  rfs_error_message(&kept, r));
+	}
 	/* A smaller cache_max than last time applies from the start. */
 	if (!rc && cfg.cache_max)
 		rfs_pull_evict(fs.pull, cfg.cache_max, NULL);

@@ -34,7 +34,8 @@ static const char prefetch_usage[] =
     "upstream lists (\"app:v1.*\", \"app:*\"), or REPO:TAG.\n"
     "\n"
     "  --config FILE   read the upstreams from FILE (see regfs.conf(5))\n"
-    "  --upstream URL  an upstream serving every repository\n"
+    "  --upstream URL  an upstream serving every repository (by default the\n"
+    "                  one of the last regfs -o upstream=URL on this store)\n"
     "  -h, --help      show this help\n";
 
 int regctl_pull(struct regctl *rc, const struct rfs_remote_ref *remote,
@@ -239,6 +240,8 @@ int cmd_prefetch(int argc, char **argv, struct regctl *rc)
 	if (ret)
 		goto out;
 	r = rfs_config_from_options(&cfg, config, upstream, NULL, &err);
+	if (!r && !upstream)
+		r = rfs_pull_recall_default(store, &cfg, &err);
 	if (!r && cfg.n_upstreams == 0)
 		r = rfs_error_set(&err, -ENOENT,
 				  "no upstream is configured "

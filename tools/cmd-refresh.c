@@ -17,7 +17,8 @@ static const char refresh_usage[] =
     "Ask the upstream a tag came from what it names now, and pin that. The\n"
     "upstreams are those of regfs.conf(5) (FILE, or " RFS_CONFIG_DEFAULT_PATH
     "\n"
-    "when it exists) and URL, as for the daemon.\n"
+    "when it exists) and URL, as for the daemon; without URL, the one of\n"
+    "the last regfs -o upstream=URL on this store.\n"
     "\n"
     "  --config FILE   read the upstreams from FILE\n"
     "  --upstream URL  an upstream serving every repository\n"
@@ -64,6 +65,8 @@ int cmd_refresh(int argc, char **argv, struct regctl *rc)
 	if (ret)
 		goto out;
 	r = rfs_config_from_options(&cfg, config, upstream, NULL, &err);
+	if (!r && !upstream)
+		r = rfs_pull_recall_default(store, &cfg, &err);
 	if (!r)
 		r = rfs_pull_new(store, &cfg, &pull, &err);
 	if (r) {

@@ -38,11 +38,12 @@ check "tag_ttl never: after the tag moved, the mount still reads the pinned cont
 expect_eq "$(xattr "$M/app/v1" user.regfs.digest 2>&1)" "$(d x1)" "and names the pinned digest"
 expect_eq "$(stat -c %i "$M/app/v1")" "$ino1" "with the same inode"
 
-# The store does not remember -o upstream=URL: regctl is told how to name it.
-expect_fail "regctl refresh without --upstream fails" -- \
-	"$REGCTL" --store "$TEST_TMP/s1" refresh app:v1
-expect_match "$OUT" "came from the upstream of -o upstream=URL: name it again with --upstream URL" \
-	"and says to give --upstream URL"
+# The store keeps the URL of -o upstream=: regctl needs no --upstream.
+expect_ok "regctl refresh without --upstream reaches the mount's upstream" -- \
+	"$REGCTL" --store "$TEST_TMP/s1" refresh app:stable
+expect_fail "(and asks it: a tag it does not have fails)" -- \
+	"$REGCTL" --store "$TEST_TMP/s1" refresh app:nope
+expect_match "$OUT" "$U" "(naming it)"
 
 exec 3<"$M/app/v1"
 head -c 4096 <&3 >"$TEST_TMP/held.part"
@@ -65,6 +66,17 @@ regfs_umount "$TEST_TMP/m1"
 expect_ok "regctl ls" -- "$REGCTL" --store "$TEST_TMP/s1" ls
 x2=$(d x2)
 expect_match "$OUT" "v1 +${x2:0:19}" "regctl ls shows the refreshed digest"
+expect_ok "regctl prefetch without --upstream, unmounted: the kept upstream" -- \
+	"$REGCTL" --store "$TEST_TMP/s1" prefetch 'app:*'
+
+# A store never mounted with -o upstream= does not know the URL of the tags
+# regctl pinned from --upstream: regctl says what to give.
+expect_ok "(regctl prefetch --upstream pins a tag in a fresh store)" -- \
+	"$REGCTL" --store "$TEST_TMP/s5" prefetch --upstream "$U" app:stable
+expect_fail "regctl refresh of it without --upstream fails" -- \
+	"$REGCTL" --store "$TEST_TMP/s5" refresh app:stable
+expect_match "$OUT" "came from the upstream of -o upstream=URL: name it again with --upstream URL" \
+	"and says to give --upstream URL"
 
 # --- tag_ttl = 1s ---------------------------------------------------------------------
 

@@ -141,6 +141,32 @@ static void test_open_creates_schema(void **state)
 	assert_int_equal(c.n, 0);
 }
 
+/* Settings: unset, set, replaced, kept across a reopen, too long. */
+static void test_settings(void **state)
+{
+	struct fixture *f = *state;
+	char buf[32], tiny[3]; /* "two" needs 4 */
+
+	assert_int_equal(rfs_catalog_setting_get(f->cat, "k", buf, sizeof(buf)),
+			 -ENOENT);
+	assert_int_equal(rfs_catalog_setting_set(f->cat, "k", "one"), 0);
+	assert_int_equal(rfs_catalog_setting_get(f->cat, "k", buf, sizeof(buf)),
+			 0);
+	assert_string_equal(buf, "one");
+	assert_int_equal(rfs_catalog_setting_set(f->cat, "k", "two"), 0);
+	reopen(f);
+	assert_int_equal(rfs_catalog_setting_get(f->cat, "k", buf, sizeof(buf)),
+			 0);
+	assert_string_equal(buf, "two");
+	assert_int_equal(
+	    rfs_catalog_setting_get(f->cat, "k", tiny, sizeof(tiny)),
+	    -ENAMETOOLONG);
+	/* The schema version lives beside them, untouched. */
+	assert_int_equal(
+	    rfs_catalog_setting_get(f->cat, "schema", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "3");
+}
+
 static void test_open_bad_path(void **state)
 {
 	struct fixture *f = *state;
@@ -667,6 +693,7 @@ int main(void)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_open_creates_schema),
+		T(test_settings),
 		T(test_open_bad_path),
 		T(test_add_tag_creates_dirs),
 		T(test_not_found),
