@@ -615,8 +615,9 @@ int rfs_pull_remember_default(struct rfs_store *store, const char *url,
 	return 0;
 }
 
-int rfs_pull_recall_default(struct rfs_store *store, struct rfs_config *cfg,
-			    struct rfs_error *err)
+/* Add the upstream the store keeps to cfg, unless it has a 'default'. */
+static int recall_default(struct rfs_store *store, struct rfs_config *cfg,
+			  struct rfs_error *err)
 {
 	char url[DEFAULT_UPSTREAM_URL_MAX];
 	int rc;
@@ -638,6 +639,17 @@ int rfs_pull_recall_default(struct rfs_store *store, struct rfs_config *cfg,
 	rc = rfs_config_add_upstream_url(cfg, url, err);
 	if (!rc)
 		rc = rfs_config_validate(cfg, err);
+	return rc;
+}
+
+int rfs_pull_config_for_store(struct rfs_store *store, struct rfs_config *cfg,
+			      const char *file, const char *upstream_url,
+			      struct rfs_error *err)
+{
+	int rc = rfs_config_from_options(cfg, file, upstream_url, NULL, err);
+
+	if (!rc && !upstream_url)
+		rc = recall_default(store, cfg, err);
 	return rc;
 }
 

@@ -40,14 +40,16 @@ int rfs_pull_new(struct rfs_store *store, const struct rfs_config *cfg,
 		 struct rfs_pull **out, struct rfs_error *err);
 
 /* The upstream of -o upstream=URL is named 'default' in the tags it pins.
- * The daemon keeps its URL in the store (remember); regctl, given neither
- * --upstream nor an upstream 'default' in its configuration, adds the one
- * kept, if any, to cfg (recall), so that it can refresh and prefetch
- * through the same upstream as the mount. */
+ * The daemon keeps its URL in the store (remember). regctl's upstreams
+ * are rfs_config_from_options's (file, upstream_url) and, given neither
+ * upstream_url nor an upstream 'default' in file, the one the store
+ * keeps, if any: so it refreshes and prefetches through the same upstream
+ * as the mount. */
 int rfs_pull_remember_default(struct rfs_store *store, const char *url,
 			      struct rfs_error *err);
-int rfs_pull_recall_default(struct rfs_store *store, struct rfs_config *cfg,
-			    struct rfs_error *err);
+int rfs_pull_config_for_store(struct rfs_store *store, struct rfs_config *cfg,
+			      const char *file, const char *upstream_url,
+			      struct rfs_error *err);
 /* Waits for the downloads under way to finish. */
 void rfs_pull_free(struct rfs_pull **pull);
 

@@ -239,9 +239,7 @@ int cmd_prefetch(int argc, char **argv, struct regctl *rc)
 	ret = regctl_open_store(rc, RFS_STORE_CREATE, &store);
 	if (ret)
 		goto out;
-	r = rfs_config_from_options(&cfg, config, upstream, NULL, &err);
-	if (!r && !upstream)
-		r = rfs_pull_recall_default(store, &cfg, &err);
+	r = rfs_pull_config_for_store(store, &cfg, config, upstream, &err);
 	if (!r && cfg.n_upstreams == 0)
 		r = rfs_error_set(&err, -ENOENT,
 				  "no upstream is configured "

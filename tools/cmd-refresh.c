@@ -64,9 +64,7 @@ int cmd_refresh(int argc, char **argv, struct regctl *rc)
 	ret = regctl_open_store(rc, 0, &store);
 	if (ret)
 		goto out;
-	r = rfs_config_from_options(&cfg, config, upstream, NULL, &err);
-	if (!r && !upstream)
-		r = rfs_pull_recall_default(store, &cfg, &err);
+	r = rfs_pull_config_for_store(store, &cfg, config, upstream, &err);
 	if (!r)
 		r = rfs_pull_new(store, &cfg, &pull, &err);
 	if (r) {
