@@ -781,6 +781,15 @@ static int credentials_get(struct rfs_upstream *up, struct rfs_credential *out,
 
 /* ---- one call ---- */
 
+/* A request starts: its budget, and min_rate's count, from now. */
+static void start_clock(struct call *c)
+{
+	c->began = now_ms();
+	c->moved = 0;
+	c->rate_bound = false;
+	c->deadline = c->began + c->budget;
+}
+
 static void call_init(struct call *c, struct rfs_upstream *up, const char *what,
 		      const char *scope)
 {
@@ -790,8 +799,7 @@ static void call_init(struct call *c, struct rfs_upstream *up, const char *what,
 	c->scope = scope;
 	c->use_auth = true;
 	c->budget = up->cfg.total_timeout_ms ? up->cfg.total_timeout_ms : 1;
-	c->began = now_ms();
-	c->deadline = c->began + c->budget;
+	start_clock(c);
 	c->size = SIZE_UNKNOWN;
 	c->seed = (unsigned int)now_ms() ^ (unsigned int)(uintptr_t)c;
 }
@@ -2173,10 +2181,7 @@ static void call_next(struct call *c, const char *method)
 	c->no_retry = false;
 	c->moving_deadline = false;
 	c->follow = false;
-	c->began = now_ms();
-	c->moved = 0;
-	c->rate_bound = false;
-	c->deadline = c->began + c->budget;
+	start_clock(c);
 	c->last_code = 0;
 	c->last_msg[0] = '\0';
 }
