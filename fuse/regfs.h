@@ -35,6 +35,24 @@ struct regfs {
 
 extern const struct fuse_lowlevel_ops regfs_ops;
 
+/* The content behind a file node of registry/: a tag, a layer, or the
+ * manifest.json of a multi-layer tag (ops.c). tag is the tag it belongs
+ * to; -EISDIR for a folder. */
+struct rfs_blob_ref {
+	char digest[RFS_DIGEST_STR_MAX + 1];
+	uint64_t size;
+};
+int regfs_blob_of(struct regfs *fs, uint64_t ino, struct rfs_tag *tag,
+		  struct rfs_blob_ref *ref);
+
+/* Extended attributes (xattr.c). */
+void regfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		    size_t size);
+void regfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
+void regfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		    const char *value, size_t size, int flags);
+void regfs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
+
 /* Follow the tags other processes remove or refresh (see watch.c). */
 int regfs_watch_start(struct regfs *fs);
 void regfs_watch_stop(struct regfs *fs);
