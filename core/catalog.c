@@ -18,7 +18,7 @@
 #include "catalog.h"
 #include "digest.h"
 
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS meta("
@@ -52,6 +52,8 @@ static const char schema_sql[] =
     "  resolved_ns INTEGER NOT NULL DEFAULT 0,"
     "  yanked INTEGER NOT NULL DEFAULT 0,"
     "  artifact_type TEXT NOT NULL DEFAULT '',"
+    "  mode INTEGER NOT NULL DEFAULT 420,"
+    "  mtime_ns INTEGER,"
     "  UNIQUE(dir, name));"
     "CREATE INDEX IF NOT EXISTS tags_by_digest ON tags(digest);"
     "CREATE TABLE IF NOT EXISTS layers("
@@ -79,13 +81,15 @@ static const char schema_sql[] =
     "  origin TEXT NOT NULL,"
     "  kind INTEGER NOT NULL,"
     "  manifest TEXT NOT NULL,"
-    "  retired_ns INTEGER NOT NULL);"
+    "  retired_ns INTEGER NOT NULL,"
+    "  mode INTEGER NOT NULL DEFAULT 420,"
+    "  mtime_ns INTEGER);"
     "CREATE TABLE IF NOT EXISTS remote_blobs("
     "  digest TEXT NOT NULL,"
     "  host TEXT NOT NULL,"
     "  repo TEXT NOT NULL,"
     "  PRIMARY KEY(digest, host, repo));"
-    "INSERT OR IGNORE INTO meta(key, value) VALUES('schema', '3');";
+    "INSERT OR IGNORE INTO meta(key, value) VALUES('schema', '4');";
 
 /* Bring a catalog written by an older regfs up to SCHEMA_VERSION. */
 static const char *const migrations[] = {
@@ -103,6 +107,13 @@ static const char *const migrations[] = {
 	 * known to be on remote registries (the tables are made above) */
 	"ALTER TABLE tags ADD COLUMN yanked INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE tags ADD COLUMN artifact_type TEXT NOT NULL DEFAULT '';",
+	/* 3 -> 4: a tag's mode (0644 or 0755) and the mtime its publisher
+	 * set (NULL: its seal time) */
+	"ALTER TABLE tags ADD COLUMN mode INTEGER NOT NULL DEFAULT 420;"
+	"ALTER TABLE tags ADD COLUMN mtime_ns INTEGER;"
+	"ALTER TABLE retired_tags ADD COLUMN mode INTEGER NOT NULL "
+	"DEFAULT 420;"
+	"ALTER TABLE retired_tags ADD COLUMN mtime_ns INTEGER;",
 };
 
 enum stmt_id {
@@ -140,6 +151,8 @@ enum stmt_id {
 	ST_ANNOTATION_SET,
 	ST_ANNOTATION_LIST,
 	ST_TAG_SET_META,
+	ST_TAG_SET_MODE,
+	ST_TAG_SET_MTIME,
 	ST_TAG_YANK,
 	ST_TAG_SEARCH,
 	ST_REMOTE_BLOB_ADD,
@@ -158,7 +171,8 @@ enum stmt_id {
 #define TAG_COLS                                                        \
 	"t.id, t.dir, d.path, t.name, t.digest, t.size, t.created_ns, " \
 	"t.origin, t.kind, t.manifest, t.resolved_ns, t.yanked, "       \
-	"t.artifact_type FROM tags t JOIN dirs d ON d.id = t.dir"
+	"t.artifact_type, t.mode, t.mtime_ns "                          \
+	"FROM tags t JOIN dirs d ON d.id = t.dir"
 #define BLOB_COLS                                                      \
 	"b.digest, b.size, b.created_ns, "                             \
 	"(SELECT count(*) FROM tags t WHERE t.digest = b.digest) + "   \
@@ -230,6 +244,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 	    "SELECT key, value FROM annotations WHERE tag = ?1"
 	    " ORDER BY key",
 	[ST_TAG_SET_META] = "UPDATE tags SET artifact_type = ?2 WHERE id = ?1",
+	[ST_TAG_SET_MODE] = "UPDATE tags SET mode = ?2 WHERE id = ?1",
+	[ST_TAG_SET_MTIME] = "UPDATE tags SET mtime_ns = ?2 WHERE id = ?1",
 	[ST_TAG_YANK] = "UPDATE tags SET yanked = ?2 WHERE id = ?1",
 	/* A case-insensitive substring of the repository, the tag, or an
 	 * annotation's key or value; ?2 an artifact type or "" for any. */
@@ -246,13 +262,15 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_DIR_TOUCH] = "UPDATE dirs SET changed_ns = ?2 WHERE id = ?1",
 	[ST_TAG_RETIRE] =
 	    "INSERT OR REPLACE INTO retired_tags(id, repo, name, digest,"
-	    " size, created_ns, origin, kind, manifest, retired_ns)"
-	    " SELECT t.id, d.path, t.name, t.digest, t.size, t.created_ns,"
-	    " t.origin, t.kind, t.manifest, ?2 FROM tags t JOIN dirs d"
+	    " size, created_ns, origin, kind, manifest, retired_ns, mode,"
+	    " mtime_ns) SELECT t.id, d.path, t.name, t.digest, t.size,"
+	    " t.created_ns, t.origin, t.kind, t.manifest, ?2, t.mode,"
+	    " t.mtime_ns FROM tags t JOIN dirs d"
 	    " ON d.id = t.dir WHERE t.id = ?1",
 	[ST_RETIRED_BY_ID] =
 	    "SELECT id, 0, repo, name, digest, size, created_ns, origin,"
-	    " kind, manifest, retired_ns, 0, '' FROM retired_tags"
+	    " kind, manifest, retired_ns, 0, '', mode, mtime_ns"
+	    " FROM retired_tags"
 	    " WHERE id = ?1",
 	[ST_BLOB_FORGET] =
 	    "DELETE FROM blobs WHERE digest = ?1 AND NOT EXISTS(SELECT 1"
@@ -362,6 +380,10 @@ static void row_to_tag(sqlite3_stmt *s, struct rfs_tag *t)
 	t->yanked = sqlite3_column_int(s, 11) != 0;
 	copy_text(t->artifact_type, sizeof(t->artifact_type),
 		  sqlite3_column_text(s, 12));
+	t->mode = rfs_tag_mode((unsigned)sqlite3_column_int(s, 13));
+	t->mtime_ns = sqlite3_column_type(s, 14) == SQLITE_NULL
+			  ? t->created_ns
+			  : sqlite3_column_int64(s, 14);
 }
 
 static void row_to_layer(sqlite3_stmt *s, struct rfs_layer *l)
@@ -1228,6 +1250,40 @@ int rfs_catalog_cached_bytes(struct rfs_catalog *cat, uint64_t *out)
 }
 
 /* Give tag id its artifact type and annotations. Lock held. */
+unsigned rfs_tag_mode(unsigned mode)
+{
+	return (mode & 0111) ? 0755 : 0644;
+}
+
+static int set_attrs_locked(struct rfs_catalog *cat, int64_t id,
+			    const struct rfs_file_attrs *a)
+{
+	int rc = 0;
+
+	if (a->set_mode)
+		rc = run(cat, ST_TAG_SET_MODE, "ii", id,
+			 (int64_t)rfs_tag_mode(a->mode));
+	if (!rc && a->set_mtime)
+		rc = run(cat, ST_TAG_SET_MTIME, "ii", id, a->mtime_ns);
+	return rc;
+}
+
+int rfs_catalog_tag_set_attrs(struct rfs_catalog *cat, int64_t id,
+			      const struct rfs_file_attrs *attrs,
+			      struct rfs_tag *out)
+{
+	int rc;
+
+	lock(cat);
+	rc = txn_begin(cat, NULL);
+	if (!rc)
+		rc = txn_end(cat, set_attrs_locked(cat, id, attrs), NULL);
+	if (!rc && out)
+		rc = tag_by_id_locked(cat, id, out);
+	unlock(cat);
+	return rc;
+}
+
 static int set_meta_locked(struct rfs_catalog *cat, int64_t id,
 			   const struct rfs_tag_meta *meta,
 			   struct rfs_error *err)
@@ -1238,6 +1294,8 @@ static int set_meta_locked(struct rfs_catalog *cat, int64_t id,
 		return 0;
 	if (meta->artifact_type && meta->artifact_type[0])
 		rc = run(cat, ST_TAG_SET_META, "it", id, meta->artifact_type);
+	if (!rc)
+		rc = set_attrs_locked(cat, id, &meta->attrs);
 	for (size_t i = 0; !rc && i < meta->n_annotations; i++) {
 		const struct rfs_annotation *a = &meta->annotations[i];
 

@@ -63,7 +63,22 @@ struct rfs_tag {
 	int64_t resolved_ns; /* upstream tags: when last resolved */
 	bool yanked;	     /* hidden from listings, readable by name */
 	char artifact_type[RFS_ARTIFACT_TYPE_MAX + 1]; /* "" when unknown */
+	unsigned mode;	  /* 0644, or 0755 when published executable */
+	int64_t mtime_ns; /* as its publisher set it, else created_ns */
 };
+
+/* What a publisher says of a file besides its bytes: its mode (of which a
+ * tag keeps only whether it is executable) and its modification time. */
+struct rfs_file_attrs {
+	bool set_mode;
+	unsigned mode;
+	bool set_mtime;
+	int64_t mtime_ns;
+};
+
+/* The mode a tag shows for a publisher's mode: 0755 when any execute bit
+ * is set, else 0644. Set-id and sticky bits are never kept. */
+unsigned rfs_tag_mode(unsigned mode);
 
 /* Metadata a tag is sealed or pinned with: an artifact type and
  * annotations (description, author, source, any key). */
@@ -76,6 +91,7 @@ struct rfs_tag_meta {
 	const char *artifact_type; /* or NULL */
 	const struct rfs_annotation *annotations;
 	size_t n_annotations;
+	struct rfs_file_attrs attrs; /* none set: 0644, dated by the seal */
 };
 
 typedef int (*rfs_annotation_fn)(void *ctx, const char *key, const char *value);
@@ -174,6 +190,13 @@ int rfs_catalog_add_tag_meta(struct rfs_catalog *cat, const char *repo,
 			     int64_t created_ns,
 			     const struct rfs_tag_meta *meta,
 			     struct rfs_tag *out, struct rfs_error *err);
+
+/* Change the mode or mtime of a tag (what is set in attrs), and give the
+ * tag as it is now in out (may be NULL). Who may is the caller's rule:
+ * incoming.c allows a tag's publisher, right after its seal. */
+int rfs_catalog_tag_set_attrs(struct rfs_catalog *cat, int64_t id,
+			      const struct rfs_file_attrs *attrs,
+			      struct rfs_tag *out);
 
 /* Annotations of a tag, by key. */
 int rfs_catalog_list_annotations(struct rfs_catalog *cat, int64_t tag,

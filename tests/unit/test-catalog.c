@@ -16,6 +16,8 @@
 
 #include <cmocka.h>
 
+#include <sqlite3.h>
+
 #include "catalog.h"
 #include "tmptree.h"
 
@@ -164,7 +166,7 @@ static void test_settings(void **state)
 	/* The schema version lives beside them, untouched. */
 	assert_int_equal(
 	    rfs_catalog_setting_get(f->cat, "schema", buf, sizeof(buf)), 0);
-	assert_string_equal(buf, "3");
+	assert_string_equal(buf, "4");
 }
 
 static void test_open_bad_path(void **state)
@@ -687,6 +689,77 @@ static void test_now_ns(void **state)
 	assert_true(a > 1577836800LL * 1000000000LL);
 	assert_true(b >= a);
 }
+/* A tag keeps the executable bit and the mtime its publisher set; only
+ * 0644 and 0755 are shown, and set-id bits never stored. */
+static void test_tag_attrs(void **state)
+{
+	struct fixture *f = *state;
+	struct rfs_error err = { 0 };
+	struct rfs_tag_meta meta = { .attrs = { .set_mode = true,
+						.mode = 04750,
+						.set_mtime = true,
+						.mtime_ns =
+						    981173106123456789 } };
+	struct rfs_file_attrs late = { .set_mode = true, .mode = 0600 };
+	struct rfs_tag t;
+
+	assert_int_equal(rfs_tag_mode(0), 0644);
+	assert_int_equal(rfs_tag_mode(0600), 0644);
+	assert_int_equal(rfs_tag_mode(06644), 0644);
+	assert_int_equal(rfs_tag_mode(0100), 0755);
+	assert_int_equal(rfs_tag_mode(04711), 0755);
+
+	add_tag(f, "app", "plain", D1, 10, &t);
+	assert_int_equal(t.mode, 0644);
+	assert_true(t.mtime_ns == t.created_ns);
+
+	assert_int_equal(rfs_catalog_add_tag_meta(f->cat, "app", "exe", D2, 20,
+						  1000, &meta, &t, &err),
+			 0);
+	assert_int_equal(t.mode, 0755);
+	assert_true(t.mtime_ns == 981173106123456789);
+	assert_true(t.created_ns == 1000);
+
+	/* A later change: only what is set moves. */
+	assert_int_equal(rfs_catalog_tag_set_attrs(f->cat, t.id, &late, &t), 0);
+	assert_int_equal(t.mode, 0644);
+	assert_true(t.mtime_ns == 981173106123456789);
+	reopen(f);
+	assert_int_equal(rfs_catalog_tag_get(f->cat, "app", "exe", &t), 0);
+	assert_int_equal(t.mode, 0644);
+	assert_true(t.mtime_ns == 981173106123456789);
+}
+
+/* A catalog of schema 3 (before modes) opens as schema 4: its tags are
+ * 0644, dated by their seal. */
+static void test_migrate_to_modes(void **state)
+{
+	struct fixture *f = *state;
+	struct rfs_tag t;
+	char buf[8];
+	sqlite3 *db;
+
+	add_tag(f, "app", "old", D1, 10, NULL);
+	rfs_catalog_close(&f->cat);
+	assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_exec(db,
+			 "ALTER TABLE tags DROP COLUMN mode;"
+			 "ALTER TABLE tags DROP COLUMN mtime_ns;"
+			 "ALTER TABLE retired_tags DROP COLUMN mode;"
+			 "ALTER TABLE retired_tags DROP COLUMN mtime_ns;"
+			 "UPDATE meta SET value = '3' WHERE key = 'schema';",
+			 NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(db);
+	reopen(f);
+	assert_int_equal(
+	    rfs_catalog_setting_get(f->cat, "schema", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "4");
+	assert_int_equal(rfs_catalog_tag_get(f->cat, "app", "old", &t), 0);
+	assert_int_equal(t.mode, 0644);
+	assert_true(t.mtime_ns == t.created_ns);
+}
 
 int main(void)
 {
@@ -709,6 +782,8 @@ int main(void)
 		T(test_dir_remove),
 		T(test_transaction),
 		T(test_case_and_created),
+		T(test_tag_attrs),
+		T(test_migrate_to_modes),
 		cmocka_unit_test(test_now_ns),
 	};
 #undef T
