@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -109,6 +110,21 @@ static int check_annotations(const json_t *ann, const char *where,
 	return 0;
 }
 
+/* The file annotations of a layer: what is malformed is left unset, never
+ * an error, so that a stray value from another tool costs only the mode
+ * or the time, not the tag. */
+static void read_file_attrs(const json_t *ann, struct rfs_file_attrs *a)
+{
+	const json_t *v = json_object_get(ann, RFS_ANNOTATION_FILE_MODE);
+
+	if (v && rfs_manifest_parse_mode(json_string_value(v), &a->mode) == 0)
+		a->set_mode = true;
+	v = json_object_get(ann, RFS_ANNOTATION_FILE_MTIME);
+	if (v &&
+	    rfs_manifest_parse_time(json_string_value(v), &a->mtime_ns) == 0)
+		a->set_mtime = true;
+}
+
 static void descriptor_release(struct rfs_descriptor *d)
 {
 	free(d->title);
@@ -186,6 +202,7 @@ static int parse_descriptor(const json_t *obj, const char *where,
 		rc = check_annotations(v, where, err);
 		if (rc < 0)
 			return rc;
+		read_file_attrs(v, &d->attrs);
 		title = json_object_get(v, TITLE_KEY);
 		if (title) {
 			d->title = strdup(json_string_value(title));
@@ -425,6 +442,143 @@ void rfs_manifest_release(struct rfs_manifest *m)
 	free(m->entries);
 	free(m->annotations_json);
 	memset(m, 0, sizeof(*m));
+}
+
+/* ---- file annotations ----------------------------------------------- */
+
+void rfs_manifest_format_mode(unsigned mode, char buf[RFS_MODE_STR_MAX])
+{
+	snprintf(buf, RFS_MODE_STR_MAX, "%04o", rfs_tag_mode(mode));
+}
+
+int rfs_manifest_parse_mode(const char *text, unsigned *out)
+{
+	unsigned mode = 0;
+	size_t len = text ? strlen(text) : 0;
+
+	if (len == 0 || len > 6)
+		return -EINVAL;
+	for (size_t i = 0; i < len; i++) {
+		if (text[i] < '0' || text[i] > '7')
+			return -EINVAL;
+		mode = mode * 8 + (unsigned)(text[i] - '0');
+	}
+	if (mode > 07777)
+		return -EINVAL;
+	*out = mode;
+	return 0;
+}
+
+#define NS_PER_S 1000000000LL
+
+int rfs_manifest_format_time(int64_t ns, char buf[RFS_TIME_STR_MAX])
+{
+	/* Floor division: a time before 1970 still has a fraction in
+	 * [0, 1 s), as RFC 3339 writes it. */
+	int64_t secs = ns / NS_PER_S, frac = ns % NS_PER_S;
+	time_t t;
+	struct tm tm;
+	int n;
+
+	if (frac < 0) {
+		frac += NS_PER_S;
+		secs--;
+	}
+	t = (time_t)secs;
+	if (!gmtime_r(&t, &tm)) {
+		buf[0] = '\0';
+		return -EOVERFLOW;
+	}
+	n = snprintf(buf, RFS_TIME_STR_MAX,
+		     "%04d-%02d-%02dT%02d:%02d:%02d.%09lldZ", tm.tm_year + 1900,
+		     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+		     tm.tm_sec, (long long)frac);
+	return n > 0 && n < RFS_TIME_STR_MAX ? 0 : -EOVERFLOW;
+}
+
+/* n decimal digits at *p into *v, moving *p past them. */
+static bool digits(const char **p, int n, int *v)
+{
+	*v = 0;
+	for (int i = 0; i < n; i++, (*p)++) {
+		if (**p < '0' || **p > '9')
+			return false;
+		*v = *v * 10 + (**p - '0');
+	}
+	return true;
+}
+
+static bool expect_char(const char **p, const char *any)
+{
+	if (!**p || !strchr(any, **p))
+		return false;
+	(*p)++;
+	return true;
+}
+
+static int days_in_month(int year, int month)
+{
+	static const int days[] = { 31, 28, 31, 30, 31, 30,
+				    31, 31, 30, 31, 30, 31 };
+	bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+
+	return month == 2 && leap ? 29 : days[month - 1];
+}
+
+int rfs_manifest_parse_time(const char *text, int64_t *out)
+{
+	const char *p = text;
+	int year, mon, day, hour, min, sec, off_h = 0, off_m = 0, sign = 0;
+	int64_t frac = 0, secs;
+	struct tm tm = { 0 };
+	time_t t;
+
+	if (!p)
+		return -EINVAL;
+	if (!digits(&p, 4, &year) || !expect_char(&p, "-") ||
+	    !digits(&p, 2, &mon) || !expect_char(&p, "-") ||
+	    !digits(&p, 2, &day) || !expect_char(&p, "Tt") ||
+	    !digits(&p, 2, &hour) || !expect_char(&p, ":") ||
+	    !digits(&p, 2, &min) || !expect_char(&p, ":") ||
+	    !digits(&p, 2, &sec))
+		return -EINVAL;
+	if (*p == '.') {
+		int n = 0;
+
+		for (p++; *p >= '0' && *p <= '9'; p++, n++)
+			if (n < 9)
+				frac = frac * 10 + (*p - '0');
+		if (n == 0)
+			return -EINVAL;
+		for (; n < 9; n++)
+			frac *= 10;
+	}
+	if (*p == 'Z' || *p == 'z') {
+		p++;
+	} else if (*p == '+' || *p == '-') {
+		sign = *p++ == '+' ? 1 : -1;
+		if (!digits(&p, 2, &off_h) || !expect_char(&p, ":") ||
+		    !digits(&p, 2, &off_m) || off_h > 23 || off_m > 59)
+			return -EINVAL;
+	} else {
+		return -EINVAL;
+	}
+	if (*p || mon < 1 || mon > 12 || day < 1 ||
+	    day > days_in_month(year, mon) || hour > 23 || min > 59 || sec > 59)
+		return -EINVAL;
+	/* Checked above, so timegm has nothing to normalise. */
+	tm.tm_year = year - 1900;
+	tm.tm_mon = mon - 1;
+	tm.tm_mday = day;
+	tm.tm_hour = hour;
+	tm.tm_min = min;
+	tm.tm_sec = sec;
+	t = timegm(&tm);
+	secs = (int64_t)t - (int64_t)sign * (off_h * 3600 + off_m * 60);
+	if (secs > INT64_MAX / NS_PER_S - 1 || secs < INT64_MIN / NS_PER_S + 1)
+		return -EINVAL;
+	*out = secs * NS_PER_S + frac;
+	return 0;
 }
 
 /* ---- platform ------------------------------------------------------- */

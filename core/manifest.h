@@ -9,6 +9,12 @@
  * digest where it has none (or where the title is not a safe file name or
  * is taken), plus manifest.json. An index is followed to the manifest for
  * this machine's platform (linux and the architecture regfs was built for).
+ *
+ * A file's mode and mtime travel as annotations of its layer, written by
+ * regctl push and read wherever a tag is pinned from a manifest, so that a
+ * tag pulled elsewhere is as executable, and as old, as where it was
+ * published (rsync -a from two mounts then sees equal files). Their keys
+ * and their text live here only.
  */
 #ifndef RFS_MANIFEST_H
 #define RFS_MANIFEST_H
@@ -27,6 +33,14 @@
 #define RFS_MT_DOCKER_LIST \
 	"application/vnd.docker.distribution.manifest.list.v2+json"
 
+/* "0755" or "0644" as regfs writes them; any octal mode is read. */
+#define RFS_ANNOTATION_FILE_MODE "io.regfs.file.mode"
+/* RFC 3339 in UTC with nanoseconds: "2001-02-03T04:05:06.123456789Z". */
+#define RFS_ANNOTATION_FILE_MTIME "io.regfs.file.mtime"
+
+#define RFS_MODE_STR_MAX 8  /* "0755" and its NUL, with room */
+#define RFS_TIME_STR_MAX 40 /* "2001-02-03T04:05:06.123456789Z" and NUL */
+
 enum rfs_manifest_kind {
 	RFS_MANIFEST_IMAGE,
 	RFS_MANIFEST_INDEX,
@@ -37,6 +51,10 @@ struct rfs_descriptor {
 	char digest[RFS_DIGEST_STR_MAX + 1];
 	uint64_t size;
 	char *title; /* org.opencontainers.image.title, or NULL */
+	/* From RFS_ANNOTATION_FILE_MODE and _MTIME: each is set only when
+	 * its annotation is there and well formed (the mode as written,
+	 * which the catalog normalises). */
+	struct rfs_file_attrs attrs;
 	char os[32]; /* index entries: platform, "" when absent */
 	char arch[32];
 	char variant[32];
@@ -66,6 +84,19 @@ const struct rfs_descriptor *
 rfs_manifest_pick_platform(const struct rfs_manifest *index);
 /* The platform regfs picks, as "linux/amd64". */
 const char *rfs_manifest_platform(void);
+
+/* The text of the file annotations. format_mode writes the mode a tag
+ * shows for mode (rfs_tag_mode: "0755" or "0644"). parse_mode reads 1 to
+ * 6 octal digits worth at most 07777. format_time writes ns since the
+ * epoch in UTC, always with nine fraction digits. parse_time reads RFC
+ * 3339 (a 'T' or 't', a fraction of any length, of which nanoseconds are
+ * kept, 'Z', 'z' or an offset), a valid date and time of day (no leap
+ * second) within what int64_t nanoseconds hold (1677 to 2262). The
+ * parsers return 0 or -EINVAL and leave *out alone on failure. */
+void rfs_manifest_format_mode(unsigned mode, char buf[RFS_MODE_STR_MAX]);
+int rfs_manifest_parse_mode(const char *text, unsigned *out);
+int rfs_manifest_format_time(int64_t ns, char buf[RFS_TIME_STR_MAX]);
+int rfs_manifest_parse_time(const char *text, int64_t *out);
 
 /* The files a multi-layer image shows in its folder: one struct rfs_layer
  * per layer (id and tag left 0), named as this header says. The array is

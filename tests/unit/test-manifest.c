@@ -3,7 +3,8 @@
  * multi-layer images and the names of their files, Docker v2 manifests,
  * OCI indexes and Docker manifest lists with the platform pick for this
  * build, where the media type comes from, and every malformed input with
- * its message.
+ * its message; the file annotations (io.regfs.file.mode and .mtime): their
+ * text both ways, and a layer's, read where well formed and else ignored.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -795,6 +796,221 @@ static void test_entry_limit(void **state)
 	free(body);
 }
 
+/* ---- file annotations ------------------------------------------------ */
+
+static void expect_mode_text(unsigned mode, const char *want)
+{
+	char buf[RFS_MODE_STR_MAX];
+
+	rfs_manifest_format_mode(mode, buf);
+	assert_string_equal(buf, want);
+}
+
+static void expect_mode(const char *text, int rc, unsigned want)
+{
+	unsigned mode = 0123;
+
+	if (rfs_manifest_parse_mode(text, &mode) != rc)
+		fail_msg("parse_mode('%s'): want %d", text ? text : "(null)",
+			 rc);
+	/* Left alone on failure. */
+	assert_int_equal(mode, rc ? 0123 : want);
+}
+
+static void test_mode_text(void **state)
+{
+	(void)state;
+	expect_mode_text(0755, "0755");
+	expect_mode_text(0644, "0644");
+	expect_mode_text(0700, "0755"); /* any x bit: executable */
+	expect_mode_text(0100, "0755");
+	expect_mode_text(04755, "0755"); /* set-id never shown */
+	expect_mode_text(0600, "0644");
+	expect_mode_text(0, "0644");
+	expect_mode_text(07666, "0644");
+
+	expect_mode("0755", 0, 0755);
+	expect_mode("755", 0, 0755);
+	expect_mode("0644", 0, 0644);
+	expect_mode("0", 0, 0);
+	expect_mode("07777", 0, 07777);
+	expect_mode("000755", 0, 0755);
+	expect_mode("", -EINVAL, 0);
+	expect_mode(NULL, -EINVAL, 0);
+	expect_mode("0x1ed", -EINVAL, 0);
+	expect_mode("0o755", -EINVAL, 0);
+	expect_mode("rwxr-xr-x", -EINVAL, 0);
+	expect_mode(" 755", -EINVAL, 0);
+	expect_mode("755 ", -EINVAL, 0);
+	expect_mode("-755", -EINVAL, 0);
+	expect_mode("+755", -EINVAL, 0);
+	expect_mode("0789", -EINVAL, 0);
+	expect_mode("10000", -EINVAL, 0);   /* above 07777 */
+	expect_mode("100755", -EINVAL, 0);  /* a file type: not a mode */
+	expect_mode("0000755", -EINVAL, 0); /* seven digits */
+}
+
+static void expect_time_text(int64_t ns, const char *want)
+{
+	char buf[RFS_TIME_STR_MAX];
+	int64_t back = 0;
+
+	assert_int_equal(rfs_manifest_format_time(ns, buf), 0);
+	assert_string_equal(buf, want);
+	assert_int_equal(rfs_manifest_parse_time(buf, &back), 0);
+	assert_int_equal(back, ns);
+}
+
+static void expect_time(const char *text, int rc, int64_t want)
+{
+	int64_t ns = 42;
+
+	if (rfs_manifest_parse_time(text, &ns) != rc)
+		fail_msg("parse_time('%s'): want %d", text ? text : "(null)",
+			 rc);
+	if (rc == 0 && ns != want)
+		fail_msg("parse_time('%s'): %lld, want %lld", text,
+			 (long long)ns, (long long)want);
+	if (rc != 0)
+		assert_int_equal(ns, 42);
+}
+
+#define T_2001 981173106LL /* 2001-02-03T04:05:06Z */
+#define NS     1000000000LL
+
+static void test_time_text(void **state)
+{
+	(void)state;
+	expect_time_text(0, "1970-01-01T00:00:00.000000000Z");
+	expect_time_text(T_2001 * NS + 123456789,
+			 "2001-02-03T04:05:06.123456789Z");
+	expect_time_text(T_2001 * NS, "2001-02-03T04:05:06.000000000Z");
+	expect_time_text(-1, "1969-12-31T23:59:59.999999999Z");
+	expect_time_text(-NS, "1969-12-31T23:59:59.000000000Z");
+	expect_time_text(951782400LL * NS, "2000-02-29T00:00:00.000000000Z");
+	expect_time_text(9223372035LL * NS + 999999999,
+			 "2262-04-11T23:47:15.999999999Z");
+	expect_time_text(-9223372035LL * NS, "1677-09-21T00:12:45.000000000Z");
+
+	/* What other tools write. */
+	expect_time("2001-02-03T04:05:06Z", 0, T_2001 * NS);
+	expect_time("2001-02-03t04:05:06z", 0, T_2001 * NS);
+	expect_time("2001-02-03T04:05:06.5Z", 0, T_2001 * NS + 500000000);
+	expect_time("2001-02-03T04:05:06.000001Z", 0, T_2001 * NS + 1000);
+	expect_time("2001-02-03T04:05:06.1234567891234Z", 0,
+		    T_2001 * NS + 123456789);
+	expect_time("2001-02-03T05:05:06+01:00", 0, T_2001 * NS);
+	expect_time("2001-02-03T03:35:06.25-00:30", 0, T_2001 * NS + 250000000);
+	expect_time("2001-02-03T04:05:06+00:00", 0, T_2001 * NS);
+	expect_time("2024-02-29T00:00:00Z", 0, 1709164800LL * NS);
+
+	expect_time("", -EINVAL, 0);
+	expect_time(NULL, -EINVAL, 0);
+	expect_time("2001-02-03T04:05:06", -EINVAL, 0);	     /* no zone */
+	expect_time("2001-02-03 04:05:06Z", -EINVAL, 0);     /* a space */
+	expect_time("2001-02-03T04:05:06.Z", -EINVAL, 0);    /* no digit */
+	expect_time("2001-02-03T04:05:06Zjunk", -EINVAL, 0); /* trailing */
+	expect_time("2001-2-03T04:05:06Z", -EINVAL, 0);
+	expect_time("2001-02-03T4:05:06Z", -EINVAL, 0);
+	expect_time("2001-02-30T00:00:00Z", -EINVAL, 0);
+	expect_time("1900-02-29T00:00:00Z", -EINVAL, 0);
+	expect_time("2001-00-01T00:00:00Z", -EINVAL, 0);
+	expect_time("2001-13-01T00:00:00Z", -EINVAL, 0);
+	expect_time("2001-01-00T00:00:00Z", -EINVAL, 0);
+	expect_time("2001-01-01T24:00:00Z", -EINVAL, 0);
+	expect_time("2001-01-01T00:60:00Z", -EINVAL, 0);
+	expect_time("2016-12-31T23:59:60Z", -EINVAL, 0); /* a leap second */
+	expect_time("2001-02-03T04:05:06+1:00", -EINVAL, 0);
+	expect_time("2001-02-03T04:05:06+01", -EINVAL, 0);
+	expect_time("2001-02-03T04:05:06+24:00", -EINVAL, 0);
+	expect_time("yesterday", -EINVAL, 0);
+	expect_time("981173106", -EINVAL, 0);
+	/* Beyond what int64_t nanoseconds hold. */
+	expect_time("2262-04-11T23:47:16Z", -EINVAL, 0);
+	expect_time("9999-12-31T23:59:59Z", -EINVAL, 0);
+	expect_time("1600-01-01T00:00:00Z", -EINVAL, 0);
+}
+
+/* A single-layer manifest whose layer has these extra annotations. */
+static void parse_layer_attrs(const char *extra, struct rfs_manifest *m)
+{
+	char body[2048];
+
+	snprintf(body, sizeof(body),
+		 "{\"schemaVersion\":2,\"mediaType\":\"" RFS_MT_OCI_MANIFEST
+		 "\"," EMPTY_CONFIG ",\"layers\":[{\"mediaType\":\"" MT_LAYER
+		 "\",\"digest\":\"" D_A "\",\"size\":5,\"annotations\":"
+		 "{\"org.opencontainers.image.title\":\"app\"%s}}]}",
+		 extra);
+	parse_ok(body, NULL, m);
+	assert_string_equal(m->entries[0].title, "app");
+}
+
+static void test_layer_file_attrs(void **state)
+{
+	struct rfs_manifest m;
+
+	(void)state;
+	parse_layer_attrs(",\"" RFS_ANNOTATION_FILE_MODE
+			  "\":\"0755\",\"" RFS_ANNOTATION_FILE_MTIME
+			  "\":\"2001-02-03T04:05:06.123456789Z\"",
+			  &m);
+	assert_true(m.entries[0].attrs.set_mode);
+	assert_int_equal(m.entries[0].attrs.mode, 0755);
+	assert_true(m.entries[0].attrs.set_mtime);
+	assert_int_equal(m.entries[0].attrs.mtime_ns, T_2001 * NS + 123456789);
+	assert_false(m.config.attrs.set_mode);
+	rfs_manifest_release(&m);
+
+	/* As written, for the catalog to normalise. */
+	parse_layer_attrs(",\"" RFS_ANNOTATION_FILE_MODE "\":\"4750\"", &m);
+	assert_true(m.entries[0].attrs.set_mode);
+	assert_int_equal(m.entries[0].attrs.mode, 04750);
+	assert_false(m.entries[0].attrs.set_mtime);
+	rfs_manifest_release(&m);
+
+	/* Malformed: ignored, and the manifest is still good. */
+	parse_layer_attrs(",\"" RFS_ANNOTATION_FILE_MODE
+			  "\":\"rwxr-xr-x\",\"" RFS_ANNOTATION_FILE_MTIME
+			  "\":\"yesterday\"",
+			  &m);
+	assert_false(m.entries[0].attrs.set_mode);
+	assert_false(m.entries[0].attrs.set_mtime);
+	rfs_manifest_release(&m);
+
+	parse_layer_attrs(",\"" RFS_ANNOTATION_FILE_MODE
+			  "\":\"\",\"" RFS_ANNOTATION_FILE_MTIME
+			  "\":\"2001-02-03T04:05:06.5+01:00\"",
+			  &m);
+	assert_false(m.entries[0].attrs.set_mode);
+	assert_true(m.entries[0].attrs.set_mtime);
+	assert_int_equal(m.entries[0].attrs.mtime_ns,
+			 (T_2001 - 3600) * NS + 500000000);
+	rfs_manifest_release(&m);
+
+	/* Absent: nothing set. */
+	parse_layer_attrs("", &m);
+	assert_false(m.entries[0].attrs.set_mode);
+	assert_false(m.entries[0].attrs.set_mtime);
+	rfs_manifest_release(&m);
+
+	/* On the manifest rather than the layer: not the file's. */
+	parse_ok("{\"schemaVersion\":2," EMPTY_CONFIG ",\"layers\":[" LAYER(
+		     D_A, "5") "],\"annotations\":{\"" RFS_ANNOTATION_FILE_MODE
+			       "\":\"0755\"}}",
+		 NULL, &m);
+	assert_false(m.entries[0].attrs.set_mode);
+	rfs_manifest_release(&m);
+
+	/* Not a string: the manifest is malformed, as for any annotation. */
+	expect_bad_str("{\"schemaVersion\":2," EMPTY_CONFIG
+		       ",\"layers\":[{\"mediaType\":\"" MT_LAYER
+		       "\",\"digest\":\"" D_A "\",\"size\":5,\"annotations\":"
+		       "{\"" RFS_ANNOTATION_FILE_MODE "\":493}}]}",
+		       "layers[0]: annotation 'io.regfs.file.mode' is not a "
+		       "string");
+}
+
 static void test_release_zeroed(void **state)
 {
 	struct rfs_manifest m;
@@ -822,6 +1038,9 @@ int main(void)
 		cmocka_unit_test(test_too_long),
 		cmocka_unit_test(test_entry_limit),
 		cmocka_unit_test(test_release_zeroed),
+		cmocka_unit_test(test_mode_text),
+		cmocka_unit_test(test_time_text),
+		cmocka_unit_test(test_layer_file_attrs),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
