@@ -536,6 +536,9 @@ static int resolve_upstream(struct rfs_pull *pull, struct rfs_upstream *up,
 		pin.kind = RFS_TAG_FILE;
 		pin.digest = m.entries[0].digest;
 		pin.size = m.entries[0].size;
+		/* The mode and mtime its publisher gave it, where regctl push
+		 * wrote them; without them, 0644 and the pin's time. */
+		meta.attrs = m.entries[0].attrs;
 	} else {
 		rc = rfs_manifest_layer_files(&m, &layers, &n_layers, err);
 		if (rc)

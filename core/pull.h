@@ -8,7 +8,9 @@
  * pinned tag is resolved again only when its upstream's tag_ttl has passed
  * or on rfs_pull_refresh(); a new digest gets a new catalog row (a new
  * inode), never new content under an open file. While an upstream cannot be
- * reached, what is pinned and fetched is still served.
+ * reached, what is pinned and fetched is still served. A file tag is pinned
+ * with the mode and mtime of its layer's annotations (manifest.h), where
+ * they are there and well formed; else 0644, dated by the pin.
  *
  * Fetching: however many readers ask for a missing blob at once, there is
  * one download; each reader is called back when the blob is verified and

@@ -35,7 +35,7 @@ int rfs_push_manifest(struct rfs_store *store, const struct rfs_tag *tag,
 		      char **body, size_t *len, struct rfs_error *err)
 {
 	struct manifest_build b = { .notes = json_object() };
-	char created[32];
+	char created[32], mode[RFS_MODE_STR_MAX], mtime[RFS_TIME_STR_MAX];
 	time_t secs = (time_t)(tag->created_ns / 1000000000);
 	json_t *root = NULL;
 	struct tm tm;
@@ -48,6 +48,15 @@ int rfs_push_manifest(struct rfs_store *store, const struct rfs_tag *tag,
 				     tag->repo, tag->name);
 	strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ",
 		 gmtime_r(&secs, &tm));
+	/* Always both, so a pull elsewhere needs no default of its own. */
+	rfs_manifest_format_mode(tag->mode, mode);
+	rc = rfs_manifest_format_time(tag->mtime_ns, mtime);
+	if (rc) {
+		json_decref(b.notes);
+		return rfs_error_set(err, rc,
+				     "the mtime of '%s:%s' cannot be written",
+				     tag->repo, tag->name);
+	}
 	if (!b.notes)
 		return rfs_error_set(err, -ENOMEM, "out of memory");
 	rc = rfs_catalog_list_annotations(rfs_store_catalog(store), tag->id,
@@ -64,7 +73,7 @@ int rfs_push_manifest(struct rfs_store *store, const struct rfs_tag *tag,
 	}
 	root = json_pack(
 	    "{s:i, s:s, s:s, s:{s:s, s:s, s:i}, s:[{s:s, s:s, s:I, "
-	    "s:{s:s}}], s:o}",
+	    "s:{s:s, s:s, s:s}}], s:o}",
 	    "schemaVersion", 2, "mediaType", RFS_MT_OCI_MANIFEST,
 	    "artifactType",
 	    tag->artifact_type[0] ? tag->artifact_type
@@ -73,6 +82,7 @@ int rfs_push_manifest(struct rfs_store *store, const struct rfs_tag *tag,
 	    RFS_EMPTY_CONFIG_DIGEST, "size", 2, "layers", "mediaType",
 	    RFS_MT_LAYER, "digest", tag->digest, "size", (json_int_t)tag->size,
 	    "annotations", "org.opencontainers.image.title", tag->name,
+	    RFS_ANNOTATION_FILE_MODE, mode, RFS_ANNOTATION_FILE_MTIME, mtime,
 	    "annotations", b.notes);
 	if (!root)
 		return rfs_error_set(err, -ENOMEM, "cannot build the manifest");

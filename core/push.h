@@ -1,11 +1,13 @@
 /*
  * push.h - push a sealed local tag to a remote registry as an ORAS-shaped
  * artifact: an empty config, one layer (the content) with an
- * org.opencontainers.image.title annotation, the tag's annotations and
- * org.opencontainers.image.created on the manifest.
+ * org.opencontainers.image.title annotation and the tag's mode and mtime
+ * (io.regfs.file.mode, io.regfs.file.mtime: see manifest.h), the tag's
+ * annotations and org.opencontainers.image.created on the manifest.
  *
  * The manifest is built the same way every time (sorted keys, the seal's
- * time as created), so pushing a tag twice gives the same digest. Blobs the
+ * time as created, the tag's recorded mode and mtime), so pushing a tag
+ * twice gives the same digest. Blobs the
  * registry has are skipped (HEAD); a blob known to be in another
  * repository of that registry is mounted from there; others are uploaded
  * in chunks that resume after a broken one. A remote tag that names
