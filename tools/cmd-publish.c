@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "digest.h"
@@ -23,7 +24,8 @@ static const char publish_usage[] =
     "\n"
     "Seal FILE (or standard input for -) as REPO:TAG: hashed while it is\n"
     "copied into the store, synced, stored once per digest and recorded,\n"
-    "exactly as a file closed in incoming/. The tag must not exist.\n"
+    "exactly as a file closed in incoming/. The tag must not exist. It is\n"
+    "executable (0755) when FILE is, as cp keeps the mode; else 0644.\n"
     "\n"
     "  --annotation KEY=VALUE  metadata (description, author, source...),\n"
     "                          shown by getfattr as user.regfs.annotation.KEY\n"
@@ -56,6 +58,7 @@ int cmd_publish(int argc, char **argv, struct regctl *rc)
 	struct rfs_seal *seal = NULL;
 	struct rfs_tag tag;
 	const char *file;
+	struct stat st;
 	int c, fd = -1, r, ret;
 
 	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
@@ -105,6 +108,14 @@ int cmd_publish(int argc, char **argv, struct regctl *rc)
 	if (fd < 0)
 		return regctl_error("cannot open '%s': %s", file,
 				    strerror(errno));
+	/* Whether FILE is executable, as cp keeps it; its mtime is not kept
+	 * (the tag is dated by its seal), as cp without -p. Standard input
+	 * is whatever the shell opened: 0644. */
+	if (strcmp(file, "-") != 0 && fstat(fd, &st) == 0 &&
+	    S_ISREG(st.st_mode)) {
+		meta.attrs.set_mode = true;
+		meta.attrs.mode = st.st_mode & 07777;
+	}
 
 	ret = regctl_open_store(rc, RFS_STORE_CREATE, &store);
 	if (ret)
