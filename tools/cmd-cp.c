@@ -23,7 +23,8 @@ static const char cp_usage[] =
     "  remote to remote  the manifest as it is, its blobs skipped when DST\n"
     "                    has them, mounted when both are on one registry,\n"
     "                    else streamed through the store and verified\n"
-    "  local to local    the same content under a second name\n"
+    "  local to local    the same content under a second name, with its\n"
+    "                    annotations, mode and mtime\n"
     "\n"
     "  --force       overwrite a remote DST that names another digest\n" REGCTL_PLAIN_HTTP_HELP
     "                (for both registries)\n"
@@ -83,6 +84,12 @@ static int copy_local(struct regctl *rc, const struct copy_ends *src,
 				  src->tag);
 	if (r == 0) {
 		meta.artifact_type = from.artifact_type;
+		meta.attrs = (struct rfs_file_attrs){
+			.set_mode = true,
+			.mode = from.mode,
+			.set_mtime = true,
+			.mtime_ns = from.mtime_ns,
+		};
 		rfs_catalog_list_annotations(rfs_store_catalog(store), from.id,
 					     copy_annotation, &meta);
 		r = rfs_catalog_add_tag_meta(

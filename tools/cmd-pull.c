@@ -45,6 +45,7 @@ int regctl_pull(struct regctl *rc, const struct rfs_remote_ref *remote,
 	struct rfs_error err = { 0 };
 	struct rfs_store *store = NULL;
 	struct rfs_pull *pull = NULL;
+	struct rfs_tag_meta meta = { 0 };
 	struct rfs_tag tag, local;
 	bool changed;
 	int r, ret;
@@ -82,8 +83,15 @@ int regctl_pull(struct regctl *rc, const struct rfs_remote_ref *remote,
 				 remote->repo, remote->tag, tag.repo, tag.name);
 		goto out;
 	}
+	/* The local name is the same file: as executable, as old. */
+	meta.attrs = (struct rfs_file_attrs){
+		.set_mode = true,
+		.mode = tag.mode,
+		.set_mtime = true,
+		.mtime_ns = tag.mtime_ns,
+	};
 	r = rfs_catalog_add_tag_meta(rfs_store_catalog(store), repo, name,
-				     tag.digest, tag.size, rfs_now_ns(), NULL,
+				     tag.digest, tag.size, rfs_now_ns(), &meta,
 				     &local, &err);
 	if (r) {
 		ret = regctl_error("cannot name it '%s:%s': %s", repo, name,
