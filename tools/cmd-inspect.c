@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "catalog.h"
+#include "manifest.h"
 #include "names.h"
 #include "regctl.h"
 
@@ -17,11 +18,12 @@ static const char inspect_usage[] =
     "usage: regctl inspect REPO:TAG [--json]\n"
     "\n"
     "Show a sealed tag: repository, tag, digest, size, when it was sealed\n"
-    "(UTC) and the path of the blob file that holds it.\n"
+    "(UTC), its mode (0755 or 0644) and mtime, and the path of the blob\n"
+    "file that holds it.\n"
     "\n"
     "  --json      print a JSON object {repository, tag, digest, size,\n"
-    "              created, blob, origin, artifact_type, yanked,\n"
-    "              annotations}\n"
+    "              created, mode, mtime, blob, origin, artifact_type,\n"
+    "              yanked, annotations}\n"
     "  -h, --help  show this help\n";
 
 static int add_note(void *ctx, const char *key, const char *value)
@@ -36,9 +38,16 @@ static int print_note(void *ctx, const char *key, const char *value)
 	return 0;
 }
 
+/* Fields of a tag formatted for printing. */
+struct inspect_fields {
+	char created[REGCTL_TIME_STR_MAX];
+	char mode[RFS_MODE_STR_MAX];
+	char mtime[RFS_TIME_STR_MAX]; /* as push writes it, nanoseconds too */
+};
+
 static int inspect_print_json(struct rfs_store *store,
-			      const struct rfs_tag *tag, const char *created,
-			      const char *blob)
+			      const struct rfs_tag *tag,
+			      const struct inspect_fields *t, const char *blob)
 {
 	json_t *obj, *notes = json_object();
 	int ret;
@@ -46,12 +55,13 @@ static int inspect_print_json(struct rfs_store *store,
 	if (notes)
 		rfs_catalog_list_annotations(rfs_store_catalog(store), tag->id,
 					     add_note, notes);
-	obj = json_pack("{s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:b, s:o}",
-			"repository", tag->repo, "tag", tag->name, "digest",
-			tag->digest, "size", (json_int_t)tag->size, "created",
-			created, "blob", blob, "origin", tag->origin,
-			"artifact_type", tag->artifact_type, "yanked",
-			tag->yanked, "annotations", notes);
+	obj = json_pack(
+	    "{s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:o}",
+	    "repository", tag->repo, "tag", tag->name, "digest", tag->digest,
+	    "size", (json_int_t)tag->size, "created", t->created, "mode",
+	    t->mode, "mtime", t->mtime, "blob", blob, "origin", tag->origin,
+	    "artifact_type", tag->artifact_type, "yanked", tag->yanked,
+	    "annotations", notes);
 	if (!obj)
 		return regctl_error("out of memory");
 	ret = regctl_print_json(obj);
@@ -60,8 +70,8 @@ static int inspect_print_json(struct rfs_store *store,
 }
 
 static void inspect_print_text(struct rfs_store *store,
-			       const struct rfs_tag *tag, const char *created,
-			       const char *blob)
+			       const struct rfs_tag *tag,
+			       const struct inspect_fields *t, const char *blob)
 {
 	char size[REGCTL_SIZE_STR_MAX];
 
@@ -70,7 +80,9 @@ static void inspect_print_text(struct rfs_store *store,
 	printf("tag:        %s\n", tag->name);
 	printf("digest:     %s\n", tag->digest);
 	printf("size:       %" PRIu64 " (%s)\n", tag->size, size);
-	printf("created:    %s\n", created);
+	printf("created:    %s\n", t->created);
+	printf("mode:       %s\n", t->mode);
+	printf("mtime:      %s\n", t->mtime);
 	printf("blob:       %s\n", blob);
 	if (tag->origin[0])
 		printf("origin:     %s (manifest %s)\n", tag->origin,
@@ -92,7 +104,7 @@ int cmd_inspect(int argc, char **argv, struct regctl *rc)
 		{ NULL, 0, NULL, 0 },
 	};
 	char repo[RFS_REPO_MAX + 1], name[RFS_TAG_MAX + 1];
-	char created[REGCTL_TIME_STR_MAX];
+	struct inspect_fields fields;
 	char blob[PATH_MAX];
 	struct rfs_store *store = NULL;
 	struct rfs_tag tag;
@@ -138,12 +150,15 @@ int cmd_inspect(int argc, char **argv, struct regctl *rc)
 				   name, strerror(-r));
 		goto out;
 	}
-	regctl_format_time(tag.created_ns, REGCTL_TIME_RFC3339, created);
+	regctl_format_time(tag.created_ns, REGCTL_TIME_RFC3339, fields.created);
+	rfs_manifest_format_mode(tag.mode, fields.mode);
+	if (rfs_manifest_format_time(tag.mtime_ns, fields.mtime) < 0)
+		snprintf(fields.mtime, sizeof(fields.mtime), "?");
 
 	if (json) {
-		ret = inspect_print_json(store, &tag, created, blob);
+		ret = inspect_print_json(store, &tag, &fields, blob);
 	} else {
-		inspect_print_text(store, &tag, created, blob);
+		inspect_print_text(store, &tag, &fields, blob);
 		ret = REGCTL_EXIT_OK;
 	}
 out:
