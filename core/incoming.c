@@ -2,14 +2,18 @@
  * incoming.c - the staging tree behind incoming/ (see incoming.h).
  *
  * Locking: inc->lock guards the list and every entry's namespace fields
- * (dir, name, kind, linked, refs, handles, writers, killed). An entry's own
- * lock serialises the writes to its seal and the seal's commit, which can
- * take long (fsync) and must not block the whole table. Never take inc->lock
- * while holding an entry lock.
+ * (dir, name, kind, linked, refs, handles, writers, killed, attrs, and the
+ * sealed tag's fields). An entry's own lock serialises the writes to its
+ * seal and the seal's commit, which can take long (fsync) and must not
+ * block the whole table; it also guards the seal pointer and committed.
+ * Never take inc->lock while holding an entry lock.
  *
  * Lifetime: an entry is referenced by the namespace while it is linked, by
  * each open handle, and by each operation in progress; it is freed when the
- * last reference goes.
+ * last reference goes. A sealed tag's entry stays linked for its
+ * publisher's window; its seal (and the descriptor it holds) is freed as
+ * soon as no handle is open, and the entry is unlinked by the first change
+ * of the namespace after the window.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -17,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "digest.h"
 #include "incoming.h"
@@ -32,14 +37,25 @@ struct staged {
 	int64_t dir;
 	char name[RFS_STAGED_NAME_MAX + 1];
 	enum rfs_staged_kind kind;
-	int64_t mtime_ns;
+	int64_t mtime_ns; /* last write, or as set */
+	/* What the publisher said besides the bytes: the mode (from create
+	 * on) and, once set and not written after, the mtime. */
+	struct rfs_file_attrs attrs;
+	pid_t last_closer; /* the last process to close a writing handle */
 	int refs;
 	int handles;
 	int writers;
 	bool linked; /* reachable by name */
 	bool killed; /* a writer died from a signal */
+	/* A sealed tag in its publisher's window (see incoming.h). */
+	bool sealed;
+	int64_t tag_id;
+	uint64_t size;
+	pid_t publisher; /* a thread group */
+	int64_t window_end;
 	pthread_mutex_t lock;
-	struct rfs_seal *seal;
+	struct rfs_seal *seal; /* NULL once sealed and no handle is open */
+	bool committed;	       /* the seal took its content */
 	/* Metadata for the seal, from xattrs: "annotation.<key>" and
 	 * "artifact_type" names with their values. */
 	char *meta_names[RFS_META_MAX];
@@ -52,7 +68,17 @@ struct rfs_incoming {
 	pthread_mutex_t lock;
 	struct staged *head;
 	int64_t next_id;
+	int64_t window_ns;
 };
+
+/* The publisher's window is measured on a clock that never jumps. */
+static int64_t monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 int rfs_incoming_new(struct rfs_store *store, struct rfs_incoming **out)
 {
@@ -62,6 +88,7 @@ int rfs_incoming_new(struct rfs_store *store, struct rfs_incoming **out)
 		return -ENOMEM;
 	inc->store = store;
 	inc->next_id = 1;
+	inc->window_ns = (int64_t)RFS_PUBLISHER_WINDOW_MS * 1000000;
 	pthread_mutex_init(&inc->lock, NULL);
 	*out = inc;
 	return 0;
@@ -76,6 +103,13 @@ static void staged_free(struct staged *e)
 	rfs_seal_free(&e->seal);
 	pthread_mutex_destroy(&e->lock);
 	free(e);
+}
+
+void rfs_incoming_set_window(struct rfs_incoming *inc, int64_t ms)
+{
+	pthread_mutex_lock(&inc->lock);
+	inc->window_ns = ms * 1000000;
+	pthread_mutex_unlock(&inc->lock);
 }
 
 void rfs_incoming_free(struct rfs_incoming **incp)
@@ -158,6 +192,27 @@ static void unlink_locked(struct rfs_incoming *inc, struct staged *e)
 	drop_ref_locked(inc, e);
 }
 
+/* Sealed tags whose publisher's window is over leave the namespace. Called
+ * as a namespace operation starts, so that no entry it finds goes away
+ * under it. */
+static void sweep_locked(struct rfs_incoming *inc)
+{
+	int64_t now = monotonic_ns();
+	struct staged *e, *next;
+
+	for (e = inc->head; e; e = next) {
+		next = e->next;
+		if (e->sealed && e->linked && now >= e->window_end)
+			unlink_locked(inc, e);
+	}
+}
+
+static void lock_namespace(struct rfs_incoming *inc)
+{
+	pthread_mutex_lock(&inc->lock);
+	sweep_locked(inc);
+}
+
 static struct staged *get(struct rfs_incoming *inc, int64_t id)
 {
 	struct staged *e;
@@ -185,8 +240,12 @@ static void fill_info(struct staged *e, struct rfs_staged_info *out)
 	out->dir = e->dir;
 	snprintf(out->name, sizeof(out->name), "%s", e->name);
 	out->kind = e->kind;
-	out->size = rfs_seal_size(e->seal);
-	out->mtime_ns = e->mtime_ns;
+	/* The seal may be gone once sealed is set (under the lock held). */
+	out->size = e->sealed ? e->size : rfs_seal_size(e->seal);
+	out->mtime_ns = e->attrs.set_mtime ? e->attrs.mtime_ns : e->mtime_ns;
+	out->mode = e->attrs.mode & 0777;
+	out->sealed = e->sealed;
+	out->tag_id = e->tag_id;
 }
 
 int rfs_incoming_dir_lookup(struct rfs_incoming *inc, int64_t parent,
@@ -230,7 +289,7 @@ int rfs_incoming_mkdir(struct rfs_incoming *inc, int64_t parent,
 				     "repository name too long");
 	if (rfs_catalog_dir_lookup(cat, parent, name, NULL) == 0)
 		return rfs_error_set(err, -EEXIST, "'%s' exists", path);
-	pthread_mutex_lock(&inc->lock);
+	lock_namespace(inc);
 	staged = find_linked(inc, parent, name) != NULL;
 	pthread_mutex_unlock(&inc->lock);
 	if (staged)
@@ -264,7 +323,7 @@ int rfs_incoming_lookup(struct rfs_incoming *inc, int64_t dir, const char *name,
 	struct staged *e;
 	int rc = -ENOENT;
 
-	pthread_mutex_lock(&inc->lock);
+	lock_namespace(inc);
 	e = find_linked(inc, dir, name);
 	if (e) {
 		fill_info(e, out);
@@ -296,9 +355,10 @@ int rfs_incoming_list(struct rfs_incoming *inc, int64_t dir, rfs_staged_fn fn,
 	struct rfs_staged_info info;
 	int rc = 0;
 
-	pthread_mutex_lock(&inc->lock);
+	/* Sealed tags are listed under registry/ only. */
+	lock_namespace(inc);
 	for (struct staged *e = inc->head; e && !rc; e = e->next) {
-		if (e->linked && e->dir == dir) {
+		if (e->linked && !e->sealed && e->dir == dir) {
 			fill_info(e, &info);
 			rc = fn(ctx, &info);
 		}
@@ -313,7 +373,7 @@ bool rfs_incoming_dir_busy(struct rfs_incoming *inc, int64_t dir)
 
 	pthread_mutex_lock(&inc->lock);
 	for (struct staged *e = inc->head; e && !busy; e = e->next)
-		busy = e->linked && e->dir == dir;
+		busy = e->linked && !e->sealed && e->dir == dir;
 	pthread_mutex_unlock(&inc->lock);
 	return busy;
 }
@@ -325,7 +385,12 @@ static int name_free_locked(struct rfs_incoming *inc, const struct rfs_dir *d,
 {
 	struct rfs_catalog *cat = rfs_store_catalog(inc->store);
 
-	if (find_linked(inc, d->id, name))
+	struct staged *e = find_linked(inc, d->id, name);
+
+	if (e && e->sealed)
+		return rfs_error_set(err, -EEXIST, "tag '%s:%s' exists",
+				     d->path, name);
+	if (e)
 		return rfs_error_set(err, -EEXIST,
 				     "'%s/%s' is being written already",
 				     d->path, name);
@@ -340,7 +405,8 @@ static int name_free_locked(struct rfs_incoming *inc, const struct rfs_dir *d,
 }
 
 int rfs_incoming_create(struct rfs_incoming *inc, int64_t dir, const char *name,
-			struct rfs_staged_info *out, struct rfs_error *err)
+			unsigned mode, struct rfs_staged_info *out,
+			struct rfs_error *err)
 {
 	struct rfs_catalog *cat = rfs_store_catalog(inc->store);
 	enum rfs_staged_kind kind;
@@ -372,12 +438,14 @@ int rfs_incoming_create(struct rfs_incoming *inc, int64_t dir, const char *name,
 	snprintf(e->name, sizeof(e->name), "%s", name);
 	e->kind = kind;
 	e->mtime_ns = rfs_now_ns();
+	e->attrs.set_mode = true;
+	e->attrs.mode = mode & 07777;
 	e->refs = 2; /* the namespace and the handle */
 	e->handles = 1;
 	e->writers = 1;
 	e->linked = true;
 
-	pthread_mutex_lock(&inc->lock);
+	lock_namespace(inc);
 	rc = name_free_locked(inc, &d, name, kind, err);
 	if (!rc) {
 		e->id = inc->next_id++;
@@ -401,6 +469,8 @@ int rfs_incoming_open(struct rfs_incoming *inc, int64_t id, bool write,
 	e = find_id(inc, id);
 	if (!e || !e->linked)
 		rc = rfs_error_set(err, -ENOENT, "no such staged file");
+	else if (write && e->sealed)
+		rc = rfs_error_set(err, -EEXIST, "tag '%s' is sealed", e->name);
 	else if (write && e->kind == RFS_STAGED_TAG && e->writers > 0)
 		rc = rfs_error_set(err, -EEXIST,
 				   "'%s' is being written already", e->name);
@@ -430,6 +500,15 @@ static int check_size(struct rfs_incoming *inc, struct staged *e, uint64_t end,
 	return 0;
 }
 
+/* A write or truncate after an explicit mtime moves it, as on any file
+ * system: the seal then dates the tag. */
+static void data_changed(struct rfs_incoming *inc, struct staged *e)
+{
+	pthread_mutex_lock(&inc->lock);
+	e->attrs.set_mtime = false;
+	pthread_mutex_unlock(&inc->lock);
+}
+
 ssize_t rfs_incoming_write(struct rfs_incoming *inc, int64_t id,
 			   const void *buf, size_t len, uint64_t offset,
 			   struct rfs_error *err)
@@ -445,10 +524,15 @@ ssize_t rfs_incoming_write(struct rfs_incoming *inc, int64_t id,
 		return n;
 	}
 	pthread_mutex_lock(&e->lock);
-	n = rfs_seal_write(e->seal, buf, len, offset, err);
+	if (e->committed)
+		n = rfs_error_set(err, -EBADF, "'%s' is sealed", e->name);
+	else
+		n = rfs_seal_write(e->seal, buf, len, offset, err);
 	if (n > 0)
 		e->mtime_ns = rfs_now_ns();
 	pthread_mutex_unlock(&e->lock);
+	if (n > 0)
+		data_changed(inc, e);
 	put(inc, e);
 	return n;
 }
@@ -461,7 +545,9 @@ ssize_t rfs_incoming_read(struct rfs_incoming *inc, int64_t id, void *buf,
 
 	if (!e)
 		return -EBADF;
-	n = rfs_seal_read(e->seal, buf, len, offset);
+	pthread_mutex_lock(&e->lock);
+	n = e->seal ? rfs_seal_read(e->seal, buf, len, offset) : -EBADF;
+	pthread_mutex_unlock(&e->lock);
 	put(inc, e);
 	return n;
 }
@@ -480,9 +566,116 @@ int rfs_incoming_truncate(struct rfs_incoming *inc, int64_t id, uint64_t size,
 		return rc;
 	}
 	pthread_mutex_lock(&e->lock);
-	rc = rfs_seal_truncate(e->seal, size, err);
-	e->mtime_ns = rfs_now_ns();
+	if (e->committed)
+		rc = rfs_error_set(err, -EROFS, "'%s' is sealed", e->name);
+	else
+		rc = rfs_seal_truncate(e->seal, size, err);
+	if (!rc)
+		e->mtime_ns = rfs_now_ns();
 	pthread_mutex_unlock(&e->lock);
+	if (!rc)
+		data_changed(inc, e);
+	put(inc, e);
+	return rc;
+}
+
+/* A change to a staged file: it goes with the bytes to the seal. */
+static int setattr_staged(struct rfs_incoming *inc, struct staged *e,
+			  const struct rfs_staged_setattr *set,
+			  struct rfs_error *err)
+{
+	int rc = 0;
+
+	if (set->set_size)
+		rc = rfs_incoming_truncate(inc, e->id, set->size, err);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&inc->lock);
+	if (set->attrs.set_mode) {
+		e->attrs.set_mode = true;
+		e->attrs.mode = set->attrs.mode & 07777;
+	}
+	if (set->attrs.set_mtime) {
+		e->attrs.set_mtime = true;
+		e->attrs.mtime_ns = set->attrs.mtime_ns;
+	}
+	pthread_mutex_unlock(&inc->lock);
+	return 0;
+}
+
+/* A change to a tag sealed from e: only by its publisher, in its window,
+ * and never of its content. */
+static int setattr_sealed(struct rfs_incoming *inc, struct staged *e, pid_t pid,
+			  const struct rfs_staged_setattr *set,
+			  struct rfs_tag *changed, struct rfs_error *err)
+{
+	pid_t caller = rfs_proc_tgid(pid);
+	char name[RFS_STAGED_NAME_MAX + 1];
+	bool publisher, in_window;
+	uint64_t size;
+	int64_t tag_id;
+	int rc;
+
+	pthread_mutex_lock(&inc->lock);
+	publisher = caller > 0 && caller == e->publisher;
+	in_window = monotonic_ns() < e->window_end;
+	tag_id = e->tag_id;
+	size = e->size;
+	snprintf(name, sizeof(name), "%s", e->name);
+	pthread_mutex_unlock(&inc->lock);
+	if (!publisher)
+		return rfs_error_set(err, -EROFS,
+				     "tag '%s' is sealed: only the process "
+				     "that published it may set its mode and "
+				     "times, right after",
+				     name);
+	if (!in_window)
+		return rfs_error_set(err, -EROFS,
+				     "tag '%s' is sealed, and its publisher's "
+				     "%d ms to set its mode and times are over",
+				     name, RFS_PUBLISHER_WINDOW_MS);
+	if (set->set_size && set->size != size)
+		return rfs_error_set(err, -EROFS,
+				     "tag '%s' is sealed: its content cannot "
+				     "change",
+				     name);
+	if (!set->attrs.set_mode && !set->attrs.set_mtime)
+		return 0;
+	rc = rfs_catalog_tag_set_attrs(rfs_store_catalog(inc->store), tag_id,
+				       &set->attrs, changed);
+	if (rc)
+		return rfs_error_set(err, rc, "cannot set the mode of tag '%s'",
+				     name);
+	pthread_mutex_lock(&inc->lock);
+	e->attrs.mode = changed->mode;
+	e->attrs.mtime_ns = changed->mtime_ns;
+	pthread_mutex_unlock(&inc->lock);
+	return 0;
+}
+
+int rfs_incoming_setattr(struct rfs_incoming *inc, int64_t id, pid_t pid,
+			 const struct rfs_staged_setattr *set,
+			 struct rfs_tag *changed, struct rfs_error *err)
+{
+	struct staged *e = get(inc, id);
+	bool sealed;
+	int rc;
+
+	if (changed)
+		memset(changed, 0, sizeof(*changed));
+	if (!e)
+		return rfs_error_set(err, -ENOENT, "no such staged file");
+	pthread_mutex_lock(&inc->lock);
+	sealed = e->sealed;
+	pthread_mutex_unlock(&inc->lock);
+	if (sealed) {
+		struct rfs_tag tag;
+
+		rc = setattr_sealed(inc, e, pid, set, changed ? changed : &tag,
+				    err);
+	} else {
+		rc = setattr_staged(inc, e, set, err);
+	}
 	put(inc, e);
 	return rc;
 }
@@ -592,6 +785,7 @@ static int take_meta(struct rfs_incoming *inc, struct staged *e,
 	int rc = 0;
 
 	pthread_mutex_lock(&inc->lock);
+	meta->attrs = e->attrs;
 	for (size_t i = 0; !rc && i < e->n_meta; i++) {
 		const char *name = e->meta_names[i];
 
@@ -613,12 +807,31 @@ static int take_meta(struct rfs_incoming *inc, struct staged *e,
 	return rc;
 }
 
-/* Seal entry e as <its folder>:<its name>. The entry leaves the namespace
- * whatever the outcome: sealed, or discarded. The caller holds a reference
- * and no lock. */
-static int seal_entry(struct rfs_incoming *inc, struct staged *e,
+/* A sealed entry needs its seal no more once no handle is open: free it,
+ * and the descriptor it holds, now rather than at the end of the window.
+ * The caller holds a reference and no lock. */
+static void drop_seal_if_idle(struct rfs_incoming *inc, struct staged *e)
+{
+	bool idle;
+
+	pthread_mutex_lock(&inc->lock);
+	idle = e->sealed && e->handles == 0;
+	pthread_mutex_unlock(&inc->lock);
+	if (!idle)
+		return;
+	pthread_mutex_lock(&e->lock);
+	rfs_seal_free(&e->seal);
+	pthread_mutex_unlock(&e->lock);
+}
+
+/* Seal entry e as <its folder>:<its name>, published by the process pid.
+ * Discarded, the entry leaves the namespace; sealed, it stays for its
+ * publisher's window. The caller holds a reference and no lock. */
+static int seal_entry(struct rfs_incoming *inc, struct staged *e, pid_t pid,
 		      struct rfs_tag *sealed, struct rfs_error *err)
 {
+	pid_t publisher = rfs_proc_tgid(pid);
+	struct rfs_tag tag = { 0 };
 	char digest[RFS_DIGEST_STR_MAX + 1];
 	struct rfs_seal_options opts = { 0 };
 	struct rfs_annotation annotations[RFS_META_MAX];
@@ -643,8 +856,11 @@ static int seal_entry(struct rfs_incoming *inc, struct staged *e,
 		goto out;
 	opts.meta = &meta;
 	pthread_mutex_lock(&e->lock);
-	rc = rfs_seal_commit(e->seal, d.path, e->name, &opts, sealed, err);
+	rc = rfs_seal_commit(e->seal, d.path, e->name, &opts, &tag, err);
+	e->committed = rc == 0;
 	pthread_mutex_unlock(&e->lock);
+	if (rc == 0 && sealed)
+		*sealed = tag;
 out:
 	for (size_t i = 0; i < meta.n_annotations; i++) {
 		free((char *)annotations[i].key);
@@ -652,7 +868,18 @@ out:
 	}
 	free((char *)meta.artifact_type);
 	pthread_mutex_lock(&inc->lock);
-	unlink_locked(inc, e);
+	if (rc == 0 && e->linked && inc->window_ns > 0) {
+		e->sealed = true;
+		e->tag_id = tag.id;
+		e->size = tag.size;
+		e->attrs.mode = tag.mode;
+		e->attrs.set_mtime = true;
+		e->attrs.mtime_ns = tag.mtime_ns;
+		e->publisher = publisher;
+		e->window_end = monotonic_ns() + inc->window_ns;
+	} else {
+		unlink_locked(inc, e);
+	}
 	if (sidecar) {
 		/* Our reference, and the namespace's once the tag is sealed. */
 		int refs = 1;
@@ -664,25 +891,27 @@ out:
 		drop_refs_locked(inc, sidecar, refs);
 	}
 	pthread_mutex_unlock(&inc->lock);
+	if (rc == 0)
+		drop_seal_if_idle(inc, e);
 	return rc;
 }
 
 /* Should e be sealed now that one of its writers is done? Lock held. */
 static bool ready_to_seal(const struct staged *e)
 {
-	return e->kind == RFS_STAGED_TAG && e->linked && !e->killed &&
-	       e->writers <= 1;
+	return e->kind == RFS_STAGED_TAG && e->linked && !e->sealed &&
+	       !e->killed && e->writers <= 1;
 }
 
 int rfs_incoming_flush(struct rfs_incoming *inc, int64_t id, bool write,
-		       enum rfs_closer closer, struct rfs_tag *sealed,
-		       struct rfs_error *err)
+		       enum rfs_closer closer, pid_t pid,
+		       struct rfs_tag *sealed, struct rfs_error *err)
 {
 	struct staged *e;
 	bool seal = false;
 	int rc = 0;
 
-	if (!write || closer == RFS_CLOSER_STILL_OPEN)
+	if (!write)
 		return 0;
 	e = get(inc, id);
 	if (!e)
@@ -693,11 +922,12 @@ int rfs_incoming_flush(struct rfs_incoming *inc, int64_t id, bool write,
 		e->killed = true;
 		unlink_locked(inc, e);
 	} else {
-		seal = ready_to_seal(e);
+		e->last_closer = pid;
+		seal = closer == RFS_CLOSER_DONE && ready_to_seal(e);
 	}
 	pthread_mutex_unlock(&inc->lock);
 	if (seal)
-		rc = seal_entry(inc, e, sealed, err);
+		rc = seal_entry(inc, e, pid, sealed, err);
 	put(inc, e);
 	return rc;
 }
@@ -707,6 +937,7 @@ int rfs_incoming_release(struct rfs_incoming *inc, int64_t id, bool write,
 {
 	struct staged *e;
 	bool seal = false;
+	pid_t publisher = 0;
 	int rc = 0;
 
 	pthread_mutex_lock(&inc->lock);
@@ -716,22 +947,26 @@ int rfs_incoming_release(struct rfs_incoming *inc, int64_t id, bool write,
 		if (write) {
 			e->writers--;
 			seal = e->writers == 0 && ready_to_seal(e);
+			publisher = e->last_closer;
 		}
-		if (seal)
-			e->refs++;	 /* keep it across seal_entry() */
+		e->refs++;		 /* keep it for what follows */
 		drop_ref_locked(inc, e); /* the handle's reference */
 	}
 	pthread_mutex_unlock(&inc->lock);
-	if (seal) {
-		rc = seal_entry(inc, e, sealed, err);
-		put(inc, e);
-	}
+	if (!e)
+		return 0;
+	if (seal)
+		rc = seal_entry(inc, e, publisher, sealed, err);
+	else
+		drop_seal_if_idle(inc, e);
+	put(inc, e);
 	return rc;
 }
 
 int rfs_incoming_rename(struct rfs_incoming *inc, int64_t dir, const char *name,
 			int64_t newdir, const char *newname, unsigned int flags,
-			struct rfs_tag *sealed, struct rfs_error *err)
+			pid_t pid, struct rfs_tag *sealed,
+			struct rfs_error *err)
 {
 	struct rfs_catalog *cat = rfs_store_catalog(inc->store);
 	enum rfs_staged_kind kind;
@@ -754,11 +989,14 @@ int rfs_incoming_rename(struct rfs_incoming *inc, int64_t dir, const char *name,
 	if (rfs_catalog_dir_lookup(cat, dir, name, NULL) == 0)
 		return rfs_error_set(err, -EPERM,
 				     "repository folders cannot be renamed");
-	pthread_mutex_lock(&inc->lock);
+	lock_namespace(inc);
 	e = find_linked(inc, dir, name);
 	target = find_linked(inc, newdir, newname);
 	if (!e) {
 		rc = rfs_error_set(err, -ENOENT, "no such staged file '%s'",
+				   name);
+	} else if (e->sealed) {
+		rc = rfs_error_set(err, -EROFS, "tag '%s:%s' is sealed", d.path,
 				   name);
 	} else if (target == e) {
 		rc = 0; /* rename onto itself */
@@ -790,7 +1028,7 @@ int rfs_incoming_rename(struct rfs_incoming *inc, int64_t dir, const char *name,
 	}
 	pthread_mutex_unlock(&inc->lock);
 	if (seal) {
-		rc = seal_entry(inc, e, sealed, err);
+		rc = seal_entry(inc, e, pid, sealed, err);
 		put(inc, e);
 	}
 	return rc;
@@ -801,9 +1039,11 @@ int rfs_incoming_unlink(struct rfs_incoming *inc, int64_t dir, const char *name)
 	struct staged *e;
 	int rc = -ENOENT;
 
-	pthread_mutex_lock(&inc->lock);
+	lock_namespace(inc);
 	e = find_linked(inc, dir, name);
-	if (e) {
+	if (e && e->sealed) {
+		rc = -EROFS; /* removing the name would not remove the tag */
+	} else if (e) {
 		unlink_locked(inc, e);
 		rc = 0;
 	}

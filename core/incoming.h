@@ -11,10 +11,19 @@
  *   <tag>.sha256     a checksum file in sha256sum format: the digest <tag>
  *                    must have when it is sealed
  *
- * A sealed or discarded entry leaves the namespace at once; the handles still
- * open on it keep it alive until they are released. A writer killed by a
- * signal never seals. Creating a name that is a sealed tag or an entry in
- * progress fails with EEXIST, so two racing writers cannot both seal.
+ * A discarded entry leaves the namespace at once; the handles still open on
+ * it keep it alive until they are released. A writer killed by a signal
+ * never seals. Creating a name that is a sealed tag or an entry in progress
+ * fails with EEXIST, so two racing writers cannot both seal.
+ *
+ * Modes and times are part of what a publisher says: the mode given to
+ * create, and any chmod, utimens or truncate before the seal, go with the
+ * bytes (rfs_incoming_setattr). Tools such as install, Python's
+ * shutil.copy2 and rsync --inplace set them by name right after close(), so
+ * a sealed tag's name stays in incoming/ for RFS_PUBLISHER_WINDOW_MS, not
+ * listed, read-only, showing the tag: its publisher (the process that
+ * sealed it: the last writer to close, or the renamer) may still set its
+ * mode and mtime there and nobody else may (-EROFS).
  *
  * The table lives in memory: a restart forgets staged entries, and
  * rfs_store_open() removes their files. All functions are thread-safe.
@@ -33,6 +42,9 @@
 #define RFS_STAGED_NAME_MAX 255
 /* A checksum file larger than this is refused with EFBIG. */
 #define RFS_SIDECAR_MAX 65536
+/* How long after its seal a tag's publisher may still set its mode and
+ * mtime through its incoming/ name. */
+#define RFS_PUBLISHER_WINDOW_MS 5000
 
 enum rfs_staged_kind {
 	RFS_STAGED_TAG,
@@ -47,6 +59,9 @@ struct rfs_staged_info {
 	enum rfs_staged_kind kind;
 	uint64_t size;
 	int64_t mtime_ns;
+	unsigned mode; /* permission bits: as set so far, or the tag's */
+	bool sealed;   /* in its publisher's window: it is tag_id */
+	int64_t tag_id;
 };
 
 /* How the process that closed a handle left it (see rfs_proc_closer()). */
@@ -92,10 +107,13 @@ int rfs_incoming_list(struct rfs_incoming *inc, int64_t dir, rfs_staged_fn fn,
 /* True if dir holds staged entries (rmdir must refuse). */
 bool rfs_incoming_dir_busy(struct rfs_incoming *inc, int64_t dir);
 
-/* Create name in dir and open one write handle on it. */
+/* Create name in dir, with the mode open(O_CREAT) was given, and open one
+ * write handle on it. */
 int rfs_incoming_create(struct rfs_incoming *inc, int64_t dir, const char *name,
-			struct rfs_staged_info *out, struct rfs_error *err);
-/* Open one more handle. A second writer of a tag in progress gets EEXIST. */
+			unsigned mode, struct rfs_staged_info *out,
+			struct rfs_error *err);
+/* Open one more handle. A second writer of a tag in progress gets EEXIST,
+ * and so does any writer of a sealed tag in its window. */
 int rfs_incoming_open(struct rfs_incoming *inc, int64_t id, bool write,
 		      struct rfs_error *err);
 ssize_t rfs_incoming_write(struct rfs_incoming *inc, int64_t id,
@@ -106,15 +124,34 @@ ssize_t rfs_incoming_read(struct rfs_incoming *inc, int64_t id, void *buf,
 int rfs_incoming_truncate(struct rfs_incoming *inc, int64_t id, uint64_t size,
 			  struct rfs_error *err);
 
-/* A descriptor of a handle was closed. For a tag whose last writer is done
- * this seals it and returns the seal's result, which the closer sees as
- * close()'s. A killed closer discards the entry. sealed is filled when a
- * tag was sealed (may be NULL). */
+/* A change of attributes: a size, a mode and an mtime, and owners, which
+ * are accepted and ignored (a tag has no owner). */
+struct rfs_staged_setattr {
+	bool set_size;
+	uint64_t size;
+	struct rfs_file_attrs attrs;
+	bool set_other; /* owners, atime: nothing to keep */
+};
+/* Set attributes of a staged file for its seal, or of a tag just sealed
+ * from it, by the process pid. Applied to the tag only for its publisher
+ * within its window; -EROFS for anyone else, after the window, and for a
+ * size other than the tag's. changed is filled when the tag changed. */
+int rfs_incoming_setattr(struct rfs_incoming *inc, int64_t id, pid_t pid,
+			 const struct rfs_staged_setattr *set,
+			 struct rfs_tag *changed, struct rfs_error *err);
+/* Tests: the publisher's window in milliseconds. */
+void rfs_incoming_set_window(struct rfs_incoming *inc, int64_t ms);
+
+/* The process pid closed a descriptor of a handle. For a tag whose last
+ * writer is done this seals it and returns the seal's result, which the
+ * closer sees as close()'s. A killed closer discards the entry. sealed is
+ * filled when a tag was sealed (may be NULL). */
 int rfs_incoming_flush(struct rfs_incoming *inc, int64_t id, bool write,
-		       enum rfs_closer closer, struct rfs_tag *sealed,
-		       struct rfs_error *err);
+		       enum rfs_closer closer, pid_t pid,
+		       struct rfs_tag *sealed, struct rfs_error *err);
 /* A handle is gone. A tag still unsealed after its last writer is sealed
- * here (nobody can see the result but the log). */
+ * here (nobody can see the result but the log); its publisher is the last
+ * process that closed a writing descriptor. */
 int rfs_incoming_release(struct rfs_incoming *inc, int64_t id, bool write,
 			 struct rfs_tag *sealed, struct rfs_error *err);
 
@@ -132,11 +169,14 @@ int rfs_incoming_remove_meta(struct rfs_incoming *inc, int64_t id,
 int rfs_incoming_list_meta(struct rfs_incoming *inc, int64_t id,
 			   rfs_annotation_fn fn, void *ctx);
 
-/* Rename a staged entry. Onto a tag name with no writer open, this seals;
- * -EEXIST if the tag exists. flags takes RENAME_NOREPLACE. */
+/* Rename a staged entry, by the process pid. Onto a tag name with no
+ * writer open, this seals; -EEXIST if the tag exists. flags takes
+ * RENAME_NOREPLACE. A sealed tag's name cannot be renamed (-EROFS). */
 int rfs_incoming_rename(struct rfs_incoming *inc, int64_t dir, const char *name,
 			int64_t newdir, const char *newname, unsigned int flags,
-			struct rfs_tag *sealed, struct rfs_error *err);
+			pid_t pid, struct rfs_tag *sealed,
+			struct rfs_error *err);
+/* Remove a staged entry; a sealed tag's name cannot be removed (-EROFS). */
 int rfs_incoming_unlink(struct rfs_incoming *inc, int64_t dir,
 			const char *name);
 
@@ -150,5 +190,8 @@ int rfs_sidecar_parse(const char *text, size_t len, const char *tag,
  * killed by a signal, still holding another descriptor, or done. Reads
  * /proc/<pid>/stat and /proc/<pid>/fdinfo. */
 enum rfs_closer rfs_proc_closer(pid_t pid, uint64_t ino);
+/* The process (thread group) the thread pid belongs to: FUSE names the
+ * calling thread. pid itself when /proc cannot tell. */
+pid_t rfs_proc_tgid(pid_t pid);
 
 #endif

@@ -112,3 +112,24 @@ enum rfs_closer rfs_proc_closer(pid_t pid, uint64_t ino)
 		return RFS_CLOSER_STILL_OPEN;
 	return RFS_CLOSER_DONE;
 }
+
+pid_t rfs_proc_tgid(pid_t pid)
+{
+	char path[64], buf[1024], *line;
+	ssize_t n;
+	int fd;
+
+	if (pid <= 0)
+		return pid;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return pid;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return pid;
+	buf[n] = '\0';
+	line = strstr(buf, "\nTgid:");
+	return line ? (pid_t)strtol(line + 6, NULL, 10) : pid;
+}

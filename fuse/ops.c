@@ -71,12 +71,21 @@ static struct handle *handle_of(const struct fuse_file_info *fi)
 	return (struct handle *)(uintptr_t)fi->fh;
 }
 
-static void set_times(struct stat *st, int64_t ns)
+static struct timespec timespec_of(int64_t ns)
 {
 	struct timespec ts = { .tv_sec = ns / 1000000000,
 			       .tv_nsec = ns % 1000000000 };
 
-	st->st_atim = st->st_mtim = st->st_ctim = ts;
+	if (ts.tv_nsec < 0) { /* before 1970 */
+		ts.tv_sec--;
+		ts.tv_nsec += 1000000000;
+	}
+	return ts;
+}
+
+static void set_times(struct stat *st, int64_t ns)
+{
+	st->st_atim = st->st_mtim = st->st_ctim = timespec_of(ns);
 }
 
 static void fill_common(struct regfs *fs, struct stat *st, uint64_t ino)
@@ -98,33 +107,37 @@ static void fill_dir(struct regfs *fs, struct stat *st, uint64_t ino,
 }
 
 static void fill_file(struct regfs *fs, struct stat *st, uint64_t ino,
-		      uint64_t size, int64_t ns)
+		      unsigned mode, uint64_t size, int64_t ns)
 {
 	fill_common(fs, st, ino);
-	st->st_mode = S_IFREG | 0444;
+	st->st_mode = S_IFREG | mode;
 	st->st_nlink = 1;
 	st->st_size = (off_t)size;
 	st->st_blocks = (blkcnt_t)((size + 511) / 512);
 	set_times(st, ns);
 }
 
-/* A tag is a file, or the folder of a multi-layer manifest. */
+/* A tag is a file, or the folder of a multi-layer manifest. Its mode and
+ * mtime are its publisher's; its ctime, when it was sealed. The mount
+ * refuses change (EROFS) whatever the modes say, as squashfs does. */
 static void fill_tag(struct regfs *fs, struct stat *st,
 		     const struct rfs_tag *tag)
 {
 	uint64_t ino = rfs_ino_make(RFS_NODE_TAG, tag->id);
 
-	if (tag->kind == RFS_TAG_LAYERS)
-		fill_dir(fs, st, ino, 0555, tag->created_ns);
-	else
-		fill_file(fs, st, ino, tag->size, tag->created_ns);
+	if (tag->kind == RFS_TAG_LAYERS) {
+		fill_dir(fs, st, ino, 0755, tag->created_ns);
+		return;
+	}
+	fill_file(fs, st, ino, tag->mode, tag->size, tag->mtime_ns);
+	st->st_ctim = timespec_of(tag->created_ns);
 }
 
 static void fill_staged(struct regfs *fs, struct stat *st,
 			const struct rfs_staged_info *info)
 {
 	fill_common(fs, st, rfs_ino_make(RFS_NODE_STAGED, info->id));
-	st->st_mode = S_IFREG | 0644;
+	st->st_mode = S_IFREG | info->mode;
 	st->st_nlink = 1;
 	st->st_size = (off_t)info->size;
 	st->st_blocks = (blkcnt_t)((info->size + 511) / 512);
@@ -190,8 +203,6 @@ static int stat_ino(struct regfs *fs, uint64_t ino, struct stat *st,
 	switch (rfs_ino_kind(ino)) {
 	case RFS_NODE_ROOT:
 	case RFS_NODE_REGISTRY_TOP:
-		fill_dir(fs, st, ino, 0555, started_ns(fs));
-		return 0;
 	case RFS_NODE_INCOMING_TOP:
 		fill_dir(fs, st, ino, 0755, started_ns(fs));
 		return 0;
@@ -203,10 +214,7 @@ static int stat_ino(struct regfs *fs, uint64_t ino, struct stat *st,
 		if (rfs_ino_kind(ino) == RFS_NODE_REGISTRY_DIR && !dir.sealed &&
 		    !rfs_pull_serves(fs->pull, dir.path))
 			return -ENOENT;
-		fill_dir(fs, st, ino,
-			 rfs_ino_kind(ino) == RFS_NODE_REGISTRY_DIR ? 0555
-								    : 0755,
-			 dir.changed_ns);
+		fill_dir(fs, st, ino, 0755, dir.changed_ns);
 		return 0;
 	case RFS_NODE_TAG:
 		rc = rfs_catalog_tag_by_id(cat, rfs_ino_id(ino), &tag);
@@ -222,7 +230,7 @@ static int stat_ino(struct regfs *fs, uint64_t ino, struct stat *st,
 		rc = regfs_blob_of(fs, ino, &tag, &ref);
 		if (rc)
 			return rc;
-		fill_file(fs, st, ino, ref.size, tag.created_ns);
+		fill_file(fs, st, ino, 0644, ref.size, tag.created_ns);
 		*timeout = SEALED_TIMEOUT;
 		return 0;
 	}
@@ -273,7 +281,7 @@ static void entry_for_dir(struct regfs *fs, struct fuse_entry_param *e,
 
 	memset(e, 0, sizeof(*e));
 	e->ino = ino;
-	fill_dir(fs, &e->attr, ino, incoming ? 0755 : 0555, dir->changed_ns);
+	fill_dir(fs, &e->attr, ino, 0755, dir->changed_ns);
 	/* A folder never goes away once sealed; incoming ones may be
 	 * removed, but only through us, and the kernel drops the entry. */
 	e->entry_timeout = SEALED_TIMEOUT;
@@ -297,7 +305,7 @@ static void entry_for_file(struct regfs *fs, struct fuse_entry_param *e,
 			   uint64_t ino, uint64_t size, int64_t ns)
 {
 	memset(e, 0, sizeof(*e));
-	fill_file(fs, &e->attr, ino, size, ns);
+	fill_file(fs, &e->attr, ino, 0644, size, ns);
 	e->ino = ino;
 	e->entry_timeout = SEALED_TIMEOUT;
 	e->attr_timeout = SEALED_TIMEOUT;
@@ -316,8 +324,7 @@ static void fill_top(struct regfs *fs, struct fuse_entry_param *e, uint64_t ino)
 {
 	memset(e, 0, sizeof(*e));
 	e->ino = ino;
-	fill_dir(fs, &e->attr, ino, ino == RFS_INO_INCOMING ? 0755 : 0555,
-		 started_ns(fs));
+	fill_dir(fs, &e->attr, ino, 0755, started_ns(fs));
 	e->entry_timeout = SEALED_TIMEOUT;
 	e->attr_timeout = DIR_ATTR_TIMEOUT;
 }
@@ -507,6 +514,45 @@ static void log_error(const struct rfs_error *err, int rc)
 	regfs_log(REGFS_LOG_ERROR, "%s", rfs_error_message(err, rc));
 }
 
+/* What a setattr asks of a file in incoming/. Owners and atimes are
+ * accepted and not kept: a tag has no owner, and its atime is its mtime. */
+static struct rfs_staged_setattr decode_setattr(const struct stat *attr,
+						int to_set)
+{
+	struct rfs_staged_setattr set = { 0 };
+
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		set.set_size = true;
+		set.size = (uint64_t)attr->st_size;
+	}
+	if (to_set & FUSE_SET_ATTR_MODE) {
+		set.attrs.set_mode = true;
+		set.attrs.mode = attr->st_mode & 07777;
+	}
+	if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)) {
+		set.attrs.set_mtime = true;
+		set.attrs.mtime_ns =
+		    (to_set & FUSE_SET_ATTR_MTIME_NOW)
+			? rfs_now_ns()
+			: (int64_t)attr->st_mtim.tv_sec * 1000000000 +
+			      attr->st_mtim.tv_nsec;
+	}
+	set.set_other =
+	    (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID |
+		       FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW)) != 0;
+	return set;
+}
+
+/* A tag's publisher set its mode or mtime after the seal: the kernel keeps
+ * a tag's attributes for long, so tell it. */
+static void tag_attrs_changed(struct regfs *fs, const struct rfs_tag *tag)
+{
+	regfs_log(REGFS_LOG_INFO, "its publisher set '%s:%s' to mode %04o",
+		  tag->repo, tag->name, tag->mode);
+	fuse_lowlevel_notify_inval_inode(
+	    fs->se, rfs_ino_make(RFS_NODE_TAG, tag->id), -1, 0);
+}
+
 static void regfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 			  int to_set, struct fuse_file_info *fi)
 {
@@ -516,20 +562,26 @@ static void regfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	double timeout;
 	int rc = 0;
 
+	struct rfs_staged_setattr set;
+	struct rfs_tag changed;
+
 	switch (rfs_ino_kind(ino)) {
 	case RFS_NODE_STAGED:
-		if (to_set & FUSE_SET_ATTR_SIZE)
-			rc = rfs_incoming_truncate(
-			    fs->incoming, rfs_ino_id(ino),
-			    (uint64_t)attr->st_size, &err);
+		set = decode_setattr(attr, to_set);
+		rc = rfs_incoming_setattr(fs->incoming, rfs_ino_id(ino),
+					  fuse_req_ctx(req)->pid, &set,
+					  &changed, &err);
+		if (rc == 0 && changed.id)
+			tag_attrs_changed(fs, &changed);
+		else if (rc && rc != -EROFS && rc != -ENOENT)
+			log_error(&err, rc);
 		break;
+	/* Folders of incoming/ take modes, owners and times (tar, cp -a and
+	 * rsync -a set them) and keep none: a folder is a repository path. */
 	case RFS_NODE_INCOMING_TOP:
 	case RFS_NODE_INCOMING_DIR: break;
 	default: rc = -EROFS; break;
 	}
-	/* Modes, owners and times of files in incoming/ are accepted and
-	 * dropped (rsync -a sets them): a sealed tag is 0444 and dated by
-	 * its seal. */
 	if (rc == 0)
 		rc = stat_ino(fs, ino, &st, &timeout);
 	if (rc)
@@ -637,7 +689,8 @@ static void regfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		rc = -EINVAL;
 	if (rc == 0) {
 		rc = rfs_incoming_rename(regfs_data(req)->incoming, d, name,
-					 newd, newname, flags, &tag, &err);
+					 newd, newname, flags,
+					 fuse_req_ctx(req)->pid, &tag, &err);
 		seal_done(req, rc, &tag, &err);
 	}
 	fuse_reply_err(req, -rc);
@@ -702,7 +755,8 @@ static void regfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	rc = rfs_incoming_create(fs->incoming, d, name, &info, &err);
+	rc = rfs_incoming_create(fs->incoming, d, name, mode & 07777, &info,
+				 &err);
 	if (rc) {
 		if (rc != -EEXIST && rc != -EINVAL)
 			log_error(&err, rc);
@@ -831,6 +885,7 @@ static void regfs_open(fuse_req_t req, fuse_ino_t ino,
 {
 	struct regfs *fs = regfs_data(req);
 	bool write = (fi->flags & O_ACCMODE) != O_RDONLY;
+	struct rfs_staged_info info;
 	struct rfs_blob_ref ref;
 	struct rfs_tag tag;
 	struct handle *h;
@@ -849,6 +904,20 @@ static void regfs_open(fuse_req_t req, fuse_ino_t ino,
 			open_blob(fs, req, ino, fi, &tag, &ref);
 		return;
 	case RFS_NODE_STAGED:
+		/* A tag just sealed reads as the tag. */
+		if (!write &&
+		    rfs_incoming_stat(fs->incoming, rfs_ino_id(ino), &info) ==
+			0 &&
+		    info.sealed) {
+			rc = regfs_blob_of(
+			    fs, rfs_ino_make(RFS_NODE_TAG, info.tag_id), &tag,
+			    &ref);
+			if (rc)
+				fuse_reply_err(req, -rc);
+			else
+				open_blob(fs, req, ino, fi, &tag, &ref);
+			return;
+		}
 		h = handle_new(HANDLE_STAGED);
 		if (!h) {
 			fuse_reply_err(req, ENOMEM);
@@ -949,7 +1018,8 @@ static void regfs_flush(fuse_req_t req, fuse_ino_t ino,
 				  "discarding what it wrote",
 				  (int)fuse_req_ctx(req)->pid, info.name);
 		rc = rfs_incoming_flush(regfs_data(req)->incoming, h->staged_id,
-					true, closer, &tag, &err);
+					true, closer, fuse_req_ctx(req)->pid,
+					&tag, &err);
 		seal_done(req, rc, &tag, &err);
 	}
 	fuse_reply_err(req, -rc);

@@ -23,19 +23,18 @@ expect_ok "cp into incoming/app/v1.0.0 with no mkdir first" -- cp "$SRC/app" "$I
 after=$(date +%s)
 
 check "close() returned: registry/app/v1.0.0 exists" test -f "$R/app/v1.0.0"
-check "the incoming entry is gone once cp returns" test ! -e "$I/app/v1.0.0"
 expect_eq "$(ls -A "$I/app" | tr '\n' ' ')" "" "incoming/app lists nothing after the seal"
 expect_eq "$(sha "$R/app/v1.0.0")" "$app_sha" "sha256sum of the sealed tag equals the source's"
 expect_ok "cmp: the sealed tag equals the source byte for byte" -- cmp "$SRC/app" "$R/app/v1.0.0"
 expect_eq "$(cat "$R/app/v1.0.0" | sha256sum | cut -d' ' -f1)" "$app_sha" "cat through a pipe reads it whole"
 expect_eq "$(stat -c %s "$R/app/v1.0.0")" "$(stat -c %s "$SRC/app")" "stat: size is the content size"
-expect_eq "$(stat -c %a "$R/app/v1.0.0")" "444" "stat: mode is 0444"
+expect_eq "$(stat -c %a "$R/app/v1.0.0")" "644" "stat: mode is 0644, as the source's"
 expect_eq "$(stat -c %F "$R/app/v1.0.0")" "regular file" "stat: a regular file"
 mtime=$(stat -c %Y "$R/app/v1.0.0")
 check "stat: mtime is the seal time ($before <= $mtime <= $after)" \
 	test "$mtime" -ge "$before" -a "$mtime" -le "$after"
-expect_eq "$(ls -l "$R/app" | awk '$NF == "v1.0.0" { print substr($1, 1, 10) }')" "-r--r--r--" \
-	"ls -l lists the tag as a read-only regular file"
+expect_eq "$(ls -l "$R/app" | awk '$NF == "v1.0.0" { print substr($1, 1, 10) }')" "-rw-r--r--" \
+	"ls -l lists the tag as a regular file"
 expect_eq "$(find "$R" -type f | sed "s|^$R/||")" "app/v1.0.0" "find registry/ -type f lists the tag"
 expect_eq "$(find "$R" -type d | sed "s|^$R||" | sort | tr '\n' ' ')" " /app " "registry/app is a directory"
 
@@ -70,12 +69,11 @@ expect_ne "$(stat -c %i "$R/app/latest")" "$(stat -c %i "$R/app/v1.0.0")" "two t
 expect_ok cp "$SRC/other" "$I/app/v2"
 expect_eq "$(count_files "$STORE/blobs/sha256")" "2" "new content adds one blob"
 
-# --- cp -p sets times and modes before close; the seal decides them ---
+# --- cp -p sets times and modes before close, and the tag keeps them ---
 
-before=$(date +%s)
 expect_ok "cp -p publishes" -- cp -p "$SRC/app" "$I/app/preserved"
-expect_eq "$(stat -c %a "$R/app/preserved" 2>&1)" "444" "cp -p: the mode is still 0444"
-check "cp -p: mtime is the seal time, not the source's" test "$(stat -c %Y "$R/app/preserved")" -ge "$before"
+expect_eq "$(stat -c %a "$R/app/preserved" 2>&1)" "644" "cp -p: the mode is the source's"
+expect_eq "$(stat -c %Y "$R/app/preserved" 2>&1)" "$(stat -c %Y "$SRC/app")" "cp -p: the mtime is the source's"
 
 # --- other writers ---
 

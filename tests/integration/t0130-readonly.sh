@@ -80,7 +80,7 @@ expect_errno OK open "$T" r
 expect_eq "$(sha "$T")" "$sha_before" "the content is unchanged"
 expect_eq "$(stat -c %i "$T")" "$ino_before" "the inode is unchanged"
 expect_eq "$(stat -c %Y "$T")" "$mtime_before" "the mtime is unchanged"
-expect_eq "$(stat -c %a "$T")" "444" "the mode is unchanged"
+expect_eq "$(stat -c %a "$T")" "644" "the mode is unchanged"
 expect_eq "$(getfattr --absolute-names -d "$T" 2>&1)" "$xattrs_before" "the extended attributes are unchanged"
 expect_eq "$(ls "$R/app" | tr '\n' ' ')" "v1 " "registry/app holds v1 only"
 expect_eq "$(cd "$R" && find . | sort | tr '\n' ' ')" ". ./app ./app/v1 ./org ./org/app ./org/app/v1 " \

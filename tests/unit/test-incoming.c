@@ -100,7 +100,7 @@ static int64_t create(struct fixture *f, int64_t dir, const char *name)
 {
 	struct rfs_staged_info info;
 	struct rfs_error err = { 0 };
-	int rc = rfs_incoming_create(f->inc, dir, name, &info, &err);
+	int rc = rfs_incoming_create(f->inc, dir, name, 0644, &info, &err);
 
 	if (rc != 0)
 		fail_msg("create '%s': %d %s", name, rc, err.msg);
@@ -126,7 +126,8 @@ static int flush(struct fixture *f, int64_t id, enum rfs_closer closer,
 {
 	struct rfs_error err = { 0 };
 
-	return rfs_incoming_flush(f->inc, id, true, closer, sealed, &err);
+	return rfs_incoming_flush(f->inc, id, true, closer, getpid(), sealed,
+				  &err);
 }
 
 static int release(struct fixture *f, int64_t id)
@@ -153,11 +154,22 @@ static bool tag_exists(struct fixture *f, const char *repo, const char *tag,
 	return rfs_catalog_tag_get(f->cat, repo, tag, out ? out : &t) == 0;
 }
 
+/* A name in incoming/ being written (not a tag just sealed). */
 static bool staged(struct fixture *f, int64_t dir, const char *name)
 {
 	struct rfs_staged_info info;
 
-	return rfs_incoming_lookup(f->inc, dir, name, &info) == 0;
+	return rfs_incoming_lookup(f->inc, dir, name, &info) == 0 &&
+	       !info.sealed;
+}
+
+/* A name in incoming/ that is a tag in its publisher's window. */
+static bool just_sealed(struct fixture *f, int64_t dir, const char *name)
+{
+	struct rfs_staged_info info;
+
+	return rfs_incoming_lookup(f->inc, dir, name, &info) == 0 &&
+	       info.sealed;
 }
 
 /* ---- sidecar parsing ---- */
@@ -380,8 +392,9 @@ static void test_create_write_close_seals(void **state)
 	assert_false(tag_exists(f, "app", "v1", NULL));
 
 	memset(&t, 0, sizeof(t));
-	assert_int_equal(
-	    rfs_incoming_flush(f->inc, id, true, RFS_CLOSER_DONE, &t, &err), 0);
+	assert_int_equal(rfs_incoming_flush(f->inc, id, true, RFS_CLOSER_DONE,
+					    getpid(), &t, &err),
+			 0);
 	assert_string_equal(t.digest, SHA_HELLO);
 	assert_int_equal(t.size, 12);
 	assert_string_equal(t.repo, "app");
@@ -390,8 +403,10 @@ static void test_create_write_close_seals(void **state)
 	assert_int_equal(t2.id, t.id);
 	assert_string_equal(t2.digest, SHA_HELLO);
 
-	/* Sealed: gone from incoming/ at once. */
+	/* Sealed: no longer staged; the name stays for its publisher's
+	 * window, as the tag. */
 	assert_false(staged(f, f->app.id, "v1"));
+	assert_true(just_sealed(f, f->app.id, "v1"));
 	assert_false(rfs_incoming_dir_busy(f->inc, f->app.id));
 	assert_int_equal(release(f, id), 0);
 	assert_int_equal(staging_count(f), 0);
@@ -494,15 +509,16 @@ static void test_create_conflicts(void **state)
 	int64_t id = create(f, f->app.id, "v1");
 	/* Being written. */
 	assert_int_equal(
-	    rfs_incoming_create(f->inc, f->app.id, "v1", &info, &err), -EEXIST);
+	    rfs_incoming_create(f->inc, f->app.id, "v1", 0644, &info, &err),
+	    -EEXIST);
 	/* A second writer through open is refused too; a reader is not. */
 	assert_int_equal(rfs_incoming_open(f->inc, id, true, &err), -EEXIST);
 	assert_int_equal(rfs_incoming_open(f->inc, id, false, &err), 0);
 	wr(f, id, HELLO, 0);
 	/* The reader closes first: that does not seal. */
-	assert_int_equal(
-	    rfs_incoming_flush(f->inc, id, false, RFS_CLOSER_DONE, NULL, &err),
-	    0);
+	assert_int_equal(rfs_incoming_flush(f->inc, id, false, RFS_CLOSER_DONE,
+					    getpid(), NULL, &err),
+			 0);
 	assert_int_equal(rfs_incoming_release(f->inc, id, false, NULL, &err),
 			 0);
 	assert_false(tag_exists(f, "app", "v1", NULL));
@@ -513,7 +529,8 @@ static void test_create_conflicts(void **state)
 
 	/* Sealed. */
 	assert_int_equal(
-	    rfs_incoming_create(f->inc, f->app.id, "v1", &info, &err), -EEXIST);
+	    rfs_incoming_create(f->inc, f->app.id, "v1", 0644, &info, &err),
+	    -EEXIST);
 	assert_false(staged(f, f->app.id, "v1"));
 
 	/* A folder of that name. */
@@ -521,17 +538,18 @@ static void test_create_conflicts(void **state)
 	assert_int_equal(
 	    rfs_incoming_mkdir(f->inc, f->app.id, "sub", &sub, &err), 0);
 	assert_int_equal(
-	    rfs_incoming_create(f->inc, f->app.id, "sub", &info, &err),
+	    rfs_incoming_create(f->inc, f->app.id, "sub", 0644, &info, &err),
 	    -EEXIST);
 
 	/* Bad names. */
 	assert_int_equal(
-	    rfs_incoming_create(f->inc, f->app.id, "-v2", &info, &err),
+	    rfs_incoming_create(f->inc, f->app.id, "-v2", 0644, &info, &err),
 	    -EINVAL);
 	assert_int_equal(
-	    rfs_incoming_create(f->inc, f->app.id, "..", &info, &err), -EINVAL);
+	    rfs_incoming_create(f->inc, f->app.id, "..", 0644, &info, &err),
+	    -EINVAL);
 	assert_int_equal(
-	    rfs_incoming_create(f->inc, f->app.id, "a/b", &info, &err),
+	    rfs_incoming_create(f->inc, f->app.id, "a/b", 0644, &info, &err),
 	    -EINVAL);
 }
 
@@ -555,7 +573,8 @@ static void test_temp_rename_seals(void **state)
 
 	memset(&t, 0, sizeof(t));
 	assert_int_equal(rfs_incoming_rename(f->inc, f->app.id, ".v1.XYZ",
-					     f->app.id, "v1", 0, &t, &err),
+					     f->app.id, "v1", 0, getpid(), &t,
+					     &err),
 			 0);
 	assert_string_equal(t.digest, SHA_HELLO);
 	assert_string_equal(t.name, "v1");
@@ -579,7 +598,8 @@ static void test_rename_onto_existing_tag(void **state)
 	wr(f, id, "abc", 0);
 	assert_int_equal(close_writer(f, id, NULL), 0);
 	assert_int_equal(rfs_incoming_rename(f->inc, f->app.id, ".v1.tmp",
-					     f->app.id, "v1", 0, &t, &err),
+					     f->app.id, "v1", 0, getpid(), &t,
+					     &err),
 			 -EEXIST);
 	assert_true(tag_exists(f, "app", "v1", &t));
 	assert_string_equal(t.digest, SHA_HELLO);
@@ -587,7 +607,8 @@ static void test_rename_onto_existing_tag(void **state)
 
 	/* Onto another tag name it still seals. */
 	assert_int_equal(rfs_incoming_rename(f->inc, f->app.id, ".v1.tmp",
-					     f->app.id, "v2", 0, &t, &err),
+					     f->app.id, "v2", 0, getpid(), &t,
+					     &err),
 			 0);
 	assert_true(tag_exists(f, "app", "v2", &t));
 	assert_string_equal(t.digest, SHA_ABC);
@@ -604,7 +625,8 @@ static void test_rename_while_open(void **state)
 	int64_t id = create(f, f->app.id, ".part");
 	wr(f, id, "hello ", 0);
 	assert_int_equal(rfs_incoming_rename(f->inc, f->app.id, ".part",
-					     f->app.id, "v1", 0, NULL, &err),
+					     f->app.id, "v1", 0, getpid(), NULL,
+					     &err),
 			 0);
 	assert_false(tag_exists(f, "app", "v1", NULL));
 	assert_true(staged(f, f->app.id, "v1"));
@@ -623,7 +645,8 @@ static void test_rename_missing(void **state)
 	struct rfs_error err = { 0 };
 
 	assert_int_equal(rfs_incoming_rename(f->inc, f->app.id, ".nope",
-					     f->app.id, "v1", 0, NULL, &err),
+					     f->app.id, "v1", 0, getpid(), NULL,
+					     &err),
 			 -ENOENT);
 }
 
@@ -649,9 +672,9 @@ static void test_sidecar_mismatch(void **state)
 	write_sidecar(f, "v1.sha256", HEX_OTHER "  v1\n");
 	int64_t id = create(f, f->app.id, "v1");
 	wr(f, id, HELLO, 0);
-	assert_int_equal(
-	    rfs_incoming_flush(f->inc, id, true, RFS_CLOSER_DONE, &t, &err),
-	    -EBADMSG);
+	assert_int_equal(rfs_incoming_flush(f->inc, id, true, RFS_CLOSER_DONE,
+					    getpid(), &t, &err),
+			 -EBADMSG);
 	assert_non_null(strstr(err.msg, "mismatch"));
 	(void)release(f, id);
 	assert_false(tag_exists(f, "app", "v1", NULL));
@@ -687,7 +710,8 @@ static void test_sidecar_match(void **state)
 	assert_int_equal(close_writer(f, id, NULL), 0);
 	struct rfs_error err = { 0 };
 	assert_int_equal(rfs_incoming_rename(f->inc, f->app.id, ".v3.tmp",
-					     f->app.id, "v3", 0, &t, &err),
+					     f->app.id, "v3", 0, getpid(), &t,
+					     &err),
 			 -EBADMSG);
 	assert_false(tag_exists(f, "app", "v3", NULL));
 }
@@ -703,9 +727,9 @@ static void test_rsync_sidecar_by_rename(void **state)
 	int64_t id = create(f, f->app.id, ".v1.sha256.AbC123");
 	wr(f, id, HEX_ABC "  v1\n", 0);
 	assert_int_equal(close_writer(f, id, NULL), 0);
-	assert_int_equal(rfs_incoming_rename(f->inc, f->app.id,
-					     ".v1.sha256.AbC123", f->app.id,
-					     "v1.sha256", 0, NULL, &err),
+	assert_int_equal(rfs_incoming_rename(
+			     f->inc, f->app.id, ".v1.sha256.AbC123", f->app.id,
+			     "v1.sha256", 0, getpid(), NULL, &err),
 			 0);
 	assert_int_equal(
 	    rfs_incoming_lookup(f->inc, f->app.id, "v1.sha256", &info), 0);
@@ -716,7 +740,8 @@ static void test_rsync_sidecar_by_rename(void **state)
 	wr(f, id, HELLO, 0);
 	assert_int_equal(close_writer(f, id, NULL), 0);
 	assert_int_equal(rfs_incoming_rename(f->inc, f->app.id, ".v1.XyZ789",
-					     f->app.id, "v1", 0, &t, &err),
+					     f->app.id, "v1", 0, getpid(), &t,
+					     &err),
 			 -EBADMSG);
 	assert_false(tag_exists(f, "app", "v1", NULL));
 
@@ -724,7 +749,8 @@ static void test_rsync_sidecar_by_rename(void **state)
 	wr(f, id, "abc", 0);
 	assert_int_equal(close_writer(f, id, NULL), 0);
 	assert_int_equal(rfs_incoming_rename(f->inc, f->app.id, ".v1.QqQ000",
-					     f->app.id, "v1", 0, &t, &err),
+					     f->app.id, "v1", 0, getpid(), &t,
+					     &err),
 			 0);
 	assert_true(tag_exists(f, "app", "v1", &t));
 	assert_string_equal(t.digest, SHA_ABC);
@@ -786,9 +812,9 @@ static void test_sealed_handle_stays_readable(void **state)
 	assert_int_equal(rfs_incoming_read(f->inc, id, buf, sizeof(buf), 0),
 			 12);
 	assert_string_equal(buf, HELLO);
-	assert_int_equal(
-	    rfs_incoming_flush(f->inc, id, false, RFS_CLOSER_DONE, NULL, &err),
-	    0);
+	assert_int_equal(rfs_incoming_flush(f->inc, id, false, RFS_CLOSER_DONE,
+					    getpid(), NULL, &err),
+			 0);
 	assert_int_equal(rfs_incoming_release(f->inc, id, false, NULL, &err),
 			 0);
 }
@@ -810,8 +836,9 @@ static void test_retry_after_mismatch(void **state)
 			 0);
 	id = create(f, f->app.id, "v1");
 	wr(f, id, HELLO, 0);
-	assert_int_equal(
-	    rfs_incoming_flush(f->inc, id, true, RFS_CLOSER_DONE, &t, &err), 0);
+	assert_int_equal(rfs_incoming_flush(f->inc, id, true, RFS_CLOSER_DONE,
+					    getpid(), &t, &err),
+			 0);
 	assert_string_equal(t.digest, SHA_HELLO);
 	assert_int_equal(release(f, id), 0);
 }
@@ -853,14 +880,14 @@ static void test_rename_across_and_noreplace(void **state)
 
 	/* RENAME_NOREPLACE onto a staged name. */
 	assert_int_equal(rfs_incoming_rename(f->inc, f->app.id, ".a", f->app.id,
-					     ".b", RENAME_NOREPLACE, NULL,
-					     &err),
+					     ".b", RENAME_NOREPLACE, getpid(),
+					     NULL, &err),
 			 -EEXIST);
 	assert_true(staged(f, f->app.id, ".a"));
 
 	/* Into another repository's folder. */
 	assert_int_equal(rfs_incoming_rename(f->inc, f->app.id, ".a", other.id,
-					     "v1", 0, &t, &err),
+					     "v1", 0, getpid(), &t, &err),
 			 0);
 	assert_true(tag_exists(f, "other", "v1", &t));
 	assert_string_equal(t.digest, SHA_HELLO);
@@ -884,17 +911,17 @@ static void *race_create(void *arg)
 	struct rfs_error err = { 0 };
 
 	pthread_barrier_wait(r->barrier);
-	r->rc_create =
-	    rfs_incoming_create(r->f->inc, r->f->app.id, r->name, &info, &err);
+	r->rc_create = rfs_incoming_create(r->f->inc, r->f->app.id, r->name,
+					   0644, &info, &err);
 	if (r->rc_create == 0) {
 		size_t len = strlen(r->content);
 		if (rfs_incoming_write(r->f->inc, info.id, r->content, len, 0,
 				       &err) != (ssize_t)len)
 			r->rc_seal = -EIO;
 		else
-			r->rc_seal =
-			    rfs_incoming_flush(r->f->inc, info.id, true,
-					       RFS_CLOSER_DONE, NULL, &err);
+			r->rc_seal = rfs_incoming_flush(r->f->inc, info.id,
+							true, RFS_CLOSER_DONE,
+							getpid(), NULL, &err);
 		rfs_incoming_release(r->f->inc, info.id, true, NULL, &err);
 	}
 	return NULL;
@@ -1098,6 +1125,216 @@ static void test_proc_closer_children(void **state)
 	reap(pid);
 }
 
+/* ---- modes and times: before close, and in the publisher's window ---- */
+
+static int create_mode(struct fixture *f, const char *name, unsigned mode)
+{
+	struct rfs_staged_info info;
+	struct rfs_error err = { 0 };
+
+	assert_int_equal(
+	    rfs_incoming_create(f->inc, f->app.id, name, mode, &info, &err), 0);
+	assert_int_equal(info.mode, mode & 0777);
+	return (int)info.id;
+}
+
+static int set_attrs(struct fixture *f, int64_t id, pid_t pid,
+		     const struct rfs_staged_setattr *set, struct rfs_tag *out)
+{
+	struct rfs_error err = { 0 };
+
+	return rfs_incoming_setattr(f->inc, id, pid, set, out, &err);
+}
+
+static void test_mode_and_times_before_close(void **state)
+{
+	struct fixture *f = *state;
+	struct rfs_staged_setattr chmod_exe = { .attrs = { .set_mode = true,
+							   .mode = 0700 } };
+	struct rfs_staged_setattr touch = {
+		.attrs = { .set_mtime = true, .mtime_ns = 981173106000000007 }
+	};
+	struct rfs_staged_info info;
+	struct rfs_tag t;
+	int64_t id;
+
+	/* The mode open(O_CREAT) was given, as cp passes the source's. */
+	id = create_mode(f, "exe", 0755);
+	wr(f, id, HELLO, 0);
+	assert_int_equal(close_writer(f, id, &t), 0);
+	assert_int_equal(t.mode, 0755);
+	assert_true(t.mtime_ns == t.created_ns);
+
+	/* Set-id and sticky bits are not stored. */
+	id = create_mode(f, "suid", 06755);
+	assert_int_equal(close_writer(f, id, &t), 0);
+	assert_int_equal(t.mode, 0755);
+
+	/* fchmod and futimens before close, as cp -p and tar -x do. */
+	id = create_mode(f, "chmodded", 0600);
+	wr(f, id, HELLO, 0);
+	assert_int_equal(set_attrs(f, id, getpid(), &chmod_exe, NULL), 0);
+	assert_int_equal(set_attrs(f, id, getpid(), &touch, NULL), 0);
+	assert_int_equal(rfs_incoming_stat(f->inc, id, &info), 0);
+	assert_int_equal(info.mode, 0700);
+	assert_true(info.mtime_ns == 981173106000000007);
+	assert_int_equal(close_writer(f, id, &t), 0);
+	assert_int_equal(t.mode, 0755);
+	assert_true(t.mtime_ns == 981173106000000007);
+
+	/* A write after the mtime was set moves it: the seal dates it. */
+	id = create_mode(f, "rewritten", 0644);
+	assert_int_equal(set_attrs(f, id, getpid(), &touch, NULL), 0);
+	wr(f, id, HELLO, 0);
+	assert_int_equal(close_writer(f, id, &t), 0);
+	assert_int_equal(t.mode, 0644);
+	assert_true(t.mtime_ns == t.created_ns);
+}
+
+struct thread_setattr {
+	struct fixture *f;
+	int64_t id;
+	const struct rfs_staged_setattr *set;
+	int rc;
+};
+
+static void *setattr_from_thread(void *arg)
+{
+	struct thread_setattr *ts = arg;
+	struct rfs_tag t;
+
+	ts->rc = set_attrs(ts->f, ts->id, gettid(), ts->set, &t);
+	return NULL;
+}
+
+static void test_publisher_window(void **state)
+{
+	struct fixture *f = *state;
+	struct rfs_staged_setattr chmod_exe = { .attrs = { .set_mode = true,
+							   .mode = 0755 } };
+	struct rfs_staged_setattr touch = {
+		.attrs = { .set_mtime = true, .mtime_ns = 1000000000 }
+	};
+	struct rfs_staged_setattr chown = { .set_other = true };
+	struct rfs_staged_setattr shrink = { .set_size = true, .size = 1 };
+	struct rfs_staged_setattr same_size = { .set_size = true, .size = 12 };
+	struct thread_setattr ts = { .f = f, .set = &touch };
+	struct rfs_staged_info info;
+	struct rfs_error err = { 0 };
+	struct rfs_tag t, changed;
+	pthread_t thread;
+	int64_t id;
+	pid_t other;
+
+	/* install: create 0600, write, close, then chmod by name. */
+	id = create_mode(f, "v1", 0600);
+	wr(f, id, HELLO, 0);
+	assert_int_equal(close_writer(f, id, &t), 0);
+	assert_int_equal(t.mode, 0644);
+	assert_int_equal(rfs_incoming_lookup(f->inc, f->app.id, "v1", &info),
+			 0);
+	assert_true(info.sealed);
+	assert_true(info.tag_id == t.id);
+	assert_int_equal(info.size, 12);
+
+	/* Another process may change nothing, not even owners. */
+	other = fork();
+	assert_true(other >= 0);
+	if (other == 0) {
+		pause();
+		_exit(0);
+	}
+	assert_int_equal(set_attrs(f, id, other, &chmod_exe, &changed), -EROFS);
+	assert_int_equal(set_attrs(f, id, other, &chown, &changed), -EROFS);
+	kill(other, SIGKILL);
+	waitpid(other, NULL, 0);
+	assert_true(tag_exists(f, "app", "v1", &t));
+	assert_int_equal(t.mode, 0644);
+
+	/* The publisher may, and the tag changes. */
+	assert_int_equal(set_attrs(f, id, getpid(), &chmod_exe, &changed), 0);
+	assert_true(changed.id == t.id);
+	assert_int_equal(changed.mode, 0755);
+	assert_true(tag_exists(f, "app", "v1", &t));
+	assert_int_equal(t.mode, 0755);
+	assert_int_equal(rfs_incoming_stat(f->inc, id, &info), 0);
+	assert_int_equal(info.mode, 0755);
+	/* ... from any of its threads (utime from a worker thread). */
+	ts.id = id;
+	assert_int_equal(
+	    pthread_create(&thread, NULL, setattr_from_thread, &ts), 0);
+	pthread_join(thread, NULL);
+	assert_int_equal(ts.rc, 0);
+	assert_true(tag_exists(f, "app", "v1", &t));
+	assert_true(t.mtime_ns == 1000000000);
+	/* Owners are taken and not kept; the content never changes. */
+	assert_int_equal(set_attrs(f, id, getpid(), &chown, &changed), 0);
+	assert_int_equal(set_attrs(f, id, getpid(), &same_size, &changed), 0);
+	assert_int_equal(set_attrs(f, id, getpid(), &shrink, &changed), -EROFS);
+
+	/* The name is read-only, and not listed. */
+	assert_int_equal(rfs_incoming_open(f->inc, id, true, &err), -EEXIST);
+	assert_int_equal(
+	    rfs_incoming_create(f->inc, f->app.id, "v1", 0644, &info, &err),
+	    -EEXIST);
+	assert_int_equal(rfs_incoming_unlink(f->inc, f->app.id, "v1"), -EROFS);
+	assert_int_equal(rfs_incoming_rename(f->inc, f->app.id, "v1", f->app.id,
+					     "v2", 0, getpid(), NULL, &err),
+			 -EROFS);
+	assert_false(rfs_incoming_dir_busy(f->inc, f->app.id));
+
+	/* After the window, not even the publisher. */
+	rfs_incoming_set_window(f->inc, 50);
+	id = create_mode(f, "v3", 0644);
+	assert_int_equal(close_writer(f, id, &t), 0);
+	assert_true(just_sealed(f, f->app.id, "v3"));
+	usleep(80 * 1000);
+	assert_int_equal(set_attrs(f, id, getpid(), &chmod_exe, &changed),
+			 -EROFS);
+	assert_true(tag_exists(f, "app", "v3", &t));
+	assert_int_equal(t.mode, 0644);
+	assert_false(just_sealed(f, f->app.id, "v3"));
+	assert_int_equal(staging_count(f), 0);
+}
+
+/* A tag sealed by renaming a temporary onto its name (rsync) is the
+ * renamer's; a tag sealed at release, its last closer's. */
+static void test_publisher_of_rename_and_release(void **state)
+{
+	struct fixture *f = *state;
+	struct rfs_staged_setattr chmod_exe = { .attrs = { .set_mode = true,
+							   .mode = 0755 } };
+	struct rfs_error err = { 0 };
+	struct rfs_tag t, changed;
+	int64_t id;
+
+	id = create_mode(f, ".v1.XyZ", 0600);
+	wr(f, id, HELLO, 0);
+	assert_int_equal(close_writer(f, id, NULL), 0);
+	assert_int_equal(rfs_incoming_rename(f->inc, f->app.id, ".v1.XyZ",
+					     f->app.id, "v1", 0, getpid(), &t,
+					     &err),
+			 0);
+	assert_int_equal(set_attrs(f, id, getpid(), &chmod_exe, &changed), 0);
+	assert_int_equal(changed.mode, 0755);
+
+	id = create_mode(f, "v2", 0644);
+	wr(f, id, HELLO, 0);
+	assert_int_equal(flush(f, id, RFS_CLOSER_STILL_OPEN, NULL), 0);
+	assert_int_equal(rfs_incoming_release(f->inc, id, true, &t, &err), 0);
+	assert_true(tag_exists(f, "app", "v2", NULL));
+	assert_int_equal(set_attrs(f, id, getpid(), &chmod_exe, &changed), 0);
+	assert_int_equal(changed.mode, 0755);
+}
+
+static void test_proc_tgid(void **state)
+{
+	(void)state;
+	assert_int_equal(rfs_proc_tgid(getpid()), getpid());
+	assert_int_equal(rfs_proc_tgid(gettid()), getpid());
+	assert_int_equal(rfs_proc_tgid(0), 0);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1128,6 +1365,10 @@ int main(void)
 		T(test_sidecar_too_big),
 		T(test_rename_across_and_noreplace),
 		T(test_threads),
+		T(test_mode_and_times_before_close),
+		T(test_publisher_window),
+		T(test_publisher_of_rename_and_release),
+		cmocka_unit_test(test_proc_tgid),
 		cmocka_unit_test(test_proc_closer_self),
 		cmocka_unit_test(test_proc_closer_children),
 	};
