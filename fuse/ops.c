@@ -547,7 +547,8 @@ static struct rfs_staged_setattr decode_setattr(const struct stat *attr,
  * a tag's attributes for long, so tell it. */
 static void tag_attrs_changed(struct regfs *fs, const struct rfs_tag *tag)
 {
-	regfs_log(REGFS_LOG_INFO, "its publisher set '%s:%s' to mode %04o",
+	regfs_log(REGFS_LOG_INFO,
+		  "'%s:%s': its publisher set its mode or mtime (now %04o)",
 		  tag->repo, tag->name, tag->mode);
 	fuse_lowlevel_notify_inval_inode(
 	    fs->se, rfs_ino_make(RFS_NODE_TAG, tag->id), -1, 0);
