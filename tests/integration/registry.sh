@@ -57,7 +57,9 @@
 #   registry_blob_gets NAME DIGEST   how many GETs of that blob it answered
 #   registry_requests NAME METHOD PATH-ERE   requests of its access log
 #   oci_push_file URL REPO TAG FILE [TITLE] [AUTH] [--no-artifact-type]
-#                 [--layer-type MT]      ORAS-shaped; prints the layer digest
+#                 [--layer-type MT] [--annotation KEY=VALUE]...
+#                 ORAS-shaped; prints the layer digest. --annotation adds
+#                 one to the layer (io.regfs.file.mode=0755, say)
 #   oci_push_image URL REPO TAG [AUTH] [--untitled] FILE...
 #                 one layer per file; prints the manifest digest
 #   oci_push_index URL REPO TAG [AUTH] [AMD64-FILE ARM64-FILE]
@@ -499,7 +501,7 @@ bad_proxy_stop() {
 #   token          (stdin: the token service's answer)
 #   challenge      (stdin: a WWW-Authenticate value; prints scheme, realm, service)
 _oci_py='
-import json, sys
+import json, os, sys
 kind, a = sys.argv[1], sys.argv[2:]
 def out(obj):
     sys.stdout.write(json.dumps(obj, separators=(",", ":")))
@@ -509,10 +511,15 @@ if kind == "manifest":
         m["artifactType"] = a[3]
     m["config"] = {"mediaType": a[0], "digest": a[1], "size": int(a[2])}
     m["layers"] = []
+    # KEY=VALUE lines: annotations of every layer (oci_push_file --annotation).
+    extra = [n.split("=", 1) for n in os.environ.get("_OCI_LAYER_NOTES", "").splitlines()]
     for i in range(5, len(a), 4):
         l = {"mediaType": a[i], "digest": a[i + 1], "size": int(a[i + 2])}
+        notes = dict(extra)
         if a[i + 3]:
-            l["annotations"] = {"org.opencontainers.image.title": a[i + 3]}
+            notes["org.opencontainers.image.title"] = a[i + 3]
+        if notes:
+            l["annotations"] = notes
         m["layers"].append(l)
     if a[4]:
         m["annotations"] = {"org.opencontainers.image.created": a[4]}
@@ -698,13 +705,21 @@ oci_push_file() {
 	local _oci_auth _oci_args
 	_oci_parse_auth "$url" "$repo" "$@" || return 1
 	local title=${file##*/} atype=application/vnd.unknown.artifact.v1
-	local ltype=application/vnd.oci.image.layer.v1.tar
+	local ltype=application/vnd.oci.image.layer.v1.tar notes=''
 	set -- "${_oci_args[@]}"
 	while (($#)); do
 		case $1 in
 		--no-artifact-type) atype= ;;
 		--layer-type)
 			ltype=${2:?--layer-type MEDIA-TYPE}
+			shift
+			;;
+		--annotation)
+			[[ ${2:-} == ?*=* ]] || {
+				echo "oci_push_file: --annotation KEY=VALUE, not '${2:-}'" >&2
+				return 1
+			}
+			notes+=$2$'\n'
 			shift
 			;;
 		--*)
@@ -720,9 +735,9 @@ oci_push_file() {
 	cfg=$(_oci_empty_config)
 	_oci_put_blob "$url" "$repo" "$cfg" >/dev/null || return 1
 	man=$(_oci_tmp)
-	python3 -c "$_oci_py" manifest application/vnd.oci.empty.v1+json "$OCI_EMPTY_DIGEST" 2 \
-		"$atype" "$(_oci_created)" "$ltype" "$ldigest" "$(stat -c %s "$file")" "$title" >"$man" ||
-		return 1
+	_OCI_LAYER_NOTES=$notes python3 -c "$_oci_py" manifest application/vnd.oci.empty.v1+json \
+		"$OCI_EMPTY_DIGEST" 2 "$atype" "$(_oci_created)" "$ltype" "$ldigest" "$(stat -c %s "$file")" \
+		"$title" >"$man" || return 1
 	_oci_put_manifest "$url" "$repo" "$tag" application/vnd.oci.image.manifest.v1+json "$man" >/dev/null ||
 		return 1
 	rm -f "$man"
