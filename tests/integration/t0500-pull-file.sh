@@ -4,8 +4,10 @@
 # multi-layer image a folder of its layers (by title, else by digest) and a
 # read-only manifest.json, an index is followed to linux/amd64. `ls` merges
 # local, pinned and upstream tags; the xattrs name the digests skopeo (an
-# independent client) sees upstream; a blob is fetched once. Both the simple
-# -o upstream= and a regfs.conf(5) with a prefix.
+# independent client) sees upstream; a blob is fetched once. A file's mode
+# and mtime come from its layer's io.regfs.file.* annotations, where they
+# are well formed (a malformed one is ignored: 0644, and the tag still
+# reads). Both the simple -o upstream= and a regfs.conf(5) with a prefix.
 # shellcheck source-path=SCRIPTDIR disable=SC2317,SC2012,SC2016 # ls as users use it; literal $1 for bash -c
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -34,6 +36,15 @@ app_d=$(oci_push_file "$U" app v1 "$SRC/app.bin")
 app2_d=$(oci_push_file "$U" app v2 "$SRC/app2.bin")
 img_m=$(oci_push_image "$U" img 1.0 --untitled "$SRC/notes.txt" "$SRC/lib.so" "$SRC/big.bin")
 amd_d=$(oci_push_index "$U" multi latest)
+# Files with a mode and mtime, as regctl push writes them, and as it does not.
+printf '#!/bin/sh\necho exec-ok\n' >"$SRC/exec.sh"
+oci_push_file "$U" files exec "$SRC/exec.sh" --annotation io.regfs.file.mode=0755 \
+	--annotation io.regfs.file.mtime=2001-02-03T04:05:06.123456789Z >/dev/null
+oci_push_file "$U" files octal "$SRC/exec.sh" --annotation io.regfs.file.mode=4750 \
+	--annotation io.regfs.file.mtime=2001-02-03T05:05:06+01:00 >/dev/null
+oci_push_file "$U" files junk "$SRC/exec.sh" --annotation io.regfs.file.mode=rwxr-xr-x \
+	--annotation io.regfs.file.mtime=yesterday >/dev/null
+oci_push_file "$U" files plain "$SRC/notes.txt" >/dev/null
 app_m=$(skopeo_manifest_digest "$U" app v1)
 expect_eq "$app_m" "$(oci_manifest_digest "$U" app v1)" "(skopeo and the registry agree on app:v1's manifest)"
 
@@ -60,6 +71,31 @@ expect_eq "$(xattr "$R/app/v1" user.regfs.manifest 2>&1)" "$app_m" \
 	"user.regfs.manifest is the manifest digest skopeo sees"
 expect_eq "$(skopeo_manifest "$U" app v1 | json 'd["layers"][0]["digest"]')" \
 	"$(xattr "$R/app/v1" user.regfs.digest 2>&1)" "skopeo's layer digest is the one the mount shows"
+
+# --- a file's mode and mtime, from its layer's annotations ---------------------
+
+# attrs_of REPO:TAG: "MODE MTIME" as regctl inspect --json says.
+attrs_of() { "$REGCTL" --store "$STORE" inspect --json "$1" | json '" ".join((d["mode"], d["mtime"]))'; }
+for t in exec octal junk; do
+	expect_eq "$(sha "$R/files/$t" 2>&1)" "$(sha "$SRC/exec.sh")" "files/$t, with file annotations, reads"
+done
+expect_eq "$(sha "$R/files/plain" 2>&1)" "$(sha "$SRC/notes.txt")" "files/plain, without, reads"
+expect_eq "$(attrs_of files:exec)" "0755 2001-02-03T04:05:06.123456789Z" \
+	"io.regfs.file.mode 0755 and .mtime: the pinned tag has them"
+expect_eq "$(attrs_of files:octal)" "0755 2001-02-03T04:05:06.000000000Z" \
+	"an octal mode with set-id bits: 0755; an mtime with an offset: in UTC"
+expect_match "$(attrs_of files:junk)" "^0644 " "a malformed mode is ignored: 0644"
+created=$("$REGCTL" --store "$STORE" inspect --json files:junk | json 'd["created"]')
+expect_match "$(attrs_of files:junk)" " ${created%Z}\.[0-9]{9}Z$" "a malformed mtime is ignored: the time of the pin"
+expect_match "$(attrs_of files:plain)" "^0644 " "no annotations: 0644"
+# The mount shows a tag's mode and mtime (these need that part of regfs).
+expect_eq "$(stat -c '%a %.9Y' "$R/files/exec" 2>&1)" "755 981173106.123456789" \
+	"under registry/: 0755, and the mtime to the nanosecond"
+expect_eq "$(stat -c '%a %Y' "$R/files/octal" 2>&1)" "755 981173106" "0755 and the mtime, from an octal mode and an offset"
+expect_eq "$(stat -c %a "$R/files/junk" 2>&1)" 644 "0644 where the mode is malformed"
+expect_eq "$(stat -c %a "$R/files/plain" 2>&1)" 644 "and where there is none"
+expect_ok "the executable runs from the mount" -- "$R/files/exec"
+expect_eq "$OUT" exec-ok "(it is the script)"
 
 # --- ls merges local, pinned and upstream tags -----------------------------------
 
