@@ -8,9 +8,12 @@
 # again, and a blob in another repository is mounted; a remote tag naming
 # another digest is kept unless --force. A chunked upload; an upload
 # interrupted (a chunk refused, the registry restarted mid-blob) that
-# resumes on its session. htpasswd and bearer-token registries after
-# regctl login; wrong credentials; a registry down: retries, then a clear
-# failure.
+# resumes on its session. The mode and mtime travel: push writes them as
+# annotations of the layer (skopeo sees them), regctl pull restores them,
+# and a pushed executable is still executable, and as old, under another
+# store's pull-through mount (stat, rsync -a, running it). htpasswd and
+# bearer-token registries after regctl login; wrong credentials; a registry
+# down: retries, then a clear failure.
 # shellcheck source-path=SCRIPTDIR disable=SC2317 # helpers called through wait_until
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -43,6 +46,14 @@ registry_log() {
 }
 # The digest push printed: "HOST/REPO:TAG sha256:..." (and maybe a note).
 printed_digest() { awk '{ print $2 }' <<<"$1"; }
+# attrs_of STORE REPO:TAG: "('MODE', 'MTIME')" as regctl inspect --json says.
+attrs_of() { "$REGCTL" --store "$1" inspect --json "$2" | json_get 'd["mode"], d["mtime"]'; }
+# epoch_of RFC3339: "SECONDS.NANOSECONDS", as stat -c %.9Y prints an mtime.
+epoch_of() {
+	python3 -c 'import calendar, sys, time
+s = sys.argv[1]
+print("%d.%s" % (calendar.timegm(time.strptime(s[:19], "%Y-%m-%dT%H:%M:%S")), s[20:29]))' "$1"
+}
 login_stdin() {
 	local pw=$1
 	shift
@@ -95,6 +106,11 @@ expect_eq "$(json_get 'd["annotations"]["org.opencontainers.image.description"],
 	"('The app', 'alice')" "the tag's annotations on the manifest"
 expect_match "$(json_get 'd["annotations"]["org.opencontainers.image.created"]' <"$TEST_TMP/m.json")" \
 	'^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$' "org.opencontainers.image.created, RFC 3339"
+APP_MTIME=$(R inspect --json app:v1 | json_get 'd["mtime"]')
+expect_match "$APP_MTIME" '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{9}Z$' \
+	"inspect --json: the mtime in RFC 3339, UTC, with nanoseconds"
+expect_eq "$(json_get 'd["layers"][0]["annotations"]["io.regfs.file.mode"], d["layers"][0]["annotations"]["io.regfs.file.mtime"]' <"$TEST_TMP/m.json")" \
+	"('0644', '$APP_MTIME')" "the layer has io.regfs.file.mode 0644 and io.regfs.file.mtime, the tag's (its seal's)"
 
 expect_ok "skopeo copy to an OCI layout" -- skopeo copy --retry-times 0 --src-tls-verify=false \
 	"docker://$U/team/app:v1" "oci:$TEST_TMP/oci:v1"
@@ -112,6 +128,57 @@ expect_eq "$("$REGCTL" --store "$S2" inspect --json back/app:v1 | json_get 'd["d
 	"('$A', 102400)" "the local name has the content"
 expect_eq "$("$REGCTL" --store "$S2" search 'the app' --json | json_get '[(t["repository"], t["artifact_type"]) for t in d]')" \
 	"[('team/app', 'application/vnd.example.app.v1')]" "the annotations and the type came back with the pull"
+
+# --- the mode and mtime travel --------------------------------------------------------
+
+# An executable, published by regctl publish from a 0755 file.
+printf '#!/bin/sh\necho tool-ok\n' >"$SRC/tool"
+chmod 0755 "$SRC/tool"
+expect_ok R publish "$SRC/tool" app:tool
+TOOL_MTIME=$(R inspect --json app:tool | json_get 'd["mtime"]')
+expect_eq "$(attrs_of "$STORE" app:tool)" "('0755', '$TOOL_MTIME')" "inspect --json: mode 0755 for a tag published from a 0755 file"
+expect_match "$(R inspect app:tool)" $'\nmode: +0755\nmtime: +'"$TOOL_MTIME"$'\n' "inspect shows them too"
+expect_ok "push the executable" -- R push --plain-http app:tool "$U/team/tool:v1"
+TD=$(printed_digest "$OUT")
+skopeo_manifest "$REGISTRY_UP_URL" team/tool v1 >"$TEST_TMP/tool.json"
+expect_eq "$(json_get 'sorted(d["layers"][0]["annotations"].items())' <"$TEST_TMP/tool.json")" \
+	"[('io.regfs.file.mode', '0755'), ('io.regfs.file.mtime', '$TOOL_MTIME'), ('org.opencontainers.image.title', 'tool')]" \
+	"skopeo sees the executable bit and the mtime as annotations of the layer"
+check "the manifest's keys are sorted (as push builds it)" python3 -c 'import json, sys
+b = open(sys.argv[1]).read()
+sys.exit(b != json.dumps(json.loads(b), sort_keys=True, separators=(",", ":")))' "$TEST_TMP/tool.json"
+expect_ok "pushing it again" -- R push --plain-http app:tool "$U/team/tool:v1"
+expect_eq "$OUT" "$U/team/tool:v1 $TD (already there)" "gives the same digest: the mode and mtime are the tag's"
+
+# regctl pull restores them, on the pinned tag and on a local name.
+expect_ok "regctl pull of the executable" -- "$REGCTL" --store "$S2" pull --plain-http "$U/team/tool:v1" back/tool:v1
+expect_eq "$(attrs_of "$S2" team/tool:v1)" "('0755', '$TOOL_MTIME')" "regctl pull restores the mode and mtime"
+expect_eq "$(attrs_of "$S2" back/tool:v1)" "('0755', '$TOOL_MTIME')" "so does its local name"
+expect_eq "$(attrs_of "$S2" team/app:v1)" "('0644', '$APP_MTIME')" "a 0644 tag pulled: 0644, with its mtime"
+
+# A pull-through mount of another store.
+S3=$TEST_TMP/store3 M3=$TEST_TMP/mnt3
+regfs_mount "$S3" "$M3" -o upstream="$REGISTRY_UP_URL"
+expect_eq "$(stat -c %s "$M3/registry/team/tool/v1" 2>&1)" "$(stat -c %s "$SRC/tool")" "the mount finds the pushed executable"
+expect_eq "$(attrs_of "$S3" team/tool:v1)" "('0755', '$TOOL_MTIME')" "pinned through the mount with its mode and mtime"
+# The mount shows a tag's mode and mtime (the checks from here to the end
+# of this section need that part of regfs).
+expect_eq "$(stat -c %a "$M3/registry/team/tool/v1" 2>&1)" 755 \
+	"under registry/ of another store's mount, the pushed executable is 0755"
+expect_eq "$(stat -c %a "$M3/registry/team/app/v1" 2>&1)" 644 "and a plain file 0644"
+expect_eq "$(stat -c %.9Y "$M3/registry/team/tool/v1" 2>&1)" "$(epoch_of "$TOOL_MTIME")" \
+	"with the mtime of the store it was pushed from, to the nanosecond"
+mkdir -p "$TEST_TMP/deploy"
+expect_ok "rsync -a deploys it" -- rsync -a "$M3/registry/team/tool/v1" "$TEST_TMP/deploy/tool"
+expect_ok "the deployed executable runs" -- "$TEST_TMP/deploy/tool"
+expect_eq "$OUT" tool-ok "(it is the tool)"
+regfs_mount "$STORE" "$MNT"
+expect_eq "$(stat -c '%a %.9Y' "$MNT/registry/app/tool" 2>&1)" "$(stat -c '%a %.9Y' "$M3/registry/team/tool/v1" 2>&1)" \
+	"the publishing store's mount shows the same mode and mtime"
+expect_eq "$(rsync -ai "$MNT/registry/app/tool" "$TEST_TMP/deploy/tool" 2>&1)" "" \
+	"so rsync -a from it finds the deployed file up to date"
+regfs_umount "$MNT"
+regfs_umount "$M3"
 
 # --- again, another repository, content the registry has -------------------------
 
