@@ -8,7 +8,8 @@
 # --force and never of a pinned tag; gc (--dry-run, then the unreferenced
 # blob is gone, open files read on, fsck clean); gc run again and again
 # while 30 tags are published through the mount and regctl publish: every
-# tag reads back whole and fsck is clean.
+# tag reads back whole and fsck is clean. publish keeps FILE's executable
+# bit (regctl inspect, and the mount's registry/ file).
 # shellcheck source-path=SCRIPTDIR disable=SC2010,SC2016,SC2317 # ls as users use it; a literal $1 for bash -c; helpers called through wait_until
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -230,6 +231,27 @@ expect_eq "$(R ls --json load | json_get 'len(d)')" 30 "regctl ls lists all 30"
 expect_status 0 R fsck
 expect_match "$OUT" "0 missing, 0 corrupt, 0 orphans" "fsck is clean"
 check "no blob of a load tag was ever removed" _lib_not grep -q "^removed" "$TEST_TMP/gc.out"
+
+# --- publish keeps the executable bit -------------------------------------------------------
+
+mode_of_tag() { R inspect --json "$1" | json_get 'd["mode"]'; }
+printf '#!/bin/sh\necho modes-ok\n' >"$SRC/run"
+for m in 0755:0755 0700:0755 0711:0755 4755:0755 0600:0644 0644:0644 0444:0644; do
+	chmod "${m%%:*}" "$SRC/run"
+	expect_ok R publish "$SRC/run" "modes:v${m%%:*}"
+	expect_eq "$(mode_of_tag "modes:v${m%%:*}")" "${m#*:}" "publish of a ${m%%:*} file: a ${m#*:} tag"
+done
+expect_eq "$(mode_of_tag widget:v1)" 0644 "(widget:v1 came from a 0644 file: 0644)"
+chmod 0755 "$SRC/run"
+expect_ok "publish from standard input" -- \
+	bash -c '"$1" --store "$2" publish - modes:stdin <"$3"' _ "$REGCTL" "$STORE" "$SRC/run"
+expect_eq "$(mode_of_tag modes:stdin)" 0644 "from standard input: 0644, whatever the file behind it"
+# The mount shows a tag's mode (these need that part of regfs).
+expect_eq "$(stat -c %a "$MNT/registry/modes/v0755" 2>&1)" 755 "under registry/ the executable tag is 0755"
+expect_eq "$(stat -c %a "$MNT/registry/modes/v4755" 2>&1)" 755 "without set-id bits"
+expect_eq "$(stat -c %a "$MNT/registry/modes/v0600" 2>&1)" 644 "the others 0644"
+expect_ok "and it runs from there" -- "$MNT/registry/modes/v0711"
+expect_eq "$OUT" modes-ok "(it is the script)"
 
 regfs_umount "$MNT"
 done_testing
