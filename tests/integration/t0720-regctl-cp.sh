@@ -5,7 +5,8 @@
 # (the digest kept, a multi-layer image too, nothing left in the store),
 # remote to local and local to local (the content and annotations kept);
 # an existing remote tag is kept unless --force. regctl prefetch with a
-# glob over an --upstream fetches the tags that match, and only those.
+# glob over an --upstream fetches the tags that match, and only those. An
+# executable's mode and mtime survive every one of these copies.
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -30,6 +31,13 @@ access_count() {
 		END { print n + 0 }' "${!v}"
 }
 blobs() { count_files "$STORE/blobs/sha256"; }
+# attrs_of STORE REPO:TAG: "('MODE', 'MTIME')" as regctl inspect --json says.
+attrs_of() { "$REGCTL" --store "$1" inspect --json "$2" | json_get 'd["mode"], d["mtime"]'; }
+# file_notes URL REPO TAG: the io.regfs.file.* annotations of the layer.
+file_notes() {
+	skopeo_manifest "$1" "$2" "$3" |
+		json_get 'sorted((k, v) for k, v in d["layers"][0]["annotations"].items() if k.startswith("io.regfs.file."))'
+}
 
 mkrand "$SRC/app" 200K
 mkrand "$SRC/app2" 20K
@@ -143,6 +151,32 @@ expect_status 1 R cp app:v2 app:stable
 expect_match "$OUT" "^regctl: cannot copy 'app:v2': " "cp onto an existing local tag fails"
 expect_eq "$(R inspect --json app:stable | json_get 'd["digest"]')" "$A" "and leaves it"
 expect_status 1 R cp app:nosuch app:other
+
+# --- the mode and mtime, every way -----------------------------------------------------------
+
+printf '#!/bin/sh\necho tool-ok\n' >"$SRC/tool"
+chmod 0755 "$SRC/tool"
+expect_ok R publish "$SRC/tool" app:tool
+TOOL=$(attrs_of "$STORE" app:tool)
+TOOL_MTIME=$(R inspect --json app:tool | json_get 'd["mtime"]')
+expect_eq "$TOOL" "('0755', '$TOOL_MTIME')" "(an executable tag)"
+NOTES="[('io.regfs.file.mode', '0755'), ('io.regfs.file.mtime', '$TOOL_MTIME')]"
+expect_ok "cp local to remote" -- R cp --plain-http app:tool "$U/staging/tool:v1"
+expect_eq "$(file_notes "$REGISTRY_UP_URL" staging/tool v1)" "$NOTES" "the layer says 0755, and the mtime (skopeo)"
+expect_ok "promote it" -- R cp --plain-http "$U/staging/tool:v1" "$U/prod/tool:v1"
+expect_eq "$(file_notes "$REGISTRY_UP_URL" prod/tool v1)" "$NOTES" "remote to remote keeps them (the manifest as it is)"
+expect_ok "to another registry" -- R cp --plain-http "$U/staging/tool:v1" "$O/prod/tool:v1"
+expect_eq "$(file_notes "$REGISTRY_OTHER_URL" prod/tool v1)" "$NOTES" "between registries too"
+expect_ok "cp remote to local" -- R cp --plain-http "$O/prod/tool:v1" local/tool:v1
+expect_eq "$(attrs_of "$STORE" local/tool:v1)" "$TOOL" "remote to local restores the mode and mtime"
+expect_eq "$(attrs_of "$STORE" prod/tool:v1)" "$TOOL" "on the pinned tag too"
+expect_ok "cp local to local" -- R cp app:tool app:tool-stable
+expect_eq "$(attrs_of "$STORE" app:tool-stable)" "$TOOL" "local to local keeps them"
+expect_eq "$(attrs_of "$STORE" app:stable)" "('0644', '$(R inspect --json app:v1 | json_get 'd["mtime"]')')" \
+	"as it keeps a plain file's 0644 and mtime"
+S4=$TEST_TMP/store4
+expect_ok "prefetch it into another store" -- "$REGCTL" --store "$S4" prefetch --upstream "$REGISTRY_OTHER_URL" 'prod/tool:v*'
+expect_eq "$(attrs_of "$S4" prod/tool:v1)" "$TOOL" "prefetch restores the mode and mtime"
 
 # --- prefetch --------------------------------------------------------------------------------
 
