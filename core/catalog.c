@@ -1,5 +1,8 @@
 /*
- * catalog.c - the SQLite catalog (see catalog.h).
+ * catalog.c - the SQLite catalog (see catalog.h): the schema and its
+ * migrations, the statements, directories, tags, pins, layers, annotations
+ * and settings. Blob rows are in catalog-blobs.c; what both share, in
+ * catalog-internal.h.
  *
  * One connection per struct rfs_catalog, guarded by a recursive mutex so that
  * rfs_catalog_begin() can hold it across a bulk load. Statements are prepared
@@ -15,7 +18,7 @@
 
 #include <sqlite3.h>
 
-#include "catalog.h"
+#include "catalog-internal.h"
 #include "digest.h"
 
 #define SCHEMA_VERSION 4
@@ -114,57 +117,6 @@ static const char *const migrations[] = {
 	"ALTER TABLE retired_tags ADD COLUMN mode INTEGER NOT NULL "
 	"DEFAULT 420;"
 	"ALTER TABLE retired_tags ADD COLUMN mtime_ns INTEGER;",
-};
-
-enum stmt_id {
-	ST_DIR_BY_ID,
-	ST_DIR_LOOKUP,
-	ST_DIR_BY_PATH,
-	ST_DIR_INSERT,
-	ST_DIR_SEAL,
-	ST_DIR_DELETE,
-	ST_DIR_HAS_CHILDREN,
-	ST_DIR_LIST,
-	ST_DIR_LIST_SEALED,
-	ST_TAG_BY_ID,
-	ST_TAG_LOOKUP,
-	ST_TAG_GET,
-	ST_TAG_LIST_DIR,
-	ST_TAG_LIST_ALL,
-	ST_TAG_LIST_REPO,
-	ST_TAG_INSERT,
-	ST_BLOB_INSERT,
-	ST_BLOB_INSERT_REMOTE,
-	ST_BLOB_GET,
-	ST_BLOB_LIST,
-	ST_BLOB_SET_PRESENT,
-	ST_BLOB_TOUCH,
-	ST_BLOB_EVICTABLE,
-	ST_BLOB_CACHED_BYTES,
-	ST_TAG_PIN,
-	ST_TAG_DELETE,
-	ST_TAG_TOUCH,
-	ST_LAYER_INSERT,
-	ST_LAYER_BY_ID,
-	ST_LAYER_LOOKUP,
-	ST_LAYER_LIST,
-	ST_ANNOTATION_SET,
-	ST_ANNOTATION_LIST,
-	ST_TAG_SET_META,
-	ST_TAG_SET_MODE,
-	ST_TAG_SET_MTIME,
-	ST_TAG_YANK,
-	ST_TAG_SEARCH,
-	ST_REMOTE_BLOB_ADD,
-	ST_REMOTE_BLOB_FIND,
-	ST_BLOB_FORGET,
-	ST_TAG_RETIRE,
-	ST_DIR_TOUCH,
-	ST_RETIRED_SINCE,
-	ST_RETIRED_BY_ID,
-	ST_SETTING_GET,
-	ST_SETTING_SET,
-	ST_COUNT
 };
 
 #define DIR_COLS "id, parent, name, path, sealed, created_ns, changed_ns"
@@ -289,13 +241,6 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_BLOB_LIST] = "SELECT " BLOB_COLS " ORDER BY b.digest",
 };
 
-struct rfs_catalog {
-	sqlite3 *db;
-	pthread_mutex_t lock; /* recursive: held across a bulk transaction */
-	int txn_depth;
-	sqlite3_stmt *stmts[ST_COUNT];
-};
-
 int64_t rfs_now_ns(void)
 {
 	struct timespec ts;
@@ -319,7 +264,7 @@ static int exec(struct rfs_catalog *cat, const char *sql, struct rfs_error *err)
 }
 
 /* A prepared statement, reset and ready for binding. Lock held. */
-static sqlite3_stmt *stmt(struct rfs_catalog *cat, enum stmt_id id)
+sqlite3_stmt *catalog_stmt(struct rfs_catalog *cat, enum stmt_id id)
 {
 	sqlite3_stmt *s = cat->stmts[id];
 
@@ -335,17 +280,17 @@ static sqlite3_stmt *stmt(struct rfs_catalog *cat, enum stmt_id id)
 	return s;
 }
 
-static void lock(struct rfs_catalog *cat)
+void catalog_lock(struct rfs_catalog *cat)
 {
 	pthread_mutex_lock(&cat->lock);
 }
 
-static void unlock(struct rfs_catalog *cat)
+void catalog_unlock(struct rfs_catalog *cat)
 {
 	pthread_mutex_unlock(&cat->lock);
 }
 
-static void copy_text(char *dst, size_t size, const unsigned char *src)
+void catalog_copy_text(char *dst, size_t size, const unsigned char *src)
 {
 	snprintf(dst, size, "%s", src ? (const char *)src : "");
 }
@@ -354,8 +299,8 @@ static void row_to_dir(sqlite3_stmt *s, struct rfs_dir *d)
 {
 	d->id = sqlite3_column_int64(s, 0);
 	d->parent = sqlite3_column_int64(s, 1);
-	copy_text(d->name, sizeof(d->name), sqlite3_column_text(s, 2));
-	copy_text(d->path, sizeof(d->path), sqlite3_column_text(s, 3));
+	catalog_copy_text(d->name, sizeof(d->name), sqlite3_column_text(s, 2));
+	catalog_copy_text(d->path, sizeof(d->path), sqlite3_column_text(s, 3));
 	d->sealed = sqlite3_column_int(s, 4) != 0;
 	d->created_ns = sqlite3_column_int64(s, 5);
 	d->changed_ns = sqlite3_column_int64(s, 6);
@@ -367,19 +312,22 @@ static void row_to_tag(sqlite3_stmt *s, struct rfs_tag *t)
 {
 	t->id = sqlite3_column_int64(s, 0);
 	t->dir = sqlite3_column_int64(s, 1);
-	copy_text(t->repo, sizeof(t->repo), sqlite3_column_text(s, 2));
-	copy_text(t->name, sizeof(t->name), sqlite3_column_text(s, 3));
-	copy_text(t->digest, sizeof(t->digest), sqlite3_column_text(s, 4));
+	catalog_copy_text(t->repo, sizeof(t->repo), sqlite3_column_text(s, 2));
+	catalog_copy_text(t->name, sizeof(t->name), sqlite3_column_text(s, 3));
+	catalog_copy_text(t->digest, sizeof(t->digest),
+			  sqlite3_column_text(s, 4));
 	t->size = (uint64_t)sqlite3_column_int64(s, 5);
 	t->created_ns = sqlite3_column_int64(s, 6);
-	copy_text(t->origin, sizeof(t->origin), sqlite3_column_text(s, 7));
+	catalog_copy_text(t->origin, sizeof(t->origin),
+			  sqlite3_column_text(s, 7));
 	t->kind = sqlite3_column_int(s, 8) == RFS_TAG_LAYERS ? RFS_TAG_LAYERS
 							     : RFS_TAG_FILE;
-	copy_text(t->manifest, sizeof(t->manifest), sqlite3_column_text(s, 9));
+	catalog_copy_text(t->manifest, sizeof(t->manifest),
+			  sqlite3_column_text(s, 9));
 	t->resolved_ns = sqlite3_column_int64(s, 10);
 	t->yanked = sqlite3_column_int(s, 11) != 0;
-	copy_text(t->artifact_type, sizeof(t->artifact_type),
-		  sqlite3_column_text(s, 12));
+	catalog_copy_text(t->artifact_type, sizeof(t->artifact_type),
+			  sqlite3_column_text(s, 12));
 	t->mode = rfs_tag_mode((unsigned)sqlite3_column_int(s, 13));
 	t->mtime_ns = sqlite3_column_type(s, 14) == SQLITE_NULL
 			  ? t->created_ns
@@ -390,18 +338,21 @@ static void row_to_layer(sqlite3_stmt *s, struct rfs_layer *l)
 {
 	l->id = sqlite3_column_int64(s, 0);
 	l->tag = sqlite3_column_int64(s, 1);
-	copy_text(l->name, sizeof(l->name), sqlite3_column_text(s, 2));
-	copy_text(l->digest, sizeof(l->digest), sqlite3_column_text(s, 3));
+	catalog_copy_text(l->name, sizeof(l->name), sqlite3_column_text(s, 2));
+	catalog_copy_text(l->digest, sizeof(l->digest),
+			  sqlite3_column_text(s, 3));
 	l->size = (uint64_t)sqlite3_column_int64(s, 4);
 }
 
 static void row_to_blob(sqlite3_stmt *s, struct rfs_blob *b)
 {
-	copy_text(b->digest, sizeof(b->digest), sqlite3_column_text(s, 0));
+	catalog_copy_text(b->digest, sizeof(b->digest),
+			  sqlite3_column_text(s, 0));
 	b->size = (uint64_t)sqlite3_column_int64(s, 1);
 	b->created_ns = sqlite3_column_int64(s, 2);
 	b->refs = sqlite3_column_int64(s, 3);
-	copy_text(b->origin, sizeof(b->origin), sqlite3_column_text(s, 4));
+	catalog_copy_text(b->origin, sizeof(b->origin),
+			  sqlite3_column_text(s, 4));
 	b->present = sqlite3_column_int(s, 5) != 0;
 	b->last_access_ns = sqlite3_column_int64(s, 6);
 }
@@ -522,7 +473,7 @@ void rfs_catalog_close(struct rfs_catalog **catp)
 }
 
 /* Run a single-row query; -ENOENT when there is no row. */
-static int one_row(sqlite3_stmt *s)
+int catalog_one_row(sqlite3_stmt *s)
 {
 	int rc;
 
@@ -550,9 +501,10 @@ static void bind_args(sqlite3_stmt *s, const char *types, va_list ap)
 
 /* Run a statement that returns no rows, with arguments as bind_args().
  * Lock held. */
-static int run(struct rfs_catalog *cat, enum stmt_id id, const char *types, ...)
+int catalog_run(struct rfs_catalog *cat, enum stmt_id id, const char *types,
+		...)
 {
-	sqlite3_stmt *s = stmt(cat, id);
+	sqlite3_stmt *s = catalog_stmt(cat, id);
 	va_list ap;
 	int rc;
 
@@ -566,8 +518,6 @@ static int run(struct rfs_catalog *cat, enum stmt_id id, const char *types, ...)
 	return rc == SQLITE_DONE ? 0 : rfs_errno_from_sqlite(rc);
 }
 
-enum row_kind { ROW_DIR, ROW_TAG, ROW_BLOB, ROW_LAYER };
-
 static void row_to(sqlite3_stmt *s, enum row_kind kind, void *out)
 {
 	switch (kind) {
@@ -580,10 +530,10 @@ static void row_to(sqlite3_stmt *s, enum row_kind kind, void *out)
 
 /* A query of one row, converted into out (which may be NULL); -ENOENT
  * when there is none. Lock held. */
-static int get_row(struct rfs_catalog *cat, enum stmt_id id, enum row_kind kind,
-		   void *out, const char *types, ...)
+int catalog_get_row(struct rfs_catalog *cat, enum stmt_id id,
+		    enum row_kind kind, void *out, const char *types, ...)
 {
-	sqlite3_stmt *s = stmt(cat, id);
+	sqlite3_stmt *s = catalog_stmt(cat, id);
 	va_list ap;
 	int rc;
 
@@ -592,7 +542,7 @@ static int get_row(struct rfs_catalog *cat, enum stmt_id id, enum row_kind kind,
 	va_start(ap, types);
 	bind_args(s, types, ap);
 	va_end(ap);
-	rc = one_row(s);
+	rc = catalog_one_row(s);
 	if (!rc && out)
 		row_to(s, kind, out);
 	sqlite3_reset(s);
@@ -602,7 +552,7 @@ static int get_row(struct rfs_catalog *cat, enum stmt_id id, enum row_kind kind,
 static int dir_by_id_locked(struct rfs_catalog *cat, int64_t id,
 			    struct rfs_dir *out)
 {
-	return get_row(cat, ST_DIR_BY_ID, ROW_DIR, out, "i", id);
+	return catalog_get_row(cat, ST_DIR_BY_ID, ROW_DIR, out, "i", id);
 }
 
 int rfs_catalog_dir_by_id(struct rfs_catalog *cat, int64_t id,
@@ -610,16 +560,17 @@ int rfs_catalog_dir_by_id(struct rfs_catalog *cat, int64_t id,
 {
 	int rc;
 
-	lock(cat);
+	catalog_lock(cat);
 	rc = dir_by_id_locked(cat, id, out);
-	unlock(cat);
+	catalog_unlock(cat);
 	return rc;
 }
 
 static int dir_lookup_locked(struct rfs_catalog *cat, int64_t parent,
 			     const char *name, struct rfs_dir *out)
 {
-	return get_row(cat, ST_DIR_LOOKUP, ROW_DIR, out, "it", parent, name);
+	return catalog_get_row(cat, ST_DIR_LOOKUP, ROW_DIR, out, "it", parent,
+			       name);
 }
 
 int rfs_catalog_dir_lookup(struct rfs_catalog *cat, int64_t parent,
@@ -627,9 +578,9 @@ int rfs_catalog_dir_lookup(struct rfs_catalog *cat, int64_t parent,
 {
 	int rc;
 
-	lock(cat);
+	catalog_lock(cat);
 	rc = dir_lookup_locked(cat, parent, name, out);
-	unlock(cat);
+	catalog_unlock(cat);
 	return rc;
 }
 
@@ -638,16 +589,17 @@ int rfs_catalog_dir_by_path(struct rfs_catalog *cat, const char *path,
 {
 	int rc;
 
-	lock(cat);
-	rc = get_row(cat, ST_DIR_BY_PATH, ROW_DIR, out, "t", path);
-	unlock(cat);
+	catalog_lock(cat);
+	rc = catalog_get_row(cat, ST_DIR_BY_PATH, ROW_DIR, out, "t", path);
+	catalog_unlock(cat);
 	return rc;
 }
 
 static int tag_lookup_locked(struct rfs_catalog *cat, int64_t dir,
 			     const char *name, struct rfs_tag *out)
 {
-	return get_row(cat, ST_TAG_LOOKUP, ROW_TAG, out, "it", dir, name);
+	return catalog_get_row(cat, ST_TAG_LOOKUP, ROW_TAG, out, "it", dir,
+			       name);
 }
 
 /* Create the directories of path that are missing. Lock held; the caller
@@ -681,7 +633,7 @@ static int dir_ensure_locked(struct rfs_catalog *cat, const char *path,
 				return rfs_error_set(
 				    err, -EEXIST,
 				    "'%s' is a tag, not a repository", prefix);
-			s = stmt(cat, ST_DIR_INSERT);
+			s = catalog_stmt(cat, ST_DIR_INSERT);
 			if (!s)
 				return db_error(cat, SQLITE_ERROR, err,
 						"insert directory");
@@ -736,11 +688,11 @@ int rfs_catalog_dir_ensure(struct rfs_catalog *cat, const char *path,
 {
 	int rc;
 
-	lock(cat);
+	catalog_lock(cat);
 	rc = txn_begin(cat, err);
 	if (!rc)
 		rc = txn_end(cat, dir_ensure_locked(cat, path, out, err), err);
-	unlock(cat);
+	catalog_unlock(cat);
 	return rc;
 }
 
@@ -750,7 +702,7 @@ int rfs_catalog_dir_remove(struct rfs_catalog *cat, int64_t id)
 	sqlite3_stmt *s;
 	int rc;
 
-	lock(cat);
+	catalog_lock(cat);
 	rc = txn_begin(cat, NULL);
 	if (rc)
 		goto out;
@@ -758,43 +710,31 @@ int rfs_catalog_dir_remove(struct rfs_catalog *cat, int64_t id)
 	if (!rc && dir.sealed)
 		rc = -EBUSY;
 	if (!rc) {
-		s = stmt(cat, ST_DIR_HAS_CHILDREN);
+		s = catalog_stmt(cat, ST_DIR_HAS_CHILDREN);
 		sqlite3_bind_int64(s, 1, id);
-		rc = one_row(s);
+		rc = catalog_one_row(s);
 		if (!rc && sqlite3_column_int(s, 0))
 			rc = -ENOTEMPTY;
 		sqlite3_reset(s);
 	}
 	if (!rc) {
-		s = stmt(cat, ST_DIR_DELETE);
+		s = catalog_stmt(cat, ST_DIR_DELETE);
 		sqlite3_bind_int64(s, 1, id);
 		rc = rfs_errno_from_sqlite(sqlite3_step(s));
 		sqlite3_reset(s);
 	}
 	rc = txn_end(cat, rc, NULL);
 out:
-	unlock(cat);
+	catalog_unlock(cat);
 	return rc;
 }
 
-/* A listing in progress: which rows, and whom to hand each one. */
-struct lister {
-	enum row_kind kind;
-	union {
-		rfs_dir_fn dir;
-		rfs_tag_fn tag;
-		rfs_blob_fn blob;
-		rfs_layer_fn layer;
-	} fn;
-	void *ctx;
-};
-
 /* Step through a listing (arguments as bind_args()), handing each row to
  * the callback. Lock held. */
-static int get_rows(struct rfs_catalog *cat, enum stmt_id id,
-		    const struct lister *l, const char *types, ...)
+int catalog_get_rows(struct rfs_catalog *cat, enum stmt_id id,
+		     const struct lister *l, const char *types, ...)
 {
-	sqlite3_stmt *s = stmt(cat, id);
+	sqlite3_stmt *s = catalog_stmt(cat, id);
 	int rc = 0, step = SQLITE_DONE;
 	va_list ap;
 
@@ -831,10 +771,11 @@ int rfs_catalog_list_dirs(struct rfs_catalog *cat, int64_t parent,
 	struct lister l = { .kind = ROW_DIR, .fn.dir = fn, .ctx = ctx };
 	int rc;
 
-	lock(cat);
-	rc = get_rows(cat, sealed_only ? ST_DIR_LIST_SEALED : ST_DIR_LIST, &l,
-		      "i", parent);
-	unlock(cat);
+	catalog_lock(cat);
+	rc = catalog_get_rows(cat,
+			      sealed_only ? ST_DIR_LIST_SEALED : ST_DIR_LIST,
+			      &l, "i", parent);
+	catalog_unlock(cat);
 	return rc;
 }
 
@@ -842,10 +783,11 @@ int rfs_catalog_list_dirs(struct rfs_catalog *cat, int64_t parent,
 static int tag_by_id_locked(struct rfs_catalog *cat, int64_t id,
 			    struct rfs_tag *out)
 {
-	int rc = get_row(cat, ST_TAG_BY_ID, ROW_TAG, out, "i", id);
+	int rc = catalog_get_row(cat, ST_TAG_BY_ID, ROW_TAG, out, "i", id);
 
 	if (rc == -ENOENT)
-		rc = get_row(cat, ST_RETIRED_BY_ID, ROW_TAG, out, "i", id);
+		rc = catalog_get_row(cat, ST_RETIRED_BY_ID, ROW_TAG, out, "i",
+				     id);
 	return rc;
 }
 
@@ -854,9 +796,9 @@ int rfs_catalog_tag_by_id(struct rfs_catalog *cat, int64_t id,
 {
 	int rc;
 
-	lock(cat);
+	catalog_lock(cat);
 	rc = tag_by_id_locked(cat, id, out);
-	unlock(cat);
+	catalog_unlock(cat);
 	return rc;
 }
 
@@ -865,9 +807,9 @@ int rfs_catalog_tag_lookup(struct rfs_catalog *cat, int64_t dir,
 {
 	int rc;
 
-	lock(cat);
+	catalog_lock(cat);
 	rc = tag_lookup_locked(cat, dir, name, out);
-	unlock(cat);
+	catalog_unlock(cat);
 	return rc;
 }
 
@@ -876,9 +818,9 @@ int rfs_catalog_tag_get(struct rfs_catalog *cat, const char *repo,
 {
 	int rc;
 
-	lock(cat);
-	rc = get_row(cat, ST_TAG_GET, ROW_TAG, out, "tt", repo, tag);
-	unlock(cat);
+	catalog_lock(cat);
+	rc = catalog_get_row(cat, ST_TAG_GET, ROW_TAG, out, "tt", repo, tag);
+	catalog_unlock(cat);
 	return rc;
 }
 
@@ -888,9 +830,9 @@ int rfs_catalog_list_tags_in_dir(struct rfs_catalog *cat, int64_t dir,
 	struct lister l = { .kind = ROW_TAG, .fn.tag = fn, .ctx = ctx };
 	int rc;
 
-	lock(cat);
-	rc = get_rows(cat, ST_TAG_LIST_DIR, &l, "i", dir);
-	unlock(cat);
+	catalog_lock(cat);
+	rc = catalog_get_rows(cat, ST_TAG_LIST_DIR, &l, "i", dir);
+	catalog_unlock(cat);
 	return rc;
 }
 
@@ -900,10 +842,10 @@ int rfs_catalog_list_tags(struct rfs_catalog *cat, const char *repo,
 	struct lister l = { .kind = ROW_TAG, .fn.tag = fn, .ctx = ctx };
 	int rc;
 
-	lock(cat);
-	rc = repo ? get_rows(cat, ST_TAG_LIST_REPO, &l, "t", repo)
-		  : get_rows(cat, ST_TAG_LIST_ALL, &l, "");
-	unlock(cat);
+	catalog_lock(cat);
+	rc = repo ? catalog_get_rows(cat, ST_TAG_LIST_REPO, &l, "t", repo)
+		  : catalog_get_rows(cat, ST_TAG_LIST_ALL, &l, "");
+	catalog_unlock(cat);
 	return rc;
 }
 
@@ -922,7 +864,7 @@ static int seal_dirs_locked(struct rfs_catalog *cat, int64_t dir,
 
 		if (dir_by_id_locked(cat, d, &cur))
 			return db_error(cat, SQLITE_ERROR, err, "seal dirs");
-		s = stmt(cat, ST_DIR_SEAL);
+		s = catalog_stmt(cat, ST_DIR_SEAL);
 		if (!s)
 			return db_error(cat, SQLITE_ERROR, err, "seal dirs");
 		sqlite3_bind_int64(s, 1, d);
@@ -957,7 +899,7 @@ static int add_tag_locked(struct rfs_catalog *cat, const char *repo,
 		return rfs_error_set(err, -EEXIST,
 				     "'%s/%s' is a repository, not a tag", repo,
 				     tag);
-	s = stmt(cat, ST_BLOB_INSERT);
+	s = catalog_stmt(cat, ST_BLOB_INSERT);
 	if (!s)
 		return db_error(cat, SQLITE_ERROR, err, "insert blob");
 	sqlite3_bind_text(s, 1, digest, -1, SQLITE_STATIC);
@@ -968,7 +910,7 @@ static int add_tag_locked(struct rfs_catalog *cat, const char *repo,
 	if (rc != SQLITE_DONE)
 		return db_error(cat, rc, err, "insert blob");
 
-	s = stmt(cat, ST_TAG_INSERT);
+	s = catalog_stmt(cat, ST_TAG_INSERT);
 	if (!s)
 		return db_error(cat, SQLITE_ERROR, err, "insert tag");
 	sqlite3_bind_int64(s, 1, dir.id);
@@ -1015,36 +957,14 @@ int rfs_catalog_add_tag_meta(struct rfs_catalog *cat, const char *repo,
 	if (!rfs_digest_valid(digest))
 		return rfs_error_set(err, -EINVAL, "invalid digest '%s'",
 				     digest);
-	lock(cat);
+	catalog_lock(cat);
 	rc = txn_begin(cat, err);
 	if (!rc)
 		rc = txn_end(cat,
 			     add_tag_locked(cat, repo, tag, digest, size,
 					    created_ns, meta, out, err),
 			     err);
-	unlock(cat);
-	return rc;
-}
-
-int rfs_catalog_list_blobs(struct rfs_catalog *cat, rfs_blob_fn fn, void *ctx)
-{
-	struct lister l = { .kind = ROW_BLOB, .fn.blob = fn, .ctx = ctx };
-	int rc;
-
-	lock(cat);
-	rc = get_rows(cat, ST_BLOB_LIST, &l, "");
-	unlock(cat);
-	return rc;
-}
-
-int rfs_catalog_blob_get(struct rfs_catalog *cat, const char *digest,
-			 struct rfs_blob *out)
-{
-	int rc;
-
-	lock(cat);
-	rc = get_row(cat, ST_BLOB_GET, ROW_BLOB, out, "t", digest);
-	unlock(cat);
+	catalog_unlock(cat);
 	return rc;
 }
 
@@ -1052,10 +972,10 @@ int rfs_catalog_begin(struct rfs_catalog *cat)
 {
 	int rc;
 
-	lock(cat); /* held until rfs_catalog_commit() */
+	catalog_lock(cat); /* held until rfs_catalog_commit() */
 	rc = txn_begin(cat, NULL);
 	if (rc)
-		unlock(cat);
+		catalog_unlock(cat);
 	return rc;
 }
 
@@ -1063,7 +983,7 @@ int rfs_catalog_commit(struct rfs_catalog *cat)
 {
 	int rc = txn_end(cat, 0, NULL);
 
-	unlock(cat);
+	catalog_unlock(cat);
 	return rc;
 }
 
@@ -1087,36 +1007,38 @@ static int pin_tag_locked(struct rfs_catalog *cat, const struct rfs_pin *pin,
 		if (!replace || old.origin[0] == '\0')
 			return rfs_error_set(err, -EEXIST, "tag '%s:%s' exists",
 					     pin->repo, pin->tag);
-		rc = run(cat, ST_TAG_RETIRE, "ii", old.id, now);
+		rc = catalog_run(cat, ST_TAG_RETIRE, "ii", old.id, now);
 		if (!rc)
-			rc = run(cat, ST_TAG_DELETE, "i", old.id);
+			rc = catalog_run(cat, ST_TAG_DELETE, "i", old.id);
 		if (rc)
 			return db_error(cat, SQLITE_ERROR, err, "retire tag");
 	}
 	/* The manifest is stored by now, as content of our own: it is what
 	 * the pin stands on, so it is never evicted. The layers are fetched
 	 * on demand. */
-	rc = run(cat, ST_BLOB_INSERT, "tii", pin->manifest,
-		 (int64_t)pin->manifest_size, now);
+	rc = catalog_run(cat, ST_BLOB_INSERT, "tii", pin->manifest,
+			 (int64_t)pin->manifest_size, now);
 	if (!rc && pin->kind == RFS_TAG_FILE)
-		rc = run(cat, ST_BLOB_INSERT_REMOTE, "tiiti", pin->digest,
-			 (int64_t)pin->size, now, pin->origin, (int64_t)0);
+		rc = catalog_run(cat, ST_BLOB_INSERT_REMOTE, "tiiti",
+				 pin->digest, (int64_t)pin->size, now,
+				 pin->origin, (int64_t)0);
 	for (size_t i = 0; !rc && i < pin->n_layers; i++)
-		rc = run(cat, ST_BLOB_INSERT_REMOTE, "tiiti",
-			 pin->layers[i].digest, (int64_t)pin->layers[i].size,
-			 now, pin->origin, (int64_t)0);
+		rc = catalog_run(
+		    cat, ST_BLOB_INSERT_REMOTE, "tiiti", pin->layers[i].digest,
+		    (int64_t)pin->layers[i].size, now, pin->origin, (int64_t)0);
 	if (rc)
 		return db_error(cat, SQLITE_ERROR, err, "insert blob");
-	rc = run(cat, ST_TAG_PIN, "ittiitit", dir.id, pin->tag, pin->digest,
-		 (int64_t)pin->size, now, pin->origin, (int64_t)pin->kind,
-		 pin->manifest);
+	rc = catalog_run(cat, ST_TAG_PIN, "ittiitit", dir.id, pin->tag,
+			 pin->digest, (int64_t)pin->size, now, pin->origin,
+			 (int64_t)pin->kind, pin->manifest);
 	if (rc)
 		return db_error(cat, SQLITE_ERROR, err, "insert tag");
 	id = sqlite3_last_insert_rowid(cat->db);
 	rc = set_meta_locked(cat, id, pin->meta, err);
 	for (size_t i = 0; !rc && i < pin->n_layers; i++)
-		rc = run(cat, ST_LAYER_INSERT, "itti", id, pin->layers[i].name,
-			 pin->layers[i].digest, (int64_t)pin->layers[i].size);
+		rc = catalog_run(cat, ST_LAYER_INSERT, "itti", id,
+				 pin->layers[i].name, pin->layers[i].digest,
+				 (int64_t)pin->layers[i].size);
 	if (rc)
 		return rfs_error_set(err, rc,
 				     "cannot record the layers of '%s:%s'",
@@ -1144,12 +1066,12 @@ int rfs_catalog_pin_tag(struct rfs_catalog *cat, const struct rfs_pin *pin,
 			return rfs_error_set(err, -EINVAL,
 					     "invalid layer digest in '%s:%s'",
 					     pin->repo, pin->tag);
-	lock(cat);
+	catalog_lock(cat);
 	rc = txn_begin(cat, err);
 	if (!rc)
 		rc = txn_end(cat, pin_tag_locked(cat, pin, replace, out, err),
 			     err);
-	unlock(cat);
+	catalog_unlock(cat);
 	return rc;
 }
 
@@ -1158,9 +1080,9 @@ int rfs_catalog_tag_touch(struct rfs_catalog *cat, int64_t id,
 {
 	int rc;
 
-	lock(cat);
-	rc = run(cat, ST_TAG_TOUCH, "ii", id, resolved_ns);
-	unlock(cat);
+	catalog_lock(cat);
+	rc = catalog_run(cat, ST_TAG_TOUCH, "ii", id, resolved_ns);
+	catalog_unlock(cat);
 	return rc;
 }
 
@@ -1169,9 +1091,9 @@ int rfs_catalog_layer_by_id(struct rfs_catalog *cat, int64_t id,
 {
 	int rc;
 
-	lock(cat);
-	rc = get_row(cat, ST_LAYER_BY_ID, ROW_LAYER, out, "i", id);
-	unlock(cat);
+	catalog_lock(cat);
+	rc = catalog_get_row(cat, ST_LAYER_BY_ID, ROW_LAYER, out, "i", id);
+	catalog_unlock(cat);
 	return rc;
 }
 
@@ -1180,9 +1102,10 @@ int rfs_catalog_layer_lookup(struct rfs_catalog *cat, int64_t tag,
 {
 	int rc;
 
-	lock(cat);
-	rc = get_row(cat, ST_LAYER_LOOKUP, ROW_LAYER, out, "it", tag, name);
-	unlock(cat);
+	catalog_lock(cat);
+	rc = catalog_get_row(cat, ST_LAYER_LOOKUP, ROW_LAYER, out, "it", tag,
+			     name);
+	catalog_unlock(cat);
 	return rc;
 }
 
@@ -1192,64 +1115,12 @@ int rfs_catalog_list_layers(struct rfs_catalog *cat, int64_t tag,
 	struct lister l = { .kind = ROW_LAYER, .fn.layer = fn, .ctx = ctx };
 	int rc;
 
-	lock(cat);
-	rc = get_rows(cat, ST_LAYER_LIST, &l, "i", tag);
-	unlock(cat);
+	catalog_lock(cat);
+	rc = catalog_get_rows(cat, ST_LAYER_LIST, &l, "i", tag);
+	catalog_unlock(cat);
 	return rc;
 }
 
-int rfs_catalog_blob_set_present(struct rfs_catalog *cat, const char *digest,
-				 bool present)
-{
-	int rc;
-
-	lock(cat);
-	rc = run(cat, ST_BLOB_SET_PRESENT, "ti", digest, (int64_t)present);
-	unlock(cat);
-	return rc;
-}
-
-int rfs_catalog_blob_touch(struct rfs_catalog *cat, const char *digest,
-			   int64_t now_ns)
-{
-	int rc;
-
-	lock(cat);
-	rc = run(cat, ST_BLOB_TOUCH, "ti", digest, now_ns);
-	unlock(cat);
-	return rc;
-}
-
-int rfs_catalog_list_evictable(struct rfs_catalog *cat, rfs_blob_fn fn,
-			       void *ctx)
-{
-	struct lister l = { .kind = ROW_BLOB, .fn.blob = fn, .ctx = ctx };
-	int rc;
-
-	lock(cat);
-	rc = get_rows(cat, ST_BLOB_EVICTABLE, &l, "");
-	unlock(cat);
-	return rc;
-}
-
-int rfs_catalog_cached_bytes(struct rfs_catalog *cat, uint64_t *out)
-{
-	sqlite3_stmt *s;
-	int rc = -EIO;
-
-	lock(cat);
-	s = stmt(cat, ST_BLOB_CACHED_BYTES);
-	if (s) {
-		rc = one_row(s);
-		if (!rc)
-			*out = (uint64_t)sqlite3_column_int64(s, 0);
-		sqlite3_reset(s);
-	}
-	unlock(cat);
-	return rc;
-}
-
-/* Give tag id its artifact type and annotations. Lock held. */
 unsigned rfs_tag_mode(unsigned mode)
 {
 	return (mode & 0111) ? 0755 : 0644;
@@ -1261,10 +1132,10 @@ static int set_attrs_locked(struct rfs_catalog *cat, int64_t id,
 	int rc = 0;
 
 	if (a->set_mode)
-		rc = run(cat, ST_TAG_SET_MODE, "ii", id,
-			 (int64_t)rfs_tag_mode(a->mode));
+		rc = catalog_run(cat, ST_TAG_SET_MODE, "ii", id,
+				 (int64_t)rfs_tag_mode(a->mode));
 	if (!rc && a->set_mtime)
-		rc = run(cat, ST_TAG_SET_MTIME, "ii", id, a->mtime_ns);
+		rc = catalog_run(cat, ST_TAG_SET_MTIME, "ii", id, a->mtime_ns);
 	return rc;
 }
 
@@ -1274,16 +1145,17 @@ int rfs_catalog_tag_set_attrs(struct rfs_catalog *cat, int64_t id,
 {
 	int rc;
 
-	lock(cat);
+	catalog_lock(cat);
 	rc = txn_begin(cat, NULL);
 	if (!rc)
 		rc = txn_end(cat, set_attrs_locked(cat, id, attrs), NULL);
 	if (!rc && out)
 		rc = tag_by_id_locked(cat, id, out);
-	unlock(cat);
+	catalog_unlock(cat);
 	return rc;
 }
 
+/* Give tag id its artifact type, annotations, mode and mtime. Lock held. */
 static int set_meta_locked(struct rfs_catalog *cat, int64_t id,
 			   const struct rfs_tag_meta *meta,
 			   struct rfs_error *err)
@@ -1293,7 +1165,8 @@ static int set_meta_locked(struct rfs_catalog *cat, int64_t id,
 	if (!meta)
 		return 0;
 	if (meta->artifact_type && meta->artifact_type[0])
-		rc = run(cat, ST_TAG_SET_META, "it", id, meta->artifact_type);
+		rc = catalog_run(cat, ST_TAG_SET_META, "it", id,
+				 meta->artifact_type);
 	if (!rc)
 		rc = set_attrs_locked(cat, id, &meta->attrs);
 	for (size_t i = 0; !rc && i < meta->n_annotations; i++) {
@@ -1303,7 +1176,8 @@ static int set_meta_locked(struct rfs_catalog *cat, int64_t id,
 			return rfs_error_set(err, -EINVAL,
 					     "invalid annotation key '%s'",
 					     a->key);
-		rc = run(cat, ST_ANNOTATION_SET, "itt", id, a->key, a->value);
+		rc = catalog_run(cat, ST_ANNOTATION_SET, "itt", id, a->key,
+				 a->value);
 	}
 	if (rc)
 		return rfs_error_set(err, rc, "cannot record annotations");
@@ -1316,10 +1190,10 @@ int rfs_catalog_list_annotations(struct rfs_catalog *cat, int64_t tag,
 	sqlite3_stmt *s;
 	int rc = 0, step = SQLITE_DONE;
 
-	lock(cat);
-	s = stmt(cat, ST_ANNOTATION_LIST);
+	catalog_lock(cat);
+	s = catalog_stmt(cat, ST_ANNOTATION_LIST);
 	if (!s) {
-		unlock(cat);
+		catalog_unlock(cat);
 		return -EIO;
 	}
 	sqlite3_bind_int64(s, 1, tag);
@@ -1329,7 +1203,7 @@ int rfs_catalog_list_annotations(struct rfs_catalog *cat, int64_t tag,
 	if (!rc && step != SQLITE_DONE)
 		rc = rfs_errno_from_sqlite(step);
 	sqlite3_reset(s);
-	unlock(cat);
+	catalog_unlock(cat);
 	return rc;
 }
 
@@ -1338,7 +1212,8 @@ static int tag_for_change(struct rfs_catalog *cat, const char *repo,
 			  const char *tag, struct rfs_tag *out,
 			  struct rfs_error *err)
 {
-	int rc = get_row(cat, ST_TAG_GET, ROW_TAG, out, "tt", repo, tag);
+	int rc =
+	    catalog_get_row(cat, ST_TAG_GET, ROW_TAG, out, "tt", repo, tag);
 
 	if (rc == -ENOENT)
 		return rfs_error_set(err, rc, "no such tag '%s:%s'", repo, tag);
@@ -1351,14 +1226,14 @@ int rfs_catalog_set_yanked(struct rfs_catalog *cat, const char *repo,
 	struct rfs_tag t;
 	int rc;
 
-	lock(cat);
+	catalog_lock(cat);
 	rc = tag_for_change(cat, repo, tag, &t, err);
 	if (!rc)
-		rc = run(cat, ST_TAG_YANK, "ii", t.id, (int64_t)yanked);
+		rc = catalog_run(cat, ST_TAG_YANK, "ii", t.id, (int64_t)yanked);
 	/* The folder's listing changed: a mount drops its cached one. */
 	if (!rc)
-		rc = run(cat, ST_DIR_TOUCH, "ii", t.dir, rfs_now_ns());
-	unlock(cat);
+		rc = catalog_run(cat, ST_DIR_TOUCH, "ii", t.dir, rfs_now_ns());
+	catalog_unlock(cat);
 	return rc;
 }
 
@@ -1368,7 +1243,7 @@ int rfs_catalog_remove_tag(struct rfs_catalog *cat, const char *repo,
 	struct rfs_tag t;
 	int rc;
 
-	lock(cat);
+	catalog_lock(cat);
 	rc = txn_begin(cat, err);
 	if (!rc) {
 		rc = tag_for_change(cat, repo, tag, &t, err);
@@ -1380,14 +1255,16 @@ int rfs_catalog_remove_tag(struct rfs_catalog *cat, const char *repo,
 		/* Kept as retired: a reader may hold its inode, and mounts
 		 * learn from the row that the name is gone. */
 		if (!rc)
-			rc = run(cat, ST_TAG_RETIRE, "ii", t.id, rfs_now_ns());
+			rc = catalog_run(cat, ST_TAG_RETIRE, "ii", t.id,
+					 rfs_now_ns());
 		if (!rc)
-			rc = run(cat, ST_TAG_DELETE, "i", t.id);
+			rc = catalog_run(cat, ST_TAG_DELETE, "i", t.id);
 		if (!rc)
-			rc = run(cat, ST_DIR_TOUCH, "ii", t.dir, rfs_now_ns());
+			rc = catalog_run(cat, ST_DIR_TOUCH, "ii", t.dir,
+					 rfs_now_ns());
 		rc = txn_end(cat, rc, err);
 	}
-	unlock(cat);
+	catalog_unlock(cat);
 	return rc;
 }
 
@@ -1398,44 +1275,11 @@ int rfs_catalog_search(struct rfs_catalog *cat, const char *query,
 	struct lister l = { .kind = ROW_TAG, .fn.tag = fn, .ctx = ctx };
 	int rc;
 
-	lock(cat);
-	rc = get_rows(cat, ST_TAG_SEARCH, &l, "tti", query,
-		      artifact_type ? artifact_type : "", (int64_t)with_yanked);
-	unlock(cat);
-	return rc;
-}
-
-int rfs_catalog_remote_blob_add(struct rfs_catalog *cat, const char *digest,
-				const char *host, const char *repo)
-{
-	int rc;
-
-	lock(cat);
-	rc = run(cat, ST_REMOTE_BLOB_ADD, "ttt", digest, host, repo);
-	unlock(cat);
-	return rc;
-}
-
-int rfs_catalog_remote_blob_find(struct rfs_catalog *cat, const char *digest,
-				 const char *host, const char *not_repo,
-				 char repo[RFS_REPO_MAX + 1])
-{
-	sqlite3_stmt *s;
-	int rc = -EIO;
-
-	lock(cat);
-	s = stmt(cat, ST_REMOTE_BLOB_FIND);
-	if (s) {
-		sqlite3_bind_text(s, 1, digest, -1, SQLITE_STATIC);
-		sqlite3_bind_text(s, 2, host, -1, SQLITE_STATIC);
-		sqlite3_bind_text(s, 3, not_repo, -1, SQLITE_STATIC);
-		rc = one_row(s);
-		if (!rc)
-			copy_text(repo, RFS_REPO_MAX + 1,
-				  sqlite3_column_text(s, 0));
-		sqlite3_reset(s);
-	}
-	unlock(cat);
+	catalog_lock(cat);
+	rc = catalog_get_rows(cat, ST_TAG_SEARCH, &l, "tti", query,
+			      artifact_type ? artifact_type : "",
+			      (int64_t)with_yanked);
+	catalog_unlock(cat);
 	return rc;
 }
 
@@ -1444,9 +1288,9 @@ int rfs_catalog_setting_set(struct rfs_catalog *cat, const char *key,
 {
 	int rc;
 
-	lock(cat);
-	rc = run(cat, ST_SETTING_SET, "tt", key, value);
-	unlock(cat);
+	catalog_lock(cat);
+	rc = catalog_run(cat, ST_SETTING_SET, "tt", key, value);
+	catalog_unlock(cat);
 	return rc;
 }
 
@@ -1456,30 +1300,18 @@ int rfs_catalog_setting_get(struct rfs_catalog *cat, const char *key, char *buf,
 	sqlite3_stmt *s;
 	int rc = -EIO;
 
-	lock(cat);
-	s = stmt(cat, ST_SETTING_GET);
+	catalog_lock(cat);
+	s = catalog_stmt(cat, ST_SETTING_GET);
 	if (s) {
 		sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
-		rc = one_row(s);
+		rc = catalog_one_row(s);
 		if (!rc && (size_t)sqlite3_column_bytes(s, 0) >= size)
 			rc = -ENAMETOOLONG;
 		if (!rc)
-			copy_text(buf, size, sqlite3_column_text(s, 0));
+			catalog_copy_text(buf, size, sqlite3_column_text(s, 0));
 		sqlite3_reset(s);
 	}
-	unlock(cat);
-	return rc;
-}
-
-int rfs_catalog_blob_forget(struct rfs_catalog *cat, const char *digest)
-{
-	int rc;
-
-	lock(cat);
-	rc = run(cat, ST_BLOB_FORGET, "t", digest);
-	if (!rc && sqlite3_changes(cat->db) == 0)
-		rc = -EBUSY;
-	unlock(cat);
+	catalog_unlock(cat);
 	return rc;
 }
 
@@ -1489,10 +1321,10 @@ int rfs_catalog_list_retired(struct rfs_catalog *cat, int64_t since_ns,
 	sqlite3_stmt *s;
 	int rc = 0, step = SQLITE_DONE;
 
-	lock(cat);
-	s = stmt(cat, ST_RETIRED_SINCE);
+	catalog_lock(cat);
+	s = catalog_stmt(cat, ST_RETIRED_SINCE);
 	if (!s) {
-		unlock(cat);
+		catalog_unlock(cat);
 		return -EIO;
 	}
 	sqlite3_bind_int64(s, 1, since_ns);
@@ -1503,6 +1335,6 @@ int rfs_catalog_list_retired(struct rfs_catalog *cat, int64_t since_ns,
 	if (!rc && step != SQLITE_DONE)
 		rc = rfs_errno_from_sqlite(step);
 	sqlite3_reset(s);
-	unlock(cat);
+	catalog_unlock(cat);
 	return rc;
 }
