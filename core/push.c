@@ -34,7 +34,7 @@ static int add_annotation(void *ctx, const char *key, const char *value)
 int rfs_push_manifest(struct rfs_store *store, const struct rfs_tag *tag,
 		      char **body, size_t *len, struct rfs_error *err)
 {
-	struct manifest_build b = { .notes = json_object() };
+	struct manifest_build b = { 0 };
 	char created[32], mode[RFS_MODE_STR_MAX], mtime[RFS_TIME_STR_MAX];
 	time_t secs = (time_t)(tag->created_ns / 1000000000);
 	json_t *root = NULL;
@@ -51,12 +51,11 @@ int rfs_push_manifest(struct rfs_store *store, const struct rfs_tag *tag,
 	/* Always both, so a pull elsewhere needs no default of its own. */
 	rfs_manifest_format_mode(tag->mode, mode);
 	rc = rfs_manifest_format_time(tag->mtime_ns, mtime);
-	if (rc) {
-		json_decref(b.notes);
+	if (rc)
 		return rfs_error_set(err, rc,
 				     "the mtime of '%s:%s' cannot be written",
 				     tag->repo, tag->name);
-	}
+	b.notes = json_object();
 	if (!b.notes)
 		return rfs_error_set(err, -ENOMEM, "out of memory");
 	rc = rfs_catalog_list_annotations(rfs_store_catalog(store), tag->id,
