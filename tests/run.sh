@@ -31,7 +31,7 @@ packages=(
 	libjansson-dev
 	libcurl4-openssl-dev curl ca-certificates
 	libcmocka-dev
-	rsync attr coreutils findutils util-linux procps psmisc
+	rsync attr coreutils findutils util-linux procps psmisc cpio wget tar
 	mandoc man-db groff-base clang-format git
 	python3
 	docker-registry skopeo apache2-utils
