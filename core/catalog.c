@@ -21,7 +21,7 @@
 #include "catalog-internal.h"
 #include "digest.h"
 
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 5
 
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS meta("
@@ -92,7 +92,33 @@ static const char schema_sql[] =
     "  host TEXT NOT NULL,"
     "  repo TEXT NOT NULL,"
     "  PRIMARY KEY(digest, host, repo));"
-    "INSERT OR IGNORE INTO meta(key, value) VALUES('schema', '4');";
+    /* Release plan runs (regctl plan): one row a run, one a host and
+     * step. pins and args are JSON. */
+    "CREATE TABLE IF NOT EXISTS plan_runs("
+    "  id TEXT PRIMARY KEY,"
+    "  plan TEXT NOT NULL,"
+    "  file_hash TEXT NOT NULL,"
+    "  started_ns INTEGER NOT NULL,"
+    "  ended_ns INTEGER NOT NULL DEFAULT 0,"
+    "  status TEXT NOT NULL,"
+    "  exit_code INTEGER NOT NULL DEFAULT 0,"
+    "  pins TEXT NOT NULL DEFAULT '{}',"
+    "  args TEXT NOT NULL DEFAULT '{}');"
+    "CREATE INDEX IF NOT EXISTS plan_runs_by_plan ON plan_runs(plan,"
+    "  started_ns);"
+    "CREATE TABLE IF NOT EXISTS plan_steps("
+    "  run TEXT NOT NULL REFERENCES plan_runs(id) ON DELETE CASCADE,"
+    "  step INTEGER NOT NULL,"
+    "  step_name TEXT NOT NULL,"
+    "  host TEXT NOT NULL,"
+    "  status TEXT NOT NULL,"
+    "  started_ns INTEGER NOT NULL DEFAULT 0,"
+    "  ended_ns INTEGER NOT NULL DEFAULT 0,"
+    "  exit_code INTEGER NOT NULL DEFAULT 0,"
+    "  log TEXT NOT NULL DEFAULT '',"
+    "  message TEXT NOT NULL DEFAULT '',"
+    "  PRIMARY KEY(run, step, host));"
+    "INSERT OR IGNORE INTO meta(key, value) VALUES('schema', '5');";
 
 /* Bring a catalog written by an older regfs up to SCHEMA_VERSION. */
 static const char *const migrations[] = {
@@ -117,6 +143,8 @@ static const char *const migrations[] = {
 	"ALTER TABLE retired_tags ADD COLUMN mode INTEGER NOT NULL "
 	"DEFAULT 420;"
 	"ALTER TABLE retired_tags ADD COLUMN mtime_ns INTEGER;",
+	/* 4 -> 5: release plan runs (the tables are made above) */
+	"SELECT 1;",
 };
 
 #define DIR_COLS "id, parent, name, path, sealed, created_ns, changed_ns"
@@ -132,6 +160,9 @@ static const char *const migrations[] = {
 	"(SELECT count(*) FROM layers l WHERE l.digest = b.digest), "  \
 	"b.origin, b.present, b.last_access_ns FROM blobs b"
 #define LAYER_COLS "id, tag, name, digest, size FROM layers"
+#define RUN_COLS                                                               \
+	"id, plan, file_hash, started_ns, ended_ns, status, exit_code, pins, " \
+	"args FROM plan_runs"
 
 static const char *const stmt_sql[ST_COUNT] = {
 	[ST_DIR_BY_ID] = "SELECT " DIR_COLS " FROM dirs WHERE id = ?1",
@@ -237,6 +268,28 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_SETTING_GET] = "SELECT value FROM meta WHERE key = ?1",
 	[ST_SETTING_SET] = "INSERT INTO meta(key, value) VALUES(?1, ?2)"
 			   " ON CONFLICT(key) DO UPDATE SET value = ?2",
+	[ST_RUN_ADD] =
+	    "INSERT INTO plan_runs(id, plan, file_hash, started_ns,"
+	    " status, pins, args) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	[ST_RUN_FINISH] = "UPDATE plan_runs SET status = ?2, exit_code = ?3,"
+			  " ended_ns = ?4 WHERE id = ?1",
+	[ST_RUN_RESTART] = "UPDATE plan_runs SET status = 'running',"
+			   " ended_ns = 0, exit_code = 0 WHERE id = ?1",
+	[ST_RUN_GET] = "SELECT " RUN_COLS " WHERE id = ?1",
+	[ST_RUN_LIST] = "SELECT " RUN_COLS " ORDER BY started_ns DESC, id DESC",
+	[ST_RUN_LIST_PLAN] = "SELECT " RUN_COLS " WHERE plan = ?1"
+			     " ORDER BY started_ns DESC, id DESC",
+	[ST_RUN_STEP_SET] =
+	    "INSERT INTO plan_steps(run, step, step_name, host, status,"
+	    " started_ns, ended_ns, exit_code, log, message)"
+	    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+	    " ON CONFLICT(run, step, host) DO UPDATE SET status = ?5,"
+	    " started_ns = ?6, ended_ns = ?7, exit_code = ?8, log = ?9,"
+	    " message = ?10",
+	[ST_RUN_STEP_LIST] =
+	    "SELECT run, step, step_name, host, status, started_ns, ended_ns,"
+	    " exit_code, log, message FROM plan_steps WHERE run = ?1"
+	    " ORDER BY step, rowid",
 	[ST_BLOB_GET] = "SELECT " BLOB_COLS " WHERE b.digest = ?1",
 	[ST_BLOB_LIST] = "SELECT " BLOB_COLS " ORDER BY b.digest",
 };

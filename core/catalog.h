@@ -279,6 +279,58 @@ int rfs_catalog_cached_bytes(struct rfs_catalog *cat, uint64_t *out);
 /* Forget a blob no tag, layer or manifest names: -EBUSY if one does. */
 int rfs_catalog_blob_forget(struct rfs_catalog *cat, const char *digest);
 
+/* Release plan runs (regctl plan): what ran, with which pinned digests,
+ * and how each host fared in each step. */
+#define RFS_RUN_ID_MAX 63
+struct rfs_run_record {
+	char id[RFS_RUN_ID_MAX + 1];
+	char plan[256];
+	char file_hash[72]; /* of the plan files, "sha256:<hex>" */
+	int64_t started_ns;
+	int64_t ended_ns; /* 0 while running, or when it was killed */
+	char status[16];  /* running, done, failed, declined, interrupted */
+	int exit_code;
+	char *pins; /* JSON: {"registry/repo:tag": "sha256:..."} */
+	char *args; /* JSON: what a resume needs (files, -e, -t) */
+};
+struct rfs_run_step {
+	char run[RFS_RUN_ID_MAX + 1];
+	int step; /* 0-based index in the plan */
+	char step_name[256];
+	char host[256];
+	char status[16]; /* running, done, failed, skipped, cancelled */
+	int64_t started_ns;
+	int64_t ended_ns;
+	int exit_code;
+	char log[1024];	   /* the host's log file */
+	char message[512]; /* why it failed or was skipped */
+};
+typedef int (*rfs_run_fn)(void *ctx, const struct rfs_run_record *run);
+typedef int (*rfs_run_step_fn)(void *ctx, const struct rfs_run_step *step);
+
+/* Record a new run (-EEXIST for an id taken). pins and args may be NULL. */
+int rfs_catalog_run_add(struct rfs_catalog *cat,
+			const struct rfs_run_record *run);
+/* A run ended with status and exit_code; or is resumed (running again). */
+int rfs_catalog_run_finish(struct rfs_catalog *cat, const char *id,
+			   const char *status, int exit_code, int64_t ended_ns);
+int rfs_catalog_run_restart(struct rfs_catalog *cat, const char *id);
+/* One run: its pins and args are malloc()ed, release them with
+ * rfs_run_record_release(). -ENOENT for an unknown id. */
+int rfs_catalog_run_get(struct rfs_catalog *cat, const char *id,
+			struct rfs_run_record *out);
+void rfs_run_record_release(struct rfs_run_record *run);
+/* Runs, newest first, of plan (NULL for all). The record's strings are
+ * valid during the callback only. */
+int rfs_catalog_list_runs(struct rfs_catalog *cat, const char *plan,
+			  rfs_run_fn fn, void *ctx);
+/* Record how a host is doing in a step (added or replaced). */
+int rfs_catalog_run_step_set(struct rfs_catalog *cat,
+			     const struct rfs_run_step *step);
+/* The host-steps of a run, by step, then in the order first recorded. */
+int rfs_catalog_list_run_steps(struct rfs_catalog *cat, const char *run,
+			       rfs_run_step_fn fn, void *ctx);
+
 /* Group many writes in one transaction (bulk loading). Not nestable. */
 int rfs_catalog_begin(struct rfs_catalog *cat);
 int rfs_catalog_commit(struct rfs_catalog *cat);

@@ -166,7 +166,7 @@ static void test_settings(void **state)
 	/* The schema version lives beside them, untouched. */
 	assert_int_equal(
 	    rfs_catalog_setting_get(f->cat, "schema", buf, sizeof(buf)), 0);
-	assert_string_equal(buf, "4");
+	assert_string_equal(buf, "5");
 }
 
 static void test_open_bad_path(void **state)
@@ -755,10 +755,88 @@ static void test_migrate_to_modes(void **state)
 	reopen(f);
 	assert_int_equal(
 	    rfs_catalog_setting_get(f->cat, "schema", buf, sizeof(buf)), 0);
-	assert_string_equal(buf, "4");
+	assert_string_equal(buf, "5");
 	assert_int_equal(rfs_catalog_tag_get(f->cat, "app", "old", &t), 0);
 	assert_int_equal(t.mode, 0644);
 	assert_true(t.mtime_ns == t.created_ns);
+}
+
+/* Plan runs: a run, its host-steps (added, then replaced), newest first. */
+static int count_run(void *ctx, const struct rfs_run_record *r)
+{
+	char *seen = ctx;
+
+	strcat(seen, r->id);
+	strcat(seen, " ");
+	return 0;
+}
+
+static int count_step(void *ctx, const struct rfs_run_step *st)
+{
+	char *seen = ctx;
+	char one[600];
+
+	snprintf(one, sizeof(one), "%d:%s:%s ", st->step, st->host, st->status);
+	strcat(seen, one);
+	return 0;
+}
+
+static void test_plan_runs(void **state)
+{
+	struct fixture *f = *state;
+	struct rfs_run_record r = { .id = "run-1",
+				    .plan = "release",
+				    .file_hash = D1,
+				    .started_ns = 100,
+				    .status = "running",
+				    .pins = "{\"prod/app:v1\": \"" D2 "\"}" };
+	struct rfs_run_step st = { .run = "run-1",
+				   .step = 0,
+				   .step_name = "canary",
+				   .host = "web-a",
+				   .status = "running" };
+	struct rfs_run_record got;
+	char seen[256] = "";
+
+	assert_int_equal(rfs_catalog_run_add(f->cat, &r), 0);
+	assert_int_equal(rfs_catalog_run_add(f->cat, &r), -EEXIST);
+	strcpy(r.id, "run-2");
+	r.started_ns = 200;
+	assert_int_equal(rfs_catalog_run_add(f->cat, &r), 0);
+	assert_int_equal(
+	    rfs_catalog_list_runs(f->cat, "release", count_run, seen), 0);
+	assert_string_equal(seen, "run-2 run-1 ");
+	seen[0] = '\0';
+	assert_int_equal(
+	    rfs_catalog_list_runs(f->cat, "other", count_run, seen), 0);
+	assert_string_equal(seen, "");
+
+	assert_int_equal(rfs_catalog_run_step_set(f->cat, &st), 0);
+	strcpy(st.host, "web-b");
+	assert_int_equal(rfs_catalog_run_step_set(f->cat, &st), 0);
+	strcpy(st.host, "web-a");
+	strcpy(st.status, "done");
+	st.exit_code = 0;
+	assert_int_equal(rfs_catalog_run_step_set(f->cat, &st), 0);
+	assert_int_equal(
+	    rfs_catalog_list_run_steps(f->cat, "run-1", count_step, seen), 0);
+	assert_string_equal(seen, "0:web-a:done 0:web-b:running ");
+
+	assert_int_equal(
+	    rfs_catalog_run_finish(f->cat, "run-1", "failed", 1, 300), 0);
+	reopen(f);
+	assert_int_equal(rfs_catalog_run_get(f->cat, "run-1", &got), 0);
+	assert_string_equal(got.status, "failed");
+	assert_int_equal(got.exit_code, 1);
+	assert_true(got.ended_ns == 300);
+	assert_string_equal(got.pins, "{\"prod/app:v1\": \"" D2 "\"}");
+	assert_string_equal(got.args, "{}");
+	rfs_run_record_release(&got);
+	assert_int_equal(rfs_catalog_run_restart(f->cat, "run-1"), 0);
+	assert_int_equal(rfs_catalog_run_get(f->cat, "run-1", &got), 0);
+	assert_string_equal(got.status, "running");
+	rfs_run_record_release(&got);
+	assert_int_equal(rfs_catalog_run_get(f->cat, "nope", &got), -ENOENT);
 }
 
 int main(void)
@@ -784,6 +862,7 @@ int main(void)
 		T(test_case_and_created),
 		T(test_tag_attrs),
 		T(test_migrate_to_modes),
+		T(test_plan_runs),
 		cmocka_unit_test(test_now_ns),
 	};
 #undef T
