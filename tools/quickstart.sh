@@ -40,8 +40,8 @@ bindir=$HOME/.local/bin
 # (regctl's JSON), libcurl, and the tools the tour uses. Not cmocka: without
 # it the unit tests are skipped (tests/run.sh installs it).
 packages=(build-essential cmake pkg-config libfuse3-dev fuse3 libsqlite3-dev
-	sqlite3 libssl-dev libjansson-dev libcurl4-openssl-dev ca-certificates
-	attr rsync)
+	sqlite3 libssl-dev libjansson-dev libyaml-dev libcurl4-openssl-dev
+	ca-certificates attr rsync)
 missing=()
 if command -v dpkg-query >/dev/null; then
 	for p in "${packages[@]}"; do
