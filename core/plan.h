@@ -196,8 +196,13 @@ struct rfs_plan_vars {
 
 /* The hosts of step (its targets, in inventory order, duplicates dropped
  * at their first occurrence, without excluded ones, cut to its limit).
- * targets_override, when not NULL, replaces every step's targets (-t).
- * reached lists, per earlier step, the hosts it reached (for exclude).
+ * Inventory order is the order the targets are written, a group's hosts
+ * in the order the group lists them.
+ * targets_override, when not NULL, replaces every step's targets (-t; the
+ * names are the items' keys).
+ * reached lists, per earlier step, the hosts it reached (for exclude): a
+ * step excluded but missing from reached is -ENOENT.
+ * More than max hosts is -E2BIG: n_hosts + 1 (for local) is always enough.
  * Returns the number of hosts written to out (an array of n_hosts
  * pointers into the set), or -ENOENT with a message for an unknown name. */
 struct rfs_plan_reached {
@@ -208,9 +213,9 @@ struct rfs_plan_reached {
 int rfs_plan_step_hosts(const struct rfs_plan_set *set,
 			const struct rfs_plan_step *step,
 			const struct rfs_plan_vars *targets_override,
-			const struct rfs_plan_reached *reached, size_t n_reached,
-			const struct rfs_plan_host **out, size_t max,
-			struct rfs_error *err);
+			const struct rfs_plan_reached *reached,
+			size_t n_reached, const struct rfs_plan_host **out,
+			size_t max, struct rfs_error *err);
 /* How many hosts a batch of a step with n hosts holds. */
 size_t rfs_plan_batch_size(const struct rfs_plan_parallelism *p, size_t n);
 
@@ -230,7 +235,10 @@ void rfs_plan_env_free(struct rfs_plan_kv *env, size_t n);
 /* Expand ${VAR} in text from env: each value as is (quote false), or as a
  * single-quoted shell word (quote true). Only ${NAME}, NAME matching
  * [A-Za-z_][A-Za-z0-9_]*, is expanded: $NAME and anything else is kept for
- * the shell. An unknown variable is -EINVAL with its name in the message. */
+ * the shell. An unknown variable is -EINVAL with its name in the message.
+ * With quote, text is read as sh would (plan-check.c): inside "..." or
+ * '...' the value is spliced in as one word ("a "'v'" b"), in a
+ * here-document it is escaped, and \${NAME} is left to the shell. */
 int rfs_plan_expand(const char *text, const struct rfs_plan_kv *env,
 		    size_t n_env, bool quote, char **out,
 		    struct rfs_error *err);
