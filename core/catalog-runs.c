@@ -62,6 +62,17 @@ int rfs_catalog_run_restart(struct rfs_catalog *cat, const char *id)
 	return rc;
 }
 
+int rfs_catalog_run_set_pins(struct rfs_catalog *cat, const char *id,
+			     const char *pins)
+{
+	int rc;
+
+	catalog_lock(cat);
+	rc = catalog_run(cat, ST_RUN_SET_PINS, "tt", id, pins);
+	catalog_unlock(cat);
+	return rc;
+}
+
 int rfs_catalog_run_get(struct rfs_catalog *cat, const char *id,
 			struct rfs_run_record *out)
 {

@@ -275,6 +275,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 			  " ended_ns = ?4 WHERE id = ?1",
 	[ST_RUN_RESTART] = "UPDATE plan_runs SET status = 'running',"
 			   " ended_ns = 0, exit_code = 0 WHERE id = ?1",
+	[ST_RUN_SET_PINS] = "UPDATE plan_runs SET pins = ?2 WHERE id = ?1",
 	[ST_RUN_GET] = "SELECT " RUN_COLS " WHERE id = ?1",
 	[ST_RUN_LIST] = "SELECT " RUN_COLS " ORDER BY started_ns DESC, id DESC",
 	[ST_RUN_LIST_PLAN] = "SELECT " RUN_COLS " WHERE plan = ?1"

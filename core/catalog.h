@@ -315,6 +315,9 @@ int rfs_catalog_run_add(struct rfs_catalog *cat,
 int rfs_catalog_run_finish(struct rfs_catalog *cat, const char *id,
 			   const char *status, int exit_code, int64_t ended_ns);
 int rfs_catalog_run_restart(struct rfs_catalog *cat, const char *id);
+/* Replace the pins of a run (a push pinned another tag). */
+int rfs_catalog_run_set_pins(struct rfs_catalog *cat, const char *id,
+			     const char *pins);
 /* One run: its pins and args are malloc()ed, release them with
  * rfs_run_record_release(). -ENOENT for an unknown id. */
 int rfs_catalog_run_get(struct rfs_catalog *cat, const char *id,

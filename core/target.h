@@ -42,12 +42,12 @@ typedef void (*rfs_target_output_fn)(void *ctx, bool err, const char *line,
 				     size_t len);
 
 struct rfs_target_cmd {
-	const char *script;		/* run by sh -c on the target */
-	const struct rfs_plan_kv *env;	/* exported before script */
+	const char *script;	       /* run by sh -c on the target */
+	const struct rfs_plan_kv *env; /* exported before script */
 	size_t n_env;
-	const char *stdin_path;		/* a local file fed to stdin, or NULL */
-	int64_t timeout_ms;		/* 0: no limit (still cancellable) */
-	rfs_target_output_fn output;	/* may be NULL: output dropped */
+	const char *stdin_path;	     /* a local file fed to stdin, or NULL */
+	int64_t timeout_ms;	     /* 0: no limit (still cancellable) */
+	rfs_target_output_fn output; /* may be NULL: output dropped */
 	void *output_ctx;
 };
 

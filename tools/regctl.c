@@ -43,6 +43,8 @@ static const struct regctl_cmd commands[] = {
 	{ "login", cmd_login, "check and save credentials for a registry" },
 	{ "logout", cmd_logout, "remove the saved credentials of a registry" },
 	{ "tags", cmd_tags, "list the tags of a repository on a registry" },
+	{ "plan", cmd_plan,
+	  "run release plans (Hades files): canary, gate, rollout" },
 	{ "health", cmd_health,
 	  "check that registries answer and accept our credentials" },
 	{ "version", cmd_version, "print regctl's version" },
@@ -145,26 +147,36 @@ int regctl_option_error(char **argv, int c, const char *usage)
 	return regctl_usage(usage, true);
 }
 
+int regctl_store_path(const struct regctl *rc, char *buf, size_t size)
+{
+	int r;
+
+	if (rc->store_path) {
+		snprintf(buf, size, "%s", rc->store_path);
+		return 0;
+	}
+	r = rfs_store_default_path(buf, size);
+	if (r == -ENOENT)
+		return regctl_error(
+		    "no default store: set REGFS_STORE or HOME, or use --store");
+	if (r < 0)
+		return regctl_error("cannot name the default store: %s",
+				    strerror(-r));
+	return 0;
+}
+
 int regctl_open_store(const struct regctl *rc, unsigned int flags,
 		      struct rfs_store **out)
 {
-	char default_path[PATH_MAX];
-	const char *root = rc->store_path;
+	char root[PATH_MAX];
 	struct rfs_error err;
 	int r;
 
 	rfs_error_clear(&err);
 	*out = NULL;
-	if (!root) {
-		r = rfs_store_default_path(default_path, sizeof(default_path));
-		if (r == -ENOENT)
-			return regctl_error(
-			    "no default store: set REGFS_STORE or HOME, or use --store");
-		if (r < 0)
-			return regctl_error("cannot name the default store: %s",
-					    strerror(-r));
-		root = default_path;
-	}
+	r = regctl_store_path(rc, root, sizeof(root));
+	if (r)
+		return r;
 	r = rfs_store_open(root, flags, out, &err);
 	if (r < 0)
 		return regctl_error("%s", rfs_error_message(&err, r));

@@ -47,6 +47,7 @@ int cmd_login(int argc, char **argv, struct regctl *rc);
 int cmd_logout(int argc, char **argv, struct regctl *rc);
 int cmd_gc(int argc, char **argv, struct regctl *rc);
 int cmd_ls(int argc, char **argv, struct regctl *rc);
+int cmd_plan(int argc, char **argv, struct regctl *rc);
 int cmd_prefetch(int argc, char **argv, struct regctl *rc);
 int cmd_publish(int argc, char **argv, struct regctl *rc);
 int cmd_pull(int argc, char **argv, struct regctl *rc);
@@ -88,6 +89,9 @@ int regctl_option_error(char **argv, int c, const char *usage);
  * REGCTL_EXIT_FAILURE. Close with rfs_store_close(). */
 int regctl_open_store(const struct regctl *rc, unsigned int flags,
 		      struct rfs_store **out);
+/* The store's folder: --store, or the default. Returns 0, or prints why
+ * and returns REGCTL_EXIT_FAILURE. */
+int regctl_store_path(const struct regctl *rc, char *buf, size_t size);
 
 /* "512 B", "1.5 KiB", "12.0 MiB". */
 #define REGCTL_SIZE_STR_MAX 16

@@ -1,0 +1,504 @@
+/*
+ * plan-registry.c - the registries a plan names (see plan-exec.h): a tag is
+ * resolved to a digest once, at the start of a run, and read from a local
+ * file afterwards; a push publishes a file and pins what it published.
+ *
+ *   regfs       a store: the tag's blob file; a push seals through the one
+ *               seal path, as regctl publish does
+ *   filesystem  Hades's layout PATH/<name>/<tag>: the file, hashed when
+ *               pinned (a file changed afterwards fails the deploy's check
+ *               on the target, never deploys other bytes)
+ *   oci         not yet: refused with a clear message
+ *
+ * Pushes are idempotent: a tag that holds the same digest is done, one
+ * that holds another is -EEXIST. Names follow regfs's rules in every type,
+ * so a name never reaches outside a registry's folder.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "digest.h"
+#include "names.h"
+#include "plan-exec.h"
+#include "seal.h"
+
+void plan_pins_init(struct plan_pins *pins)
+{
+	memset(pins, 0, sizeof(*pins));
+	pthread_mutex_init(&pins->lock, NULL);
+}
+
+void plan_pin_release(struct plan_pin *pin)
+{
+	free(pin->ref);
+	free(pin->source);
+	pin->ref = pin->source = NULL;
+}
+
+void plan_pins_release(struct plan_pins *pins)
+{
+	for (size_t i = 0; i < pins->n; i++)
+		plan_pin_release(&pins->items[i]);
+	free(pins->items);
+	pthread_mutex_destroy(&pins->lock);
+}
+
+static struct plan_pin *find_locked(struct plan_pins *pins, const char *ref)
+{
+	for (size_t i = 0; i < pins->n; i++)
+		if (strcmp(pins->items[i].ref, ref) == 0)
+			return &pins->items[i];
+	return NULL;
+}
+
+int plan_pins_get(struct plan_pins *pins, const char *ref, struct plan_pin *out)
+{
+	struct plan_pin *p;
+	int rc = -ENOENT;
+
+	pthread_mutex_lock(&pins->lock);
+	p = find_locked(pins, ref);
+	if (p) {
+		*out = *p;
+		out->ref = strdup(p->ref);
+		out->source = p->source ? strdup(p->source) : NULL;
+		rc = !out->ref || (p->source && !out->source) ? -ENOMEM : 0;
+		if (rc)
+			plan_pin_release(out);
+	}
+	pthread_mutex_unlock(&pins->lock);
+	return rc;
+}
+
+int plan_pins_put(struct plan_pins *pins, const struct plan_pin *pin)
+{
+	struct plan_pin copy = *pin, *p;
+	int rc = 0;
+
+	copy.ref = strdup(pin->ref);
+	copy.source = pin->source ? strdup(pin->source) : NULL;
+	if (!copy.ref || (pin->source && !copy.source)) {
+		plan_pin_release(&copy);
+		return -ENOMEM;
+	}
+	pthread_mutex_lock(&pins->lock);
+	p = find_locked(pins, pin->ref);
+	if (p) {
+		plan_pin_release(p);
+		*p = copy;
+	} else if (pins->n == pins->cap &&
+		   !(p = realloc(pins->items,
+				 (pins->cap * 2 + 8) * sizeof(*pins->items)))) {
+		plan_pin_release(&copy);
+		rc = -ENOMEM;
+	} else {
+		if (pins->n == pins->cap) {
+			pins->items = p;
+			pins->cap = pins->cap * 2 + 8;
+		}
+		pins->items[pins->n++] = copy;
+	}
+	pthread_mutex_unlock(&pins->lock);
+	return rc;
+}
+
+char *plan_pins_json(struct plan_pins *pins)
+{
+	json_t *o = json_object();
+	char *text = NULL;
+
+	if (!o)
+		return NULL;
+	pthread_mutex_lock(&pins->lock);
+	for (size_t i = 0; i < pins->n; i++)
+		json_object_set_new(o, pins->items[i].ref,
+				    json_string(pins->items[i].digest));
+	pthread_mutex_unlock(&pins->lock);
+	text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(o);
+	return text;
+}
+
+int plan_pins_from_json(struct plan_pins *pins, const char *text,
+			struct rfs_error *err)
+{
+	json_t *o = json_loads(text, 0, NULL), *v;
+	const char *ref;
+	int rc = 0;
+
+	if (!json_is_object(o)) {
+		json_decref(o);
+		return rfs_error_set(err, -EINVAL,
+				     "the run's pins are damaged");
+	}
+	json_object_foreach(o, ref, v)
+	{
+		struct plan_pin pin = { .ref = (char *)ref, .mode = 0644 };
+
+		if (!json_is_string(v) ||
+		    !rfs_digest_valid(json_string_value(v)))
+			continue;
+		snprintf(pin.digest, sizeof(pin.digest), "%s",
+			 json_string_value(v));
+		rc = plan_pins_put(pins, &pin);
+		if (rc)
+			break;
+	}
+	json_decref(o);
+	return rc;
+}
+
+char *plan_ref(const char *registry, const char *repo, const char *tag)
+{
+	char *ref = NULL;
+
+	if (asprintf(&ref, "%s/%s:%s", registry, repo, tag) < 0)
+		return NULL;
+	return ref;
+}
+
+static int check_names(const struct rfs_plan_registry *r, const char *repo,
+		       const char *tag, struct rfs_error *err)
+{
+	if (!rfs_name_valid_repo(repo))
+		return rfs_error_set(err, -EINVAL,
+				     "registry '%s': invalid name '%s'",
+				     r->name, repo);
+	if (!rfs_name_valid_tag(tag))
+		return rfs_error_set(err, -EINVAL,
+				     "registry '%s': invalid tag '%s'", r->name,
+				     tag);
+	if (r->type == RFS_REGISTRY_OCI)
+		return rfs_error_set(err, -EOPNOTSUPP,
+				     "registry '%s': oci registries are not "
+				     "supported in plans yet (use type: regfs "
+				     "with a store regctl pulls into)",
+				     r->name);
+	return 0;
+}
+
+/* The store behind a regfs registry: own when it is the run's own. */
+static int open_store(const struct rfs_plan_registry *r, struct rfs_store *own,
+		      unsigned flags, struct rfs_store **out,
+		      struct rfs_error *err)
+{
+	char a[PATH_MAX], b[PATH_MAX];
+
+	if (own && realpath(r->path, a) && realpath(rfs_store_root(own), b) &&
+	    strcmp(a, b) == 0) {
+		*out = own;
+		return 0;
+	}
+	return rfs_store_open(r->path, flags, out, err);
+}
+
+static void close_store(struct rfs_store **store, struct rfs_store *own)
+{
+	if (*store != own)
+		rfs_store_close(store);
+	*store = NULL;
+}
+
+static int fill_from_tag(struct rfs_store *store, const struct rfs_tag *tag,
+			 struct plan_pin *out, struct rfs_error *err)
+{
+	char path[PATH_MAX];
+	int rc;
+
+	if (tag->kind != RFS_TAG_FILE)
+		return rfs_error_set(err, -EISDIR,
+				     "'%s:%s' is a multi-layer image, not a "
+				     "file",
+				     tag->repo, tag->name);
+	rc = rfs_store_blob_path(store, tag->digest, path, sizeof(path));
+	if (!rc && access(path, R_OK) != 0)
+		rc = -errno;
+	if (rc)
+		return rfs_error_set(err, rc,
+				     "the content of '%s:%s' is not in store "
+				     "'%s' (pinned from an upstream and not "
+				     "fetched? run regctl pull)",
+				     tag->repo, tag->name,
+				     rfs_store_root(store));
+	snprintf(out->digest, sizeof(out->digest), "%s", tag->digest);
+	out->mode = tag->mode;
+	out->source = strdup(path);
+	return out->source ? 0 : rfs_error_set(err, -ENOMEM, "out of memory");
+}
+
+static int file_digest(const char *path, char digest[RFS_DIGEST_STR_MAX + 1],
+		       unsigned *mode, struct rfs_error *err)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int rc;
+
+	if (fd < 0)
+		return rfs_error_set(err, -errno, "cannot open '%s': %s", path,
+				     strerror(errno));
+	rc = fstat(fd, &st) ? -errno : 0;
+	if (!rc && !S_ISREG(st.st_mode))
+		rc = -EISDIR;
+	if (!rc)
+		rc = rfs_digest_fd(fd, digest);
+	close(fd);
+	if (rc)
+		return rfs_error_set(err, rc, "cannot hash '%s': %s", path,
+				     strerror(-rc));
+	*mode = rfs_tag_mode(st.st_mode & 07777);
+	return 0;
+}
+
+int plan_registry_resolve(const struct rfs_plan_registry *r,
+			  struct rfs_store *own, const char *repo,
+			  const char *tag, struct plan_pin *out,
+			  struct rfs_error *err)
+{
+	struct rfs_store *store = NULL;
+	struct rfs_tag t;
+	char path[PATH_MAX];
+	int rc = check_names(r, repo, tag, err);
+
+	memset(out, 0, sizeof(*out));
+	if (rc)
+		return rc;
+	out->ref = plan_ref(r->name, repo, tag);
+	if (!out->ref)
+		return rfs_error_set(err, -ENOMEM, "out of memory");
+	if (r->type == RFS_REGISTRY_FILESYSTEM) {
+		snprintf(path, sizeof(path), "%s/%s/%s", r->path, repo, tag);
+		rc = file_digest(path, out->digest, &out->mode, err);
+		if (rc == -ENOENT)
+			rc = rfs_error_set(err, rc,
+					   "registry '%s' has no '%s:%s' (no "
+					   "file '%s')",
+					   r->name, repo, tag, path);
+		if (!rc && !(out->source = strdup(path)))
+			rc = -ENOMEM;
+		return rc;
+	}
+	rc = open_store(r, own, RFS_STORE_READONLY, &store, err);
+	if (rc)
+		return rfs_error_set(err, rc, "registry '%s': %s", r->name,
+				     rfs_error_message(err, rc));
+	rc = rfs_catalog_tag_get(rfs_store_catalog(store), repo, tag, &t);
+	if (rc == -ENOENT)
+		rfs_error_set(err, rc, "registry '%s' has no tag '%s:%s'",
+			      r->name, repo, tag);
+	else if (rc)
+		rfs_error_set(err, rc, "registry '%s': cannot look up '%s:%s'",
+			      r->name, repo, tag);
+	else
+		rc = fill_from_tag(store, &t, out, err);
+	close_store(&store, own);
+	return rc;
+}
+
+/* Hades's layout: PATH/<name>/<tag>, written whole or not at all. */
+static int push_filesystem(const struct rfs_plan_registry *r, const char *repo,
+			   const char *tag, const char *file,
+			   struct rfs_error *err)
+{
+	char dir[PATH_MAX], path[PATH_MAX], tmp[PATH_MAX];
+	int in = -1, fd = -1, rc = 0;
+
+	if (snprintf(dir, sizeof(dir), "%s/%s", r->path, repo) >=
+		(int)sizeof(dir) ||
+	    snprintf(path, sizeof(path), "%s/%s", dir, tag) >=
+		(int)sizeof(path) ||
+	    snprintf(tmp, sizeof(tmp), "%s/.%s.XXXXXX", dir, tag) >=
+		(int)sizeof(tmp))
+		return rfs_error_set(err, -ENAMETOOLONG,
+				     "registry '%s': path too long", r->name);
+	for (char *p = dir + strlen(r->path) + 1; (p = strchr(p, '/')); p++) {
+		*p = '\0';
+		if (mkdir(dir, 0755) && errno != EEXIST)
+			rc = -errno;
+		*p = '/';
+	}
+	if (!rc && mkdir(dir, 0755) && errno != EEXIST)
+		rc = -errno;
+	if (rc)
+		return rfs_error_set(err, rc, "cannot make '%s': %s", dir,
+				     strerror(-rc));
+	in = open(file, O_RDONLY | O_CLOEXEC);
+	fd = in < 0 ? -1 : mkstemp(tmp);
+	if (in < 0 || fd < 0) {
+		rc = rfs_error_set(err, -errno, "cannot write '%s': %s", path,
+				   strerror(errno));
+		goto out;
+	}
+	for (;;) {
+		char buf[65536];
+		ssize_t n = read(in, buf, sizeof(buf));
+
+		if (n == 0)
+			break;
+		if (n < 0 || write(fd, buf, (size_t)n) != n) {
+			rc = -(errno ? errno : EIO);
+			break;
+		}
+	}
+	if (!rc && (fchmod(fd, 0644) || fsync(fd)))
+		rc = -errno;
+	/* Never replace: a tag that appeared meanwhile wins. */
+	if (!rc && renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE))
+		rc = -errno;
+	if (rc) {
+		unlink(tmp);
+		rfs_error_set(err, rc, "cannot write '%s': %s", path,
+			      strerror(-rc));
+	}
+out:
+	if (in >= 0)
+		close(in);
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+static int push_regfs(struct rfs_store *store, const char *repo,
+		      const char *tag, const char *file, unsigned mode,
+		      struct rfs_error *err)
+{
+	struct rfs_tag_meta meta = { .attrs = { .set_mode = true,
+						.mode = mode } };
+	struct rfs_seal_options opts = { .meta = &meta };
+	struct rfs_seal *seal = NULL;
+	struct rfs_tag t;
+	int fd = open(file, O_RDONLY | O_CLOEXEC);
+	int rc;
+
+	if (fd < 0)
+		return rfs_error_set(err, -errno, "cannot open '%s': %s", file,
+				     strerror(errno));
+	rc = rfs_seal_begin(store, &seal, err);
+	if (!rc)
+		rc = rfs_seal_write_fd(seal, fd, err);
+	if (!rc)
+		rc = rfs_seal_commit(seal, repo, tag, &opts, &t, err);
+	rfs_seal_free(&seal);
+	close(fd);
+	return rc;
+}
+
+int plan_registry_push(const struct rfs_plan_registry *r, struct rfs_store *own,
+		       const char *repo, const char *tag, const char *file,
+		       struct plan_pin *out, struct rfs_error *err)
+{
+	char digest[RFS_DIGEST_STR_MAX + 1];
+	struct rfs_store *store = NULL;
+	struct rfs_error ignored = { 0 };
+	unsigned mode;
+	int rc = check_names(r, repo, tag, err);
+
+	if (rc)
+		return rc;
+	rc = file_digest(file, digest, &mode, err);
+	if (rc)
+		return rc;
+	if (r->type == RFS_REGISTRY_REGFS) {
+		rc = open_store(r, own, RFS_STORE_CREATE, &store, err);
+		if (rc)
+			return rfs_error_set(err, rc, "registry '%s': %s",
+					     r->name,
+					     rfs_error_message(err, rc));
+		rc = push_regfs(store, repo, tag, file, mode, err);
+		close_store(&store, own);
+	} else {
+		rc = push_filesystem(r, repo, tag, file, err);
+	}
+	/* A tag that exists is done if it holds the same bytes. */
+	if (rc && rc != -EEXIST)
+		return rc;
+	rc = plan_registry_resolve(r, own, repo, tag, out, &ignored);
+	if (rc)
+		return rfs_error_set(err, rc, "pushed '%s:%s' to '%s', but %s",
+				     repo, tag, r->name,
+				     rfs_error_message(&ignored, rc));
+	if (strcmp(out->digest, digest) != 0) {
+		rc = rfs_error_set(err, -EEXIST,
+				   "'%s:%s' exists in registry '%s' with "
+				   "another digest (%s, not %s): tags are "
+				   "immutable",
+				   repo, tag, r->name, out->digest, digest);
+		plan_pin_release(out);
+		return rc;
+	}
+	out->pushed = true;
+	return 0;
+}
+
+int plan_pin_keep(const struct rfs_plan_registry *r, const char *pin_dir,
+		  struct plan_pin *pin, struct rfs_error *err)
+{
+	char tmp[PATH_MAX], path[PATH_MAX], digest[RFS_DIGEST_STR_MAX + 1];
+	struct rfs_hasher *h = NULL;
+	int in = -1, fd = -1, rc;
+
+	if (r->type != RFS_REGISTRY_FILESYSTEM)
+		return 0;
+	if (mkdir(pin_dir, 0700) && errno != EEXIST)
+		return rfs_error_set(err, -errno, "cannot make '%s': %s",
+				     pin_dir, strerror(errno));
+	snprintf(tmp, sizeof(tmp), "%s/.pin.XXXXXX", pin_dir);
+	rc = rfs_hasher_new(&h);
+	if (rc)
+		return rfs_error_set(err, rc, "cannot start a hash");
+	in = open(pin->source, O_RDONLY | O_CLOEXEC);
+	fd = in < 0 ? -1 : mkstemp(tmp);
+	if (in < 0 || fd < 0) {
+		rc = rfs_error_set(err, -errno, "cannot keep '%s': %s",
+				   pin->source, strerror(errno));
+		goto out;
+	}
+	for (;;) {
+		char buf[1 << 16];
+		ssize_t n = read(in, buf, sizeof(buf));
+
+		if (n == 0)
+			break;
+		if (n < 0 || write(fd, buf, (size_t)n) != n) {
+			rc = -(errno ? errno : EIO);
+			break;
+		}
+		rfs_hasher_update(h, buf, (size_t)n);
+	}
+	if (!rc)
+		rc = rfs_hasher_final(h, digest);
+	if (!rc && fchmod(fd, 0444))
+		rc = -errno;
+	if (!rc) {
+		snprintf(path, sizeof(path), "%s/%s", pin_dir,
+			 rfs_digest_hex(digest));
+		rc = rename(tmp, path) ? -errno : 0;
+	}
+	if (rc) {
+		unlink(tmp);
+		rfs_error_set(err, rc, "cannot keep '%s': %s", pin->source,
+			      strerror(-rc));
+		goto out;
+	}
+	/* What was copied is what the run deploys, even if the file moved
+	 * between its hash and the copy. */
+	snprintf(pin->digest, sizeof(pin->digest), "%s", digest);
+	free(pin->source);
+	pin->source = strdup(path);
+	if (!pin->source)
+		rc = rfs_error_set(err, -ENOMEM, "out of memory");
+out:
+	rfs_hasher_free(&h);
+	if (in >= 0)
+		close(in);
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
