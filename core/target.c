@@ -67,6 +67,9 @@ extern char **environ;
 /* After SIGTERM at a deadline, how long until SIGKILL; after SIGKILL, how
  * long to keep reading output held by processes outside the group. */
 #define KILL_GRACE_MS 1000
+/* How long a host's command to stop may take to show its marker: it may
+ * have started, its marker still on the way. */
+#define MARKER_GRACE_MS 2000
 /* Bounds of the ssh side commands: a remote kill, ssh -O exit. */
 #define REMOTE_KILL_TIMEOUT_MS	15000
 #define CONTROL_EXIT_TIMEOUT_MS 5000
@@ -276,13 +279,15 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Where the connection folder goes. A socket path holds 108 bytes: the
- * folder, "/", the 40 characters of %C and ssh's temporary suffix of 17. */
+/* Where the connection folder goes. A socket path holds 107 bytes and a
+ * NUL: the base, "/regctl-ssh-XXXXXX/" (19), the 40 characters of %C and
+ * the temporary suffix ssh adds while it binds (17). */
+#define CONTROL_BASE_MAX (107 - 19 - 40 - 17)
 static const char *control_base(void)
 {
 	const char *base = getenv("XDG_RUNTIME_DIR");
 
-	if (!base || base[0] != '/' || strlen(base) > 40 ||
+	if (!base || base[0] != '/' || strlen(base) > CONTROL_BASE_MAX ||
 	    access(base, W_OK) != 0)
 		return "/tmp";
 	return base;
@@ -516,11 +521,18 @@ struct stream {
 	size_t len;
 };
 
+struct reader;
+/* Called once when a command is to stop (a cancel or its deadline), before
+ * the local process is killed; false if nothing was stopped. */
+typedef bool (*stop_fn)(struct reader *r, int sig, bool timeout);
+
 struct reader {
 	rfs_target_output_fn output;
 	void *ctx;
 	bool want_marker;
 	struct proc_result *res;
+	stop_fn stop; /* NULL: killing the local group is enough */
+	struct rfs_target *target;
 };
 
 static void emit(struct reader *r, bool err, char *line, size_t len)
@@ -616,8 +628,9 @@ static int run_process(char *const argv[], char *const envp[], int in_fd,
 	struct stream streams[2] = { { -1, false, NULL, 0 },
 				     { -1, true, NULL, 0 } };
 	int64_t deadline = timeout_ms > 0 ? now_ms() + timeout_ms : 0;
-	int64_t kill_at = 0, give_up_at = 0;
-	int slot = -1, rc = 0;
+	int64_t kill_at = 0, give_up_at = 0, stop_until = 0;
+	enum { STOP_NONE, STOP_WANTED, STOP_DONE } stop = STOP_NONE;
+	int slot = -1, rc = 0, stop_sig = 0;
 	pid_t pid = -1;
 
 	if (pipe2(out_pipe, O_CLOEXEC) < 0 || pipe2(err_pipe, O_CLOEXEC) < 0) {
@@ -662,18 +675,39 @@ static int run_process(char *const argv[], char *const envp[], int in_fd,
 		int64_t now = now_ms(), wait = TICK_MS;
 		int nfds = 0, sig = atomic_load(&slots[slot].cancel);
 
-		if (sig && !res->cancel_sig) {
+		if (sig && !res->cancel_sig && !res->timed_out) {
 			res->cancel_sig = sig;
-			/* The cancel signalled the group; with SIGKILL
-			 * nothing in it can still write. */
-			if (sig == SIGKILL)
+			if (r->stop) {
+				/* The cancel signalled the ssh client, which
+				 * does not stop the remote command. */
+				stop = STOP_WANTED;
+				stop_sig = sig;
+				stop_until = now + MARKER_GRACE_MS;
+			} else if (sig == SIGKILL) {
+				/* Nothing in the group can still write. */
 				give_up_at = now + KILL_GRACE_MS;
+			}
 		}
 		if (deadline && !res->timed_out && !res->cancel_sig &&
 		    now >= deadline) {
 			res->timed_out = true;
-			kill(-pid, SIGTERM);
-			kill_at = now + KILL_GRACE_MS;
+			if (r->stop) {
+				stop = STOP_WANTED;
+				stop_sig = SIGTERM;
+				stop_until = now + MARKER_GRACE_MS;
+			} else {
+				kill(-pid, SIGTERM);
+				kill_at = now + KILL_GRACE_MS;
+			}
+		}
+		if (stop == STOP_WANTED && (res->marker || now >= stop_until)) {
+			/* Stopped there first, its session's end ends the
+			 * client; without a marker (not started, or not
+			 * seen within the grace) the client goes at once. */
+			stop = STOP_DONE;
+			kill_at = r->stop(r, stop_sig, res->timed_out)
+				      ? now_ms() + KILL_GRACE_MS
+				      : now;
 		}
 		if (kill_at && now >= kill_at) {
 			kill(-pid, SIGKILL);
@@ -712,9 +746,18 @@ static int run_process(char *const argv[], char *const envp[], int in_fd,
 		if (streams[i].fd >= 0 && streams[i].len)
 			emit(r, streams[i].err, streams[i].buf, streams[i].len);
 	}
-	/* A cancel that came while the last bytes were read still counts. */
-	if (!res->cancel_sig)
+	/* A cancel that came while the last bytes were read still counts;
+	 * and one whose signal ended the local side at once (the client
+	 * died, the output ended) still has a remote side to stop. */
+	if (!res->cancel_sig && !res->timed_out) {
 		res->cancel_sig = atomic_load(&slots[slot].cancel);
+		if (res->cancel_sig && r->stop) {
+			stop = STOP_WANTED;
+			stop_sig = res->cancel_sig;
+		}
+	}
+	if (stop == STOP_WANTED)
+		r->stop(r, stop_sig, res->timed_out);
 	/* Free the slot before reaping: see the table's comment. */
 	slot_free(slot);
 	slot = -1;
@@ -894,7 +937,7 @@ static int ssh_side(struct rfs_target *t, const char *const *extra,
 		    const char *remote, int64_t timeout_ms)
 {
 	struct proc_result res = { 0 };
-	struct reader r = { NULL, NULL, false, &res };
+	struct reader r = { NULL, NULL, false, &res, NULL, NULL };
 	struct strv argv = { 0 };
 	int in_fd, rc;
 
@@ -941,12 +984,30 @@ static void ssh_remote_kill(struct rfs_target *t, long pid, int sig,
 	ssh_side(t, NULL, script, REMOTE_KILL_TIMEOUT_MS);
 }
 
+/* The stop of a command on a host (a stop_fn). Through a shared
+ * connection, the ssh client ignores SIGTERM while it waits (its handler
+ * restarts the read) and the master holds the output pipes until the
+ * session ends: so the remote command is stopped first, and its session
+ * ending ends the client. Before the marker there is nothing to stop
+ * there, and the client is killed at once. */
+static bool ssh_stop(struct reader *r, int sig, bool timeout)
+{
+	if (!r->res->marker || r->res->remote_pid <= 1)
+		return false;
+	ssh_remote_kill(r->target, r->res->remote_pid, sig, timeout);
+	return true;
+}
+
 int rfs_target_run(struct rfs_target *target, const struct rfs_target_cmd *cmd,
 		   int *status, struct rfs_error *err)
 {
 	struct proc_result res = { 0 };
-	struct reader r = { cmd->output, cmd->output_ctx, !target->local,
-			    &res };
+	struct reader r = { cmd->output,
+			    cmd->output_ctx,
+			    !target->local,
+			    &res,
+			    target->local ? NULL : ssh_stop,
+			    target };
 	struct strv argv = { 0 }, envp = { 0 };
 	char *remote = NULL;
 	int in_fd = -1, rc = 0;
@@ -1000,11 +1061,6 @@ int rfs_target_run(struct rfs_target *target, const struct rfs_target_cmd *cmd,
 		goto out;
 
 	if (res.timed_out || res.cancel_sig) {
-		if (!target->local && res.marker && res.remote_pid > 1)
-			ssh_remote_kill(target, res.remote_pid,
-					res.timed_out ? SIGTERM
-						      : res.cancel_sig,
-					res.timed_out);
 		if (res.timed_out)
 			rc = rfs_error_set(
 			    err, -ETIMEDOUT,

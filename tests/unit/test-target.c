@@ -68,6 +68,10 @@ static const char fake_ssh[] =
 
 enum kind { LOCAL, FAKE_SSH, REAL_SSH };
 
+/* REGCTL_SSH_COMMAND as given (for the real ssh group): the fake groups
+ * replace it. */
+static char *real_ssh_command;
+
 struct fixture {
 	enum kind kind;
 	char root[64];
@@ -167,7 +171,8 @@ static int group_setup(void **state, enum kind kind)
 	if (!f)
 		return -1;
 	f->kind = kind;
-	strcpy(f->root, "/tmp/regfs-test-target-XXXXXX");
+	/* Short: ssh's sockets go in it (see CONTROL_BASE_MAX). */
+	strcpy(f->root, "/tmp/rfs-target-XXXXXX");
 	if (!mkdtemp(f->root))
 		return -1;
 	snprintf(f->runtime, sizeof(f->runtime), "%s/run", f->root);
@@ -186,6 +191,7 @@ static int group_setup(void **state, enum kind kind)
 		host.name = "fake";
 		host.addr = "fakehost";
 	} else if (kind == REAL_SSH) {
+		setenv("REGCTL_SSH_COMMAND", real_ssh_command, 1);
 		host.name = getenv("REGFS_TEST_SSH_HOST");
 	}
 	if (kind != LOCAL && rfs_target_open(&host, &f->t, &f->err) < 0) {
@@ -469,11 +475,14 @@ static void test_cancel(void **state)
 		pthread_t th;
 		int64_t t0 = now_ms();
 
+		int rc;
+
 		assert_int_equal(
 		    pthread_create(&th, NULL, cancel_soon, &kill_now), 0);
-		assert_int_equal(rfs_target_run(f->t, &cmd, &status, &f->err),
-				 -ECANCELED);
+		rc = rfs_target_run(f->t, &cmd, &status, &f->err);
+		/* Joined first: a late cancel would hit the next test. */
 		pthread_join(th, NULL);
+		assert_int_equal(rc, -ECANCELED);
 		assert_true(now_ms() - t0 < 8000);
 		assert_true(process_gone(read_pid(f)));
 	}
@@ -702,6 +711,8 @@ int main(void)
 	};
 	int failed = 0;
 
+	if (getenv("REGCTL_SSH_COMMAND"))
+		real_ssh_command = strdup(getenv("REGCTL_SSH_COMMAND"));
 	/* regctl ignores SIGPIPE; a command must not inherit that. */
 	signal(SIGPIPE, SIG_IGN);
 	failed += cmocka_run_group_tests_name("target", plain, NULL, NULL);
@@ -715,7 +726,9 @@ int main(void)
 					      setup_fake, group_teardown);
 	failed += cmocka_run_group_tests_name("fake ssh control", fake_only,
 					      setup_fake, group_teardown);
-	if (getenv("REGFS_TEST_SSH_HOST") && getenv("REGCTL_SSH_COMMAND")) {
+	if (getenv("REGFS_TEST_SSH_HOST") && real_ssh_command) {
+		printf("# real ssh: against %s\n",
+		       getenv("REGFS_TEST_SSH_HOST"));
 		failed += cmocka_run_group_tests_name(
 		    "real ssh", common, setup_real, group_teardown);
 		failed += cmocka_run_group_tests_name(
@@ -724,5 +737,6 @@ int main(void)
 		printf("# real ssh: skipped (REGFS_TEST_SSH_HOST unset; "
 		       "t0800-plan-targets.sh runs it against an sshd)\n");
 	}
+	free(real_ssh_command);
 	return failed ? 1 : 0;
 }
