@@ -1083,11 +1083,17 @@ int rfs_target_run(struct rfs_target *target, const struct rfs_target_cmd *cmd,
 		goto out;
 	}
 	*status = WEXITSTATUS(res.wstatus);
-	if (!target->local && *status == 255 && !res.marker) {
+	/* Without the marker the command never ran there: whatever the
+	 * status (ssh's 255, 127 for a REGCTL_SSH_COMMAND that is not
+	 * found), the host was not reached. */
+	if (!target->local && !res.marker) {
+		char why[32];
+
+		snprintf(why, sizeof(why), "exit status %d", *status);
 		*status = -1;
-		rc = rfs_error_set(
-		    err, -EHOSTUNREACH, "%s: ssh failed: %s", target->name,
-		    res.last_err[0] ? res.last_err : "exit status 255");
+		rc = rfs_error_set(err, -EHOSTUNREACH, "%s: ssh failed: %s",
+				   target->name,
+				   res.last_err[0] ? res.last_err : why);
 	}
 out:
 	if (in_fd >= 0)

@@ -101,11 +101,14 @@ expect_match "$OUT" "refused" "and says the connection was refused"
 
 unit=$REGFS_BUILD_DIR/tests/test-target
 if [[ -x $unit ]]; then
-	# Processes of test-target's runs (ssh masters, "ssh: SOCKET [mux]",
-	# and remote commands both name its folder): none may outlive it.
-	leftovers() { pgrep -f "/tmp/rfs-target-" | sort || :; }
+	# Processes of this run of test-target (ssh masters, "ssh: SOCKET
+	# [mux]", and remote commands both name its folder, /tmp/rfs-TAG-*):
+	# none may outlive it.
+	tag=t$$
+	leftovers() { pgrep -f "/tmp/rfs-$tag-" | sort || :; }
 	before=$(leftovers)
-	REGCTL_SSH_COMMAND=$SSHD_SSH_COMMAND REGFS_TEST_SSH_HOST=beta run_cmd "$unit"
+	REGCTL_SSH_COMMAND=$SSHD_SSH_COMMAND REGFS_TEST_SSH_HOST=beta REGFS_TEST_TAG=$tag \
+		run_cmd "$unit"
 	expect_eq "$RC" 0 "test-target passes, its real ssh group against beta"
 	if [[ $RC -ne 0 ]]; then
 		printf '%s\n' "$OUT" | grep -E 'FAILED|ERROR|LINE|open:|run ' | head -n 30 | sed 's/^/#   /' || :

@@ -71,6 +71,9 @@ enum kind { LOCAL, FAKE_SSH, REAL_SSH };
 /* REGCTL_SSH_COMMAND as given (for the real ssh group): the fake groups
  * replace it. */
 static char *real_ssh_command;
+/* In the name of the temporary folders, so that a caller can find what
+ * a run left (REGFS_TEST_TAG, short: ssh's socket paths start there). */
+static const char *run_tag = "target";
 
 struct fixture {
 	enum kind kind;
@@ -172,7 +175,7 @@ static int group_setup(void **state, enum kind kind)
 		return -1;
 	f->kind = kind;
 	/* Short: ssh's sockets go in it (see CONTROL_BASE_MAX). */
-	strcpy(f->root, "/tmp/rfs-target-XXXXXX");
+	snprintf(f->root, sizeof(f->root), "/tmp/rfs-%s-XXXXXX", run_tag);
 	if (!mkdtemp(f->root))
 		return -1;
 	snprintf(f->runtime, sizeof(f->runtime), "%s/run", f->root);
@@ -549,7 +552,20 @@ static void test_unreachable(void **state)
 			 -EHOSTUNREACH);
 	assert_non_null(strstr(f->err.msg, "gone"));
 	assert_non_null(strstr(f->err.msg, "refused"));
+	assert_int_equal(status, -1);
 	rfs_target_close(&t);
+
+	/* An ssh command that is not there: the host is not reached
+	 * either (sh's 127, not a status of the command). */
+	if (f->kind == FAKE_SSH) {
+		setenv("REGCTL_SSH_COMMAND", "regfs-no-such-ssh", 1);
+		host.addr = "h";
+		assert_int_equal(rfs_target_open(&host, &t, &f->err), 0);
+		assert_int_equal(rfs_target_run(t, &cmd, &status, &f->err),
+				 -EHOSTUNREACH);
+		assert_non_null(strstr(f->err.msg, "not found"));
+		rfs_target_close(&t);
+	}
 }
 
 /* --- without a command ------------------------------------------------------
@@ -711,6 +727,8 @@ int main(void)
 	};
 	int failed = 0;
 
+	if (getenv("REGFS_TEST_TAG") && strlen(getenv("REGFS_TEST_TAG")) <= 8)
+		run_tag = getenv("REGFS_TEST_TAG");
 	if (getenv("REGCTL_SSH_COMMAND"))
 		real_ssh_command = strdup(getenv("REGCTL_SSH_COMMAND"));
 	/* regctl ignores SIGPIPE; a command must not inherit that. */
