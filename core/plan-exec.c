@@ -529,6 +529,11 @@ static int do_wait(struct plan_host_job *hj, const struct rfs_plan_action *a)
 		answer =
 		    hj->run->opts->gate(hj->run->opts->gate_ctx, hj->step->name,
 					hj->host->name, message, a->timeout_ms);
+	if (stopping(hj)) {
+		hj->status = "interrupted";
+		snprintf(hj->why, sizeof(hj->why), "interrupted at the gate");
+		return RFS_PLAN_INTERRUPTED;
+	}
 	switch (answer) {
 	case RFS_GATE_APPROVED: return 0;
 	case RFS_GATE_DECLINED:

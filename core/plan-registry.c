@@ -309,6 +309,7 @@ static int push_filesystem(const struct rfs_plan_registry *r, const char *repo,
 {
 	char dir[PATH_MAX], path[PATH_MAX], tmp[PATH_MAX];
 	int in = -1, fd = -1, rc = 0;
+	struct stat st;
 
 	if (snprintf(dir, sizeof(dir), "%s/%s", r->path, repo) >=
 		(int)sizeof(dir) ||
@@ -318,7 +319,9 @@ static int push_filesystem(const struct rfs_plan_registry *r, const char *repo,
 		(int)sizeof(tmp))
 		return rfs_error_set(err, -ENAMETOOLONG,
 				     "registry '%s': path too long", r->name);
-	for (char *p = dir + strlen(r->path) + 1; (p = strchr(p, '/')); p++) {
+	/* mkdir -p: a registry's folder is made on first push, as Hades does.
+	 */
+	for (char *p = dir + 1; (p = strchr(p, '/')); p++) {
 		*p = '\0';
 		if (mkdir(dir, 0755) && errno != EEXIST)
 			rc = -errno;
@@ -347,7 +350,9 @@ static int push_filesystem(const struct rfs_plan_registry *r, const char *repo,
 			break;
 		}
 	}
-	if (!rc && (fchmod(fd, 0644) || fsync(fd)))
+	/* The file's mode is the tag's: executable when the artifact is. */
+	if (!rc && (fstat(in, &st) || fchmod(fd, rfs_tag_mode(st.st_mode)) ||
+		    fsync(fd)))
 		rc = -errno;
 	/* Never replace: a tag that appeared meanwhile wins. */
 	if (!rc && renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE))

@@ -28,7 +28,7 @@ packages=(
 	libfuse3-dev fuse3
 	libsqlite3-dev sqlite3
 	libssl-dev openssl
-	libjansson-dev libyaml-dev
+	libjansson-dev libyaml-dev openssh-server openssh-client
 	libcurl4-openssl-dev curl ca-certificates
 	libcmocka-dev
 	rsync attr coreutils findutils util-linux procps psmisc cpio wget tar

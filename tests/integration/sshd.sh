@@ -27,6 +27,11 @@
 # name the config with -F: SSHD_SSH_COMMAND="ssh -F $TEST_TMP/ssh/config",
 # which is what REGCTL_SSH_COMMAND takes.
 #
+# SSHD_PRIVATE_DIRS (default "/srv") lists the folders a host has for itself;
+# a plan that writes /opt and calls systemctl, as Hades's guide does, runs
+# unchanged on hosts with SSHD_PRIVATE_DIRS="/srv /opt /usr/local/bin" and
+# a stub systemctl in that /usr/local/bin (it comes first in sshd's PATH).
+#
 # Helpers:
 #   sshd_start NAME       start host NAME (at most 10 s), or bail out
 #   sshd_stop NAME        stop it (SIGTERM, reaped); it is then unreachable
@@ -37,6 +42,8 @@
 #                         its status is the command's, 255 if unreached
 #   sshd_path NAME PATH   where NAME's /srv/PATH is, seen from the test
 #                         (PATH with or without the leading /srv/)
+#   sshd_private NAME ABS where NAME's private ABS (under one of
+#                         SSHD_PRIVATE_DIRS) is, seen from the test
 #   sshd_port NAME        its port
 #   sshd_pid NAME         its sshd's PID
 # Each sshd is started by this shell and given to track_pid, so lib.sh's
@@ -125,10 +132,16 @@ sshd_start() {
 	[[ $name =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]] || bail_out "sshd_start: bad host name '$name'"
 	[[ -z ${_sshd_pid[$name]:-} ]] || bail_out "sshd_start: $name is already running"
 	_sshd_init
-	local dir=$SSHD_DIR/hosts/$name
+	local dir=$SSHD_DIR/hosts/$name private binds=()
 	mkdir -p "$dir/srv"
 	chmod 0700 "$dir"
 	chmod 0755 "$dir/srv"
+	for private in ${SSHD_PRIVATE_DIRS:-/srv}; do
+		[[ $private == /srv ]] && continue
+		mkdir -p "$dir/private$private" "$private"
+		chmod 0755 "$dir/private$private"
+		binds+=("$dir/private$private" "$private")
+	done
 	[[ -f $dir/ssh_host_ed25519_key ]] ||
 		ssh-keygen -q -t ed25519 -N '' -C "regfs-test-host-$name" -f "$dir/ssh_host_ed25519_key"
 	local log=$dir/sshd.log attempt port pid ready
@@ -142,8 +155,10 @@ sshd_start() {
 		# re-executed by path for every connection: hence /usr/sbin.
 		# shellcheck disable=SC2016 # expanded by that sh
 		unshare --mount --propagation private -- /bin/sh -c \
-			'mount --bind "$1" /srv && exec /usr/sbin/sshd -D -e -f "$2"' \
-			"sshd-$name" "$dir/srv" "$dir/sshd_config" \
+			'conf=$1; shift; while [ $# -ge 2 ]; do
+				mount --bind "$1" "$2" || exit 1; shift 2
+			done; exec /usr/sbin/sshd -D -e -f "$conf"' \
+			"sshd-$name" "$dir/sshd_config" "$dir/srv" /srv "${binds[@]}" \
 			</dev/null >>"$log" 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
 		pid=$!
 		track_pid "$pid"
@@ -224,6 +239,16 @@ sshd_path() {
 	p=${p#/srv/}
 	p=${p#/}
 	printf '%s\n' "$SSHD_DIR/hosts/$1/srv${p:+/$p}"
+}
+
+# sshd_private NAME ABS
+sshd_private() {
+	local p=$2
+	if [[ $p == /srv || $p == /srv/* ]]; then
+		sshd_path "$1" "$p"
+		return
+	fi
+	printf '%s\n' "$SSHD_DIR/hosts/$1/private$p"
 }
 
 sshd_port() { printf '%s\n' "${_sshd_port[$1]:-}"; }
