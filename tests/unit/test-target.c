@@ -455,10 +455,21 @@ static void test_timeout(void **state)
 	assert_int_equal(status, 5);
 }
 
+struct canceller {
+	bool kill_now;
+	char pidfile[192];
+};
+
+/* Cancel once the command runs (its pid file is there), as a user would:
+ * a cancel before a host's command started is a race no test can win. */
 static void *cancel_soon(void *arg)
 {
-	usleep(400 * 1000);
-	rfs_target_cancel(*(bool *)arg);
+	struct canceller *c = arg;
+
+	for (int i = 0; i < 1000 && access(c->pidfile, F_OK) != 0; i++)
+		usleep(10 * 1000);
+	usleep(100 * 1000);
+	rfs_target_cancel(c->kill_now);
 	return NULL;
 }
 
@@ -474,14 +485,13 @@ static void test_cancel(void **state)
 	int status = -1;
 
 	for (int k = 0; k < 2; k++) {
-		bool kill_now = k == 1;
+		struct canceller c = { .kill_now = k == 1 };
 		pthread_t th;
 		int64_t t0 = now_ms();
-
 		int rc;
 
-		assert_int_equal(
-		    pthread_create(&th, NULL, cancel_soon, &kill_now), 0);
+		snprintf(c.pidfile, sizeof(c.pidfile), "%s/pid", f->root);
+		assert_int_equal(pthread_create(&th, NULL, cancel_soon, &c), 0);
 		rc = rfs_target_run(f->t, &cmd, &status, &f->err);
 		/* Joined first: a late cancel would hit the next test. */
 		pthread_join(th, NULL);
