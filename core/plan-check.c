@@ -968,7 +968,7 @@ static const struct rfs_plan_kv *artifact_named(const struct rfs_plan_job *job,
 
 static int add_ref(struct rfs_plan_tag_ref **refs, size_t *n,
 		   const struct rfs_plan_registry *reg, char **repo, char **tag,
-		   bool pushed, size_t step)
+		   bool pushed, size_t step, const struct rfs_plan_pos *pos)
 {
 	struct rfs_plan_tag_ref *grown;
 
@@ -980,7 +980,8 @@ static int add_ref(struct rfs_plan_tag_ref **refs, size_t *n,
 					       .repo = *repo,
 					       .tag = *tag,
 					       .pushed_earlier = pushed,
-					       .step = step };
+					       .step = step,
+					       .pos = *pos };
 	*repo = *tag = NULL;
 	(*n)++;
 	return 0;
@@ -1038,11 +1039,11 @@ static void check_transfer(struct check *k, const struct rfs_plan_action *a,
 		if (push) {
 			if (!pushed &&
 			    add_ref(&k->pushes, &k->n_pushes, reg, &repo, &tag,
-				    true, step_index) < 0)
+				    true, step_index, &a->pos) < 0)
 				k->c.rep.nomem = true;
 		} else if (!find_ref(k->refs, k->n_refs, reg, repo, tag) &&
 			   add_ref(&k->refs, &k->n_refs, reg, &repo, &tag,
-				   pushed, step_index) < 0) {
+				   pushed, step_index, &a->pos) < 0) {
 			k->c.rep.nomem = true;
 		}
 	}

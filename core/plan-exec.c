@@ -443,7 +443,13 @@ static int do_push(struct plan_host_job *hj, const struct rfs_plan_action *a)
 		goto out;
 	}
 	note(hj, RFS_PLAN_EV_ACTION, text);
-	if (hj->run->opts->dry_run) {
+	if (hj->run->opts->dry_run && access(file, R_OK) != 0) {
+		/* Made by an earlier action of the run (a pull, a build):
+		 * its digest is known when it is pushed. */
+		note(hj, RFS_PLAN_EV_NOTE,
+		     "not there yet: made earlier in the run, pushed then");
+		goto out;
+	} else if (hj->run->opts->dry_run) {
 		/* What would be pushed is the artifact's digest: later steps
 		 * show the commands that would deploy it. */
 		pin.ref = plan_ref(name, repo, tag);
@@ -454,8 +460,8 @@ static int do_push(struct plan_host_job *hj, const struct rfs_plan_action *a)
 			 ? fail(hj, "out of memory")
 			 : file_digest(hj, file, pin.digest);
 	} else {
-		rc = plan_registry_push(r, hj->run->opts->store, repo, tag,
-					file, &pin, &err);
+		rc = plan_registry_push(r, hj->run->store, repo, tag, file,
+					&pin, &err);
 		if (rc)
 			rc = fail(hj, "push: %s", rfs_error_message(&err, rc));
 	}
@@ -501,6 +507,13 @@ static int do_pull(struct plan_host_job *hj, const struct rfs_plan_action *a)
 		goto out;
 	}
 	if (plan_pins_get(&hj->run->pins, ref, &pin) != 0) {
+		if (hj->run->opts->dry_run) {
+			/* Pushed by the run from a file it makes first. */
+			note(hj, RFS_PLAN_EV_ACTION, ref);
+			note(hj, RFS_PLAN_EV_NOTE,
+			     "its digest is known once the run pushes it");
+			goto out;
+		}
 		rc = fail(hj, "pull: %s was not pinned", ref);
 		goto out;
 	}

@@ -65,12 +65,21 @@ int plan_registry_push(const struct rfs_plan_registry *registry,
 		       const char *file, struct plan_pin *out,
 		       struct rfs_error *err);
 void plan_pin_release(struct plan_pin *pin);
+/* The bytes a resumed run pinned as old: the copy it kept of a
+ * Hades-layout file, or the blob in a regfs registry. Fills out, or
+ * -ENOENT when they are gone. */
+int plan_registry_pinned(const struct rfs_plan_registry *registry,
+			 struct rfs_store *own, const char *pin_dir,
+			 const struct plan_pin *old, struct plan_pin *out,
+			 struct rfs_error *err);
 
 /* Shared by the hosts of a run. */
 struct plan_run_state {
 	const struct rfs_plan_set *set;
 	const struct rfs_plan *plan;
 	const struct rfs_plan_run_opts *opts;
+	struct rfs_store *store; /* opts->store, or one the run made */
+	bool own_store;
 	char run_id[RFS_RUN_ID_MAX + 1];
 	struct plan_pins pins;
 	pthread_mutex_t event_lock; /* one event at a time to the caller */

@@ -192,12 +192,18 @@ static int open_store(const struct rfs_plan_registry *r, struct rfs_store *own,
 {
 	char a[PATH_MAX], b[PATH_MAX];
 
+	struct rfs_error why = { 0 };
+	int rc;
+
 	if (own && realpath(r->path, a) && realpath(rfs_store_root(own), b) &&
 	    strcmp(a, b) == 0) {
 		*out = own;
 		return 0;
 	}
-	return rfs_store_open(r->path, flags, out, err);
+	rc = rfs_store_open(r->path, flags, out, &why);
+	return rc ? rfs_error_set(err, rc, "registry '%s': %s", r->name,
+				  rfs_error_message(&why, rc))
+		  : 0;
 }
 
 static void close_store(struct rfs_store **store, struct rfs_store *own)
@@ -287,8 +293,7 @@ int plan_registry_resolve(const struct rfs_plan_registry *r,
 	}
 	rc = open_store(r, own, RFS_STORE_READONLY, &store, err);
 	if (rc)
-		return rfs_error_set(err, rc, "registry '%s': %s", r->name,
-				     rfs_error_message(err, rc));
+		return rc;
 	rc = rfs_catalog_tag_get(rfs_store_catalog(store), repo, tag, &t);
 	if (rc == -ENOENT)
 		rfs_error_set(err, rc, "registry '%s' has no tag '%s:%s'",
@@ -413,9 +418,7 @@ int plan_registry_push(const struct rfs_plan_registry *r, struct rfs_store *own,
 	if (r->type == RFS_REGISTRY_REGFS) {
 		rc = open_store(r, own, RFS_STORE_CREATE, &store, err);
 		if (rc)
-			return rfs_error_set(err, rc, "registry '%s': %s",
-					     r->name,
-					     rfs_error_message(err, rc));
+			return rc;
 		rc = push_regfs(store, repo, tag, file, mode, err);
 		close_store(&store, own);
 	} else {
@@ -506,4 +509,43 @@ out:
 	if (fd >= 0)
 		close(fd);
 	return rc;
+}
+
+int plan_registry_pinned(const struct rfs_plan_registry *r,
+			 struct rfs_store *own, const char *pin_dir,
+			 const struct plan_pin *old, struct plan_pin *out,
+			 struct rfs_error *err)
+{
+	struct rfs_store *store = NULL;
+	char path[PATH_MAX];
+	int rc = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (r->type == RFS_REGISTRY_FILESYSTEM) {
+		snprintf(path, sizeof(path), "%s/%s", pin_dir,
+			 rfs_digest_hex(old->digest));
+	} else {
+		rc = open_store(r, own, RFS_STORE_READONLY, &store, err);
+		if (rc)
+			return rc;
+		rc =
+		    rfs_store_blob_path(store, old->digest, path, sizeof(path));
+		close_store(&store, own);
+	}
+	if (!rc && access(path, R_OK) != 0)
+		rc = -errno;
+	if (rc)
+		return rfs_error_set(err, rc,
+				     "%s moved since the run pinned it at %s, "
+				     "and those bytes are gone",
+				     old->ref, old->digest);
+	out->ref = strdup(old->ref);
+	out->source = strdup(path);
+	snprintf(out->digest, sizeof(out->digest), "%s", old->digest);
+	out->mode = old->mode;
+	if (!out->ref || !out->source) {
+		plan_pin_release(out);
+		return rfs_error_set(err, -ENOMEM, "out of memory");
+	}
+	return 0;
 }

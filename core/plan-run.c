@@ -93,7 +93,7 @@ static int take_lock(struct plan_run_state *run, int *fd, struct rfs_error *err)
 
 	component(name, sizeof(name), run->plan->name);
 	if (snprintf(dir, sizeof(dir), "%s/plans/locks",
-		     rfs_store_root(run->opts->store)) >= (int)sizeof(dir) ||
+		     rfs_store_root(run->store)) >= (int)sizeof(dir) ||
 	    snprintf(path, sizeof(path), "%s/%s.lock", dir, name) >=
 		(int)sizeof(path))
 		return rfs_error_set(err, -ENAMETOOLONG, "store path too long");
@@ -200,17 +200,19 @@ static int host_env(struct plan_run_state *run,
 	return rc;
 }
 
-/* Pin every tag the plan deploys, now: later steps deploy these digests
- * whatever happens to the tags meanwhile. A tag an earlier push step
- * produces is pinned when it is pushed. A resumed run keeps its pins. */
+/* Pin every tag the plan deploys, now, before anything changes: later
+ * steps deploy these digests whatever happens to the tags meanwhile. A tag
+ * an earlier push step produces is pinned when it is pushed. A resumed run
+ * deploys the digests it pinned, from the bytes it kept or the store's
+ * blob, even when the tag moved since. */
 static int pin_all(struct plan_run_state *run,
 		   const struct rfs_plan_tag_ref *needed, size_t n_needed,
 		   struct rfs_error *err)
 {
 	for (size_t i = 0; i < n_needed; i++) {
 		const struct rfs_plan_tag_ref *t = &needed[i];
-		struct rfs_plan_event ev = { .kind = RFS_PLAN_EV_PIN };
 		struct plan_pin pin = { 0 }, old = { 0 };
+		struct rfs_error why = { 0 };
 		char *ref = plan_ref(t->registry->name, t->repo, t->tag);
 		bool had;
 		int rc;
@@ -222,29 +224,59 @@ static int pin_all(struct plan_run_state *run,
 			free(ref);
 			continue;
 		}
-		rc = plan_registry_resolve(t->registry, run->opts->store,
-					   t->repo, t->tag, &pin, err);
-		if (!rc && had && strcmp(old.digest, pin.digest) != 0)
-			rc = rfs_error_set(err, -ESTALE,
-					   "%s moved since run %s pinned it "
-					   "(%s, now %s): it cannot deploy "
-					   "the pinned digest any more",
-					   ref, run->run_id, old.digest,
-					   pin.digest);
-		if (!rc && !run->opts->dry_run)
-			rc =
-			    plan_pin_keep(t->registry, run->pin_dir, &pin, err);
+		rc = plan_registry_resolve(t->registry, run->store, t->repo,
+					   t->tag, &pin, &why);
+		if (had && (rc || strcmp(old.digest, pin.digest) != 0)) {
+			plan_pin_release(&pin);
+			rc = plan_registry_pinned(t->registry, run->store,
+						  run->pin_dir, &old, &pin,
+						  &why);
+		}
 		pin.pushed = had && old.pushed;
 		if (!rc)
 			rc = plan_pins_put(&run->pins, &pin);
-		if (!rc) {
-			ev.ref = ref;
-			ev.digest = pin.digest;
-			ev.text = had ? "pinned by the run resumed" : "pinned";
-			plan_event(run, &ev);
-		}
+		if (rc)
+			rfs_error_set(err, rc, "%s:%d:%d: %s", t->pos.file,
+				      t->pos.line, t->pos.column,
+				      rfs_error_message(&why, rc));
 		plan_pin_release(&pin);
 		plan_pin_release(&old);
+		free(ref);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* Keep the bytes of the pins made from Hades-layout files, and tell. */
+static int keep_and_show_pins(struct plan_run_state *run,
+			      const struct rfs_plan_tag_ref *needed,
+			      size_t n_needed, bool resumed,
+			      struct rfs_error *err)
+{
+	for (size_t i = 0; i < n_needed; i++) {
+		const struct rfs_plan_tag_ref *t = &needed[i];
+		struct rfs_plan_event ev = { .kind = RFS_PLAN_EV_PIN };
+		char *ref = plan_ref(t->registry->name, t->repo, t->tag);
+		struct plan_pin pin = { 0 };
+		int rc = 0;
+
+		if (!ref)
+			return rfs_error_set(err, -ENOMEM, "out of memory");
+		if (plan_pins_get(&run->pins, ref, &pin) == 0) {
+			if (!run->opts->dry_run && !resumed)
+				rc = plan_pin_keep(t->registry, run->pin_dir,
+						   &pin, err);
+			if (!rc)
+				rc = plan_pins_put(&run->pins, &pin);
+			ev.ref = ref;
+			ev.digest = pin.digest;
+			ev.text =
+			    resumed ? "pinned by the run resumed" : "pinned";
+			if (!rc)
+				plan_event(run, &ev);
+		}
+		plan_pin_release(&pin);
 		free(ref);
 		if (rc)
 			return rc;
@@ -304,7 +336,7 @@ static void record(struct plan_run_state *run, const struct plan_host_job *hj,
 	snprintf(st.status, sizeof(st.status), "%s", status);
 	snprintf(st.log, sizeof(st.log), "%s", log ? log : "");
 	snprintf(st.message, sizeof(st.message), "%s", hj->why);
-	rfs_catalog_run_step_set(rfs_store_catalog(run->opts->store), &st);
+	rfs_catalog_run_step_set(rfs_store_catalog(run->store), &st);
 }
 
 struct host_thread {
@@ -464,7 +496,7 @@ static int run_step(struct plan_run_state *run, size_t index,
 				break;
 			}
 			if (!run->opts->dry_run)
-				rfs_plan_log_path(run->opts->store, run->run_id,
+				rfs_plan_log_path(run->store, run->run_id,
 						  step->name, hosts[i]->name,
 						  t->log_path,
 						  sizeof(t->log_path));
@@ -506,54 +538,58 @@ static const char *status_of(int code)
 	}
 }
 
-/* Start or resume the record; pins of a resumed run come back. */
-static int begin_record(struct plan_run_state *run, struct done_list *done,
+/* A resumed run: its pins and what it did come back. Reads only. */
+static int read_resumed(struct plan_run_state *run, struct done_list *done,
 			struct rfs_error *err)
 {
-	struct rfs_catalog *cat = NULL;
+	struct rfs_catalog *cat;
+	struct rfs_run_record rec = { 0 };
+	int rc;
+
+	if (!run->store)
+		return rfs_error_set(err, -ENOENT, "no store: no run '%s'",
+				     run->opts->resume);
+	cat = rfs_store_catalog(run->store);
+	rc = rfs_catalog_run_get(cat, run->opts->resume, &rec);
+	if (rc)
+		return rfs_error_set(err, rc, "no run '%s' in '%s'",
+				     run->opts->resume,
+				     rfs_store_root(run->store));
+	if (strcmp(rec.plan, run->plan->name) != 0)
+		rc = rfs_error_set(err, -EINVAL,
+				   "run '%s' is of plan '%s', not '%s'", rec.id,
+				   rec.plan, run->plan->name);
+	else if (strcmp(rec.file_hash, run->set->file_hash) != 0)
+		rc = rfs_error_set(err, -ESTALE,
+				   "the plan files changed since run '%s' (%s, "
+				   "now %s): start a new run",
+				   rec.id, rec.file_hash, run->set->file_hash);
+	else if (strcmp(rec.status, "done") == 0)
+		rc = rfs_error_set(err, -EALREADY,
+				   "run '%s' is done: nothing to resume",
+				   rec.id);
+	if (!rc)
+		rc = plan_pins_from_json(&run->pins, rec.pins, err);
+	if (!rc)
+		rc =
+		    rfs_catalog_list_run_steps(cat, rec.id, collect_done, done);
+	snprintf(run->run_id, sizeof(run->run_id), "%s", rec.id);
+	rfs_run_record_release(&rec);
+	return rc;
+}
+
+/* Record the run (a new one), or mark a resumed one running again. */
+static int begin_record(struct plan_run_state *run, struct rfs_error *err)
+{
+	struct rfs_catalog *cat = rfs_store_catalog(run->store);
 	struct rfs_run_record rec = { 0 };
 	char *pins;
 	int rc;
 
-	if (run->opts->resume && !run->opts->store)
-		return rfs_error_set(err, -ENOENT, "no store: no run '%s'",
-				     run->opts->resume);
-	if (run->opts->store)
-		cat = rfs_store_catalog(run->opts->store);
 	if (run->opts->resume) {
-		rc = rfs_catalog_run_get(cat, run->opts->resume, &rec);
-		if (rc)
-			return rfs_error_set(err, rc, "no run '%s' in '%s'",
-					     run->opts->resume,
-					     rfs_store_root(run->opts->store));
-		if (strcmp(rec.plan, run->plan->name) != 0)
-			rc = rfs_error_set(err, -EINVAL,
-					   "run '%s' is of plan '%s', not '%s'",
-					   rec.id, rec.plan, run->plan->name);
-		else if (strcmp(rec.file_hash, run->set->file_hash) != 0)
-			rc = rfs_error_set(err, -ESTALE,
-					   "the plan files changed since run "
-					   "'%s' (%s, now %s): start a new run",
-					   rec.id, rec.file_hash,
-					   run->set->file_hash);
-		else if (strcmp(rec.status, "done") == 0)
-			rc = rfs_error_set(
-			    err, -EALREADY,
-			    "run '%s' is done: nothing to resume", rec.id);
-		if (!rc)
-			rc = plan_pins_from_json(&run->pins, rec.pins, err);
-		if (!rc)
-			rc = rfs_catalog_list_run_steps(cat, rec.id,
-							collect_done, done);
-		if (!rc && !run->opts->dry_run)
-			rc = rfs_catalog_run_restart(cat, rec.id);
-		snprintf(run->run_id, sizeof(run->run_id), "%s", rec.id);
-		rfs_run_record_release(&rec);
-		return rc;
+		rc = rfs_catalog_run_restart(cat, run->run_id);
+		return rc ? rfs_error_set(err, rc, "cannot record the run") : 0;
 	}
-	rfs_plan_new_run_id(run->run_id);
-	if (run->opts->dry_run)
-		return 0;
 	snprintf(rec.id, sizeof(rec.id), "%s", run->run_id);
 	snprintf(rec.plan, sizeof(rec.plan), "%s", run->plan->name);
 	snprintf(rec.file_hash, sizeof(rec.file_hash), "%s",
@@ -568,6 +604,19 @@ static int begin_record(struct plan_run_state *run, struct done_list *done,
 	return rc ? rfs_error_set(err, rc, "cannot record the run") : 0;
 }
 
+/* A run that is about to change something has a store: the caller's, or
+ * one made now at store_path. */
+static int ensure_store(struct plan_run_state *run, struct rfs_error *err)
+{
+	if (run->store)
+		return 0;
+	if (!run->opts->store_path)
+		return rfs_error_set(err, -EINVAL, "a run needs a store");
+	run->own_store = true;
+	return rfs_store_open(run->opts->store_path, RFS_STORE_CREATE,
+			      &run->store, err);
+}
+
 /* The pins as they are now (pushes add to them), into the record. */
 static void save_pins(struct plan_run_state *run)
 {
@@ -577,7 +626,7 @@ static void save_pins(struct plan_run_state *run)
 		return;
 	pins = plan_pins_json(&run->pins);
 	if (pins)
-		rfs_catalog_run_set_pins(rfs_store_catalog(run->opts->store),
+		rfs_catalog_run_set_pins(rfs_store_catalog(run->store),
 					 run->run_id, pins);
 	free(pins);
 }
@@ -593,19 +642,13 @@ int rfs_plan_run(const struct rfs_plan_set *set,
 	struct rfs_plan_event ev = { 0 };
 	size_t n_needed = 0;
 	int lock = -1, code = RFS_PLAN_OK, rc;
+	bool recorded = false;
 
 	run_id[0] = '\0';
 	plan_pins_init(&run.pins);
 	pthread_mutex_init(&run.event_lock, NULL);
 	pthread_mutex_init(&run.targets_lock, NULL);
-	if (!opts->store && !opts->dry_run) {
-		rfs_error_set(err, -EINVAL, "a run needs a store");
-		code = RFS_PLAN_INVALID;
-		goto out;
-	}
-	if (opts->store)
-		snprintf(run.pin_dir, sizeof(run.pin_dir), "%s/plans/pins",
-			 rfs_store_root(opts->store));
+	run.store = opts->store;
 	run.plan = rfs_plan_find(set, opts->plan);
 	if (!run.plan) {
 		rfs_error_set(err, -ENOENT, "no plan '%s' in the plan files",
@@ -613,26 +656,43 @@ int rfs_plan_run(const struct rfs_plan_set *set,
 		code = RFS_PLAN_INVALID;
 		goto out;
 	}
+	/* Nothing changes before the plan checks out and every tag it
+	 * deploys is pinned. */
 	rc = rfs_plan_check(set, run.plan, &opts->cli, opts->targets, &needed,
 			    &n_needed, err);
-	if (!rc && !opts->dry_run)
-		rc = take_lock(&run, &lock, err);
+	if (!rc && opts->resume)
+		rc = read_resumed(&run, &done, err);
+	else if (!rc)
+		rfs_plan_new_run_id(run.run_id);
+	if (!rc && run.store)
+		snprintf(run.pin_dir, sizeof(run.pin_dir), "%s/plans/pins",
+			 rfs_store_root(run.store));
 	if (!rc)
-		rc = begin_record(&run, &done, err);
+		rc = pin_all(&run, needed, n_needed, err);
+	if (!rc && !opts->dry_run) {
+		rc = ensure_store(&run, err);
+		if (!rc)
+			snprintf(run.pin_dir, sizeof(run.pin_dir),
+				 "%s/plans/pins", rfs_store_root(run.store));
+		if (!rc)
+			rc = take_lock(&run, &lock, err);
+		if (!rc && make_dirs(run.pin_dir) == 0)
+			chmod(run.pin_dir, 0700);
+	}
+	ev.kind = RFS_PLAN_EV_RUN;
+	ev.text = run.plan->name;
+	if (!rc)
+		plan_event(&run, &ev);
+	if (!rc)
+		rc = keep_and_show_pins(&run, needed, n_needed,
+					opts->resume != NULL, err);
+	if (!rc && !opts->dry_run)
+		rc = begin_record(&run, err);
 	if (rc) {
 		code = RFS_PLAN_INVALID;
 		goto out;
 	}
-	ev.kind = RFS_PLAN_EV_RUN;
-	ev.text = run.plan->name;
-	plan_event(&run, &ev);
-	if (!opts->dry_run && make_dirs(run.pin_dir) == 0)
-		chmod(run.pin_dir, 0700);
-	rc = pin_all(&run, needed, n_needed, err);
-	if (rc) {
-		code = RFS_PLAN_INVALID;
-		goto finish;
-	}
+	recorded = !opts->dry_run;
 	save_pins(&run);
 	reached.steps = calloc(run.plan->n_steps + 1, sizeof(*reached.steps));
 	reached.names = calloc(run.plan->n_steps + 1, sizeof(*reached.names));
@@ -651,16 +711,15 @@ int rfs_plan_run(const struct rfs_plan_set *set,
 finish:
 	if (code == RFS_PLAN_INTERRUPTED && !err->code)
 		rfs_error_set(err, -EINTR, "interrupted");
-	if (!opts->dry_run)
-		rfs_catalog_run_finish(rfs_store_catalog(opts->store),
-				       run.run_id, status_of(code), code,
-				       rfs_now_ns());
+	if (recorded)
+		rfs_catalog_run_finish(rfs_store_catalog(run.store), run.run_id,
+				       status_of(code), code, rfs_now_ns());
 	ev = (struct rfs_plan_event){ .kind = RFS_PLAN_EV_END,
 				      .status = status_of(code),
 				      .exit_code = code,
 				      .text = err->code ? err->msg : NULL };
 	plan_event(&run, &ev);
-	if (!opts->dry_run)
+	if (recorded)
 		snprintf(run_id, RFS_RUN_ID_MAX + 1, "%s", run.run_id);
 out:
 	plan_targets_close(&run);
@@ -675,5 +734,7 @@ out:
 	pthread_mutex_destroy(&run.targets_lock);
 	if (lock >= 0)
 		close(lock);
+	if (run.own_store)
+		rfs_store_close(&run.store);
 	return code;
 }

@@ -82,8 +82,10 @@ typedef enum rfs_gate_answer (*rfs_plan_gate_fn)(void *ctx, const char *step,
 						 int64_t timeout_ms);
 
 struct rfs_plan_run_opts {
-	struct rfs_store *store; /* the run record, locks, logs (a dry run
-				    may have none) */
+	struct rfs_store *store; /* the run record, locks, logs, or NULL */
+	/* Where to make the store when store is NULL and the run gets as far
+	 * as changing something (a dry run or an invalid plan makes none). */
+	const char *store_path;
 	const char *plan;
 	struct rfs_plan_vars cli;	     /* -e K=V */
 	const struct rfs_plan_vars *targets; /* -t: replaces each step's */

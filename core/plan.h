@@ -256,8 +256,9 @@ struct rfs_plan_tag_ref {
 	const struct rfs_plan_registry *registry;
 	char *repo; /* expanded */
 	char *tag;
-	bool pushed_earlier; /* produced by an earlier push step */
-	size_t step;	     /* the first step that deploys it */
+	bool pushed_earlier;	 /* produced by an earlier push step */
+	size_t step;		 /* the first step that deploys it */
+	struct rfs_plan_pos pos; /* the first pull that deploys it */
 };
 int rfs_plan_check(const struct rfs_plan_set *set, const struct rfs_plan *plan,
 		   const struct rfs_plan_vars *cli,

@@ -457,21 +457,19 @@ static int args_from_record(struct rfs_store *store, struct plan_cli *cli,
 	return 0;
 }
 
-int plan_open_store(struct regctl *rc, bool create, struct rfs_store **out)
+int plan_open_store(struct regctl *rc, bool write, struct rfs_store **out)
 {
 	char root[PATH_MAX], catalog[PATH_MAX + 16];
 
 	*out = NULL;
-	if (!create) {
-		/* A dry run changes nothing, not even by making a store. */
-		if (regctl_store_path(rc, root, sizeof(root)))
-			return REGCTL_EXIT_FAILURE;
-		snprintf(catalog, sizeof(catalog), "%s/catalog.db", root);
-		if (access(catalog, F_OK) != 0)
-			return 0;
-	}
-	return regctl_open_store(
-	    rc, create ? RFS_STORE_CREATE : RFS_STORE_READONLY, out);
+	/* A missing store is made by a run once its plan checked out; a dry
+	 * run and a check make nothing. */
+	if (regctl_store_path(rc, root, sizeof(root)))
+		return REGCTL_EXIT_FAILURE;
+	snprintf(catalog, sizeof(catalog), "%s/catalog.db", root);
+	if (access(catalog, F_OK) != 0)
+		return 0;
+	return regctl_open_store(rc, write ? 0 : RFS_STORE_READONLY, out);
 }
 
 int plan_run(int argc, char **argv, struct regctl *rc)
@@ -483,6 +481,7 @@ int plan_run(int argc, char **argv, struct regctl *rc)
 	struct rfs_error err = { 0 };
 	struct sigaction sa = { .sa_handler = on_signal };
 	char run_id[RFS_RUN_ID_MAX + 1] = "", **resumed_files = NULL;
+	char store_path[PATH_MAX] = "";
 	size_t n_resumed = 0;
 	char *args = NULL;
 	int ret;
@@ -498,7 +497,13 @@ int plan_run(int argc, char **argv, struct regctl *rc)
 		return regctl_usage_error(run_usage, "want one PLAN");
 	}
 	pthread_mutex_init(&printer.gate_lock, NULL);
+	/* The store is made by the run, once the plan checked out. */
 	ret = plan_open_store(rc, !cli.dry_run, &store);
+	if (!ret)
+		ret = regctl_store_path(rc, store_path, sizeof(store_path));
+	if (!ret && cli.resume && !store)
+		ret = regctl_error("no store at '%s': no run '%s' to resume",
+				   store_path, cli.resume);
 	if (!ret && cli.resume)
 		ret = args_from_record(store, &cli, &resumed_files, &n_resumed);
 	if (!ret)
@@ -516,6 +521,7 @@ int plan_run(int argc, char **argv, struct regctl *rc)
 						 cli.targets.n };
 		struct rfs_plan_run_opts opts = {
 			.store = store,
+			.store_path = store_path,
 			.plan = cli.args[0],
 			.cli = { cli.env.items, cli.env.n },
 			.targets = cli.targets.n ? &targets : NULL,
@@ -533,12 +539,15 @@ int plan_run(int argc, char **argv, struct regctl *rc)
 	}
 	if (ret != RFS_PLAN_OK && err.code)
 		fprintf(stderr, "regctl: %s\n", err.msg);
-	if (run_id[0] && store && !cli.json) {
+	if (run_id[0] && !cli.json) {
 		printf("\n%-16s %-16s %-11s %4s %7s  %s\n", "STEP", "HOST",
 		       "STATUS", "EXIT", "TOOK", "MESSAGE");
-		plan_print_steps(store, run_id, NULL);
+		if (!store)
+			plan_open_store(rc, false, &store);
+		if (store)
+			plan_print_steps(store, run_id, NULL);
 		printf("\nregctl plan show %s   # logs: %s/plans/logs/%s/\n",
-		       run_id, rfs_store_root(store), run_id);
+		       run_id, store_path, run_id);
 	}
 out:
 	signal(SIGINT, SIG_DFL);

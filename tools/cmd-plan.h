@@ -61,8 +61,8 @@ int plan_print_steps(struct rfs_store *store, const char *run_id, json_t *arr);
 int plan_print_step(void *ctx, const struct rfs_run_step *st);
 
 int plan_run(int argc, char **argv, struct regctl *rc);
-/* The store of a run: made when create; otherwise opened read-only, or
- * NULL when there is none (a dry run makes nothing). */
-int plan_open_store(struct regctl *rc, bool create, struct rfs_store **out);
+/* The store, opened for writing or read-only, or NULL when there is none
+ * yet (a run makes it once its plan checked out). */
+int plan_open_store(struct regctl *rc, bool write, struct rfs_store **out);
 
 #endif
