@@ -101,6 +101,8 @@ extern char **environ;
  * so its id cannot be reused by an unrelated group while it is in the table
  * (the remaining window, a cancel that read the id just before the free and
  * signals after the id went round the whole pid space, is not practical).
+ * regctl's own side commands (the remote kill a cancel starts, ssh -O exit)
+ * take no slot: a cancel still walking the table would stop them too.
  */
 _Static_assert(ATOMIC_INT_LOCK_FREE == 2, "cancel needs lock-free atomics");
 
@@ -618,9 +620,11 @@ static void child(const char *path, char *const argv[], char *const envp[],
 }
 
 /* Run argv[0] (a path) with envp, stdin from in_fd, and wait as target.h
- * says. */
+ * says. Not cancellable: regctl's own bounded side commands (a remote kill,
+ * ssh -O exit), which a cancel must not stop, least of all the remote kill
+ * that the cancel itself starts while it still walks the table. */
 static int run_process(char *const argv[], char *const envp[], int in_fd,
-		       int64_t timeout_ms, struct reader *r,
+		       int64_t timeout_ms, bool cancellable, struct reader *r,
 		       struct rfs_error *err)
 {
 	struct proc_result *res = r->res;
@@ -644,8 +648,8 @@ static int run_process(char *const argv[], char *const envp[], int in_fd,
 			goto out;
 		}
 	}
-	slot = slot_claim();
-	if (slot < 0) {
+	/* slot stays -1 for a command a cancel does not reach. */
+	if (cancellable && (slot = slot_claim()) < 0) {
 		rc = rfs_error_set(err, -EAGAIN,
 				   "more than %d commands running at once",
 				   SLOTS);
@@ -662,7 +666,8 @@ static int run_process(char *const argv[], char *const envp[], int in_fd,
 	 * signal it, whichever runs first (EACCES: the child did, and
 	 * exec'd). */
 	setpgid(pid, pid);
-	slot_publish(slot, pid);
+	if (slot >= 0)
+		slot_publish(slot, pid);
 	close(out_pipe[1]);
 	close(err_pipe[1]);
 	out_pipe[1] = err_pipe[1] = -1;
@@ -673,7 +678,8 @@ static int run_process(char *const argv[], char *const envp[], int in_fd,
 		struct pollfd pfd[2];
 		struct stream *which[2];
 		int64_t now = now_ms(), wait = TICK_MS;
-		int nfds = 0, sig = atomic_load(&slots[slot].cancel);
+		int nfds = 0;
+		int sig = slot >= 0 ? atomic_load(&slots[slot].cancel) : 0;
 
 		if (sig && !res->cancel_sig && !res->timed_out) {
 			res->cancel_sig = sig;
@@ -749,7 +755,7 @@ static int run_process(char *const argv[], char *const envp[], int in_fd,
 	/* A cancel that came while the last bytes were read still counts;
 	 * and one whose signal ended the local side at once (the client
 	 * died, the output ended) still has a remote side to stop. */
-	if (!res->cancel_sig && !res->timed_out) {
+	if (!res->cancel_sig && !res->timed_out && slot >= 0) {
 		res->cancel_sig = atomic_load(&slots[slot].cancel);
 		if (res->cancel_sig && r->stop) {
 			stop = STOP_WANTED;
@@ -759,7 +765,8 @@ static int run_process(char *const argv[], char *const envp[], int in_fd,
 	if (stop == STOP_WANTED)
 		r->stop(r, stop_sig, res->timed_out);
 	/* Free the slot before reaping: see the table's comment. */
-	slot_free(slot);
+	if (slot >= 0)
+		slot_free(slot);
 	slot = -1;
 	while (waitpid(pid, &res->wstatus, 0) < 0) {
 		if (errno != EINTR) {
@@ -951,7 +958,7 @@ static int ssh_side(struct rfs_target *t, const char *const *extra,
 		strv_release(&argv);
 		return -errno;
 	}
-	rc = run_process(argv.v, environ, in_fd, timeout_ms, &r, NULL);
+	rc = run_process(argv.v, environ, in_fd, timeout_ms, false, &r, NULL);
 	close(in_fd);
 	strv_release(&argv);
 	if (rc < 0)
@@ -1056,7 +1063,7 @@ int rfs_target_run(struct rfs_target *target, const struct rfs_target_cmd *cmd,
 		goto out;
 	}
 	rc = run_process(argv.v, target->local ? envp.v : environ, in_fd,
-			 cmd->timeout_ms, &r, err);
+			 cmd->timeout_ms, true, &r, err);
 	if (rc < 0)
 		goto out;
 
