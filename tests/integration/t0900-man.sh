@@ -10,7 +10,7 @@
 
 require_cmd mandoc groff
 man_dir=$REGFS_SOURCE_DIR/man
-pages=("$man_dir/regfs.8" "$man_dir/regctl.1" "$man_dir/regfs.conf.5")
+pages=("$man_dir/regfs.8" "$man_dir/regctl.1" "$man_dir/regctl-plan.1" "$man_dir/regfs.conf.5")
 
 for page in "${pages[@]}"; do
 	name=${page##*/}
