@@ -270,16 +270,26 @@ out:
 }
 
 static int file_digest(struct plan_host_job *hj, const char *path,
-		       char digest[RFS_DIGEST_STR_MAX + 1])
+		       char digest[RFS_DIGEST_STR_MAX + 1], unsigned *mode)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	int rc;
+	struct rfs_error err = { 0 };
+	unsigned ignored;
+	int rc = plan_file_digest(path, digest, mode ? mode : &ignored, &err);
 
-	if (fd < 0)
-		return fail(hj, "cannot open '%s': %s", path, strerror(errno));
-	rc = rfs_digest_fd(fd, digest);
-	close(fd);
-	return rc ? fail(hj, "cannot hash '%s': %s", path, strerror(-rc)) : 0;
+	return rc ? fail(hj, "%s", rfs_error_message(&err, rc)) : 0;
+}
+
+/* The registry, repository and tag of a push or a pull, expanded. */
+static int expand_ref(struct plan_host_job *hj, const struct rfs_plan_action *a,
+		      char **name, char **repo, char **tag)
+{
+	int rc = expand(hj, a->registry, false, name);
+
+	if (!rc)
+		rc = expand(hj, a->repo, false, repo);
+	if (!rc)
+		rc = expand(hj, a->tag, false, tag);
+	return rc;
 }
 
 static const char *artifact_path(const struct rfs_plan_job *job,
@@ -354,7 +364,7 @@ static int do_copy(struct plan_host_job *hj, const struct rfs_plan_action *a)
 	}
 	rc = expand(hj, a->dst, false, &dst);
 	if (!rc)
-		rc = file_digest(hj, src, digest);
+		rc = file_digest(hj, src, digest, NULL);
 	if (!rc)
 		rc = deliver(hj, "copy", src, src, digest, dst,
 			     a->mode == RFS_PLAN_NO_MODE ? 0644 : a->mode,
@@ -390,7 +400,7 @@ static int do_template(struct plan_host_job *hj,
 		rc = fail(hj, "template: cannot write '%s'", tmp);
 		goto out;
 	}
-	rc = file_digest(hj, tmp, digest);
+	rc = file_digest(hj, tmp, digest, NULL);
 	if (!rc)
 		rc = deliver(hj, "template", a->src, tmp, digest, dst, 0644,
 			     false);
@@ -419,14 +429,9 @@ static int do_push(struct plan_host_job *hj, const struct rfs_plan_action *a)
 	char *name = NULL, *repo = NULL, *tag = NULL, *text = NULL;
 	struct plan_pin pin = { 0 };
 	const char *file;
-	struct stat st;
 	int rc;
 
-	rc = expand(hj, a->registry, false, &name);
-	if (!rc)
-		rc = expand(hj, a->repo, false, &repo);
-	if (!rc)
-		rc = expand(hj, a->tag, false, &tag);
+	rc = expand_ref(hj, a, &name, &repo, &tag);
 	if (rc)
 		goto out;
 	r = registry(hj, name);
@@ -454,11 +459,9 @@ static int do_push(struct plan_host_job *hj, const struct rfs_plan_action *a)
 		 * show the commands that would deploy it. */
 		pin.ref = plan_ref(name, repo, tag);
 		pin.source = strdup(file);
-		pin.mode =
-		    stat(file, &st) == 0 ? rfs_tag_mode(st.st_mode) : 0644;
 		rc = !pin.ref || !pin.source
 			 ? fail(hj, "out of memory")
-			 : file_digest(hj, file, pin.digest);
+			 : file_digest(hj, file, pin.digest, &pin.mode);
 	} else {
 		rc = plan_registry_push(r, hj->run->store, repo, tag, file,
 					&pin, &err);
@@ -492,11 +495,7 @@ static int do_pull(struct plan_host_job *hj, const struct rfs_plan_action *a)
 	struct plan_pin pin = { 0 };
 	int rc;
 
-	rc = expand(hj, a->registry, false, &name);
-	if (!rc)
-		rc = expand(hj, a->repo, false, &repo);
-	if (!rc)
-		rc = expand(hj, a->tag, false, &tag);
+	rc = expand_ref(hj, a, &name, &repo, &tag);
 	if (!rc)
 		rc = expand(hj, a->dst, false, &dst);
 	if (rc)

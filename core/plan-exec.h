@@ -65,6 +65,9 @@ int plan_registry_push(const struct rfs_plan_registry *registry,
 		       const char *file, struct plan_pin *out,
 		       struct rfs_error *err);
 void plan_pin_release(struct plan_pin *pin);
+/* The digest of a local regular file, and the mode a tag of it gets. */
+int plan_file_digest(const char *path, char digest[RFS_DIGEST_STR_MAX + 1],
+		     unsigned *mode, struct rfs_error *err);
 /* The bytes a resumed run pinned as old: the copy it kept of a
  * Hades-layout file, or the blob in a regfs registry. Fills out, or
  * -ENOENT when they are gone. */

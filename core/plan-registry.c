@@ -240,8 +240,8 @@ static int fill_from_tag(struct rfs_store *store, const struct rfs_tag *tag,
 	return out->source ? 0 : rfs_error_set(err, -ENOMEM, "out of memory");
 }
 
-static int file_digest(const char *path, char digest[RFS_DIGEST_STR_MAX + 1],
-		       unsigned *mode, struct rfs_error *err)
+int plan_file_digest(const char *path, char digest[RFS_DIGEST_STR_MAX + 1],
+		     unsigned *mode, struct rfs_error *err)
 {
 	struct stat st;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -281,7 +281,7 @@ int plan_registry_resolve(const struct rfs_plan_registry *r,
 		return rfs_error_set(err, -ENOMEM, "out of memory");
 	if (r->type == RFS_REGISTRY_FILESYSTEM) {
 		snprintf(path, sizeof(path), "%s/%s/%s", r->path, repo, tag);
-		rc = file_digest(path, out->digest, &out->mode, err);
+		rc = plan_file_digest(path, out->digest, &out->mode, err);
 		if (rc == -ENOENT)
 			rc = rfs_error_set(err, rc,
 					   "registry '%s' has no '%s:%s' (no "
@@ -412,7 +412,7 @@ int plan_registry_push(const struct rfs_plan_registry *r, struct rfs_store *own,
 
 	if (rc)
 		return rc;
-	rc = file_digest(file, digest, &mode, err);
+	rc = plan_file_digest(file, digest, &mode, err);
 	if (rc)
 		return rc;
 	if (r->type == RFS_REGISTRY_REGFS) {
