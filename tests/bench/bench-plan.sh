@@ -36,6 +36,9 @@
 #   BENCH_HOSTS        ssh hosts                              (default 8)
 #   BENCH_PARALLELISM  hosts at once, both sides              (default 4)
 #   BENCH_RUNS         runs per figure, the median is reported (default 5)
+#   BENCH_HOST_HOME    private: each host's /root empty (no shell rc files,
+#                      as a deploy target); shared: this machine's (default
+#                      private)
 #   BENCH_DIR          where the temporary folder goes (store, hosts' /srv)
 #                      (default /var/tmp)
 #   BENCH_STRICT       1: exit 1 when a target is missed      (default 0)
@@ -233,6 +236,16 @@ echo "bench-plan: regctl $REGCTL, $(ssh -V 2>&1), $(rsync --version | awk 'NR ==
 
 # --- the hosts, the tag, the plan ---------------------------------------------
 
+# A host's root has a home of its own, empty: the login shell of every ssh
+# command (regctl's and rsync's alike) then reads no ~/.bashrc. This
+# machine's root's .bashrc runs pyenv's init, ~0.1 s a command, which no
+# deploy target pays; BENCH_HOST_HOME=shared keeps it.
+if [[ ${BENCH_HOST_HOME:-private} == private ]]; then
+	export SSHD_PRIVATE_DIRS="/srv /root"
+	note "hosts' /root: private and empty (BENCH_HOST_HOME=shared: this machine's)"
+else
+	note "hosts' /root: this machine's, with its shell start-up files"
+fi
 t0=$(now_ns)
 for h in "${hosts[@]}"; do
 	sshd_start "$h" >/dev/null
