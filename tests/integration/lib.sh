@@ -525,6 +525,11 @@ regfs_umount() {
 	if ! wait_exit "$pid" "$secs"; then
 		fail "$desc"
 		diag "daemon $pid still running ${secs}s after unmount"
+		# Where it is stuck: each thread's kernel stack and state.
+		local task
+		for task in /proc/"$pid"/task/*; do
+			diag "thread ${task##*/}: $(cat "$task/comm" 2>/dev/null) $(awk '{ print $3 }' "$task/stat" 2>/dev/null) $(tr '\n' ' ' <"$task/stack" 2>/dev/null | cut -c1-300)"
+		done
 		diag_file "${_lib_daemon_log[$mnt]}"
 		return 1
 	fi

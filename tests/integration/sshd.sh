@@ -154,8 +154,15 @@ sshd_start() {
 		# unshare and sh exec, so $! is sshd's own PID. sshd is
 		# re-executed by path for every connection: hence /usr/sbin.
 		# shellcheck disable=SC2016 # expanded by that sh
+		# The new namespace starts with a copy of every mount, other
+		# tests' FUSE mounts too: a copy would keep such a mount alive
+		# after its test unmounts it (its daemon would never exit), so
+		# the host drops them first.
 		unshare --mount --propagation private -- /bin/sh -c \
-			'conf=$1; shift; while [ $# -ge 2 ]; do
+			'conf=$1; shift
+			awk '"'"'$3 ~ /^fuse/ { print $2 }'"'"' /proc/self/mounts |
+				while read -r m; do umount -l "$m" 2>/dev/null; done
+			while [ $# -ge 2 ]; do
 				mount --bind "$1" "$2" || exit 1; shift 2
 			done; exec /usr/sbin/sshd -D -e -f "$conf"' \
 			"sshd-$name" "$dir/sshd_config" "$dir/srv" /srv "${binds[@]}" \
