@@ -118,21 +118,6 @@ perl -e '$SIG{INT} = "DEFAULT"; sleep 1 while 1' </dev/null &
 sentinel=$!
 track_pid "$sentinel"
 
-results=()
-missed=0
-# result LABEL PLAN LOOP RATIO CMP TARGET: one line of the summary; CMP is
-# >= or <=.
-result() {
-	local label=$1 a=$2 b=$3 r=$4 cmp=$5 target=$6 verdict
-	if awk -v r="$r" -v t="$target" -v c="$cmp" \
-		'BEGIN { exit !(c == ">=" ? r >= t : r <= t) }'; then
-		verdict=PASS
-	else
-		verdict=MISS
-		missed=$((missed + 1))
-	fi
-	results+=("$(printf '%-40s %10s %10s %8s   %-8s %s' "$label" "$a" "$b" "$r" "$cmp $target" "$verdict")")
-}
 
 # broken WHAT: regctl, rsync or the setup misbehaved; say so and stop.
 broken() {

@@ -102,21 +102,6 @@ work=$TEST_TMP
 max() { printf '%s\n' "$@" | sort -g | tail -n 1; }
 mibps() { awk -v s="$size_mib" -v t="$1" 'BEGIN { printf "%.0f", s / t }'; }
 
-results=()
-missed=0
-# result LABEL REGFS OTHER RATIO CMP TARGET: one line of the summary; CMP is
-# >= or <=.
-result() {
-	local label=$1 a=$2 b=$3 r=$4 cmp=$5 target=$6 verdict
-	if awk -v r="$r" -v t="$target" -v c="$cmp" \
-		'BEGIN { exit !(c == ">=" ? r >= t : r <= t) }'; then
-		verdict=PASS
-	else
-		verdict=MISS
-		missed=$((missed + 1))
-	fi
-	results+=("$(printf '%-40s %10s %10s %8s   %-8s %s' "$label" "$a" "$b" "$r" "$cmp $target" "$verdict")")
-}
 # result_count LABEL REGFS OTHER TARGET: a count of regfs's that must be
 # exactly TARGET.
 result_count() {

@@ -49,3 +49,21 @@ level_memory() {
 	dd if=/dev/zero of="$ballast" bs=1M count="$mib" status=none
 	rm -f "$ballast"
 }
+
+# The summary of bench-pull and bench-plan: results holds its lines, missed
+# counts the targets missed.
+results=()
+missed=0
+# result LABEL A B RATIO CMP TARGET: one line of the summary, A and B the
+# two sides' figures; CMP is >= or <=.
+result() {
+	local label=$1 a=$2 b=$3 r=$4 cmp=$5 target=$6 verdict
+	if awk -v r="$r" -v t="$target" -v c="$cmp" \
+		'BEGIN { exit !(c == ">=" ? r >= t : r <= t) }'; then
+		verdict=PASS
+	else
+		verdict=MISS
+		missed=$((missed + 1))
+	fi
+	results+=("$(printf '%-40s %10s %10s %8s   %-8s %s' "$label" "$a" "$b" "$r" "$cmp $target" "$verdict")")
+}
