@@ -218,34 +218,6 @@ static void strv_release(struct strv *sv)
 	memset(sv, 0, sizeof(*sv));
 }
 
-/* s as one single-quoted shell word: 'it'\''s'. (core/plan.h declares
- * rfs_shell_quote for the same; this one stays private so that target.c
- * links on its own, and both follow POSIX quoting, so they agree.) */
-static char *quote_word(const char *s)
-{
-	size_t n = 3;
-	char *out, *p;
-
-	for (const char *c = s; *c; c++)
-		n += *c == '\'' ? 4 : 1;
-	out = malloc(n);
-	if (!out)
-		return NULL;
-	p = out;
-	*p++ = '\'';
-	for (const char *c = s; *c; c++) {
-		if (*c == '\'') {
-			memcpy(p, "'\\''", 4);
-			p += 4;
-		} else {
-			*p++ = *c;
-		}
-	}
-	*p++ = '\'';
-	*p = '\0';
-	return out;
-}
-
 /* Words made only of these need no quotes in a printed command. */
 static bool plain_word(const char *s)
 {
@@ -458,7 +430,7 @@ static char *join_words(char *const *words, size_t n, size_t first_raw)
 	for (size_t i = 0; i < n; i++) {
 		q[i] = i < first_raw || plain_word(words[i])
 			   ? strdup(words[i])
-			   : quote_word(words[i]);
+			   : rfs_shell_quote(words[i]);
 		if (!q[i])
 			goto out;
 		len += strlen(q[i]) + 1;
@@ -827,7 +799,7 @@ static int make_envp(const struct rfs_target_cmd *cmd, struct strv *sv,
 /* The one string the remote login shell is given (see the top comment). */
 static char *remote_command(const struct rfs_target_cmd *cmd)
 {
-	char *script = quote_word(cmd->script), *inner = NULL, *out = NULL;
+	char *script = rfs_shell_quote(cmd->script), *inner = NULL, *out = NULL;
 	size_t len, cap;
 
 	if (!script)
@@ -847,7 +819,7 @@ static char *remote_command(const struct rfs_target_cmd *cmd)
 			       "printf '\\036regctl-pid %%s\\n' \"$$\" >&2; ");
 	for (size_t i = 0; i < cmd->n_env; i++) {
 		char *q =
-		    quote_word(cmd->env[i].value ? cmd->env[i].value : "");
+		    rfs_shell_quote(cmd->env[i].value ? cmd->env[i].value : "");
 
 		if (!q)
 			goto out;
@@ -856,7 +828,7 @@ static char *remote_command(const struct rfs_target_cmd *cmd)
 		free(q);
 	}
 	snprintf(inner + len, cap - len, "sh -c %s; exit $?", script);
-	out = quote_word(inner);
+	out = rfs_shell_quote(inner);
 	if (out) {
 		char *full = malloc(strlen(out) + 8);
 
