@@ -302,21 +302,19 @@ static char *upload_script(const char *dst, const char *key, const char *hex,
  * and label say what it is in messages. */
 static int deliver(struct plan_host_job *hj, const char *what,
 		   const char *label, const char *src, const char *digest,
-		   const char *dst, int mode, bool parents)
+		   uint64_t size, const char *dst, int mode, bool parents)
 {
 	const char *hex = rfs_digest_hex(digest);
 	char key[RFS_DIGEST_STR_MAX + 1] = "";
 	char *check = NULL, *upload = NULL, *text = NULL;
 	int rc = 0, status = 0;
-	struct stat st;
 
-	if (stat(src, &st) != 0)
-		return fail(hj, "%s: cannot read '%s': %s", what, src,
-			    strerror(errno));
+	if (!src && !hj->run->opts->dry_run)
+		return fail(hj, "%s: the bytes of %s are not here", what,
+			    label);
 	if (record_key(dst, key) == 0) {
 		check = check_script(dst, key, hex, mode);
-		upload = upload_script(dst, key, hex, (uint64_t)st.st_size,
-				       mode, parents);
+		upload = upload_script(dst, key, hex, size, mode, parents);
 	}
 	if (!check || !upload ||
 	    asprintf(&text, "%s %s -> %s (%s, mode %04o)", what, label, dst,
@@ -349,11 +347,11 @@ out:
 }
 
 static int file_digest(struct plan_host_job *hj, const char *path,
-		       char digest[RFS_DIGEST_STR_MAX + 1], unsigned *mode)
+		       char digest[RFS_DIGEST_STR_MAX + 1], unsigned *mode,
+		       uint64_t *size)
 {
 	struct rfs_error err = { 0 };
-	unsigned ignored;
-	int rc = plan_file_digest(path, digest, mode ? mode : &ignored, &err);
+	int rc = plan_file_digest(path, digest, mode, size, &err);
 
 	return rc ? fail(hj, "%s", rfs_error_message(&err, rc)) : 0;
 }
@@ -433,6 +431,7 @@ static int do_copy(struct plan_host_job *hj, const struct rfs_plan_action *a)
 	char digest[RFS_DIGEST_STR_MAX + 1];
 	const char *src = a->src;
 	char *dst = NULL;
+	uint64_t size;
 	int rc;
 
 	if (a->artifact) {
@@ -443,9 +442,9 @@ static int do_copy(struct plan_host_job *hj, const struct rfs_plan_action *a)
 	}
 	rc = expand(hj, a->dst, false, &dst);
 	if (!rc)
-		rc = file_digest(hj, src, digest, NULL);
+		rc = file_digest(hj, src, digest, NULL, &size);
 	if (!rc)
-		rc = deliver(hj, "copy", src, src, digest, dst,
+		rc = deliver(hj, "copy", src, src, digest, size, dst,
 			     a->mode == RFS_PLAN_NO_MODE ? 0644 : a->mode,
 			     false);
 	free(dst);
@@ -460,6 +459,7 @@ static int do_template(struct plan_host_job *hj,
 	char *text = NULL, *out = NULL, *dst = NULL;
 	FILE *f = fopen(a->src, "re");
 	size_t len = 0;
+	uint64_t size;
 	int rc = 0, fd = -1;
 
 	if (!f)
@@ -479,10 +479,10 @@ static int do_template(struct plan_host_job *hj,
 		rc = fail(hj, "template: cannot write '%s'", tmp);
 		goto out;
 	}
-	rc = file_digest(hj, tmp, digest, NULL);
+	rc = file_digest(hj, tmp, digest, NULL, &size);
 	if (!rc)
-		rc = deliver(hj, "template", a->src, tmp, digest, dst, 0644,
-			     false);
+		rc = deliver(hj, "template", a->src, tmp, digest, size, dst,
+			     0644, false);
 out:
 	if (fd >= 0) {
 		close(fd);
@@ -540,10 +540,11 @@ static int do_push(struct plan_host_job *hj, const struct rfs_plan_action *a)
 		pin.source = strdup(file);
 		rc = !pin.ref || !pin.source
 			 ? fail(hj, "out of memory")
-			 : file_digest(hj, file, pin.digest, &pin.mode);
+			 : file_digest(hj, file, pin.digest, &pin.mode,
+				       &pin.size);
 	} else {
-		rc = plan_registry_push(r, hj->run->store, repo, tag, file,
-					&pin, &err);
+		rc = plan_registry_push(r, hj->run->store, hj->run->pin_dir,
+					repo, tag, file, &pin, &err);
 		if (rc)
 			rc = fail(hj, "push: %s", rfs_error_message(&err, rc));
 	}
@@ -595,7 +596,7 @@ static int do_pull(struct plan_host_job *hj, const struct rfs_plan_action *a)
 		rc = fail(hj, "pull: %s was not pinned", ref);
 		goto out;
 	}
-	rc = deliver(hj, "pull", ref, pin.source, pin.digest, dst,
+	rc = deliver(hj, "pull", ref, pin.source, pin.digest, pin.size, dst,
 		     a->mode != RFS_PLAN_NO_MODE ? a->mode : (int)pin.mode,
 		     a->parents);
 out:

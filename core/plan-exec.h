@@ -23,8 +23,11 @@ struct plan_pin {
 	char *ref; /* "registry/repo:tag" */
 	char digest[RFS_DIGEST_STR_MAX + 1];
 	unsigned mode; /* the tag's, 0644 or 0755 */
-	char *source;  /* a local file holding the bytes */
-	bool pushed;   /* pushed by this run */
+	uint64_t size;
+	/* A local file holding the bytes; NULL in a dry run when they are
+	 * still in a remote registry. */
+	char *source;
+	bool pushed; /* pushed by this run */
 };
 
 struct plan_pins {
@@ -53,28 +56,48 @@ int plan_registry_resolve(const struct rfs_plan_registry *registry,
 			  struct rfs_store *own, const char *repo,
 			  const char *tag, struct plan_pin *out,
 			  struct rfs_error *err);
-/* Keep the pinned bytes of a filesystem registry's tag: copy them into
- * pin_dir while hashing, name the copy by its digest, and make it the
- * pin's source (its digest is what was copied). Other types: nothing. */
+/* Keep the pinned bytes of a tag of repo of registry on this machine, in
+ * pin_dir, and make them the pin's source. A filesystem registry's file is
+ * copied while hashed and named by its digest (the digest becomes what was
+ * copied); an oci registry's blob is fetched, verified, into the store
+ * pin_dir/oci. A regfs store's blob is there already: nothing. */
 int plan_pin_keep(const struct rfs_plan_registry *registry, const char *pin_dir,
-		  struct plan_pin *pin, struct rfs_error *err);
+		  const char *repo, struct plan_pin *pin,
+		  struct rfs_error *err);
 /* Publish the local file as repo:tag of registry: done when the tag holds
  * the same digest already, -EEXIST when it holds another. */
 int plan_registry_push(const struct rfs_plan_registry *registry,
-		       struct rfs_store *own, const char *repo, const char *tag,
-		       const char *file, struct plan_pin *out,
-		       struct rfs_error *err);
+		       struct rfs_store *own, const char *pin_dir,
+		       const char *repo, const char *tag, const char *file,
+		       struct plan_pin *out, struct rfs_error *err);
 void plan_pin_release(struct plan_pin *pin);
-/* The digest of a local regular file, and the mode a tag of it gets. */
+/* The digest and size of a local regular file, and the mode a tag of it
+ * gets (mode and size may be NULL). */
 int plan_file_digest(const char *path, char digest[RFS_DIGEST_STR_MAX + 1],
-		     unsigned *mode, struct rfs_error *err);
-/* The bytes a resumed run pinned as old: the copy it kept of a
- * Hades-layout file, or the blob in a regfs registry. Fills out, or
- * -ENOENT when they are gone. */
+		     unsigned *mode, uint64_t *size, struct rfs_error *err);
+/* The bytes a resumed run pinned as old (a tag of repo of registry): the copy
+ * it kept of a Hades-layout file, the blob in a regfs registry, or the
+ * blob fetched from an oci registry (fetched again by digest if gone).
+ * Fills out, or -ENOENT when they are gone. */
 int plan_registry_pinned(const struct rfs_plan_registry *registry,
 			 struct rfs_store *own, const char *pin_dir,
-			 const struct plan_pin *old, struct plan_pin *out,
-			 struct rfs_error *err);
+			 const char *repo, const struct plan_pin *old,
+			 struct plan_pin *out, struct rfs_error *err);
+
+/* The oci type of the calls above (plan-oci.c). */
+int plan_oci_resolve(const struct rfs_plan_registry *registry, const char *repo,
+		     const char *tag, struct plan_pin *out,
+		     struct rfs_error *err);
+int plan_oci_keep(const struct rfs_plan_registry *registry, const char *pin_dir,
+		  const char *repo, struct plan_pin *pin,
+		  struct rfs_error *err);
+int plan_oci_push(const struct rfs_plan_registry *registry, const char *pin_dir,
+		  const char *repo, const char *tag, const char *file,
+		  struct plan_pin *out, struct rfs_error *err);
+int plan_oci_pinned(const struct rfs_plan_registry *registry,
+		    const char *pin_dir, const char *repo,
+		    const struct plan_pin *old, struct plan_pin *out,
+		    struct rfs_error *err);
 
 /* Shared by the hosts of a run. */
 struct plan_run_state {

@@ -800,7 +800,14 @@ static void load_registry(struct loader *l, const struct rfs_yaml_node *key,
 			   : RFS_REGISTRY_FILESYSTEM;
 	unknown_keys(l, v, "a registry", keys);
 	if (r->type == RFS_REGISTRY_OCI) {
+		struct rfs_plan_oci_url url;
+
 		need_str(l, v, "url", "an oci registry", &r->url);
+		if (r->url && rfs_plan_parse_oci_url(r->url, &url))
+			bad(l, rfs_yaml_get(v, "url"),
+			    "registry \"%s\": invalid url \"%s\" (want "
+			    "[https://]HOST[:PORT][/NAMESPACE])",
+			    key->text, r->url);
 		if (rfs_yaml_get(v, "path"))
 			bad(l, rfs_yaml_get(v, "path"),
 			    "an oci registry takes url:, not path:");

@@ -8,7 +8,8 @@
  *   filesystem  Hades's layout PATH/<name>/<tag>: the file, hashed when
  *               pinned (a file changed afterwards fails the deploy's check
  *               on the target, never deploys other bytes)
- *   oci         not yet: refused with a clear message
+ *   oci         a remote registry: its blob fetched into the run's own
+ *               store when the run keeps its pins (plan-oci.c)
  *
  * Pushes are idempotent: a tag that holds the same digest is done, one
  * that holds another is -EEXIST. Names follow regfs's rules in every type,
@@ -118,9 +119,16 @@ char *plan_pins_json(struct plan_pins *pins)
 	if (!o)
 		return NULL;
 	pthread_mutex_lock(&pins->lock);
-	for (size_t i = 0; i < pins->n; i++)
-		json_object_set_new(o, pins->items[i].ref,
-				    json_string(pins->items[i].digest));
+	for (size_t i = 0; i < pins->n; i++) {
+		const struct plan_pin *p = &pins->items[i];
+		char mode[8];
+
+		snprintf(mode, sizeof(mode), "%04o", p->mode);
+		json_object_set_new(o, p->ref,
+				    json_pack("{s:s, s:s, s:I}", "digest",
+					      p->digest, "mode", mode, "size",
+					      (json_int_t)p->size));
+	}
 	pthread_mutex_unlock(&pins->lock);
 	text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(o);
@@ -142,12 +150,23 @@ int plan_pins_from_json(struct plan_pins *pins, const char *text,
 	json_object_foreach(o, ref, v)
 	{
 		struct plan_pin pin = { .ref = (char *)ref, .mode = 0644 };
+		/* {"digest", "mode", "size"}, or the digest alone (runs
+		 * recorded before modes and sizes were). */
+		json_t *digest =
+		    json_is_object(v) ? json_object_get(v, "digest") : v;
+		const char *mode =
+		    json_string_value(json_object_get(v, "mode"));
+		json_t *size = json_object_get(v, "size");
 
-		if (!json_is_string(v) ||
-		    !rfs_digest_valid(json_string_value(v)))
+		if (!json_is_string(digest) ||
+		    !rfs_digest_valid(json_string_value(digest)))
 			continue;
 		snprintf(pin.digest, sizeof(pin.digest), "%s",
-			 json_string_value(v));
+			 json_string_value(digest));
+		if (mode && strcmp(mode, "0755") == 0)
+			pin.mode = 0755;
+		if (json_is_integer(size) && json_integer_value(size) > 0)
+			pin.size = (uint64_t)json_integer_value(size);
 		rc = plan_pins_put(pins, &pin);
 		if (rc)
 			break;
@@ -176,12 +195,6 @@ static int check_names(const struct rfs_plan_registry *r, const char *repo,
 		return rfs_error_set(err, -EINVAL,
 				     "registry '%s': invalid tag '%s'", r->name,
 				     tag);
-	if (r->type == RFS_REGISTRY_OCI)
-		return rfs_error_set(err, -EOPNOTSUPP,
-				     "registry '%s': oci registries are not "
-				     "supported in plans yet (use type: regfs "
-				     "with a store regctl pulls into)",
-				     r->name);
 	return 0;
 }
 
@@ -236,12 +249,13 @@ static int fill_from_tag(struct rfs_store *store, const struct rfs_tag *tag,
 				     rfs_store_root(store));
 	snprintf(out->digest, sizeof(out->digest), "%s", tag->digest);
 	out->mode = tag->mode;
+	out->size = tag->size;
 	out->source = strdup(path);
 	return out->source ? 0 : rfs_error_set(err, -ENOMEM, "out of memory");
 }
 
 int plan_file_digest(const char *path, char digest[RFS_DIGEST_STR_MAX + 1],
-		     unsigned *mode, struct rfs_error *err)
+		     unsigned *mode, uint64_t *size, struct rfs_error *err)
 {
 	struct stat st;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -259,7 +273,10 @@ int plan_file_digest(const char *path, char digest[RFS_DIGEST_STR_MAX + 1],
 	if (rc)
 		return rfs_error_set(err, rc, "cannot hash '%s': %s", path,
 				     strerror(-rc));
-	*mode = rfs_tag_mode(st.st_mode & 07777);
+	if (mode)
+		*mode = rfs_tag_mode(st.st_mode & 07777);
+	if (size)
+		*size = (uint64_t)st.st_size;
 	return 0;
 }
 
@@ -279,9 +296,12 @@ int plan_registry_resolve(const struct rfs_plan_registry *r,
 	out->ref = plan_ref(r->name, repo, tag);
 	if (!out->ref)
 		return rfs_error_set(err, -ENOMEM, "out of memory");
+	if (r->type == RFS_REGISTRY_OCI)
+		return plan_oci_resolve(r, repo, tag, out, err);
 	if (r->type == RFS_REGISTRY_FILESYSTEM) {
 		snprintf(path, sizeof(path), "%s/%s/%s", r->path, repo, tag);
-		rc = plan_file_digest(path, out->digest, &out->mode, err);
+		rc = plan_file_digest(path, out->digest, &out->mode, &out->size,
+				      err);
 		if (rc == -ENOENT)
 			rc = rfs_error_set(err, rc,
 					   "registry '%s' has no '%s:%s' (no "
@@ -401,8 +421,9 @@ static int push_regfs(struct rfs_store *store, const char *repo,
 }
 
 int plan_registry_push(const struct rfs_plan_registry *r, struct rfs_store *own,
-		       const char *repo, const char *tag, const char *file,
-		       struct plan_pin *out, struct rfs_error *err)
+		       const char *pin_dir, const char *repo, const char *tag,
+		       const char *file, struct plan_pin *out,
+		       struct rfs_error *err)
 {
 	char digest[RFS_DIGEST_STR_MAX + 1];
 	struct rfs_store *store = NULL;
@@ -412,7 +433,13 @@ int plan_registry_push(const struct rfs_plan_registry *r, struct rfs_store *own,
 
 	if (rc)
 		return rc;
-	rc = plan_file_digest(file, digest, &mode, err);
+	if (r->type == RFS_REGISTRY_OCI) {
+		out->ref = plan_ref(r->name, repo, tag);
+		if (!out->ref)
+			return rfs_error_set(err, -ENOMEM, "out of memory");
+		return plan_oci_push(r, pin_dir, repo, tag, file, out, err);
+	}
+	rc = plan_file_digest(file, digest, &mode, NULL, err);
 	if (rc)
 		return rc;
 	if (r->type == RFS_REGISTRY_REGFS) {
@@ -446,12 +473,14 @@ int plan_registry_push(const struct rfs_plan_registry *r, struct rfs_store *own,
 }
 
 int plan_pin_keep(const struct rfs_plan_registry *r, const char *pin_dir,
-		  struct plan_pin *pin, struct rfs_error *err)
+		  const char *repo, struct plan_pin *pin, struct rfs_error *err)
 {
 	char tmp[PATH_MAX], path[PATH_MAX], digest[RFS_DIGEST_STR_MAX + 1];
 	struct rfs_hasher *h = NULL;
 	int in = -1, fd = -1, rc;
 
+	if (r->type == RFS_REGISTRY_OCI)
+		return plan_oci_keep(r, pin_dir, repo, pin, err);
 	if (r->type != RFS_REGISTRY_FILESYSTEM)
 		return 0;
 	if (mkdir(pin_dir, 0700) && errno != EEXIST)
@@ -513,14 +542,17 @@ out:
 
 int plan_registry_pinned(const struct rfs_plan_registry *r,
 			 struct rfs_store *own, const char *pin_dir,
-			 const struct plan_pin *old, struct plan_pin *out,
-			 struct rfs_error *err)
+			 const char *repo, const struct plan_pin *old,
+			 struct plan_pin *out, struct rfs_error *err)
 {
 	struct rfs_store *store = NULL;
 	char path[PATH_MAX];
+	struct stat st;
 	int rc = 0;
 
 	memset(out, 0, sizeof(*out));
+	if (r->type == RFS_REGISTRY_OCI)
+		return plan_oci_pinned(r, pin_dir, repo, old, out, err);
 	if (r->type == RFS_REGISTRY_FILESYSTEM) {
 		snprintf(path, sizeof(path), "%s/%s", pin_dir,
 			 rfs_digest_hex(old->digest));
@@ -532,7 +564,7 @@ int plan_registry_pinned(const struct rfs_plan_registry *r,
 		    rfs_store_blob_path(store, old->digest, path, sizeof(path));
 		close_store(&store, own);
 	}
-	if (!rc && access(path, R_OK) != 0)
+	if (!rc && (access(path, R_OK) != 0 || stat(path, &st) != 0))
 		rc = -errno;
 	if (rc)
 		return rfs_error_set(err, rc,
@@ -543,6 +575,7 @@ int plan_registry_pinned(const struct rfs_plan_registry *r,
 	out->source = strdup(path);
 	snprintf(out->digest, sizeof(out->digest), "%s", old->digest);
 	out->mode = old->mode;
+	out->size = (uint64_t)st.st_size;
 	if (!out->ref || !out->source) {
 		plan_pin_release(out);
 		return rfs_error_set(err, -ENOMEM, "out of memory");

@@ -229,8 +229,8 @@ static int pin_all(struct plan_run_state *run,
 		if (had && (rc || strcmp(old.digest, pin.digest) != 0)) {
 			plan_pin_release(&pin);
 			rc = plan_registry_pinned(t->registry, run->store,
-						  run->pin_dir, &old, &pin,
-						  &why);
+						  run->pin_dir, t->repo, &old,
+						  &pin, &why);
 		}
 		pin.pushed = had && old.pushed;
 		if (!rc)
@@ -264,9 +264,11 @@ static int keep_and_show_pins(struct plan_run_state *run,
 		if (!ref)
 			return rfs_error_set(err, -ENOMEM, "out of memory");
 		if (plan_pins_get(&run->pins, ref, &pin) == 0) {
-			if (!run->opts->dry_run && !resumed)
+			/* A resumed run keeps what it kept; the bytes of an
+			 * oci pin are fetched again (found in the store). */
+			if (!run->opts->dry_run && (!resumed || !pin.source))
 				rc = plan_pin_keep(t->registry, run->pin_dir,
-						   &pin, err);
+						   t->repo, &pin, err);
 			if (!rc)
 				rc = plan_pins_put(&run->pins, &pin);
 			ev.ref = ref;

@@ -53,6 +53,16 @@ struct rfs_plan_registry {
 	struct rfs_plan_pos pos;
 };
 
+/* An oci registry's url, "[http[s]://]HOST[:PORT][/NAMESPACE]" (https
+ * when no scheme is given), taken apart: root is "NAMESPACE/" or "".
+ * 0, or -EINVAL when it is not one. */
+struct rfs_plan_oci_url {
+	char host[256]; /* "host" or "host:port", as remote.h has it */
+	char root[256];
+	bool plain_http;
+};
+int rfs_plan_parse_oci_url(const char *url, struct rfs_plan_oci_url *out);
+
 /* A host of the inventory. The name "local" with no entry means this
  * machine. */
 struct rfs_plan_host {

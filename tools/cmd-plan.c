@@ -246,6 +246,29 @@ static const char history_usage[] =
     "  --json       print a JSON array\n"
     "  -h, --help   show this help\n";
 
+/* "pin     REF  DIGEST  MODE" a pin: {"ref": {"digest", "mode"}}, or the
+ * digest alone in runs recorded before modes were. */
+static void print_pins(const char *text)
+{
+	json_t *pins = json_loads(text ? text : "{}", 0, NULL), *v;
+	const char *ref;
+
+	json_object_foreach(pins, ref, v)
+	{
+		const char *digest =
+		    json_is_object(v)
+			? json_string_value(json_object_get(v, "digest"))
+			: json_string_value(v);
+		const char *mode =
+		    json_string_value(json_object_get(v, "mode"));
+
+		printf("pin     %s  %s%s%s\n", ref, digest ? digest : "?",
+		       mode ? "  " : "", mode ? mode : "");
+	}
+	json_decref(pins);
+	putchar('\n');
+}
+
 static json_t *run_json(const struct rfs_run_record *r)
 {
 	char started[REGCTL_TIME_STR_MAX], ended[REGCTL_TIME_STR_MAX];
@@ -383,7 +406,7 @@ static int plan_show(int argc, char **argv, struct regctl *rc)
 	}
 	printf("run     %s\nplan    %s\nstatus  %s (exit %d)\nfiles   %s\n",
 	       r.id, r.plan, r.status, r.exit_code, r.file_hash);
-	printf("pins    %s\n\n", r.pins);
+	print_pins(r.pins);
 	printf("%-16s %-16s %-11s %4s %7s  %s\n", "STEP", "HOST", "STATUS",
 	       "EXIT", "TOOK", "MESSAGE");
 	plan_print_steps(store, r.id, NULL);

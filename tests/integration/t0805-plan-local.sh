@@ -303,8 +303,8 @@ expect_eq "$(python3 -c 'import json,sys; print([r["run"] for r in json.load(sys
 run_cmd R plan show "$RUN1"
 expect_eq "$RC" 0 "plan show RUN: exit 0"
 expect_match "$OUT" "status +done \(exit 0\)" "plan show: done"
-expect_match "$OUT" "\"reg/myapp:v1\.0\.0\":\"sha256:$APP_SHA\"" "plan show: the pin of the pushed tag"
-expect_match "$OUT" "\"fsreg/myconf:v1\":\"sha256:$CONF_SHA\"" "plan show: the pin of the filesystem tag"
+expect_match "$OUT" "pin +reg/myapp:v1\.0\.0 +sha256:$APP_SHA +0755" "plan show: the pin of the pushed tag, executable"
+expect_match "$OUT" "pin +fsreg/myconf:v1 +sha256:$CONF_SHA +0644" "plan show: the pin of the filesystem tag"
 expect_eq "$(host_steps "$RUN1" | tr '\n' ',')" \
 	"canary delta done,publish local done,rollout alpha done,rollout bravo done,rollout charlie done,verify alpha done,verify bravo done,verify charlie done,verify delta done," \
 	"plan show: every host-step done, the canary step on delta only"
