@@ -239,6 +239,12 @@ int rfs_catalog_remote_blob_find(struct rfs_catalog *cat, const char *digest,
  * -ENAMETOOLONG when the value does not fit in size. */
 int rfs_catalog_setting_set(struct rfs_catalog *cat, const char *key,
 			    const char *value);
+/* For a mount (catalog-ids.c): the store's generation, the same for every
+ * inode and every mount of this catalog (chosen at random the first time;
+ * whoever replaces a catalog by another copy must clear it), and this
+ * mount's number, greater than every earlier mount's. */
+int rfs_catalog_export_ids(struct rfs_catalog *cat, uint32_t *generation,
+			   int64_t *mount);
 int rfs_catalog_setting_get(struct rfs_catalog *cat, const char *key, char *buf,
 			    size_t size);
 

@@ -69,6 +69,7 @@ struct rfs_incoming {
 	struct staged *head;
 	int64_t next_id;
 	int64_t window_ns;
+	bool seal_on_rename;
 };
 
 /* The publisher's window is measured on a clock that never jumps. */
@@ -80,14 +81,17 @@ static int64_t monotonic_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-int rfs_incoming_new(struct rfs_store *store, struct rfs_incoming **out)
+int rfs_incoming_new(struct rfs_store *store,
+		     const struct rfs_incoming_options *opts,
+		     struct rfs_incoming **out)
 {
 	struct rfs_incoming *inc = calloc(1, sizeof(*inc));
 
 	if (!inc)
 		return -ENOMEM;
 	inc->store = store;
-	inc->next_id = 1;
+	inc->next_id = opts && opts->first_id > 0 ? opts->first_id : 1;
+	inc->seal_on_rename = opts && opts->seal_on_rename;
 	inc->window_ns = (int64_t)RFS_PUBLISHER_WINDOW_MS * 1000000;
 	pthread_mutex_init(&inc->lock, NULL);
 	*out = inc;
@@ -436,7 +440,10 @@ int rfs_incoming_create(struct rfs_incoming *inc, int64_t dir, const char *name,
 	}
 	e->dir = dir;
 	snprintf(e->name, sizeof(e->name), "%s", name);
-	e->kind = kind;
+	/* Only a rename seals: a tag's name is a temporary's until then. */
+	e->kind = inc->seal_on_rename && kind == RFS_STAGED_TAG
+		      ? RFS_STAGED_TEMP
+		      : kind;
 	e->mtime_ns = rfs_now_ns();
 	e->attrs.set_mode = true;
 	e->attrs.mode = mode & 07777;
@@ -923,7 +930,8 @@ int rfs_incoming_flush(struct rfs_incoming *inc, int64_t id, bool write,
 		unlink_locked(inc, e);
 	} else {
 		e->last_closer = pid;
-		seal = closer == RFS_CLOSER_DONE && ready_to_seal(e);
+		seal = !inc->seal_on_rename && closer == RFS_CLOSER_DONE &&
+		       ready_to_seal(e);
 	}
 	pthread_mutex_unlock(&inc->lock);
 	if (seal)
@@ -946,7 +954,8 @@ int rfs_incoming_release(struct rfs_incoming *inc, int64_t id, bool write,
 		e->handles--;
 		if (write) {
 			e->writers--;
-			seal = e->writers == 0 && ready_to_seal(e);
+			seal = !inc->seal_on_rename && e->writers == 0 &&
+			       ready_to_seal(e);
 			publisher = e->last_closer;
 		}
 		e->refs++;		 /* keep it for what follows */
@@ -1022,7 +1031,10 @@ int rfs_incoming_rename(struct rfs_incoming *inc, int64_t dir, const char *name,
 		e->dir = newdir;
 		snprintf(e->name, sizeof(e->name), "%s", newname);
 		e->kind = kind;
-		seal = e->writers == 0 && ready_to_seal(e);
+		/* The renamer says it is done, whoever still holds it. */
+		seal = inc->seal_on_rename
+			   ? kind == RFS_STAGED_TAG && !e->killed
+			   : e->writers == 0 && ready_to_seal(e);
 		if (seal)
 			e->refs++;
 	}

@@ -25,8 +25,17 @@
  * sealed it: the last writer to close, or the renamer) may still set its
  * mode and mtime there and nobody else may (-EROFS).
  *
+ * With seal_on_rename (for NFS, where a close says nothing: ganesha
+ * closes its descriptors when it likes, and NFSv3 has no close), a close
+ * never seals: every file is staged under whatever name it was created
+ * with, and only a rename onto a tag name seals it, at once, even while
+ * descriptors are still open (their later writes fail with EBADF). A file
+ * created and never renamed is never sealed, however it was closed.
+ *
  * The table lives in memory: a restart forgets staged entries, and
- * rfs_store_open() removes their files. All functions are thread-safe.
+ * rfs_store_open() removes their files. Their ids (inode ids) start at
+ * first_id, which a mount makes greater than any earlier mount's. All
+ * functions are thread-safe.
  */
 #ifndef RFS_INCOMING_H
 #define RFS_INCOMING_H
@@ -53,7 +62,7 @@ enum rfs_staged_kind {
 };
 
 struct rfs_staged_info {
-	int64_t id; /* unique for this process; the inode id */
+	int64_t id; /* unique in the store's mounts; the inode id */
 	int64_t dir;
 	char name[RFS_STAGED_NAME_MAX + 1];
 	enum rfs_staged_kind kind;
@@ -75,7 +84,14 @@ typedef int (*rfs_staged_fn)(void *ctx, const struct rfs_staged_info *info);
 
 struct rfs_incoming;
 
-int rfs_incoming_new(struct rfs_store *store, struct rfs_incoming **out);
+struct rfs_incoming_options {
+	int64_t first_id;    /* 0: 1 */
+	bool seal_on_rename; /* a close never seals (see above) */
+};
+/* opts may be NULL: the defaults. */
+int rfs_incoming_new(struct rfs_store *store,
+		     const struct rfs_incoming_options *opts,
+		     struct rfs_incoming **out);
 void rfs_incoming_free(struct rfs_incoming **inc);
 
 /* Which kind a name in incoming/<repo>/ is; -EINVAL if it may not be

@@ -8,8 +8,15 @@
  *   1                     the mount root
  *   2, 3                  registry/ and incoming/
  *   KIND << 56 | row id   a directory under registry/ or incoming/, a tag,
- *                         a layer or manifest.json of a multi-layer tag,
- *                         or an in-progress file in incoming/ (per mount)
+ *                         a layer or manifest.json of a multi-layer tag
+ *   STAGED << 56 | id     an in-progress file in incoming/: mount << 32 | n,
+ *                         where mount is the mount's number in the store
+ *                         (rfs_catalog_export_ids), so no id repeats after
+ *                         a restart (until 2^24 mounts of one store)
+ *
+ * Catalog ids are never reused (AUTOINCREMENT), so an inode number always
+ * names the same object, and any of them can be resolved to its node
+ * without a table: what NFS export support needs.
  */
 #ifndef RFS_INODE_H
 #define RFS_INODE_H
@@ -63,6 +70,12 @@ static inline enum rfs_node_kind rfs_ino_kind(uint64_t ino)
 static inline int64_t rfs_ino_id(uint64_t ino)
 {
 	return (int64_t)(ino & RFS_INO_ID_MASK);
+}
+
+/* The first staged id of mount number mount. */
+static inline int64_t rfs_ino_first_staged(int64_t mount)
+{
+	return (int64_t)(((uint64_t)mount & 0xffffff) << 32) | 1;
 }
 
 #endif

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "inode.h"
 #include "regfs.h"
 
 enum { KEY_FSNAME, KEY_SUBTYPE };
@@ -23,6 +24,7 @@ struct options {
 	bool has_fsname; /* given on the command line: keep the user's */
 	bool has_subtype;
 	char *log;
+	char *publish; /* "close" (the default) or "rename" */
 	int no_passthrough;
 	int show_help;
 	int show_version;
@@ -37,6 +39,7 @@ static const struct fuse_opt option_spec[] = {
 	OPT("upstream=%s", upstream),
 	OPT("config=%s", config),
 	OPT("cache_max=%s", cache_max),
+	OPT("publish=%s", publish),
 	OPT("no_passthrough", no_passthrough),
 	OPT("-h", show_help),
 	OPT("--help", show_help),
@@ -65,6 +68,9 @@ static void usage(const char *progname)
 	    "                           content, evicting the least recently used\n"
 	    "    -o no_passthrough      serve every read from the daemon, not by\n"
 	    "                           kernel passthrough of the blob files\n"
+	    "    -o publish=rename      seal a file in incoming/ only when it is\n"
+	    "                           renamed onto a tag name, never on close\n"
+	    "                           (for NFS re-export); default: close\n"
 	    "    -o log=FILE            append log lines to FILE\n"
 	    "    -h, --help             show this help\n"
 	    "    -V, --version          show the version\n"
@@ -119,7 +125,9 @@ int main(int argc, char *argv[])
 	struct regfs fs = { 0 };
 	struct rfs_error err = { 0 };
 	struct rfs_config cfg = { 0 };
+	struct rfs_incoming_options inc_opts = { 0 };
 	char *store = NULL, *fsname = NULL;
+	int64_t mount = 0;
 	int rc, ret = 1;
 
 	if (fuse_opt_parse(&args, &opts, option_spec, opt_proc) != 0)
@@ -140,6 +148,14 @@ int main(int argc, char *argv[])
 	if (fuse_parse_cmdline(&args, &cmd) != 0) {
 		ret = 2;
 		goto out_args;
+	}
+	if (opts.publish && strcmp(opts.publish, "close") != 0 &&
+	    strcmp(opts.publish, "rename") != 0) {
+		fprintf(stderr,
+			"regfs: -o publish= takes close or rename, not '%s'\n",
+			opts.publish);
+		ret = 2;
+		goto out_cmd;
 	}
 	if (!opts.store || !cmd.mountpoint) {
 		fprintf(stderr,
@@ -162,7 +178,19 @@ int main(int argc, char *argv[])
 		regfs_log(REGFS_LOG_ERROR, "%s", rfs_error_message(&err, rc));
 		goto out_log;
 	}
-	if (rfs_incoming_new(fs.store, &fs.incoming) != 0)
+	/* Inode numbers and generations that hold across restarts, for NFS
+	 * file handles; staged ids above every earlier mount's. */
+	rc = rfs_catalog_export_ids(rfs_store_catalog(fs.store), &fs.generation,
+				    &mount);
+	if (rc) {
+		fprintf(stderr, "regfs: cannot read the catalog's ids: %s\n",
+			strerror(-rc));
+		goto out_store;
+	}
+	inc_opts.first_id = rfs_ino_first_staged(mount);
+	inc_opts.seal_on_rename =
+	    opts.publish && !strcmp(opts.publish, "rename");
+	if (rfs_incoming_new(fs.store, &inc_opts, &fs.incoming) != 0)
 		goto out_store;
 	rc = rfs_config_from_options(&cfg, opts.config, opts.upstream,
 				     opts.cache_max, &err);

@@ -281,6 +281,7 @@ static void entry_for_dir(struct regfs *fs, struct fuse_entry_param *e,
 
 	memset(e, 0, sizeof(*e));
 	e->ino = ino;
+	e->generation = fs->generation;
 	fill_dir(fs, &e->attr, ino, 0755, dir->changed_ns);
 	/* A folder never goes away once sealed; incoming ones may be
 	 * removed, but only through us, and the kernel drops the entry. */
@@ -294,6 +295,7 @@ static void entry_for_tag(struct regfs *fs, struct fuse_entry_param *e,
 	memset(e, 0, sizeof(*e));
 	fill_tag(fs, &e->attr, tag);
 	e->ino = e->attr.st_ino;
+	e->generation = fs->generation;
 	/* An inode's content never changes, but a name pinned from an
 	 * upstream may be refreshed to another inode. */
 	e->entry_timeout =
@@ -307,6 +309,7 @@ static void entry_for_file(struct regfs *fs, struct fuse_entry_param *e,
 	memset(e, 0, sizeof(*e));
 	fill_file(fs, &e->attr, ino, 0644, size, ns);
 	e->ino = ino;
+	e->generation = fs->generation;
 	e->entry_timeout = SEALED_TIMEOUT;
 	e->attr_timeout = SEALED_TIMEOUT;
 }
@@ -317,6 +320,7 @@ static void entry_for_staged(struct regfs *fs, struct fuse_entry_param *e,
 	memset(e, 0, sizeof(*e));
 	fill_staged(fs, &e->attr, info);
 	e->ino = e->attr.st_ino;
+	e->generation = fs->generation;
 	/* timeouts 0: the entry vanishes when it is sealed */
 }
 
@@ -324,6 +328,7 @@ static void fill_top(struct regfs *fs, struct fuse_entry_param *e, uint64_t ino)
 {
 	memset(e, 0, sizeof(*e));
 	e->ino = ino;
+	e->generation = fs->generation;
 	fill_dir(fs, &e->attr, ino, 0755, started_ns(fs));
 	e->entry_timeout = SEALED_TIMEOUT;
 	e->attr_timeout = DIR_ATTR_TIMEOUT;
@@ -437,6 +442,68 @@ static int lookup_layers(struct regfs *fs, uint64_t parent, const char *name,
 	return rc;
 }
 
+/* Export support: an inode the kernel kept only by number (in an NFS or
+ * open_by_handle_at file handle, its node long forgotten) is asked for by
+ * looking up "." in it, and a folder's parent by "..". Inode numbers say
+ * what they are, so both are answered from the catalog alone. */
+static int lookup_self(struct regfs *fs, uint64_t ino,
+		       struct fuse_entry_param *e)
+{
+	double timeout;
+	int rc;
+
+	memset(e, 0, sizeof(*e));
+	rc = stat_ino(fs, ino, &e->attr, &timeout);
+	if (rc)
+		return rc; /* -ENOENT: the kernel answers ESTALE */
+	e->ino = ino;
+	e->generation = fs->generation;
+	e->attr_timeout = timeout;
+	return 0;
+}
+
+static int lookup_parent(struct regfs *fs, uint64_t ino,
+			 struct fuse_entry_param *e)
+{
+	struct rfs_catalog *cat = rfs_store_catalog(fs->store);
+	enum rfs_node_kind kind = rfs_ino_kind(ino);
+	struct rfs_dir dir;
+	struct rfs_tag tag;
+	int rc;
+
+	switch (kind) {
+	case RFS_NODE_ROOT:
+	case RFS_NODE_REGISTRY_TOP:
+	case RFS_NODE_INCOMING_TOP: return lookup_self(fs, RFS_INO_ROOT, e);
+	case RFS_NODE_REGISTRY_DIR:
+	case RFS_NODE_INCOMING_DIR:
+		rc = rfs_catalog_dir_by_id(cat, rfs_ino_id(ino), &dir);
+		if (rc)
+			return rc;
+		if (dir.parent)
+			return lookup_self(fs, rfs_ino_make(kind, dir.parent),
+					   e);
+		return lookup_self(fs,
+				   kind == RFS_NODE_REGISTRY_DIR
+				       ? RFS_INO_REGISTRY
+				       : RFS_INO_INCOMING,
+				   e);
+	case RFS_NODE_TAG: /* the folder of a multi-layer tag */
+		rc = rfs_catalog_tag_by_id(cat, rfs_ino_id(ino), &tag);
+		if (rc)
+			return rc;
+		if (tag.kind != RFS_TAG_LAYERS)
+			return -ENOTDIR;
+		return lookup_self(
+		    fs, rfs_ino_make(RFS_NODE_REGISTRY_DIR, tag.dir), e);
+	case RFS_NODE_LAYER:
+	case RFS_NODE_MANIFEST:
+	case RFS_NODE_STAGED: return -ENOTDIR;
+	case RFS_NODE_NONE: break;
+	}
+	return -ENOENT;
+}
+
 static int lookup_in(struct regfs *fs, uint64_t parent, const char *name,
 		     struct fuse_entry_param *e)
 {
@@ -446,6 +513,10 @@ static int lookup_in(struct regfs *fs, uint64_t parent, const char *name,
 	int64_t d;
 	int rc;
 
+	if (strcmp(name, ".") == 0)
+		return lookup_self(fs, parent, e);
+	if (strcmp(name, "..") == 0)
+		return lookup_parent(fs, parent, e);
 	if (rfs_ino_kind(parent) == RFS_NODE_TAG)
 		return lookup_layers(fs, parent, name, e);
 	if (parent == RFS_INO_ROOT) {
@@ -1337,6 +1408,10 @@ static void regfs_init(void *userdata, struct fuse_conn_info *conn)
 	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
 		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	/* File handles (NFS, open_by_handle_at) that outlive the kernel's
+	 * inodes and the daemon: see lookup_self(). */
+	if (conn->capable & FUSE_CAP_EXPORT_SUPPORT)
+		conn->want |= FUSE_CAP_EXPORT_SUPPORT;
 	/* Sealed content never changes: no need for the kernel to check a
 	 * file's attributes on every read to invalidate its pages. */
 	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;

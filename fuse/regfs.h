@@ -28,7 +28,8 @@ struct regfs {
 	pthread_cond_t watch_cond;
 	bool watching;
 	int64_t retired_seen;
-	uid_t uid; /* owner shown for every node */
+	uint32_t generation; /* of every inode: the catalog's */
+	uid_t uid;	     /* owner shown for every node */
 	gid_t gid;
 	struct timespec started; /* times of the fixed top folders */
 };

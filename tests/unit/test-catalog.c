@@ -169,6 +169,30 @@ static void test_settings(void **state)
 	assert_string_equal(buf, "5");
 }
 
+/* NFS handles: one generation for a catalog, kept; mounts counted. */
+static void test_export_ids(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t g1, g2;
+	int64_t m1, m2;
+
+	assert_int_equal(rfs_catalog_export_ids(f->cat, &g1, &m1), 0);
+	assert_int_not_equal(g1, 0);
+	assert_int_equal(m1, 1);
+	reopen(f);
+	assert_int_equal(rfs_catalog_export_ids(f->cat, &g2, &m2), 0);
+	assert_int_equal(g2, g1);
+	assert_int_equal(m2, 2);
+	/* A catalog made again (the same path, another store) is another
+	 * generation, all but surely. */
+	rfs_catalog_close(&f->cat);
+	unlink(f->db);
+	reopen(f);
+	assert_int_equal(rfs_catalog_export_ids(f->cat, &g2, &m2), 0);
+	assert_int_not_equal(g2, g1);
+	assert_int_equal(m2, 1);
+}
+
 static void test_open_bad_path(void **state)
 {
 	struct fixture *f = *state;
@@ -845,6 +869,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_open_creates_schema),
 		T(test_settings),
+		T(test_export_ids),
 		T(test_open_bad_path),
 		T(test_add_tag_creates_dirs),
 		T(test_not_found),

@@ -63,7 +63,7 @@ static int setup(void **state)
 		return -1;
 	}
 	f->cat = rfs_store_catalog(f->store);
-	if (rfs_incoming_new(f->store, &f->inc) != 0)
+	if (rfs_incoming_new(f->store, NULL, &f->inc) != 0)
 		return -1;
 	if (rfs_incoming_dir_lookup(f->inc, 0, "app", &f->app, &err) != 0) {
 		fprintf(stderr, "rfs_incoming_dir_lookup: %s\n", err.msg);
@@ -637,6 +637,69 @@ static void test_rename_while_open(void **state)
 	assert_true(tag_exists(f, "app", "v1", &t));
 	assert_string_equal(t.digest, SHA_HELLO);
 	assert_int_equal(release(f, id), 0);
+}
+
+/* publish=rename (NFS): closes never seal, a rename does, at once. */
+static void test_seal_on_rename(void **state)
+{
+	struct fixture *f = *state;
+	struct rfs_incoming_options opts = { .first_id = (INT64_C(7) << 32) | 1,
+					     .seal_on_rename = true };
+	struct rfs_error err = { 0 };
+	struct rfs_staged_info info;
+	struct rfs_tag t;
+	int64_t id, empty, part;
+
+	rfs_incoming_free(&f->inc);
+	assert_int_equal(rfs_incoming_new(f->store, &opts, &f->inc), 0);
+	/* Written under a tag's name and closed: still staged, however the
+	 * closer went (an NFS server closes when it likes). */
+	id = create(f, f->app.id, "v1");
+	assert_int_equal(id, opts.first_id);
+	wr(f, id, "hello ", 0);
+	assert_int_equal(close_writer(f, id, NULL), 0);
+	assert_false(tag_exists(f, "app", "v1", NULL));
+	assert_true(staged(f, f->app.id, "v1"));
+	/* Created and never written, closed: never an empty tag. */
+	empty = create(f, f->app.id, "v2");
+	assert_int_equal(empty, opts.first_id + 1);
+	assert_int_equal(close_writer(f, empty, NULL), 0);
+	assert_false(tag_exists(f, "app", "v2", NULL));
+	/* More bytes later, through a new handle: still one file. */
+	assert_int_equal(rfs_incoming_open(f->inc, id, true, &err), 0);
+	wr(f, id, "world\n", 6);
+	assert_int_equal(close_writer(f, id, NULL), 0);
+	assert_false(tag_exists(f, "app", "v1", NULL));
+	/* The rename onto a tag name seals what is there. */
+	assert_int_equal(rfs_incoming_rename(f->inc, f->app.id, "v1", f->app.id,
+					     "v3", 0, getpid(), NULL, &err),
+			 0);
+	assert_true(tag_exists(f, "app", "v3", &t));
+	assert_string_equal(t.digest, SHA_HELLO);
+	assert_false(tag_exists(f, "app", "v1", NULL));
+	/* Renamed with a writer still open: sealed now, and that writer's
+	 * later writes fail. */
+	part = create(f, f->app.id, ".part");
+	wr(f, part, "hello world\n", 0);
+	assert_int_equal(rfs_incoming_rename(f->inc, f->app.id, ".part",
+					     f->app.id, "v4", 0, getpid(), NULL,
+					     &err),
+			 0);
+	assert_true(tag_exists(f, "app", "v4", &t));
+	assert_string_equal(t.digest, SHA_HELLO);
+	assert_int_equal(rfs_incoming_write(f->inc, part, "x", 1, 12, &err),
+			 -EBADF);
+	assert_int_equal(close_writer(f, part, NULL), 0);
+	/* A staged name may not be a tag's: a rename could never seal it. */
+	assert_int_equal(
+	    rfs_incoming_create(f->inc, f->app.id, "v3", 0644, &info, &err),
+	    -EEXIST);
+	/* An empty file renamed is meant: sealed empty. */
+	assert_int_equal(rfs_incoming_rename(f->inc, f->app.id, "v2", f->app.id,
+					     "v5", 0, getpid(), NULL, &err),
+			 0);
+	assert_true(tag_exists(f, "app", "v5", &t));
+	assert_int_equal(t.size, 0);
 }
 
 static void test_rename_missing(void **state)
@@ -1354,6 +1417,7 @@ int main(void)
 		T(test_temp_rename_seals),
 		T(test_rename_onto_existing_tag),
 		T(test_rename_while_open),
+		T(test_seal_on_rename),
 		T(test_rename_missing),
 		T(test_sidecar_mismatch),
 		T(test_sidecar_match),
