@@ -35,6 +35,7 @@ packages=(
 	mandoc man-db groff-base clang-format git
 	python3
 	docker-registry skopeo apache2-utils
+	nfs-ganesha nfs-ganesha-vfs rpcbind libnfs-utils libnfs-dev iproute2
 )
 
 install_packages() {
