@@ -133,6 +133,13 @@ static int call_answered(struct call *c, struct rpc_context *rpc, int status,
 	return 0;
 }
 
+/* A reply, copied out before it is read: libnfs 4.0's decoder does not
+ * align what it allocates for the types it holds (UBSan says so). */
+static void copy_reply(void *dst, const void *data, size_t size)
+{
+	memcpy(dst, data, size);
+}
+
 /* Serves RPC until the call is answered, the connection breaks or the
  * deadline passes. 0 when the call was answered. */
 static int wait_call(struct rpc_context *rpc, struct call *c, int timeout_ms)
@@ -234,14 +241,15 @@ static int split_path(char *path, char **comps, int max, int n)
 static void mnt_cb(struct rpc_context *rpc, int status, void *data, void *priv)
 {
 	struct call *c = priv;
-	mountres3 *res = data;
+	mountres3 res;
 
 	if (!call_answered(c, rpc, status, data))
 		return;
+	copy_reply(&res, data, sizeof(res));
 	snprintf(c->status, sizeof(c->status), "%s",
-		 mountstat3_to_str(res->fhs_status));
-	if (res->fhs_status == MNT3_OK) {
-		fhandle3 *h = &res->mountres3_u.mountinfo.fhandle;
+		 mountstat3_to_str(res.fhs_status));
+	if (res.fhs_status == MNT3_OK) {
+		fhandle3 *h = &res.mountres3_u.mountinfo.fhandle;
 
 		c->fh.len = h->fhandle3_len <= MAX_FH ? h->fhandle3_len : 0;
 		memcpy(c->fh.val, h->fhandle3_val, c->fh.len);
@@ -252,14 +260,15 @@ static void lookup3_cb(struct rpc_context *rpc, int status, void *data,
 		       void *priv)
 {
 	struct call *c = priv;
-	LOOKUP3res *res = data;
+	LOOKUP3res res;
 
 	if (!call_answered(c, rpc, status, data))
 		return;
+	copy_reply(&res, data, sizeof(res));
 	snprintf(c->status, sizeof(c->status), "%s",
-		 nfsstat3_to_str(res->status));
-	if (res->status == NFS3_OK) {
-		nfs_fh3 *h = &res->LOOKUP3res_u.resok.object;
+		 nfsstat3_to_str(res.status));
+	if (res.status == NFS3_OK) {
+		nfs_fh3 *h = &res.LOOKUP3res_u.resok.object;
 
 		c->fh.len = h->data.data_len <= MAX_FH ? h->data.data_len : 0;
 		memcpy(c->fh.val, h->data.data_val, c->fh.len);
@@ -321,14 +330,15 @@ static void getattr3_cb(struct rpc_context *rpc, int status, void *data,
 			void *priv)
 {
 	struct call *c = priv;
-	GETATTR3res *res = data;
+	GETATTR3res res;
 
 	if (!call_answered(c, rpc, status, data))
 		return;
+	copy_reply(&res, data, sizeof(res));
 	snprintf(c->status, sizeof(c->status), "%s",
-		 nfsstat3_to_str(res->status));
-	if (res->status == NFS3_OK) {
-		fattr3 *a = &res->GETATTR3res_u.resok.obj_attributes;
+		 nfsstat3_to_str(res.status));
+	if (res.status == NFS3_OK) {
+		fattr3 *a = &res.GETATTR3res_u.resok.obj_attributes;
 
 		c->type = a->type;
 		c->size = a->size;
@@ -352,14 +362,15 @@ static void read3_cb(struct rpc_context *rpc, int status, void *data,
 		     void *priv)
 {
 	struct call *c = priv;
-	READ3res *res = data;
+	READ3res res;
 
 	if (!call_answered(c, rpc, status, data))
 		return;
+	copy_reply(&res, data, sizeof(res));
 	snprintf(c->status, sizeof(c->status), "%s",
-		 nfsstat3_to_str(res->status));
-	if (res->status == NFS3_OK) {
-		READ3resok *ok = &res->READ3res_u.resok;
+		 nfsstat3_to_str(res.status));
+	if (res.status == NFS3_OK) {
+		READ3resok *ok = &res.READ3res_u.resok;
 
 		c->count = ok->data.data_len;
 		c->eof = ok->eof != 0;
@@ -386,26 +397,37 @@ static int read3(const struct opts *o, const struct fh *fh, uint64_t off,
 
 /* The status a COMPOUND reply gives: the first operation that failed, or
  * the compound's own. */
-static void compound_status(struct call *c, COMPOUND4res *res)
+static void compound_status(struct call *c, const COMPOUND4res *res)
 {
 	snprintf(c->status, sizeof(c->status), "%s",
 		 nfsstat4_to_str(res->status));
+}
+
+/* The I-th result of a compound, copied out: libnfs 4.0 decodes the
+ * array at addresses not aligned for its type. */
+static void resop(nfs_resop4 *r, const COMPOUND4res *res, unsigned int i)
+{
+	memcpy(r, (const char *)res->resarray.resarray_val + i * sizeof(*r),
+	       sizeof(*r));
 }
 
 static void lookup4_cb(struct rpc_context *rpc, int status, void *data,
 		       void *priv)
 {
 	struct call *c = priv;
-	COMPOUND4res *res = data;
+	COMPOUND4res res;
 	unsigned int i;
 
 	if (!call_answered(c, rpc, status, data))
 		return;
-	compound_status(c, res);
-	if (res->status != NFS4_OK)
+	copy_reply(&res, data, sizeof(res));
+	compound_status(c, &res);
+	if (res.status != NFS4_OK)
 		return;
-	for (i = 0; i < res->resarray.resarray_len; i++) {
-		nfs_resop4 *r = &res->resarray.resarray_val[i];
+	for (i = 0; i < res.resarray.resarray_len; i++) {
+		nfs_resop4 op, *r = &op;
+
+		resop(&op, &res, i);
 
 		if (r->resop == OP_GETFH) {
 			nfs_fh4 *h =
@@ -485,29 +507,32 @@ static void getattr4_cb(struct rpc_context *rpc, int status, void *data,
 			void *priv)
 {
 	struct call *c = priv;
-	COMPOUND4res *res = data;
+	COMPOUND4res res;
 	unsigned int i;
 
 	if (!call_answered(c, rpc, status, data))
 		return;
-	compound_status(c, res);
-	if (res->status != NFS4_OK)
+	copy_reply(&res, data, sizeof(res));
+	compound_status(c, &res);
+	if (res.status != NFS4_OK)
 		return;
-	for (i = 0; i < res->resarray.resarray_len; i++) {
-		nfs_resop4 *r = &res->resarray.resarray_val[i];
+	for (i = 0; i < res.resarray.resarray_len; i++) {
+		nfs_resop4 op, *r = &op;
 		fattr4 *a;
 		const unsigned char *p;
 		uint32_t w0 = 0, w1 = 0;
 		unsigned int left;
 
+		resop(&op, &res, i);
 		if (r->resop != OP_GETATTR)
 			continue;
 		a = &r->nfs_resop4_u.opgetattr.GETATTR4res_u.resok4
 			 .obj_attributes;
 		if (a->attrmask.bitmap4_len > 0)
-			w0 = a->attrmask.bitmap4_val[0];
+			memcpy(&w0, a->attrmask.bitmap4_val, sizeof(w0));
 		if (a->attrmask.bitmap4_len > 1)
-			w1 = a->attrmask.bitmap4_val[1];
+			memcpy(&w1, (const char *)a->attrmask.bitmap4_val + 4,
+			       sizeof(w1));
 		p = (const unsigned char *)a->attr_vals.attrlist4_val;
 		left = a->attr_vals.attrlist4_len;
 		/* In bit order: type (1), size (4), fileid (20). */
@@ -548,16 +573,19 @@ static void read4_cb(struct rpc_context *rpc, int status, void *data,
 		     void *priv)
 {
 	struct call *c = priv;
-	COMPOUND4res *res = data;
+	COMPOUND4res res;
 	unsigned int i;
 
 	if (!call_answered(c, rpc, status, data))
 		return;
-	compound_status(c, res);
-	if (res->status != NFS4_OK)
+	copy_reply(&res, data, sizeof(res));
+	compound_status(c, &res);
+	if (res.status != NFS4_OK)
 		return;
-	for (i = 0; i < res->resarray.resarray_len; i++) {
-		nfs_resop4 *r = &res->resarray.resarray_val[i];
+	for (i = 0; i < res.resarray.resarray_len; i++) {
+		nfs_resop4 op, *r = &op;
+
+		resop(&op, &res, i);
 		READ4resok *ok;
 
 		if (r->resop != OP_READ)
