@@ -446,6 +446,33 @@ static int lookup_layers(struct regfs *fs, uint64_t parent, const char *name,
  * open_by_handle_at file handle, its node long forgotten) is asked for by
  * looking up "." in it, and a folder's parent by "..". Inode numbers say
  * what they are, so both are answered from the catalog alone. */
+/* A tag removed or refreshed since stays readable by the inodes the kernel
+ * has (open files), but a handle of it is stale, as a deleted file's. */
+static int check_live(struct regfs *fs, uint64_t ino)
+{
+	struct rfs_catalog *cat = rfs_store_catalog(fs->store);
+	struct rfs_tag tag, now;
+	struct rfs_layer layer;
+	int64_t id = rfs_ino_id(ino);
+	int rc;
+
+	switch (rfs_ino_kind(ino)) {
+	case RFS_NODE_LAYER:
+		rc = rfs_catalog_layer_by_id(cat, id, &layer);
+		if (rc)
+			return rc;
+		id = layer.tag;
+		break;
+	case RFS_NODE_TAG:
+	case RFS_NODE_MANIFEST: break;
+	default: return 0;
+	}
+	rc = rfs_catalog_tag_by_id(cat, id, &tag);
+	if (!rc)
+		rc = rfs_catalog_tag_lookup(cat, tag.dir, tag.name, &now);
+	return rc ? rc : now.id == tag.id ? 0 : -ENOENT;
+}
+
 static int lookup_self(struct regfs *fs, uint64_t ino,
 		       struct fuse_entry_param *e)
 {
@@ -453,7 +480,9 @@ static int lookup_self(struct regfs *fs, uint64_t ino,
 	int rc;
 
 	memset(e, 0, sizeof(*e));
-	rc = stat_ino(fs, ino, &e->attr, &timeout);
+	rc = check_live(fs, ino);
+	if (!rc)
+		rc = stat_ino(fs, ino, &e->attr, &timeout);
 	if (rc)
 		return rc; /* -ENOENT: the kernel answers ESTALE */
 	e->ino = ino;
