@@ -53,7 +53,7 @@ struct rfs_upstream_config {
 	unsigned int backoff_ms;       /* first retry delay; doubles */
 	unsigned int backoff_max_ms;
 	/* A blob transfer slower than this on average since its request
-	 * began fails once it is past total_timeout_ms (upstream.c); 0: no
+	 * began fails once it is past total_timeout_ms (upstream-call.c); 0: no
 	 * floor. Bytes per second. */
 	uint64_t min_rate;
 	int64_t tag_ttl_s;  /* re-resolve a pinned tag after this; -1 never */
@@ -167,9 +167,9 @@ int rfs_upstream_put_manifest(struct rfs_upstream *up, const char *repo,
 			      const char *body, size_t len,
 			      struct rfs_error *err);
 
-/* Map an HTTP status to a negative errno (one table, in upstream.c). */
+/* Map an HTTP status to a negative errno (upstream-answer.c). */
 int rfs_errno_from_http(long status);
-/* Map a libcurl CURLcode to a negative errno (one table, in upstream.c). */
+/* Map a libcurl CURLcode to a negative errno (upstream-answer.c). */
 int rfs_errno_from_curl(int curl_code);
 
 #endif
