@@ -36,6 +36,28 @@ struct regfs {
 
 extern const struct fuse_lowlevel_ops regfs_ops;
 
+/* Nodes (node.c): an inode's attributes, and how long the kernel may keep
+ * them; the folder of the catalog a directory inode stands for (0 for the
+ * tops; -ENOTDIR, or -EPERM for the root); entries for the replies of
+ * lookup, create, mkdir and readdirplus; the lookup of a name in a folder,
+ * "." and ".." included (what NFS export needs). Each returns 0 or a
+ * negative errno. */
+int regfs_stat_ino(struct regfs *fs, uint64_t ino, struct stat *st,
+		   double *timeout);
+int regfs_dir_of(uint64_t ino, bool *incoming, int64_t *dir);
+void regfs_entry_for_dir(struct regfs *fs, struct fuse_entry_param *e,
+			 bool incoming, const struct rfs_dir *dir);
+void regfs_entry_for_tag(struct regfs *fs, struct fuse_entry_param *e,
+			 const struct rfs_tag *tag);
+void regfs_entry_for_file(struct regfs *fs, struct fuse_entry_param *e,
+			  uint64_t ino, uint64_t size, int64_t ns);
+void regfs_entry_for_staged(struct regfs *fs, struct fuse_entry_param *e,
+			    const struct rfs_staged_info *info);
+void regfs_entry_for_top(struct regfs *fs, struct fuse_entry_param *e,
+			 uint64_t ino);
+int regfs_lookup_in(struct regfs *fs, uint64_t parent, const char *name,
+		    struct fuse_entry_param *e);
+
 /* The content behind a file node of registry/: a tag, a layer, or the
  * manifest.json of a multi-layer tag (ops.c). tag is the tag it belongs
  * to; -EISDIR for a folder. */
