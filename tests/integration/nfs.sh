@@ -74,6 +74,21 @@
 #                                  'FD_LWMark_Percent = 0;'
 #         --log COMPONENT=LEVEL    LOG { COMPONENTS { ... } }, as FSAL=INFO
 #       Sets NFS_PID, NFS_LOG (ganesha's log), NFS_CONF (its config).
+#   nfs_start_config FILE [--set NAME=VALUE]... [SERVER-OPTIONS]
+#       start rpcbind and ganesha as nfs_start does, with a shipped
+#       configuration file (docs/nfs-ganesha.conf) as it is: every @NAME@
+#       placeholder replaced by its --set VALUE (one left outside comments
+#       bails out), and the test's own settings merged in. ganesha takes one
+#       block of each kind (a second NFS_CORE_PARAM replaces the first,
+#       defaults and all), so these go as lines at the top of the file's
+#       own block when it has one (a top-level block opening on its own
+#       line, "NAME {"), else as a block of their own: NFS_CORE_PARAM
+#       (Plugins_Dir; Enable_NLM, Enable_RQUOTA, Enable_UDP false), NFSV4
+#       (Graceless, RecoveryBackend fs, RecoveryRoot in $NFS_DIR), NFS_KRB5
+#       (Active_krb5 false), LOG, and the SERVER-OPTIONS' lines. A setting
+#       the file's block already has is left as the file says. The result
+#       is $NFS_CONF, each added line marked "# nfs.sh". nfs_restart keeps
+#       the file, its values and the options.
 #   nfs_stop [SIGNAL]            SIGTERM (or SIGNAL: KILL) and reap; with
 #                                SIGTERM an assertion that ganesha exits 0
 #                                within 20 s
@@ -118,6 +133,22 @@
 # - Its handles hold the exported file system's fsid, which for FUSE (no
 #   f_fsid) is the device number: only FSAL { fsid_type = Major64; } keeps
 #   handles across a remount on a new device number (t1110).
+# - It acts with the client's credentials (setfsuid), after squashing: on a
+#   FUSE mount without allow_other every user but the one who mounted it
+#   gets ACCES, even for MNT. Before a WRITE or SETATTR it checks the
+#   file's owner and mode itself: regfs shows every file as its daemon's,
+#   0644, so a client that is not that user (root squashed, or any user)
+#   can CREATE but not WRITE (NFS3ERR_ACCES) nor chmod (NFS3ERR_PERM);
+#   hence All_Squash to regfs's uid on the shipped publishing export.
+# - One block of each kind: a second NFS_CORE_PARAM replaces the first,
+#   defaults and all (hence nfs_start_config's merge).
+# - A file it last opened for writing is reopened O_RDWR for a READ, and
+#   regfs refuses a writer of a sealed file (EEXIST): READ and WRITE of a
+#   file that a rename sealed give NFS3ERR_EXIST until the reaper closes
+#   that descriptor. A WRITE whose pwrite fails with EBADF (regfs, on a
+#   descriptor opened before the seal) gets no answer at all ("Error
+#   File/directory not opened in nfs3_write_cb converted to NFS3ERR_IO but
+#   was set non-retryable"): the client must time out and resend.
 #
 # Needs root (namespaces, mounts, ganesha's privileges), ganesha.nfsd and
 # its VFS FSAL, rpcbind and rpcinfo, nfs-ls/nfs-cat/nfs-cp, unshare,
@@ -133,6 +164,8 @@ NFS_CONF=
 NFS_HANDLE=${NFS_HANDLE:-$REGFS_BUILD_DIR/tests/regfs-test-nfs-handle}
 _nfs_rpcbind_pid=
 _nfs_exports=()       # one EXPORT block each
+_nfs_shipped=         # nfs_start_config's FILE, else empty
+_nfs_shipped_sets=()  # and its NAME=VALUE substitutions
 _nfs_server_opts=()   # the SERVER-OPTIONS of the last nfs_start
 _nfs_start_seq=0
 declare -A _nfs_holder_pid=() _nfs_holder_fd=() _nfs_holder_out=()
@@ -313,6 +346,10 @@ nfs_export() {
 
 # _nfs_write_config SERVER-OPTIONS...
 _nfs_write_config() {
+	if [[ -n $_nfs_shipped ]]; then
+		_nfs_write_shipped_config "$@"
+		return
+	fi
 	local core=() nfsv4=() mdcache=() logc=() l
 	while (($#)); do
 		case $1 in
@@ -353,6 +390,125 @@ _nfs_write_config() {
 		for l in "${logc[@]}"; do printf '\t\t%s = %s;\n' "${l%%=*}" "${l#*=}"; done
 		printf '\t}\n}\n'
 		printf '%s\n' "${_nfs_exports[@]}"
+	} >"$NFS_CONF"
+}
+
+# _nfs_write_shipped_config SERVER-OPTIONS...: $_nfs_shipped with its
+# placeholders replaced and the test's settings merged in (see
+# nfs_start_config), into $NFS_CONF.
+_nfs_write_shipped_config() {
+	local core=() nfsv4=() mdcache=() logc=() l set name value text
+	while (($#)); do
+		case $1 in
+		--core) core+=("${2:?--core LINE}"); shift 2 ;;
+		--nfsv4) nfsv4+=("${2:?--nfsv4 LINE}"); shift 2 ;;
+		--mdcache) mdcache+=("${2:?--mdcache LINE}"); shift 2 ;;
+		--log) logc+=("${2:?--log COMPONENT=LEVEL}"); shift 2 ;;
+		*) bail_out "nfs_start_config: unknown option '$1'" ;;
+		esac
+	done
+	text=$(<"$_nfs_shipped") || bail_out "nfs_start_config: cannot read $_nfs_shipped"
+	for set in "${_nfs_shipped_sets[@]}"; do
+		name=${set%%=*} value=${set#*=}
+		[[ $set == *=* && $name =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] ||
+			bail_out "nfs_start_config: --set takes NAME=VALUE, not '$set'"
+		[[ $text == *"@$name@"* ]] ||
+			bail_out "nfs_start_config: $_nfs_shipped has no placeholder @$name@"
+		# Quoted: no pattern, and no & (patsub_replacement) in VALUE.
+		text=${text//"@$name@"/"$value"}
+	done
+	# shellcheck disable=SC2001 # comments end each line, not the text
+	l=$(sed 's/#.*//' <<<"$text" | grep -o '@[A-Za-z_][A-Za-z0-9_]*@' | sort -u | tr '\n' ' ') || :
+	[[ -z $l ]] || bail_out "nfs_start_config: placeholders not given (--set NAME=VALUE): $l"
+	local add=$NFS_DIR/config-add
+	rm -rf "$add"
+	mkdir -p "$add" "$NFS_DIR/recovery"
+	{
+		printf 'Plugins_Dir = "%s";\n' "$_nfs_fsal_dir"
+		printf 'Enable_NLM = false;\nEnable_RQUOTA = false;\nEnable_UDP = false;\n'
+		for l in "${core[@]}"; do printf '%s\n' "$l"; done
+	} >"$add/NFS_CORE_PARAM"
+	{
+		printf 'Graceless = true;\nRecoveryBackend = fs;\n'
+		printf 'RecoveryRoot = "%s";\n' "$NFS_DIR/recovery"
+		for l in "${nfsv4[@]}"; do printf '%s\n' "$l"; done
+	} >"$add/NFSV4"
+	printf 'Active_krb5 = false;\n' >"$add/NFS_KRB5"
+	if ((${#mdcache[@]})); then
+		printf '%s\n' "${mdcache[@]}" >"$add/MDCACHE"
+	fi
+	{
+		printf 'Default_Log_Level = EVENT;\nCOMPONENTS {\n'
+		[[ " ${logc[*]} " == *" TIRPC="* ]] || printf '\tTIRPC = CRIT;\n'
+		for l in "${logc[@]}"; do printf '\t%s = %s;\n' "${l%%=*}" "${l#*=}"; done
+		printf '}\n'
+	} >"$add/LOG"
+	NFS_CONF=$NFS_DIR/ganesha.conf
+	{
+		printf '# written by tests/integration/nfs.sh for %s: %s with its\n' "$TEST_NAME" "$_nfs_shipped"
+		printf '# placeholders replaced and the lines marked "nfs.sh" added\n'
+		# shellcheck disable=SC2016 # awk's own $0
+		awk -v add="$add" -v blocks=" $(cd "$add" && echo *) " '
+			function code(s) { sub(/#.*/, "", s); return s }
+			function opens(s,  n) {
+				if (s !~ /^[ \t]*[A-Za-z0-9_]+[ \t]*\{/)
+					return ""
+				n = s
+				sub(/^[ \t]*/, "", n)
+				sub(/[ \t]*\{.*/, "", n)
+				return toupper(n)
+			}
+			function depth_of(s) { return gsub(/\{/, "{", s) - gsub(/\}/, "}", s) }
+			# The lines for block NAME, but the settings it has.
+			function emit(name, indent,  line, key, f) {
+				f = add "/" name
+				while ((getline line < f) > 0) {
+					key = line
+					sub(/^[ \t]*/, "", key)
+					if (key ~ /^[A-Za-z0-9_]+[ \t]*=/) {
+						sub(/[ \t]*=.*/, "", key)
+						if ((name, tolower(key)) in has) {
+							printf "%s# nfs.sh: %s as the file sets it\n", indent, key
+							continue
+						}
+					}
+					printf "%s%s%s\n", indent, line, line ~ /[;{}]$/ ? " # nfs.sh" : ""
+				}
+				close(f)
+				done[name] = 1
+			}
+			NR == FNR {
+				l = code($0)
+				if (d == 0 && opens(l) != "")
+					cur = opens(l)
+				if (d == 1 && l ~ /^[ \t]*[A-Za-z0-9_]+[ \t]*=/) {
+					k = l
+					sub(/^[ \t]*/, "", k)
+					sub(/[ \t]*=.*/, "", k)
+					has[cur, tolower(k)] = 1
+				}
+				d += depth_of(l)
+				next
+			}
+			{
+				l = code($0)
+				print
+				if (e == 0 && (n = opens(l)) != "" &&
+				    index(blocks, " " n " "))
+					emit(n, "\t")
+				e += depth_of(l)
+			}
+			END {
+				split(blocks, names, " ")
+				for (i = 1; i in names; i++) {
+					n = names[i]
+					if (n in done)
+						continue
+					printf "%s {\n", n
+					emit(n, "\t")
+					printf "}\n"
+				}
+			}' <(printf '%s\n' "$text") <(printf '%s\n' "$text")
 	} >"$NFS_CONF"
 }
 
@@ -397,7 +553,11 @@ _nfs_launch() {
 		fi
 		sleep 0.05
 	done
-	diag "ganesha $NFS_PID serves ${#_nfs_exports[@]} export(s) (start $_nfs_start_seq)"
+	if [[ -n $_nfs_shipped ]]; then
+		diag "ganesha $NFS_PID serves ${_nfs_shipped##*/} (start $_nfs_start_seq)"
+	else
+		diag "ganesha $NFS_PID serves ${#_nfs_exports[@]} export(s) (start $_nfs_start_seq)"
+	fi
 }
 
 nfs_start() {
@@ -418,6 +578,27 @@ nfs_start() {
 		nfs_exports_clear
 		nfs_export "$pseudo" "$dir" "${eopts[@]}"
 	fi
+	_nfs_shipped=
+	_nfs_server_opts=("$@")
+	_nfs_write_config "$@"
+	_nfs_holder_up
+	_nfs_rpcbind_up
+	_nfs_launch
+}
+
+nfs_start_config() {
+	local file=${1:?nfs_start_config FILE [--set NAME=VALUE]... [SERVER-OPTIONS]}
+	shift
+	if nfs_running; then
+		bail_out "nfs_start_config: ganesha is already running ($NFS_PID)"
+	fi
+	[[ -f $file && -r $file ]] || bail_out "nfs_start_config: no file $file"
+	_nfs_shipped=$(cd "$(dirname "$file")" && pwd -P)/${file##*/}
+	_nfs_shipped_sets=()
+	while (($#)) && [[ $1 == --set ]]; do
+		_nfs_shipped_sets+=("${2:?--set NAME=VALUE}")
+		shift 2
+	done
 	_nfs_server_opts=("$@")
 	_nfs_write_config "$@"
 	_nfs_holder_up
