@@ -531,8 +531,11 @@ ssize_t rfs_incoming_write(struct rfs_incoming *inc, int64_t id,
 		return n;
 	}
 	pthread_mutex_lock(&e->lock);
+	/* EROFS, not EBADF: the file is now a read-only tag, and an NFS
+	 * server answers EROFS (ganesha drops an NFSv3 WRITE that failed
+	 * with EBADF, and its client waits for a retransmit). */
 	if (e->committed)
-		n = rfs_error_set(err, -EBADF, "'%s' is sealed", e->name);
+		n = rfs_error_set(err, -EROFS, "'%s' is sealed", e->name);
 	else
 		n = rfs_seal_write(e->seal, buf, len, offset, err);
 	if (n > 0)

@@ -29,7 +29,7 @@
  * closes its descriptors when it likes, and NFSv3 has no close), a close
  * never seals: every file is staged under whatever name it was created
  * with, and only a rename onto a tag name seals it, at once, even while
- * descriptors are still open (their later writes fail with EBADF). A file
+ * descriptors are still open (their later writes fail with EROFS). A file
  * created and never renamed is never sealed, however it was closed.
  *
  * The table lives in memory: a restart forgets staged entries, and

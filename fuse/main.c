@@ -130,6 +130,7 @@ int main(int argc, char *argv[])
 	int64_t mount = 0;
 	int rc, ret = 1;
 
+	pthread_mutex_init(&fs.open_lock, NULL);
 	if (fuse_opt_parse(&args, &opts, option_spec, opt_proc) != 0)
 		return 2;
 	if (opts.show_version) {
@@ -276,6 +277,7 @@ out_signals:
 	fuse_remove_signal_handlers(se);
 out_session:
 	fuse_session_destroy(se);
+	regfs_open_free_all(&fs);
 	regfs_passthrough_free(&fs);
 out_incoming:
 	free(fsname);
@@ -295,6 +297,7 @@ out_args:
 	free(opts.upstream);
 	free(opts.config);
 	free(opts.cache_max);
+	free(opts.publish);
 	fuse_opt_free_args(&args);
 	return ret;
 }

@@ -26,6 +26,7 @@
 #define UNKNOWN_INO 0xffffffffu
 
 struct handle {
+	struct regfs_open open; /* first: in the table of open things */
 	enum { HANDLE_BLOB, HANDLE_STAGED } kind;
 	int fd;				     /* HANDLE_BLOB */
 	bool passthrough;		     /* HANDLE_BLOB: the kernel reads */
@@ -42,6 +43,7 @@ struct listing_entry {
 /* A folder's entries, taken at its first readdir (not at opendir: when the
  * kernel has the listing cached, it opens the folder but reads nothing). */
 struct listing {
+	struct regfs_open open; /* first: in the table of open things */
 	struct listing_entry *entries;
 	size_t len, cap;
 	uint64_t ino;
@@ -314,15 +316,47 @@ static void regfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 	refuse_node(req, parent);
 }
 
-static struct handle *handle_new(int kind)
+void regfs_open_add(struct regfs *fs, struct regfs_open *o,
+		    enum regfs_open_kind kind)
+{
+	o->kind = kind;
+	o->prev = NULL;
+	pthread_mutex_lock(&fs->open_lock);
+	o->next = fs->open_head;
+	if (o->next)
+		o->next->prev = o;
+	fs->open_head = o;
+	pthread_mutex_unlock(&fs->open_lock);
+}
+
+void regfs_open_remove(struct regfs *fs, struct regfs_open *o)
+{
+	pthread_mutex_lock(&fs->open_lock);
+	if (o->prev)
+		o->prev->next = o->next;
+	else
+		fs->open_head = o->next;
+	if (o->next)
+		o->next->prev = o->prev;
+	pthread_mutex_unlock(&fs->open_lock);
+}
+
+static struct handle *handle_new(struct regfs *fs, int kind)
 {
 	struct handle *h = calloc(1, sizeof(*h));
 
 	if (h) {
 		h->kind = kind;
 		h->fd = -1;
+		regfs_open_add(fs, &h->open, REGFS_OPEN_HANDLE);
 	}
 	return h;
+}
+
+static void handle_free(struct regfs *fs, struct handle *h)
+{
+	regfs_open_remove(fs, &h->open);
+	free(h);
 }
 
 static void regfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -340,7 +374,7 @@ static void regfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	h = handle_new(HANDLE_STAGED);
+	h = handle_new(fs, HANDLE_STAGED);
 	if (!h) {
 		fuse_reply_err(req, ENOMEM);
 		return;
@@ -350,7 +384,7 @@ static void regfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (rc) {
 		if (rc != -EEXIST && rc != -EINVAL)
 			log_error(&err, rc);
-		free(h);
+		handle_free(fs, h);
 		fuse_reply_err(req, -rc);
 		return;
 	}
@@ -367,7 +401,7 @@ static void regfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 static void finish_open(struct regfs *fs, fuse_req_t req, fuse_ino_t ino,
 			struct fuse_file_info *fi, int fd, const char *digest)
 {
-	struct handle *h = handle_new(HANDLE_BLOB);
+	struct handle *h = handle_new(fs, HANDLE_BLOB);
 	int backing_id, rc;
 
 	if (!h) {
@@ -395,7 +429,7 @@ static void finish_open(struct regfs *fs, fuse_req_t req, fuse_ino_t ino,
 			regfs_passthrough_put(fs, ino);
 		rfs_pull_blob_closed(fs->pull, digest);
 		close(fd);
-		free(h);
+		handle_free(fs, h);
 	}
 }
 
@@ -508,7 +542,7 @@ static void regfs_open(fuse_req_t req, fuse_ino_t ino,
 				open_blob(fs, req, ino, fi, &tag, &ref);
 			return;
 		}
-		h = handle_new(HANDLE_STAGED);
+		h = handle_new(fs, HANDLE_STAGED);
 		if (!h) {
 			fuse_reply_err(req, ENOMEM);
 			return;
@@ -516,7 +550,7 @@ static void regfs_open(fuse_req_t req, fuse_ino_t ino,
 		rc = rfs_incoming_open(fs->incoming, rfs_ino_id(ino), write,
 				       NULL);
 		if (rc) {
-			free(h);
+			handle_free(fs, h);
 			fuse_reply_err(req, -rc);
 			return;
 		}
@@ -527,7 +561,7 @@ static void regfs_open(fuse_req_t req, fuse_ino_t ino,
 		if (fuse_reply_open(req, fi) != 0) {
 			rfs_incoming_release(fs->incoming, h->staged_id,
 					     h->write, NULL, NULL);
-			free(h);
+			handle_free(fs, h);
 		}
 		return;
 	case RFS_NODE_NONE: fuse_reply_err(req, ENOENT); return;
@@ -633,7 +667,7 @@ static void regfs_release(fuse_req_t req, fuse_ino_t ino,
 		rfs_pull_blob_closed(regfs_data(req)->pull, h->digest);
 		close(h->fd);
 	}
-	free(h);
+	handle_free(regfs_data(req), h);
 	fuse_reply_err(req, 0);
 }
 
@@ -664,10 +698,11 @@ static int listing_add(struct listing *l, const char *name,
 	return 0;
 }
 
-static void listing_free(struct listing *l)
+static void listing_free(struct regfs *fs, struct listing *l)
 {
 	if (!l)
 		return;
+	regfs_open_remove(fs, &l->open);
 	for (size_t i = 0; i < l->len; i++)
 		free(l->entries[i].name);
 	free(l->entries);
@@ -824,10 +859,11 @@ static void regfs_opendir(fuse_req_t req, fuse_ino_t ino,
 	if (rc == 0 && !S_ISDIR(st.st_mode))
 		rc = -ENOTDIR;
 	if (rc) {
-		listing_free(l);
+		free(l);
 		fuse_reply_err(req, -rc);
 		return;
 	}
+	regfs_open_add(fs, &l->open, REGFS_OPEN_LISTING);
 	l->ino = ino;
 	/* A folder of registry/ changes only when a tag is sealed in it or
 	 * below: the kernel may keep its listing, which seal_done() drops
@@ -841,7 +877,7 @@ static void regfs_opendir(fuse_req_t req, fuse_ino_t ino,
 	}
 	fi->fh = (uintptr_t)l;
 	if (fuse_reply_open(req, fi) != 0)
-		listing_free(l);
+		listing_free(fs, l);
 }
 
 static void reply_listing(fuse_req_t req, size_t size, off_t off,
@@ -900,7 +936,7 @@ static void regfs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
 static void regfs_releasedir(fuse_req_t req, fuse_ino_t ino,
 			     struct fuse_file_info *fi)
 {
-	listing_free((struct listing *)(uintptr_t)fi->fh);
+	listing_free(regfs_data(req), (struct listing *)(uintptr_t)fi->fh);
 	fuse_reply_err(req, 0);
 }
 
@@ -933,6 +969,23 @@ static void regfs_init(void *userdata, struct fuse_conn_info *conn)
 	/* Sealed content never changes: no need for the kernel to check a
 	 * file's attributes on every read to invalidate its pages. */
 	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
+}
+
+void regfs_open_free_all(struct regfs *fs)
+{
+	struct regfs_open *o;
+
+	while ((o = fs->open_head)) {
+		if (o->kind == REGFS_OPEN_LISTING) {
+			listing_free(fs, (struct listing *)o);
+		} else {
+			struct handle *h = (struct handle *)o;
+
+			if (h->kind == HANDLE_BLOB && h->fd >= 0)
+				close(h->fd);
+			handle_free(fs, h);
+		}
+	}
 }
 
 const struct fuse_lowlevel_ops regfs_ops = {

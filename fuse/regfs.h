@@ -16,6 +16,16 @@
 #include "pull.h"
 #include "store.h"
 
+/* A handle or a listing the kernel holds (ops.c). The kernel releases each
+ * before a clean unmount, but not when the daemon is stopped by a signal
+ * while an NFS server holds files open: the table lets main() free what is
+ * left (regfs_open_free_all). */
+enum regfs_open_kind { REGFS_OPEN_HANDLE, REGFS_OPEN_LISTING };
+struct regfs_open {
+	struct regfs_open *prev, *next;
+	enum regfs_open_kind kind;
+};
+
 struct regfs {
 	struct rfs_store *store;
 	struct rfs_incoming *incoming;
@@ -32,9 +42,17 @@ struct regfs {
 	uid_t uid;	     /* owner shown for every node */
 	gid_t gid;
 	struct timespec started; /* times of the fixed top folders */
+	pthread_mutex_t open_lock;
+	struct regfs_open *open_head;
 };
 
 extern const struct fuse_lowlevel_ops regfs_ops;
+
+void regfs_open_add(struct regfs *fs, struct regfs_open *o,
+		    enum regfs_open_kind kind);
+void regfs_open_remove(struct regfs *fs, struct regfs_open *o);
+/* After the session: free every handle and listing never released. */
+void regfs_open_free_all(struct regfs *fs);
 
 /* Nodes (node.c): an inode's attributes, and how long the kernel may keep
  * them; the folder of the catalog a directory inode stands for (0 for the
