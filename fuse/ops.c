@@ -48,6 +48,20 @@ struct listing {
 	size_t len, cap;
 	uint64_t ino;
 	bool built;
+	struct listing_snap *snap; /* entries shared with other opens */
+};
+
+/* A built listing of a folder of registry/, shared by its opens. An NFS
+ * server reads a big folder in pieces, opening it again for each: ganesha
+ * (FSAL VFS) once per 128 names (MDCACHE Dir_Chunk), the kernel's nfsd
+ * once per READDIR call. Building the whole listing at each open made a
+ * cold listing of n tags cost n * n / 128 rows. */
+struct listing_snap {
+	struct listing_entry *entries;
+	size_t len;
+	uint64_t ino;
+	int64_t changed_ns; /* the folder's, when built */
+	unsigned refs;	    /* under fs->open_lock */
 };
 
 static struct regfs *regfs_data(fuse_req_t req)
@@ -698,15 +712,90 @@ static int listing_add(struct listing *l, const char *name,
 	return 0;
 }
 
+static void entries_free(struct listing_entry *entries, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		free(entries[i].name);
+	free(entries);
+}
+
+static void snap_put(struct regfs *fs, struct listing_snap *s)
+{
+	bool last;
+
+	pthread_mutex_lock(&fs->open_lock);
+	last = --s->refs == 0;
+	pthread_mutex_unlock(&fs->open_lock);
+	if (last) {
+		entries_free(s->entries, s->len);
+		free(s);
+	}
+}
+
 static void listing_free(struct regfs *fs, struct listing *l)
 {
 	if (!l)
 		return;
 	regfs_open_remove(fs, &l->open);
-	for (size_t i = 0; i < l->len; i++)
-		free(l->entries[i].name);
-	free(l->entries);
+	if (l->snap)
+		snap_put(fs, l->snap);
+	else
+		entries_free(l->entries, l->len);
 	free(l);
+}
+
+/* The changed_ns of a folder of registry/ whose listing may be shared (no
+ * upstream lists tags in it), else 0. It moves with every seal, yank and
+ * removal in the folder or below, by any process: the same stamp the
+ * kernel keeps its own cached listing by (cache_readdir, see opendir). */
+static int64_t listing_stamp(struct regfs *fs, uint64_t ino)
+{
+	struct rfs_dir dir;
+
+	if (rfs_ino_kind(ino) != RFS_NODE_REGISTRY_DIR ||
+	    rfs_catalog_dir_by_id(rfs_store_catalog(fs->store), rfs_ino_id(ino),
+				  &dir) != 0 ||
+	    rfs_pull_serves(fs->pull, dir.path))
+		return 0;
+	return dir.changed_ns;
+}
+
+/* Take the shared entries, when they are this folder's as it is now. */
+static bool listing_share(struct regfs *fs, struct listing *l, int64_t stamp)
+{
+	struct listing_snap *s;
+
+	pthread_mutex_lock(&fs->open_lock);
+	s = fs->listing_cache;
+	if (s && s->ino == l->ino && s->changed_ns == stamp) {
+		s->refs++;
+		l->snap = s;
+		l->entries = s->entries;
+		l->len = s->len;
+	}
+	pthread_mutex_unlock(&fs->open_lock);
+	return l->snap != NULL;
+}
+
+/* Offer a freshly built listing to later opens (replacing the last one). */
+static void listing_publish(struct regfs *fs, struct listing *l, int64_t stamp)
+{
+	struct listing_snap *s = malloc(sizeof(*s)), *old;
+
+	if (!s)
+		return; /* not shared, still served */
+	*s = (struct listing_snap){ .entries = l->entries,
+				    .len = l->len,
+				    .ino = l->ino,
+				    .changed_ns = stamp,
+				    .refs = 2 /* l's and the cache's */ };
+	l->snap = s;
+	pthread_mutex_lock(&fs->open_lock);
+	old = fs->listing_cache;
+	fs->listing_cache = s;
+	pthread_mutex_unlock(&fs->open_lock);
+	if (old)
+		snap_put(fs, old);
 }
 
 struct listing_ctx {
@@ -889,10 +978,17 @@ static void reply_listing(fuse_req_t req, size_t size, off_t off,
 	int rc;
 
 	if (!l->built) {
-		rc = build_listing(regfs_data(req), l->ino, l);
-		if (rc) {
-			fuse_reply_err(req, -rc);
-			return;
+		struct regfs *fs = regfs_data(req);
+		int64_t stamp = listing_stamp(fs, l->ino);
+
+		if (!stamp || !listing_share(fs, l, stamp)) {
+			rc = build_listing(fs, l->ino, l);
+			if (rc) {
+				fuse_reply_err(req, -rc);
+				return;
+			}
+			if (stamp)
+				listing_publish(fs, l, stamp);
 		}
 		l->built = true;
 	}
@@ -973,7 +1069,12 @@ static void regfs_init(void *userdata, struct fuse_conn_info *conn)
 
 void regfs_open_free_all(struct regfs *fs)
 {
+	struct listing_snap *snap = fs->listing_cache;
 	struct regfs_open *o;
+
+	fs->listing_cache = NULL;
+	if (snap)
+		snap_put(fs, snap);
 
 	while ((o = fs->open_head)) {
 		if (o->kind == REGFS_OPEN_LISTING) {

@@ -44,6 +44,10 @@ struct regfs {
 	struct timespec started; /* times of the fixed top folders */
 	pthread_mutex_t open_lock;
 	struct regfs_open *open_head;
+	/* ops.c: the last listing built of a folder of registry/, shared by
+	 * its later opens while the folder's changed_ns stays the same;
+	 * guarded by open_lock */
+	struct listing_snap *listing_cache;
 };
 
 extern const struct fuse_lowlevel_ops regfs_ops;
