@@ -3,12 +3,12 @@
  * actions in order, each as one shell script run on the target.
  *
  * Files reach a host the same way whatever their source (copy, template,
- * pull): streamed to a temporary file in the destination's folder, synced,
- * checked against their sha256 on the host, given their mode, renamed into
- * place. A mismatch leaves the old file. A destination that already holds
- * the digest with the mode is left alone, so a plan run again changes
- * nothing. In a dry run every script is handed to the caller instead of
- * run: exactly what would run.
+ * pull): streamed to a temporary file in the destination's folder, given
+ * their mode, synced while the file is checked against their sha256 on the
+ * host, renamed into place. A mismatch leaves the old file. A destination
+ * that already holds the digest with the mode is left alone, so a plan run
+ * again changes nothing. In a dry run every script is handed to the caller
+ * instead of run: exactly what would run.
  */
 #include <errno.h>
 #include <fcntl.h>
