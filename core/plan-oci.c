@@ -105,40 +105,39 @@ static int oci_config(const struct rfs_plan_registry *r,
 	return 0;
 }
 
-static int oci_client(const struct rfs_plan_registry *r,
-		      struct rfs_upstream **up, char *host, size_t size,
-		      struct rfs_error *err)
+/* A client of r, and repo's name there. */
+static int oci_open(const struct rfs_plan_registry *r, const char *repo,
+		    struct rfs_upstream **up, char remote[RFS_REPO_MAX + 1],
+		    char host[RFS_HOST_MAX + 1], struct rfs_error *err)
 {
 	struct rfs_upstream_config cfg;
-	int rc = oci_config(r, &cfg, host, size, err);
+	int rc = oci_config(r, &cfg, host, RFS_HOST_MAX + 1, err);
 
 	if (rc)
 		return rc;
 	rc = rfs_upstream_new(&cfg, up, err);
 	rfs_upstream_config_release(&cfg);
-	return rc;
-}
-
-int plan_oci_resolve(const struct rfs_plan_registry *r, const char *repo,
-		     const char *tag, struct plan_pin *out,
-		     struct rfs_error *err)
-{
-	char remote[RFS_REPO_MAX + 1], host[RFS_HOST_MAX + 1];
-	struct rfs_manifest_blob mb = { 0 };
-	struct rfs_manifest m = { 0 };
-	struct rfs_upstream *up = NULL;
-	struct rfs_error why = { 0 };
-	int rc = oci_client(r, &up, host, sizeof(host), err);
-
-	if (rc)
-		return rc;
-	if (!rfs_upstream_remote_repo(up, repo, remote, sizeof(remote))) {
+	if (!rc &&
+	    !rfs_upstream_remote_repo(*up, repo, remote, RFS_REPO_MAX + 1))
 		rc = rfs_error_set(err, -ENAMETOOLONG,
 				   "registry '%s': name too long: '%s'",
 				   r->name, repo);
-		goto out;
-	}
-	rc = rfs_upstream_get_manifest(up, remote, tag, &mb, &why);
+	if (rc)
+		rfs_upstream_free(up);
+	return rc;
+}
+
+/* resolve on a client of r: remote is repo's name there. */
+static int resolve_on(const struct rfs_plan_registry *r,
+		      struct rfs_upstream *up, const char *remote,
+		      const char *repo, const char *tag, struct plan_pin *out,
+		      struct rfs_error *err)
+{
+	struct rfs_manifest_blob mb = { 0 };
+	struct rfs_manifest m = { 0 };
+	struct rfs_error why = { 0 };
+	int rc = rfs_upstream_get_manifest(up, remote, tag, &mb, &why);
+
 	if (!rc)
 		rc = rfs_manifest_parse(mb.body, mb.len, mb.media_type, &m,
 					&why);
@@ -171,6 +170,19 @@ int plan_oci_resolve(const struct rfs_plan_registry *r, const char *repo,
 out:
 	rfs_manifest_release(&m);
 	rfs_manifest_blob_release(&mb);
+	return rc;
+}
+
+int plan_oci_resolve(const struct rfs_plan_registry *r, const char *repo,
+		     const char *tag, struct plan_pin *out,
+		     struct rfs_error *err)
+{
+	char remote[RFS_REPO_MAX + 1], host[RFS_HOST_MAX + 1];
+	struct rfs_upstream *up = NULL;
+	int rc = oci_open(r, repo, &up, remote, host, err);
+
+	if (!rc)
+		rc = resolve_on(r, up, remote, repo, tag, out, err);
 	rfs_upstream_free(&up);
 	return rc;
 }
@@ -186,42 +198,17 @@ static int open_cache(const char *pin_dir, struct rfs_store **store,
 	return rfs_store_open(path, RFS_STORE_CREATE, store, err);
 }
 
-/* Receives a blob into a seal, never more than the pin's size. */
-struct blob_sink {
-	struct rfs_seal *seal;
-	uint64_t size, got;
-	struct rfs_error *err;
-};
-
-static int to_seal(void *ctx, const void *buf, size_t len)
-{
-	struct blob_sink *s = ctx;
-	ssize_t n;
-
-	if (len > s->size - s->got)
-		return rfs_error_set(s->err, -EBADMSG,
-				     "the registry sent more than the %llu "
-				     "bytes pinned",
-				     (unsigned long long)s->size);
-	n = rfs_seal_write(s->seal, buf, len, s->got, s->err);
-	if (n < 0)
-		return (int)n;
-	s->got += len;
-	return 0;
-}
-
 /* Make pin's bytes present in the cache store, and the pin's source: the
- * blob is fetched by digest when absent and sealed only if it hashes to
- * it (the one seal path, as every way into a store). */
+ * blob is fetched by digest when absent, and sealed only if it hashes to
+ * it and is no larger than pinned. */
 static int fetch_into(struct rfs_store *store,
 		      const struct rfs_plan_registry *r, const char *repo,
 		      struct plan_pin *pin, struct rfs_error *err)
 {
-	struct rfs_seal_options opts = { .expected_digest = pin->digest };
 	char host[RFS_HOST_MAX + 1], remote[RFS_REPO_MAX + 1];
-	char path[PATH_MAX], got[RFS_DIGEST_STR_MAX + 1];
-	struct blob_sink sink = { .size = pin->size, .err = err };
+	char path[PATH_MAX];
 	struct rfs_upstream *up = NULL;
+	bool fetched;
 	int rc;
 
 	rc = rfs_store_blob_path(store, pin->digest, path, sizeof(path));
@@ -229,21 +216,10 @@ static int fetch_into(struct rfs_store *store,
 		return rfs_error_set(err, rc, "invalid digest '%s'",
 				     pin->digest);
 	if (access(path, R_OK) != 0) {
-		rc = oci_client(r, &up, host, sizeof(host), err);
-		if (!rc &&
-		    !rfs_upstream_remote_repo(up, repo, remote, sizeof(remote)))
-			rc = rfs_error_set(err, -ENAMETOOLONG,
-					   "name too long: '%s'", repo);
+		rc = oci_open(r, repo, &up, remote, host, err);
 		if (!rc)
-			rc = rfs_seal_begin_with(store, RFS_SEAL_STREAM,
-						 &sink.seal, err);
-		if (!rc)
-			rc = rfs_upstream_get_blob(up, remote, pin->digest, 0,
-						   to_seal, &sink, err);
-		if (!rc)
-			rc = rfs_seal_store(sink.seal, pin->ref, &opts, got,
-					    err);
-		rfs_seal_free(&sink.seal);
+			rc = rfs_fetch_blob(store, up, remote, pin->digest,
+					    pin->size, &fetched, err);
 		rfs_upstream_free(&up);
 		if (rc)
 			return rc;
@@ -315,8 +291,11 @@ int plan_oci_push(const struct rfs_plan_registry *r, const char *pin_dir,
 		goto out;
 	out->mode = rfs_tag_mode(st.st_mode & 07777);
 	out->size = (uint64_t)st.st_size;
+	rc = oci_open(r, repo, &up, remote, host, err);
+	if (rc)
+		goto out;
 	/* A tag there already: done when it is this file. */
-	rc = plan_oci_resolve(r, repo, tag, &there, &why);
+	rc = resolve_on(r, up, remote, repo, tag, &there, &why);
 	if (rc == 0 && strcmp(there.digest, out->digest) != 0) {
 		rc = rfs_error_set(err, -EEXIST,
 				   "'%s:%s' exists in registry '%s' with "
@@ -340,14 +319,8 @@ int plan_oci_push(const struct rfs_plan_registry *r, const char *pin_dir,
 		t.created_ns = rfs_now_ns();
 		t.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 +
 			     st.st_mtim.tv_nsec;
-		rc = oci_client(r, &up, host, sizeof(host), err);
-		if (!rc &&
-		    !rfs_upstream_remote_repo(up, repo, remote, sizeof(remote)))
-			rc = rfs_error_set(err, -ENAMETOOLONG,
-					   "name too long: '%s'", repo);
-		if (!rc)
-			rc = rfs_push_tag(store, &t, up, host, remote, tag,
-					  &opts, &result, &why);
+		rc = rfs_push_tag(store, &t, up, host, remote, tag, &opts,
+				  &result, &why);
 		if (rc) {
 			rfs_error_set(err, rc, "registry '%s': %s", r->name,
 				      rfs_error_message(&why, rc));
@@ -378,10 +351,7 @@ int plan_oci_pinned(const struct rfs_plan_registry *r, const char *pin_dir,
 		return rfs_error_set(err, -ENOMEM, "out of memory");
 	/* Pins recorded before sizes were: the registry has the blob's. */
 	if (!out->size) {
-		rc = oci_client(r, &up, host, sizeof(host), err);
-		if (!rc &&
-		    !rfs_upstream_remote_repo(up, repo, remote, sizeof(remote)))
-			rc = -ENAMETOOLONG;
+		rc = oci_open(r, repo, &up, remote, host, err);
 		if (!rc)
 			rc = rfs_upstream_blob_exists(up, remote, old->digest,
 						      &out->size, err);

@@ -27,6 +27,7 @@
 #include <jansson.h>
 
 #include "digest.h"
+#include "manifest.h"
 #include "names.h"
 #include "plan-exec.h"
 #include "seal.h"
@@ -121,9 +122,9 @@ char *plan_pins_json(struct plan_pins *pins)
 	pthread_mutex_lock(&pins->lock);
 	for (size_t i = 0; i < pins->n; i++) {
 		const struct plan_pin *p = &pins->items[i];
-		char mode[8];
+		char mode[RFS_MODE_STR_MAX];
 
-		snprintf(mode, sizeof(mode), "%04o", p->mode);
+		rfs_manifest_format_mode(p->mode, mode);
 		json_object_set_new(o, p->ref,
 				    json_pack("{s:s, s:s, s:I}", "digest",
 					      p->digest, "mode", mode, "size",
@@ -157,14 +158,15 @@ int plan_pins_from_json(struct plan_pins *pins, const char *text,
 		const char *mode =
 		    json_string_value(json_object_get(v, "mode"));
 		json_t *size = json_object_get(v, "size");
+		unsigned bits;
 
 		if (!json_is_string(digest) ||
 		    !rfs_digest_valid(json_string_value(digest)))
 			continue;
 		snprintf(pin.digest, sizeof(pin.digest), "%s",
 			 json_string_value(digest));
-		if (mode && strcmp(mode, "0755") == 0)
-			pin.mode = 0755;
+		if (rfs_manifest_parse_mode(mode, &bits) == 0)
+			pin.mode = rfs_tag_mode(bits);
 		if (json_is_integer(size) && json_integer_value(size) > 0)
 			pin.size = (uint64_t)json_integer_value(size);
 		rc = plan_pins_put(pins, &pin);

@@ -252,23 +252,35 @@ out:
 	return rc;
 }
 
+/* A blob on its way into a seal, never past max bytes (0: no bound). */
+struct blob_sink {
+	struct rfs_seal *seal;
+	uint64_t max;
+	struct rfs_error *err;
+};
+
 static int to_seal(void *ctx, const void *buf, size_t len)
 {
-	struct rfs_seal *seal = ctx;
-	ssize_t n = rfs_seal_write(seal, buf, len, rfs_seal_size(seal), NULL);
+	struct blob_sink *s = ctx;
+	uint64_t size = rfs_seal_size(s->seal);
+	ssize_t n;
 
+	if (s->max && len > s->max - size)
+		return rfs_error_set(s->err, -EBADMSG,
+				     "the registry sent more than the %llu "
+				     "bytes expected",
+				     (unsigned long long)s->max);
+	n = rfs_seal_write(s->seal, buf, len, size, NULL);
 	return n < 0 ? (int)n : 0;
 }
 
-/* Bring blob digest of src into the store, verified, unless it is there;
- * *fetched tells whether we brought it (and should take it away). */
-static int blob_here(struct rfs_store *store, struct rfs_upstream *src,
-		     const char *src_repo, const char *digest, bool *fetched,
-		     struct rfs_error *err)
+int rfs_fetch_blob(struct rfs_store *store, struct rfs_upstream *src,
+		   const char *src_repo, const char *digest, uint64_t max,
+		   bool *fetched, struct rfs_error *err)
 {
 	struct rfs_seal_options check = { .expected_digest = digest };
 	char got[RFS_DIGEST_STR_MAX + 1], what[RFS_DIGEST_STR_MAX + 16];
-	struct rfs_seal *seal = NULL;
+	struct blob_sink sink = { .max = max, .err = err };
 	int fd = rfs_store_blob_open(store, digest), rc;
 
 	*fetched = false;
@@ -277,13 +289,13 @@ static int blob_here(struct rfs_store *store, struct rfs_upstream *src,
 		return 0;
 	}
 	snprintf(what, sizeof(what), "blob %s", digest);
-	rc = rfs_seal_begin(store, &seal, err);
+	rc = rfs_seal_begin(store, &sink.seal, err);
 	if (!rc)
 		rc = rfs_upstream_get_blob(src, src_repo, digest, 0, to_seal,
-					   seal, err);
+					   &sink, err);
 	if (!rc)
-		rc = rfs_seal_store(seal, what, &check, got, err);
-	rfs_seal_free(&seal);
+		rc = rfs_seal_store(sink.seal, what, &check, got, err);
+	rfs_seal_free(&sink.seal);
 	*fetched = rc == 0;
 	return rc;
 }
@@ -347,7 +359,8 @@ int rfs_copy_remote(struct rfs_store *store, struct rfs_upstream *src,
 						    dst_repo);
 			continue;
 		}
-		rc = blob_here(store, src, src_repo, d->digest, &fetched, err);
+		rc = rfs_fetch_blob(store, src, src_repo, d->digest, 0,
+				    &fetched, err);
 		if (rc)
 			break;
 		fd = rfs_store_blob_open(store, d->digest);

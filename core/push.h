@@ -71,6 +71,13 @@ int rfs_push_blob(struct rfs_store *store, struct rfs_upstream *up,
 		  const struct rfs_push_options *opts,
 		  enum rfs_blob_route *route, struct rfs_error *err);
 
+/* Bring blob digest of src_repo on src into the store, verified, unless it
+ * is there; more than max bytes (0: no bound) is refused with -EBADMSG.
+ * *fetched tells whether it was brought now. */
+int rfs_fetch_blob(struct rfs_store *store, struct rfs_upstream *src,
+		   const char *src_repo, const char *digest, uint64_t max,
+		   bool *fetched, struct rfs_error *err);
+
 /* Copy src_repo:src_tag of src (on src_host) to dst_repo:dst_tag of dst
  * (on dst_host) keeping the manifest's bytes, so its digest: blobs the
  * destination has are skipped, mounted when both are on one registry, and

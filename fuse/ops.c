@@ -47,6 +47,9 @@ struct listing {
 	struct listing_entry *entries;
 	size_t len, cap;
 	uint64_t ino;
+	/* The folder's changed_ns at opendir when its listing may be kept
+	 * and shared (listing_stamp), else 0. */
+	int64_t stamp;
 	bool built;
 	struct listing_snap *snap; /* entries shared with other opens */
 };
@@ -940,7 +943,6 @@ static void regfs_opendir(fuse_req_t req, fuse_ino_t ino,
 {
 	struct regfs *fs = regfs_data(req);
 	struct listing *l = calloc(1, sizeof(*l));
-	struct rfs_dir dir;
 	struct stat st;
 	double timeout;
 	int rc = l ? regfs_stat_ino(fs, ino, &st, &timeout) : -ENOMEM;
@@ -958,9 +960,8 @@ static void regfs_opendir(fuse_req_t req, fuse_ino_t ino,
 	 * below: the kernel may keep its listing, which seal_done() drops
 	 * and which it drops itself when the folder's mtime moves (a seal by
 	 * another process). Not where an upstream's tags are listed too. */
-	if (rfs_ino_kind(ino) == RFS_NODE_REGISTRY_DIR &&
-	    rfs_catalog_dir_by_id(catalog(req), rfs_ino_id(ino), &dir) == 0 &&
-	    !rfs_pull_serves(fs->pull, dir.path)) {
+	l->stamp = listing_stamp(fs, ino);
+	if (l->stamp) {
 		fi->cache_readdir = 1;
 		fi->keep_cache = 1;
 	}
@@ -979,16 +980,15 @@ static void reply_listing(fuse_req_t req, size_t size, off_t off,
 
 	if (!l->built) {
 		struct regfs *fs = regfs_data(req);
-		int64_t stamp = listing_stamp(fs, l->ino);
 
-		if (!stamp || !listing_share(fs, l, stamp)) {
+		if (!l->stamp || !listing_share(fs, l, l->stamp)) {
 			rc = build_listing(fs, l->ino, l);
 			if (rc) {
 				fuse_reply_err(req, -rc);
 				return;
 			}
-			if (stamp)
-				listing_publish(fs, l, stamp);
+			if (l->stamp)
+				listing_publish(fs, l, l->stamp);
 		}
 		l->built = true;
 	}
