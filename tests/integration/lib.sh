@@ -352,6 +352,20 @@ mkrand() {
 	head -c "$2" /dev/urandom >"$1"
 }
 
+# flip_byte FILE OFFSET: invert the bits of one byte in place, so the file
+# surely changes (writing a fixed byte into random content is a no-op one
+# time in 256).
+flip_byte() {
+	python3 - "$1" "$2" <<'PY'
+import sys
+with open(sys.argv[1], "r+b") as f:
+    f.seek(int(sys.argv[2]))
+    b = f.read(1)
+    f.seek(int(sys.argv[2]))
+    f.write(bytes([b[0] ^ 0xFF]))
+PY
+}
+
 now_ns() { date +%s%N; }
 
 # xattr FILE NAME: the value of one extended attribute, as getfattr shows it.

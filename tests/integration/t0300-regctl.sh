@@ -122,7 +122,7 @@ rm -f "$STORE/blobs/sha256/$o_sha"
 blob=$STORE/blobs/sha256/$a_sha
 cp "$blob" "$TEST_TMP/blob.saved"
 chmod u+w "$blob"
-printf 'X' | dd of="$blob" bs=1 seek=1000 conv=notrunc status=none
+flip_byte "$blob" 1000
 chmod 0444 "$blob"
 expect_status 1 rc fsck
 expect_match "$OUT" "corrupt blob sha256:$a_sha \\(content hashes to sha256:[0-9a-f]{64}\\)" "fsck reports the corrupt blob"
@@ -152,7 +152,7 @@ expect_status 0 rc fsck
 # fsck while mounted sees the same store.
 regfs_mount "$STORE" "$MNT"
 chmod u+w "$blob"
-printf 'Y' | dd of="$blob" bs=1 seek=5 conv=notrunc status=none
+flip_byte "$blob" 5
 expect_status 1 rc fsck
 cp "$TEST_TMP/blob.saved" "$blob.tmp" && chmod 0444 "$blob.tmp" && mv -f "$blob.tmp" "$blob"
 expect_status 0 rc fsck
