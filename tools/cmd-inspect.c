@@ -10,9 +10,9 @@
 #include <string.h>
 
 #include "catalog.h"
-#include "manifest.h"
 #include "names.h"
 #include "regctl.h"
+#include "tag-list.h"
 
 static const char inspect_usage[] =
     "usage: regctl inspect REPO:TAG [--json]\n"
@@ -38,16 +38,9 @@ static int print_note(void *ctx, const char *key, const char *value)
 	return 0;
 }
 
-/* Fields of a tag formatted for printing. */
-struct inspect_fields {
-	char created[REGCTL_TIME_STR_MAX];
-	char mode[RFS_MODE_STR_MAX];
-	char mtime[RFS_TIME_STR_MAX]; /* as push writes it, nanoseconds too */
-};
-
 static int inspect_print_json(struct rfs_store *store,
 			      const struct rfs_tag *tag,
-			      const struct inspect_fields *t, const char *blob)
+			      const struct tag_fields *t, const char *blob)
 {
 	json_t *obj, *notes = json_object();
 	int ret;
@@ -71,7 +64,7 @@ static int inspect_print_json(struct rfs_store *store,
 
 static void inspect_print_text(struct rfs_store *store,
 			       const struct rfs_tag *tag,
-			       const struct inspect_fields *t, const char *blob)
+			       const struct tag_fields *t, const char *blob)
 {
 	char size[REGCTL_SIZE_STR_MAX];
 
@@ -104,7 +97,7 @@ int cmd_inspect(int argc, char **argv, struct regctl *rc)
 		{ NULL, 0, NULL, 0 },
 	};
 	char repo[RFS_REPO_MAX + 1], name[RFS_TAG_MAX + 1];
-	struct inspect_fields fields;
+	struct tag_fields fields;
 	char blob[PATH_MAX];
 	struct rfs_store *store = NULL;
 	struct rfs_tag tag;
@@ -150,10 +143,7 @@ int cmd_inspect(int argc, char **argv, struct regctl *rc)
 				   name, strerror(-r));
 		goto out;
 	}
-	regctl_format_time(tag.created_ns, REGCTL_TIME_RFC3339, fields.created);
-	rfs_manifest_format_mode(tag.mode, fields.mode);
-	if (rfs_manifest_format_time(tag.mtime_ns, fields.mtime) < 0)
-		snprintf(fields.mtime, sizeof(fields.mtime), "?");
+	tag_fields_format(&tag, &fields);
 
 	if (json) {
 		ret = inspect_print_json(store, &tag, &fields, blob);

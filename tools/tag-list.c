@@ -15,9 +15,6 @@
 /* How a yanked tag is marked in the table. */
 #define YANKED " (yanked)"
 
-/* "sha256:" and the first 12 hex digits, as docker shortens image ids. */
-#define SHORT_HEX_LEN 12
-
 void tag_list_release(struct tag_list *rows)
 {
 	for (size_t i = 0; i < rows->nr; i++) {
@@ -27,6 +24,20 @@ void tag_list_release(struct tag_list *rows)
 	free(rows->v);
 	rows->v = NULL;
 	rows->nr = rows->alloc = 0;
+}
+
+void tag_short_digest(const char *digest, char buf[TAG_SHORT_DIGEST_MAX])
+{
+	snprintf(buf, TAG_SHORT_DIGEST_MAX, "%.*s",
+		 (int)TAG_SHORT_DIGEST_MAX - 1, digest);
+}
+
+void tag_fields_format(const struct rfs_tag *tag, struct tag_fields *out)
+{
+	regctl_format_time(tag->created_ns, REGCTL_TIME_RFC3339, out->created);
+	rfs_manifest_format_mode(tag->mode, out->mode);
+	if (rfs_manifest_format_time(tag->mtime_ns, out->mtime) < 0)
+		snprintf(out->mtime, sizeof(out->mtime), "?");
 }
 
 int tag_list_add(void *ctx, const struct rfs_tag *tag)
@@ -66,13 +77,13 @@ int tag_list_add(void *ctx, const struct rfs_tag *tag)
 
 static void print_table(const struct tag_list *rows)
 {
-	char digest[RFS_DIGEST_STR_MAX + 1];
+	char digest[TAG_SHORT_DIGEST_MAX];
 	char size[REGCTL_SIZE_STR_MAX];
 	char created[REGCTL_TIME_STR_MAX];
 	char tag[RFS_TAG_MAX + sizeof(YANKED) + 1];
 	int repo_width = (int)strlen("REPOSITORY");
 	int tag_width = (int)strlen("TAG");
-	int digest_width = (int)strlen("sha256:") + SHORT_HEX_LEN;
+	int digest_width = (int)TAG_SHORT_DIGEST_MAX - 1;
 	int size_width = (int)strlen("SIZE");
 
 	for (size_t i = 0; i < rows->nr; i++) {
@@ -96,8 +107,7 @@ static void print_table(const struct tag_list *rows)
 	for (size_t i = 0; i < rows->nr; i++) {
 		const struct tag_row *row = &rows->v[i];
 
-		snprintf(digest, sizeof(digest), "%.*s", digest_width,
-			 row->digest);
+		tag_short_digest(row->digest, digest);
 		regctl_format_size(row->size, size);
 		regctl_format_time(row->created_ns, REGCTL_TIME_TABLE, created);
 		snprintf(tag, sizeof(tag), "%s%s", row->tag,
