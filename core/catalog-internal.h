@@ -72,6 +72,19 @@ enum stmt_id {
 	ST_RUN_LIST_PLAN,
 	ST_RUN_STEP_SET,
 	ST_RUN_STEP_LIST,
+	/* catalog-manifests.c's */
+	ST_MANIFEST_INSERT,
+	ST_MANIFEST_GET,
+	ST_MANIFEST_BLOB_INSERT,
+	ST_MANIFEST_DELETE,
+	ST_MANIFEST_REFERRERS,
+	ST_MANIFEST_TAGS,
+	ST_REPO_BLOB_LINK,
+	ST_REPO_BLOB_UNLINK,
+	ST_REPO_HAS_BLOB,
+	ST_REPO_EXISTS,
+	ST_REPO_LIST,
+	ST_REPO_TAG_NAMES,
 	ST_COUNT
 };
 
@@ -82,7 +95,8 @@ struct rfs_catalog {
 	sqlite3_stmt *stmts[ST_COUNT];
 };
 
-enum row_kind { ROW_DIR, ROW_TAG, ROW_BLOB, ROW_LAYER };
+/* ROW_NONE: a query asked only whether there is a row (out is NULL). */
+enum row_kind { ROW_NONE, ROW_DIR, ROW_TAG, ROW_BLOB, ROW_LAYER };
 
 /* A listing in progress: which rows, and whom to hand each one. */
 struct lister {
@@ -106,10 +120,35 @@ int catalog_one_row(sqlite3_stmt *s);
  * the values in order. */
 int catalog_run(struct rfs_catalog *cat, enum stmt_id id, const char *types,
 		...);
+/* A statement with its arguments bound, to step through by hand (reset
+ * it when done); NULL on failure. */
+sqlite3_stmt *catalog_query(struct rfs_catalog *cat, enum stmt_id id,
+			    const char *types, ...);
 int catalog_get_row(struct rfs_catalog *cat, enum stmt_id id,
 		    enum row_kind kind, void *out, const char *types, ...);
 int catalog_get_rows(struct rfs_catalog *cat, enum stmt_id id,
 		     const struct lister *l, const char *types, ...);
 void catalog_copy_text(char *dst, size_t size, const unsigned char *src);
+
+/* Transactions, nestable: the outermost begin and end are the real ones.
+ * end commits when rc is 0 and rolls back otherwise; it returns the
+ * outcome. */
+int catalog_txn_begin(struct rfs_catalog *cat, struct rfs_error *err);
+int catalog_txn_end(struct rfs_catalog *cat, int rc, struct rfs_error *err);
+
+/* Which existing tag of the same name a pin may replace (retired, so
+ * readers holding it keep it). */
+enum catalog_replace {
+	CATALOG_REPLACE_NONE,
+	CATALOG_REPLACE_UPSTREAM, /* a tag pinned from an upstream */
+	CATALOG_REPLACE_ANY,	  /* also a local one (a mutable tag) */
+};
+int catalog_pin_tag_locked(struct rfs_catalog *cat, const struct rfs_pin *pin,
+			   enum catalog_replace replace, struct rfs_tag *out,
+			   struct rfs_error *err);
+
+/* The SQL of the statements catalog-manifests.c owns (ST_MANIFEST_* and
+ * ST_REPO_*), NULL for others. */
+const char *catalog_manifest_sql(enum stmt_id id);
 
 #endif

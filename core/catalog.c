@@ -21,7 +21,7 @@
 #include "catalog-internal.h"
 #include "digest.h"
 
-#define SCHEMA_VERSION 5
+#define SCHEMA_VERSION 6
 
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS meta("
@@ -118,7 +118,38 @@ static const char schema_sql[] =
     "  log TEXT NOT NULL DEFAULT '',"
     "  message TEXT NOT NULL DEFAULT '',"
     "  PRIMARY KEY(run, step, host));"
-    "INSERT OR IGNORE INTO meta(key, value) VALUES('schema', '5');";
+    /* What was pushed over the OCI API (regctl serve): manifests by
+     * repository and digest, with the blobs each names (so gc keeps them)
+     * and its subject (the referrers API); and which blobs each
+     * repository holds (uploaded or mounted there, or named by a
+     * manifest pushed there), which is what a repository serves. */
+    "CREATE TABLE IF NOT EXISTS manifests("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  repo TEXT NOT NULL,"
+    "  digest TEXT NOT NULL,"
+    "  media_type TEXT NOT NULL,"
+    "  size INTEGER NOT NULL,"
+    "  artifact_type TEXT NOT NULL DEFAULT '',"
+    "  subject TEXT NOT NULL DEFAULT '',"
+    "  annotations TEXT NOT NULL DEFAULT '',"
+    "  created_ns INTEGER NOT NULL,"
+    "  UNIQUE(repo, digest));"
+    "CREATE INDEX IF NOT EXISTS manifests_by_digest ON manifests(digest);"
+    "CREATE INDEX IF NOT EXISTS manifests_by_subject ON manifests(repo,"
+    "  subject);"
+    "CREATE TABLE IF NOT EXISTS manifest_blobs("
+    "  manifest INTEGER NOT NULL REFERENCES manifests(id) ON DELETE CASCADE,"
+    "  digest TEXT NOT NULL,"
+    "  PRIMARY KEY(manifest, digest));"
+    "CREATE INDEX IF NOT EXISTS manifest_blobs_by_digest ON"
+    "  manifest_blobs(digest);"
+    "CREATE TABLE IF NOT EXISTS repo_blobs("
+    "  repo TEXT NOT NULL,"
+    "  digest TEXT NOT NULL,"
+    "  created_ns INTEGER NOT NULL,"
+    "  PRIMARY KEY(repo, digest));"
+    "CREATE INDEX IF NOT EXISTS repo_blobs_by_digest ON repo_blobs(digest);"
+    "INSERT OR IGNORE INTO meta(key, value) VALUES('schema', '6');";
 
 /* Bring a catalog written by an older regfs up to SCHEMA_VERSION. */
 static const char *const migrations[] = {
@@ -145,6 +176,9 @@ static const char *const migrations[] = {
 	"ALTER TABLE retired_tags ADD COLUMN mtime_ns INTEGER;",
 	/* 4 -> 5: release plan runs (the tables are made above) */
 	"SELECT 1;",
+	/* 5 -> 6: manifests and repository blobs of the OCI API (made
+	 * above) */
+	"SELECT 1;",
 };
 
 #define DIR_COLS "id, parent, name, path, sealed, created_ns, changed_ns"
@@ -153,11 +187,15 @@ static const char *const migrations[] = {
 	"t.origin, t.kind, t.manifest, t.resolved_ns, t.yanked, "       \
 	"t.artifact_type, t.mode, t.mtime_ns "                          \
 	"FROM tags t JOIN dirs d ON d.id = t.dir"
-#define BLOB_COLS                                                      \
-	"b.digest, b.size, b.created_ns, "                             \
-	"(SELECT count(*) FROM tags t WHERE t.digest = b.digest) + "   \
-	"(SELECT count(*) FROM tags t WHERE t.manifest = b.digest) + " \
-	"(SELECT count(*) FROM layers l WHERE l.digest = b.digest), "  \
+#define BLOB_COLS                                                         \
+	"b.digest, b.size, b.created_ns, "                                \
+	"(SELECT count(*) FROM tags t WHERE t.digest = b.digest) + "      \
+	"(SELECT count(*) FROM tags t WHERE t.manifest = b.digest) + "    \
+	"(SELECT count(*) FROM layers l WHERE l.digest = b.digest) + "    \
+	"(SELECT count(*) FROM manifests m WHERE m.digest = b.digest) + " \
+	"(SELECT count(*) FROM manifest_blobs mb "                        \
+	"WHERE mb.digest = b.digest) + "                                  \
+	"(SELECT count(*) FROM repo_blobs r WHERE r.digest = b.digest), " \
 	"b.origin, b.present, b.last_access_ns FROM blobs b"
 #define LAYER_COLS "id, tag, name, digest, size FROM layers"
 #define RUN_COLS                                                               \
@@ -258,7 +296,10 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_BLOB_FORGET] =
 	    "DELETE FROM blobs WHERE digest = ?1 AND NOT EXISTS(SELECT 1"
 	    " FROM tags WHERE digest = ?1 OR manifest = ?1) AND NOT"
-	    " EXISTS(SELECT 1 FROM layers WHERE digest = ?1)",
+	    " EXISTS(SELECT 1 FROM layers WHERE digest = ?1) AND NOT"
+	    " EXISTS(SELECT 1 FROM manifests WHERE digest = ?1) AND NOT"
+	    " EXISTS(SELECT 1 FROM manifest_blobs WHERE digest = ?1) AND NOT"
+	    " EXISTS(SELECT 1 FROM repo_blobs WHERE digest = ?1)",
 	[ST_REMOTE_BLOB_ADD] =
 	    "INSERT OR IGNORE INTO remote_blobs(digest, host,"
 	    " repo) VALUES(?1, ?2, ?3)",
@@ -323,7 +364,10 @@ sqlite3_stmt *catalog_stmt(struct rfs_catalog *cat, enum stmt_id id)
 	sqlite3_stmt *s = cat->stmts[id];
 
 	if (!s) {
-		if (sqlite3_prepare_v3(cat->db, stmt_sql[id], -1,
+		const char *sql =
+		    stmt_sql[id] ? stmt_sql[id] : catalog_manifest_sql(id);
+
+		if (sqlite3_prepare_v3(cat->db, sql, -1,
 				       SQLITE_PREPARE_PERSISTENT, &s,
 				       NULL) != SQLITE_OK)
 			return NULL;
@@ -555,6 +599,20 @@ static void bind_args(sqlite3_stmt *s, const char *types, va_list ap)
 
 /* Run a statement that returns no rows, with arguments as bind_args().
  * Lock held. */
+sqlite3_stmt *catalog_query(struct rfs_catalog *cat, enum stmt_id id,
+			    const char *types, ...)
+{
+	sqlite3_stmt *s = catalog_stmt(cat, id);
+	va_list ap;
+
+	if (!s)
+		return NULL;
+	va_start(ap, types);
+	bind_args(s, types, ap);
+	va_end(ap);
+	return s;
+}
+
 int catalog_run(struct rfs_catalog *cat, enum stmt_id id, const char *types,
 		...)
 {
@@ -575,6 +633,7 @@ int catalog_run(struct rfs_catalog *cat, enum stmt_id id, const char *types,
 static void row_to(sqlite3_stmt *s, enum row_kind kind, void *out)
 {
 	switch (kind) {
+	case ROW_NONE: break;
 	case ROW_DIR: row_to_dir(s, out); break;
 	case ROW_TAG: row_to_tag(s, out); break;
 	case ROW_BLOB: row_to_blob(s, out); break;
@@ -714,7 +773,7 @@ static int dir_ensure_locked(struct rfs_catalog *cat, const char *path,
 	return 0;
 }
 
-static int txn_begin(struct rfs_catalog *cat, struct rfs_error *err)
+int catalog_txn_begin(struct rfs_catalog *cat, struct rfs_error *err)
 {
 	int rc = 0;
 
@@ -725,8 +784,7 @@ static int txn_begin(struct rfs_catalog *cat, struct rfs_error *err)
 	return rc;
 }
 
-/* Commit when rc is 0, roll back otherwise; returns the outcome. */
-static int txn_end(struct rfs_catalog *cat, int rc, struct rfs_error *err)
+int catalog_txn_end(struct rfs_catalog *cat, int rc, struct rfs_error *err)
 {
 	if (--cat->txn_depth > 0)
 		return rc;
@@ -743,9 +801,10 @@ int rfs_catalog_dir_ensure(struct rfs_catalog *cat, const char *path,
 	int rc;
 
 	catalog_lock(cat);
-	rc = txn_begin(cat, err);
+	rc = catalog_txn_begin(cat, err);
 	if (!rc)
-		rc = txn_end(cat, dir_ensure_locked(cat, path, out, err), err);
+		rc = catalog_txn_end(
+		    cat, dir_ensure_locked(cat, path, out, err), err);
 	catalog_unlock(cat);
 	return rc;
 }
@@ -757,7 +816,7 @@ int rfs_catalog_dir_remove(struct rfs_catalog *cat, int64_t id)
 	int rc;
 
 	catalog_lock(cat);
-	rc = txn_begin(cat, NULL);
+	rc = catalog_txn_begin(cat, NULL);
 	if (rc)
 		goto out;
 	rc = dir_by_id_locked(cat, id, &dir);
@@ -777,7 +836,7 @@ int rfs_catalog_dir_remove(struct rfs_catalog *cat, int64_t id)
 		rc = rfs_errno_from_sqlite(sqlite3_step(s));
 		sqlite3_reset(s);
 	}
-	rc = txn_end(cat, rc, NULL);
+	rc = catalog_txn_end(cat, rc, NULL);
 out:
 	catalog_unlock(cat);
 	return rc;
@@ -807,6 +866,7 @@ int catalog_get_rows(struct rfs_catalog *cat, enum stmt_id id,
 
 		row_to(s, l->kind, &row);
 		switch (l->kind) {
+		case ROW_NONE: break;
 		case ROW_DIR: rc = l->fn.dir(l->ctx, &row.dir); break;
 		case ROW_TAG: rc = l->fn.tag(l->ctx, &row.tag); break;
 		case ROW_BLOB: rc = l->fn.blob(l->ctx, &row.blob); break;
@@ -1012,12 +1072,13 @@ int rfs_catalog_add_tag_meta(struct rfs_catalog *cat, const char *repo,
 		return rfs_error_set(err, -EINVAL, "invalid digest '%s'",
 				     digest);
 	catalog_lock(cat);
-	rc = txn_begin(cat, err);
+	rc = catalog_txn_begin(cat, err);
 	if (!rc)
-		rc = txn_end(cat,
-			     add_tag_locked(cat, repo, tag, digest, size,
-					    created_ns, meta, out, err),
-			     err);
+		rc =
+		    catalog_txn_end(cat,
+				    add_tag_locked(cat, repo, tag, digest, size,
+						   created_ns, meta, out, err),
+				    err);
 	catalog_unlock(cat);
 	return rc;
 }
@@ -1027,7 +1088,7 @@ int rfs_catalog_begin(struct rfs_catalog *cat)
 	int rc;
 
 	catalog_lock(cat); /* held until rfs_catalog_commit() */
-	rc = txn_begin(cat, NULL);
+	rc = catalog_txn_begin(cat, NULL);
 	if (rc)
 		catalog_unlock(cat);
 	return rc;
@@ -1035,15 +1096,15 @@ int rfs_catalog_begin(struct rfs_catalog *cat)
 
 int rfs_catalog_commit(struct rfs_catalog *cat)
 {
-	int rc = txn_end(cat, 0, NULL);
+	int rc = catalog_txn_end(cat, 0, NULL);
 
 	catalog_unlock(cat);
 	return rc;
 }
 
-static int pin_tag_locked(struct rfs_catalog *cat, const struct rfs_pin *pin,
-			  bool replace, struct rfs_tag *out,
-			  struct rfs_error *err)
+int catalog_pin_tag_locked(struct rfs_catalog *cat, const struct rfs_pin *pin,
+			   enum catalog_replace replace, struct rfs_tag *out,
+			   struct rfs_error *err)
 {
 	int64_t now = rfs_now_ns(), id;
 	struct rfs_tag old;
@@ -1058,7 +1119,8 @@ static int pin_tag_locked(struct rfs_catalog *cat, const struct rfs_pin *pin,
 				     "'%s/%s' is a repository, not a tag",
 				     pin->repo, pin->tag);
 	if (tag_lookup_locked(cat, dir.id, pin->tag, &old) == 0) {
-		if (!replace || old.origin[0] == '\0')
+		if (replace == CATALOG_REPLACE_NONE ||
+		    (replace == CATALOG_REPLACE_UPSTREAM && !old.origin[0]))
 			return rfs_error_set(err, -EEXIST, "tag '%s:%s' exists",
 					     pin->repo, pin->tag);
 		rc = catalog_run(cat, ST_TAG_RETIRE, "ii", old.id, now);
@@ -1121,10 +1183,15 @@ int rfs_catalog_pin_tag(struct rfs_catalog *cat, const struct rfs_pin *pin,
 					     "invalid layer digest in '%s:%s'",
 					     pin->repo, pin->tag);
 	catalog_lock(cat);
-	rc = txn_begin(cat, err);
+	rc = catalog_txn_begin(cat, err);
 	if (!rc)
-		rc = txn_end(cat, pin_tag_locked(cat, pin, replace, out, err),
-			     err);
+		rc = catalog_txn_end(
+		    cat,
+		    catalog_pin_tag_locked(cat, pin,
+					   replace ? CATALOG_REPLACE_UPSTREAM
+						   : CATALOG_REPLACE_NONE,
+					   out, err),
+		    err);
 	catalog_unlock(cat);
 	return rc;
 }
@@ -1200,9 +1267,10 @@ int rfs_catalog_tag_set_attrs(struct rfs_catalog *cat, int64_t id,
 	int rc;
 
 	catalog_lock(cat);
-	rc = txn_begin(cat, NULL);
+	rc = catalog_txn_begin(cat, NULL);
 	if (!rc)
-		rc = txn_end(cat, set_attrs_locked(cat, id, attrs), NULL);
+		rc = catalog_txn_end(cat, set_attrs_locked(cat, id, attrs),
+				     NULL);
 	if (!rc && out)
 		rc = tag_by_id_locked(cat, id, out);
 	catalog_unlock(cat);
@@ -1298,7 +1366,7 @@ int rfs_catalog_remove_tag(struct rfs_catalog *cat, const char *repo,
 	int rc;
 
 	catalog_lock(cat);
-	rc = txn_begin(cat, err);
+	rc = catalog_txn_begin(cat, err);
 	if (!rc) {
 		rc = tag_for_change(cat, repo, tag, &t, err);
 		if (!rc && t.origin[0])
@@ -1316,7 +1384,7 @@ int rfs_catalog_remove_tag(struct rfs_catalog *cat, const char *repo,
 		if (!rc)
 			rc = catalog_run(cat, ST_DIR_TOUCH, "ii", t.dir,
 					 rfs_now_ns());
-		rc = txn_end(cat, rc, err);
+		rc = catalog_txn_end(cat, rc, err);
 	}
 	catalog_unlock(cat);
 	return rc;

@@ -285,6 +285,89 @@ int rfs_catalog_cached_bytes(struct rfs_catalog *cat, uint64_t *out);
 /* Forget a blob no tag, layer or manifest names: -EBUSY if one does. */
 int rfs_catalog_blob_forget(struct rfs_catalog *cat, const char *digest);
 
+/* Manifests pushed over the OCI distribution API (regctl serve), kept by
+ * repository and digest: pushed by digest only (a signature, an SBOM, a
+ * platform image of an index) or under a tag, when the tag is a row of
+ * its own as a pinned one is (origin "": a file for one layer, else a
+ * folder). A manifest keeps the blobs it names from gc; its subject is
+ * what the referrers API lists it under. catalog-manifests.c. */
+struct rfs_manifest_row {
+	int64_t id;
+	char repo[RFS_REPO_MAX + 1];
+	char digest[RFS_DIGEST_STR_MAX + 1];
+	char media_type[RFS_MEDIA_TYPE_MAX + 1];
+	uint64_t size;
+	char artifact_type[RFS_ARTIFACT_TYPE_MAX + 1];
+	char subject[RFS_DIGEST_STR_MAX + 1]; /* "" when none */
+	const char *annotations; /* JSON object text or NULL; listings only,
+				    valid during the callback */
+	int64_t created_ns;
+};
+typedef int (*rfs_manifest_fn)(void *ctx, const struct rfs_manifest_row *m);
+
+struct rfs_manifest_put {
+	const char *repo;
+	const char *digest;
+	uint64_t size;
+	const char *media_type;
+	const char *artifact_type;    /* or NULL */
+	const char *subject;	      /* or NULL */
+	const char *annotations_json; /* or NULL */
+	const char *const *blobs;     /* what it names: config, layers, or
+					 an index's manifests */
+	size_t n_blobs;
+	/* The tag to point at it, or NULL (pushed by digest). With
+	 * replace, a tag of that name naming another manifest is replaced
+	 * (a mutable tag), local or not; else that is -EEXIST. */
+	const struct rfs_pin *tag;
+	bool replace;
+};
+
+/* Record a pushed manifest (its blob stored already), the blobs it names
+ * as blobs of its repository, and its tag, in one transaction. */
+int rfs_catalog_manifest_put(struct rfs_catalog *cat,
+			     const struct rfs_manifest_put *put,
+			     struct rfs_tag *tag_out, struct rfs_error *err);
+/* -ENOENT when repo has no such manifest. */
+int rfs_catalog_manifest_get(struct rfs_catalog *cat, const char *repo,
+			     const char *digest, struct rfs_manifest_row *out);
+/* Forget a manifest of repo and remove the local tags of repo naming it
+ * (retired, as regctl rm does). -ENOENT when there was nothing to remove,
+ * -EPERM when only tags pinned from an upstream name it. */
+int rfs_catalog_manifest_delete(struct rfs_catalog *cat, const char *repo,
+				const char *digest, struct rfs_error *err);
+/* Manifests of repo whose subject is digest, by digest. */
+int rfs_catalog_list_referrers(struct rfs_catalog *cat, const char *repo,
+			       const char *digest, rfs_manifest_fn fn,
+			       void *ctx);
+
+/* A blob of size bytes was stored (uploaded) or mounted into repo: it is
+ * content of our own from now on (never evicted), and repo serves it. */
+int rfs_catalog_repo_blob_link(struct rfs_catalog *cat, const char *repo,
+			       const char *digest, uint64_t size,
+			       struct rfs_error *err);
+/* repo no longer serves digest (a DELETE); gc reclaims what nothing else
+ * names. -ENOENT when it did not. */
+int rfs_catalog_repo_blob_unlink(struct rfs_catalog *cat, const char *repo,
+				 const char *digest);
+/* Does repo serve blob digest: linked into it, one of its manifests, or
+ * named by one of its tags or their layers? 0 or -ENOENT. */
+int rfs_catalog_repo_has_blob(struct rfs_catalog *cat, const char *repo,
+			      const char *digest);
+/* Does repo exist: a tag, a manifest or a blob of its own? 0 or -ENOENT. */
+int rfs_catalog_repo_exists(struct rfs_catalog *cat, const char *repo);
+/* Repositories with a tag or a manifest, sorted, after after ("" for the
+ * first), at most limit of them. */
+int rfs_catalog_list_repos(struct rfs_catalog *cat, const char *after,
+			   int64_t limit,
+			   int (*fn)(void *ctx, const char *name), void *ctx);
+/* The names of repo's tags that are not yanked, sorted bytewise, after
+ * after, at most limit. */
+int rfs_catalog_list_tag_names(struct rfs_catalog *cat, const char *repo,
+			       const char *after, int64_t limit,
+			       int (*fn)(void *ctx, const char *name),
+			       void *ctx);
+
 /* Release plan runs (regctl plan): what ran, with which pinned digests,
  * and how each host fared in each step. */
 #define RFS_RUN_ID_MAX 63

@@ -748,3 +748,69 @@ out:
 	free(layers);
 	return rc;
 }
+
+/* What a manifest says of its artifact: its type (artifactType, or the
+ * config's media type when that is not a plain image's or the empty one)
+ * and its annotations. Strings live in t->json until it is released. */
+static void manifest_meta(const char *body, size_t len,
+			  const struct rfs_manifest *m,
+			  struct rfs_manifest_tag *t)
+{
+	const char *key;
+	json_t *json, *value, *type, *notes;
+
+	json = json_loadb(body, len, 0, NULL);
+	t->json = json;
+	type = json_object_get(json, "artifactType");
+	if (json_is_string(type))
+		t->meta.artifact_type = json_string_value(type);
+	else if (m->kind == RFS_MANIFEST_IMAGE &&
+		 strcmp(m->config.media_type,
+			"application/vnd.oci.image.config.v1+json") != 0 &&
+		 strcmp(m->config.media_type,
+			"application/vnd.oci.empty.v1+json") != 0 &&
+		 strcmp(m->config.media_type,
+			"application/vnd.docker.container.image.v1+json") != 0)
+		t->meta.artifact_type = m->config.media_type;
+	notes = json_object_get(json, "annotations");
+	t->meta.annotations = t->annotations;
+	json_object_foreach(notes, key, value)
+	{
+		if (!json_is_string(value) ||
+		    t->meta.n_annotations == RFS_MANIFEST_TAG_ANNOTATIONS_MAX)
+			continue;
+		t->annotations[t->meta.n_annotations].key = key;
+		t->annotations[t->meta.n_annotations++].value =
+		    json_string_value(value);
+	}
+}
+
+int rfs_manifest_tag(const char *body, size_t len, const char *digest,
+		     const struct rfs_manifest *m, struct rfs_manifest_tag *out,
+		     struct rfs_error *err)
+{
+	memset(out, 0, sizeof(*out));
+	manifest_meta(body, len, m, out);
+	if (m->kind == RFS_MANIFEST_IMAGE && m->n_entries == 1) {
+		out->kind = RFS_TAG_FILE;
+		out->digest = m->entries[0].digest;
+		out->size = m->entries[0].size;
+		/* The mode and mtime its publisher gave it, where regctl push
+		 * wrote them; without them, 0644 and the pin's time. */
+		out->meta.attrs = m->entries[0].attrs;
+		return 0;
+	}
+	out->kind = RFS_TAG_LAYERS;
+	out->digest = digest;
+	out->size = len;
+	if (m->kind != RFS_MANIFEST_IMAGE)
+		return 0; /* an index: a folder with its manifest.json */
+	return rfs_manifest_layer_files(m, &out->layers, &out->n_layers, err);
+}
+
+void rfs_manifest_tag_release(struct rfs_manifest_tag *t)
+{
+	json_decref(t->json);
+	free(t->layers);
+	memset(t, 0, sizeof(*t));
+}

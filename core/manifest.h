@@ -22,6 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "catalog.h"
 #include "error.h"
 #include "names.h"
@@ -104,5 +106,28 @@ int rfs_manifest_parse_time(const char *text, int64_t *out);
 int rfs_manifest_layer_files(const struct rfs_manifest *m,
 			     struct rfs_layer **out, size_t *n,
 			     struct rfs_error *err);
+
+/* The tag a manifest (body, of digest, parsed as m) stands for, whether
+ * pinned from an upstream or pushed to regctl serve: a file when it is an
+ * image of one layer (digest and size are the layer's, the mode and mtime
+ * its annotations'), else a folder (the manifest's digest and size) of its
+ * layer files, none for an index; its artifact type and annotations.
+ * Strings point into m, body's parsed copy and out's arrays: release
+ * with rfs_manifest_tag_release. */
+#define RFS_MANIFEST_TAG_ANNOTATIONS_MAX 64
+struct rfs_manifest_tag {
+	enum rfs_tag_kind kind;
+	const char *digest;
+	uint64_t size;
+	struct rfs_layer *layers;
+	size_t n_layers;
+	struct rfs_tag_meta meta;
+	struct rfs_annotation annotations[RFS_MANIFEST_TAG_ANNOTATIONS_MAX];
+	json_t *json;
+};
+int rfs_manifest_tag(const char *body, size_t len, const char *digest,
+		     const struct rfs_manifest *m, struct rfs_manifest_tag *out,
+		     struct rfs_error *err);
+void rfs_manifest_tag_release(struct rfs_manifest_tag *t);
 
 #endif

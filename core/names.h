@@ -17,6 +17,7 @@
 #define RFS_REPO_MAX	   255 /* whole repository name, as the distribution spec */
 #define RFS_TAG_MAX	   128
 #define RFS_DIGEST_STR_MAX 71 /* "sha256:" + 64 hex */
+#define RFS_MEDIA_TYPE_MAX 255
 
 /* One path component of a repository name ("app" in "org/app"). */
 bool rfs_name_valid_component(const char *name);

@@ -448,57 +448,17 @@ static int fetch_manifest(struct rfs_upstream *up, const char *remote,
 	return rc;
 }
 
-/* What a manifest says of its artifact: its type (artifactType, or the
- * config's media type when that is not a plain image's or the empty one)
- * and its annotations. Strings live in *json until it is released. */
-#define MAX_PINNED_ANNOTATIONS 64
-static void manifest_meta(const struct rfs_manifest_blob *mb,
-			  const struct rfs_manifest *m, json_t **json,
-			  struct rfs_tag_meta *meta,
-			  struct rfs_annotation *annotations)
-{
-	const char *key;
-	json_t *value, *type, *notes;
-
-	*json = json_loadb(mb->body, mb->len, 0, NULL);
-	type = json_object_get(*json, "artifactType");
-	if (json_is_string(type))
-		meta->artifact_type = json_string_value(type);
-	else if (strcmp(m->config.media_type,
-			"application/vnd.oci.image.config.v1+json") != 0 &&
-		 strcmp(m->config.media_type,
-			"application/vnd.oci.empty.v1+json") != 0 &&
-		 strcmp(m->config.media_type,
-			"application/vnd.docker.container.image.v1+json") != 0)
-		meta->artifact_type = m->config.media_type;
-	notes = json_object_get(*json, "annotations");
-	meta->annotations = annotations;
-	json_object_foreach(notes, key, value)
-	{
-		if (!json_is_string(value) ||
-		    meta->n_annotations == MAX_PINNED_ANNOTATIONS)
-			continue;
-		annotations[meta->n_annotations].key = key;
-		annotations[meta->n_annotations++].value =
-		    json_string_value(value);
-	}
-}
-
 static int resolve_upstream(struct rfs_pull *pull, struct rfs_upstream *up,
 			    const char *repo, const char *tag, bool replace,
 			    struct rfs_tag *out, bool *changed,
 			    struct rfs_error *err)
 {
 	char remote[RFS_REPO_MAX + 1], what[RFS_REPO_MAX + RFS_TAG_MAX + 64];
-	struct rfs_annotation annotations[MAX_PINNED_ANNOTATIONS];
-	struct rfs_tag_meta meta = { 0 };
+	struct rfs_manifest_tag mt = { 0 };
 	struct rfs_manifest_blob mb = { 0 };
 	struct rfs_manifest m = { 0 };
-	struct rfs_layer *layers = NULL;
-	json_t *json = NULL;
 	struct rfs_tag old;
 	struct rfs_pin pin;
-	size_t n_layers = 0;
 	bool had = false;
 	int rc, lock = -1;
 
@@ -523,32 +483,22 @@ static int resolve_upstream(struct rfs_pull *pull, struct rfs_upstream *up,
 	rc = store_manifest(pull, &mb, what, err);
 	if (rc)
 		goto out;
-	manifest_meta(&mb, &m, &json, &meta, annotations);
+	rc = rfs_manifest_tag(mb.body, mb.len, mb.digest, &m, &mt, err);
+	if (rc)
+		goto out;
 	pin = (struct rfs_pin){
-		.meta = &meta,
+		.meta = &mt.meta,
 		.repo = repo,
 		.tag = tag,
 		.origin = rfs_upstream_config(up)->name,
 		.manifest = mb.digest,
 		.manifest_size = mb.len,
+		.kind = mt.kind,
+		.digest = mt.digest,
+		.size = mt.size,
+		.layers = mt.layers,
+		.n_layers = mt.n_layers,
 	};
-	if (m.n_entries == 1) {
-		pin.kind = RFS_TAG_FILE;
-		pin.digest = m.entries[0].digest;
-		pin.size = m.entries[0].size;
-		/* The mode and mtime its publisher gave it, where regctl push
-		 * wrote them; without them, 0644 and the pin's time. */
-		meta.attrs = m.entries[0].attrs;
-	} else {
-		rc = rfs_manifest_layer_files(&m, &layers, &n_layers, err);
-		if (rc)
-			goto out;
-		pin.kind = RFS_TAG_LAYERS;
-		pin.digest = mb.digest;
-		pin.size = mb.len;
-		pin.layers = layers;
-		pin.n_layers = n_layers;
-	}
 	rc = rfs_catalog_pin_tag(catalog(pull), &pin, replace, out, err);
 	if (rc == -EEXIST && !replace) {
 		/* Pinned by another reader meanwhile: theirs stands. */
@@ -558,8 +508,7 @@ static int resolve_upstream(struct rfs_pull *pull, struct rfs_upstream *up,
 		*changed = had;
 out:
 	rfs_store_unlock(lock);
-	json_decref(json);
-	free(layers);
+	rfs_manifest_tag_release(&mt);
 	rfs_manifest_release(&m);
 	rfs_manifest_blob_release(&mb);
 	return rc;

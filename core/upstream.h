@@ -24,7 +24,6 @@
 #include "error.h"
 #include "names.h"
 
-#define RFS_MEDIA_TYPE_MAX 255
 /* A manifest body larger than this is refused (the spec suggests 4 MiB). */
 #define RFS_MANIFEST_MAX (4 << 20)
 

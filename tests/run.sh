@@ -29,6 +29,7 @@ packages=(
 	libsqlite3-dev sqlite3
 	libssl-dev openssl
 	libjansson-dev libyaml-dev openssh-server openssh-client
+	libmicrohttpd-dev libcrypt-dev
 	libcurl4-openssl-dev curl ca-certificates
 	libcmocka-dev
 	rsync attr coreutils findutils util-linux procps psmisc cpio wget tar

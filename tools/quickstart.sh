@@ -37,11 +37,12 @@ mnt=${2:-${REGFS_MOUNT:-$HOME/regfs}}
 bindir=$HOME/.local/bin
 
 # 1. Debian packages: compilers and CMake, libfuse3, SQLite, OpenSSL, jansson
-# (regctl's JSON), libcurl, and the tools the tour uses. Not cmocka: without
-# it the unit tests are skipped (tests/run.sh installs it).
+# (regctl's JSON), libcurl, libmicrohttpd and libcrypt (regctl serve), and the
+# tools the tour uses. Not cmocka: without it the unit tests are skipped
+# (tests/run.sh installs it).
 packages=(build-essential cmake pkg-config libfuse3-dev fuse3 libsqlite3-dev
 	sqlite3 libssl-dev libjansson-dev libyaml-dev libcurl4-openssl-dev
-	ca-certificates attr rsync)
+	libmicrohttpd-dev libcrypt-dev ca-certificates attr rsync)
 missing=()
 if command -v dpkg-query >/dev/null; then
 	for p in "${packages[@]}"; do

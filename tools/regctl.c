@@ -45,6 +45,8 @@ static const struct regctl_cmd commands[] = {
 	{ "tags", cmd_tags, "list the tags of a repository on a registry" },
 	{ "plan", cmd_plan,
 	  "run release plans (Hades files): canary, gate, rollout" },
+	{ "serve", cmd_serve,
+	  "serve the store over the OCI distribution API (a registry)" },
 	{ "health", cmd_health,
 	  "check that registries answer and accept our credentials" },
 	{ "version", cmd_version, "print regctl's version" },

@@ -1,0 +1,1042 @@
+/*
+ * registry.c - the store as an OCI registry (see registry.h): manifests,
+ * blobs, upload sessions, listings and referrers, with the rules a push
+ * must keep.
+ */
+#include <errno.h>
+#include <fnmatch.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/rand.h>
+
+#include "digest.h"
+#include "manifest.h"
+#include "push.h"
+#include "registry.h"
+#include "seal.h"
+
+#define DEFAULT_MAX_UPLOADS    64
+#define DEFAULT_UPLOAD_IDLE_NS (600 * 1000000000LL)
+/* Referrers listed for one subject at most: a bound on the answer. */
+#define MAX_REFERRERS 1000
+
+static const char empty_config[] = "{}";
+
+struct rfs_upload {
+	char id[RFS_UPLOAD_ID_LEN + 1];
+	char repo[RFS_REPO_MAX + 1];
+	struct rfs_seal *seal;
+	int64_t used_ns;
+	bool busy; /* a request holds it */
+	struct rfs_upload *next;
+};
+
+struct rfs_registry {
+	struct rfs_store *store;
+	struct rfs_registry_options opts;
+	pthread_mutex_t lock; /* uploads */
+	struct rfs_upload *uploads;
+	unsigned n_uploads;
+};
+
+static const char *const code_names[] = {
+	[RFS_OCI_BLOB_UNKNOWN] = "BLOB_UNKNOWN",
+	[RFS_OCI_BLOB_UPLOAD_INVALID] = "BLOB_UPLOAD_INVALID",
+	[RFS_OCI_BLOB_UPLOAD_UNKNOWN] = "BLOB_UPLOAD_UNKNOWN",
+	[RFS_OCI_DIGEST_INVALID] = "DIGEST_INVALID",
+	[RFS_OCI_MANIFEST_BLOB_UNKNOWN] = "MANIFEST_BLOB_UNKNOWN",
+	[RFS_OCI_MANIFEST_INVALID] = "MANIFEST_INVALID",
+	[RFS_OCI_MANIFEST_UNKNOWN] = "MANIFEST_UNKNOWN",
+	[RFS_OCI_NAME_INVALID] = "NAME_INVALID",
+	[RFS_OCI_NAME_UNKNOWN] = "NAME_UNKNOWN",
+	[RFS_OCI_SIZE_INVALID] = "SIZE_INVALID",
+	[RFS_OCI_UNAUTHORIZED] = "UNAUTHORIZED",
+	[RFS_OCI_DENIED] = "DENIED",
+	[RFS_OCI_UNSUPPORTED] = "UNSUPPORTED",
+	[RFS_OCI_TOOMANYREQUESTS] = "TOOMANYREQUESTS",
+};
+
+const char *rfs_oci_code_name(enum rfs_oci_code code)
+{
+	return code_names[code];
+}
+
+/* Fill st and return a negative errno for a tail call. */
+static int fail(struct rfs_oci_status *st, int http, enum rfs_oci_code code,
+		int errnum, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static int fail(struct rfs_oci_status *st, int http, enum rfs_oci_code code,
+		int errnum, const char *fmt, ...)
+{
+	va_list ap;
+
+	st->http = http;
+	st->code = code;
+	va_start(ap, fmt);
+	vsnprintf(st->message, sizeof(st->message), fmt, ap);
+	va_end(ap);
+	return errnum;
+}
+
+/* A failure of the store itself (disk, catalog): 507 when it is full. */
+static int store_failure(struct rfs_oci_status *st, int rc,
+			 enum rfs_oci_code code, const struct rfs_error *err)
+{
+	if (rc == -ENOSPC || rc == -EDQUOT)
+		return fail(st, 507, code, rc, "the store is full: %s",
+			    rfs_error_message(err, rc));
+	return fail(st, 500, code, rc, "%s", rfs_error_message(err, rc));
+}
+
+int rfs_registry_new(struct rfs_store *store,
+		     const struct rfs_registry_options *opts,
+		     struct rfs_registry **out, struct rfs_error *err)
+{
+	struct rfs_registry *reg = calloc(1, sizeof(*reg));
+
+	if (!reg)
+		return rfs_error_set(err, -ENOMEM, "out of memory");
+	reg->store = store;
+	if (opts)
+		reg->opts = *opts;
+	if (!reg->opts.max_uploads)
+		reg->opts.max_uploads = DEFAULT_MAX_UPLOADS;
+	if (!reg->opts.upload_idle_ns)
+		reg->opts.upload_idle_ns = DEFAULT_UPLOAD_IDLE_NS;
+	if (!reg->opts.max_manifest_size)
+		reg->opts.max_manifest_size = RFS_MANIFEST_MAX;
+	pthread_mutex_init(&reg->lock, NULL);
+	*out = reg;
+	return 0;
+}
+
+static void upload_free(struct rfs_upload *u)
+{
+	rfs_seal_free(&u->seal);
+	free(u);
+}
+
+void rfs_registry_free(struct rfs_registry **regp)
+{
+	struct rfs_registry *reg = *regp;
+
+	if (!reg)
+		return;
+	while (reg->uploads) {
+		struct rfs_upload *u = reg->uploads;
+
+		reg->uploads = u->next;
+		upload_free(u);
+	}
+	pthread_mutex_destroy(&reg->lock);
+	free(reg);
+	*regp = NULL;
+}
+
+bool rfs_registry_valid_repo(const char *name)
+{
+	return rfs_name_valid_repo(name);
+}
+
+static struct rfs_catalog *catalog(struct rfs_registry *reg)
+{
+	return rfs_store_catalog(reg->store);
+}
+
+static bool is_digest_ref(const char *reference)
+{
+	return strchr(reference, ':') != NULL;
+}
+
+/* A digest from a request: DIGEST_INVALID unless sha256 and well formed
+ * (the only algorithm the store keeps). */
+static int check_digest(const char *digest, struct rfs_oci_status *st)
+{
+	if (rfs_digest_valid(digest))
+		return 0;
+	if (strncmp(digest, "sha256:", 7) != 0 && strchr(digest, ':'))
+		return fail(st, 400, RFS_OCI_DIGEST_INVALID, -EINVAL,
+			    "unsupported digest algorithm in '%.80s': this "
+			    "registry keeps sha256",
+			    digest);
+	return fail(st, 400, RFS_OCI_DIGEST_INVALID, -EINVAL,
+		    "invalid digest '%.80s'", digest);
+}
+
+static int digest_of(const void *buf, size_t len,
+		     char out[RFS_DIGEST_STR_MAX + 1])
+{
+	struct rfs_hasher *h = NULL;
+	int rc = rfs_hasher_new(&h);
+
+	if (!rc)
+		rc = rfs_hasher_update(h, buf, len);
+	if (!rc)
+		rc = rfs_hasher_final(h, out);
+	rfs_hasher_free(&h);
+	return rc;
+}
+
+/* --- manifests -------------------------------------------------------- */
+
+/* Read a stored manifest blob whole. */
+static int read_manifest_blob(struct rfs_registry *reg, const char *digest,
+			      struct rfs_registry_manifest *out,
+			      struct rfs_oci_status *st)
+{
+	int fd = rfs_store_blob_open(reg->store, digest);
+	struct stat sb;
+	ssize_t n = 0;
+	size_t got = 0;
+
+	if (fd < 0)
+		return fail(st, 404, RFS_OCI_MANIFEST_UNKNOWN, fd,
+			    "manifest %s is not in the store", digest);
+	if (fstat(fd, &sb) < 0 || (uint64_t)sb.st_size > RFS_MANIFEST_MAX) {
+		close(fd);
+		return fail(st, 500, RFS_OCI_MANIFEST_INVALID, -EFBIG,
+			    "manifest %s cannot be read", digest);
+	}
+	out->body = malloc((size_t)sb.st_size + 1);
+	while (out->body && got < (size_t)sb.st_size &&
+	       (n = read(fd, out->body + got, (size_t)sb.st_size - got)) > 0)
+		got += (size_t)n;
+	close(fd);
+	if (!out->body || got != (size_t)sb.st_size) {
+		free(out->body);
+		out->body = NULL;
+		return fail(st, 500, RFS_OCI_MANIFEST_INVALID, -EIO,
+			    "manifest %s cannot be read", digest);
+	}
+	out->len = got;
+	snprintf(out->digest, sizeof(out->digest), "%s", digest);
+	return 0;
+}
+
+/* The media type a stored manifest declares (or its shape says). */
+static void sniff_media_type(struct rfs_registry_manifest *out)
+{
+	struct rfs_manifest m = { 0 };
+
+	if (rfs_manifest_parse(out->body, out->len, NULL, &m, NULL) == 0)
+		snprintf(out->media_type, sizeof(out->media_type), "%s",
+			 m.media_type);
+	else
+		snprintf(out->media_type, sizeof(out->media_type), "%s",
+			 RFS_MT_OCI_MANIFEST);
+	rfs_manifest_release(&m);
+}
+
+/* The manifest of a tag: the stored one of a pushed or pinned tag, the
+ * ORAS-shaped one regctl push builds for a local file. */
+static int tag_manifest(struct rfs_registry *reg, const struct rfs_tag *tag,
+			struct rfs_registry_manifest *out,
+			struct rfs_oci_status *st)
+{
+	struct rfs_manifest_row row;
+	struct rfs_error err = { 0 };
+	int rc;
+
+	if (tag->manifest[0]) {
+		rc = read_manifest_blob(reg, tag->manifest, out, st);
+		if (rc)
+			return rc;
+		if (rfs_catalog_manifest_get(catalog(reg), tag->repo,
+					     tag->manifest, &row) == 0)
+			snprintf(out->media_type, sizeof(out->media_type), "%s",
+				 row.media_type);
+		else
+			sniff_media_type(out);
+		return 0;
+	}
+	rc = rfs_push_manifest(reg->store, tag, &out->body, &out->len, &err);
+	if (!rc)
+		rc = digest_of(out->body, out->len, out->digest);
+	if (rc)
+		return fail(st, 500, RFS_OCI_MANIFEST_UNKNOWN, rc,
+			    "cannot build the manifest of '%s:%s': %s",
+			    tag->repo, tag->name, rfs_error_message(&err, rc));
+	snprintf(out->media_type, sizeof(out->media_type), "%s",
+		 RFS_MT_OCI_MANIFEST);
+	return 0;
+}
+
+/* A local file tag of repo whose built manifest has digest. */
+struct built_search {
+	struct rfs_registry *reg;
+	const char *digest;
+	struct rfs_tag found;
+	bool hit;
+};
+
+static int match_built(void *ctx, const struct rfs_tag *tag)
+{
+	struct built_search *s = ctx;
+	struct rfs_registry_manifest m = { 0 };
+	struct rfs_oci_status st;
+
+	if (tag->manifest[0] || tag->origin[0])
+		return 0;
+	if (tag_manifest(s->reg, tag, &m, &st) == 0 &&
+	    strcmp(m.digest, s->digest) == 0) {
+		s->found = *tag;
+		s->hit = true;
+	}
+	rfs_registry_manifest_release(&m);
+	return s->hit ? 1 : 0;
+}
+
+static bool find_built(struct rfs_registry *reg, const char *repo,
+		       const char *digest, struct rfs_tag *out)
+{
+	struct built_search s = { .reg = reg, .digest = digest };
+
+	rfs_catalog_list_tags(catalog(reg), repo, match_built, &s);
+	if (s.hit)
+		*out = s.found;
+	return s.hit;
+}
+
+/* repo:tag as the catalog has it, or resolved through an upstream. */
+static int find_tag(struct rfs_registry *reg, const char *repo, const char *tag,
+		    struct rfs_tag *out)
+{
+	int rc = rfs_catalog_tag_get(catalog(reg), repo, tag, out);
+
+	if (rc == -ENOENT && reg->opts.pull &&
+	    rfs_pull_serves(reg->opts.pull, repo))
+		rc = rfs_pull_resolve(reg->opts.pull, repo, tag, out, NULL);
+	return rc;
+}
+
+int rfs_registry_manifest_get(struct rfs_registry *reg, const char *repo,
+			      const char *reference,
+			      struct rfs_registry_manifest *out,
+			      struct rfs_oci_status *st)
+{
+	struct rfs_manifest_row row;
+	struct rfs_tag tag;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!is_digest_ref(reference)) {
+		if (!rfs_name_valid_tag(reference) ||
+		    find_tag(reg, repo, reference, &tag) != 0)
+			return fail(st, 404, RFS_OCI_MANIFEST_UNKNOWN, -ENOENT,
+				    "no tag '%s' in '%s'", reference, repo);
+		return tag_manifest(reg, &tag, out, st);
+	}
+	rc = check_digest(reference, st);
+	if (rc)
+		return rc;
+	if (rfs_catalog_manifest_get(catalog(reg), repo, reference, &row) ==
+	    0) {
+		rc = read_manifest_blob(reg, reference, out, st);
+		if (!rc)
+			snprintf(out->media_type, sizeof(out->media_type), "%s",
+				 row.media_type);
+		return rc;
+	}
+	/* A pinned tag's manifest, or a local tag's built one. */
+	if (rfs_catalog_repo_has_blob(catalog(reg), repo, reference) == 0 &&
+	    read_manifest_blob(reg, reference, out, st) == 0) {
+		sniff_media_type(out);
+		return 0;
+	}
+	if (find_built(reg, repo, reference, &tag))
+		return tag_manifest(reg, &tag, out, st);
+	return fail(st, 404, RFS_OCI_MANIFEST_UNKNOWN, -ENOENT,
+		    "no manifest %s in '%s'", reference, repo);
+}
+
+void rfs_registry_manifest_release(struct rfs_registry_manifest *m)
+{
+	free(m->body);
+	m->body = NULL;
+}
+
+/* What the referrers API says a manifest's type is: its artifactType,
+ * else its config's media type. */
+static const char *referrer_type(json_t *root)
+{
+	json_t *t = json_object_get(root, "artifactType");
+
+	if (json_is_string(t))
+		return json_string_value(t);
+	t = json_object_get(json_object_get(root, "config"), "mediaType");
+	return json_is_string(t) ? json_string_value(t) : "";
+}
+
+/* Is every blob a manifest names a blob of repo? */
+static int check_blobs(struct rfs_registry *reg, const char *repo,
+		       const struct rfs_manifest *m, const char **blobs,
+		       size_t *n_blobs, struct rfs_oci_status *st)
+{
+	struct rfs_catalog *cat = catalog(reg);
+	size_t n = 0;
+
+	if (m->kind == RFS_MANIFEST_IMAGE)
+		blobs[n++] = m->config.digest;
+	for (size_t i = 0; i < m->n_entries; i++)
+		blobs[n++] = m->entries[i].digest;
+	for (size_t i = 0; i < n; i++) {
+		struct rfs_blob b;
+
+		/* The empty config needs no upload: it is known. */
+		if (strcmp(blobs[i], RFS_EMPTY_CONFIG_DIGEST) == 0)
+			continue;
+		if (rfs_catalog_repo_has_blob(cat, repo, blobs[i]) != 0 ||
+		    rfs_catalog_blob_get(cat, blobs[i], &b) != 0 || !b.present)
+			return fail(st, 400, RFS_OCI_MANIFEST_BLOB_UNKNOWN,
+				    -ENOENT, "%s %s is not in '%s'",
+				    m->kind == RFS_MANIFEST_IMAGE ? "blob"
+								  : "manifest",
+				    blobs[i], repo);
+	}
+	*n_blobs = n;
+	return 0;
+}
+
+static bool tag_is_mutable(struct rfs_registry *reg, const char *repo,
+			   const char *tag)
+{
+	char ref[RFS_REPO_MAX + RFS_TAG_MAX + 2];
+
+	snprintf(ref, sizeof(ref), "%s:%s", repo, tag);
+	for (size_t i = 0; i < reg->opts.n_mutable_tags; i++)
+		if (fnmatch(reg->opts.mutable_tags[i], ref, 0) == 0)
+			return true;
+	return false;
+}
+
+/* Does tag already name the manifest digest? */
+static bool tag_names(struct rfs_registry *reg, const struct rfs_tag *tag,
+		      const char *digest)
+{
+	struct rfs_registry_manifest m = { 0 };
+	struct rfs_oci_status st;
+	bool same;
+
+	if (tag->manifest[0])
+		return strcmp(tag->manifest, digest) == 0;
+	same = tag_manifest(reg, tag, &m, &st) == 0 &&
+	       strcmp(m.digest, digest) == 0;
+	rfs_registry_manifest_release(&m);
+	return same;
+}
+
+/* Write a manifest's bytes into the store as a verified blob; the store
+ * lock is held from here to the catalog commit (gc must not see it
+ * unnamed). */
+static int store_manifest(struct rfs_registry *reg, const char *body,
+			  size_t len, const char *digest, int *lock,
+			  struct rfs_oci_status *st)
+{
+	struct rfs_seal_options check = { .expected_digest = digest };
+	char got[RFS_DIGEST_STR_MAX + 1];
+	struct rfs_error err = { 0 };
+	struct rfs_seal *seal = NULL;
+	ssize_t n;
+	int rc;
+
+	rc = rfs_seal_begin(reg->store, &seal, &err);
+	if (!rc) {
+		n = rfs_seal_write(seal, body, len, 0, &err);
+		rc = n < 0 ? (int)n : 0;
+	}
+	if (!rc) {
+		*lock = rfs_store_lock(reg->store, false);
+		rc = *lock < 0 ? *lock : 0;
+	}
+	if (!rc)
+		rc = rfs_seal_store(seal, "manifest", &check, got, &err);
+	rfs_seal_free(&seal);
+	return rc ? store_failure(st, rc, RFS_OCI_MANIFEST_INVALID, &err) : 0;
+}
+
+struct put_state {
+	struct rfs_manifest m;
+	struct rfs_manifest_tag mt;
+	json_t *root;
+	const char **blobs;
+	size_t n_blobs;
+};
+
+static int record_manifest(struct rfs_registry *reg, const char *repo,
+			   const char *tag, bool replace, const char *body,
+			   size_t len, const char *digest, const char *subject,
+			   struct put_state *ps, struct rfs_oci_status *st)
+{
+	struct rfs_error err = { 0 };
+	char *annotations = NULL;
+	struct rfs_pin pin;
+	int lock = -1, rc;
+
+	if (tag) {
+		rc = rfs_manifest_tag(body, len, digest, &ps->m, &ps->mt, &err);
+		if (rc)
+			return fail(st, 400, RFS_OCI_MANIFEST_INVALID, rc, "%s",
+				    rfs_error_message(&err, rc));
+		pin = (struct rfs_pin){
+			.repo = repo,
+			.tag = tag,
+			.origin = "",
+			.kind = ps->mt.kind,
+			.digest = ps->mt.digest,
+			.size = ps->mt.size,
+			.manifest = digest,
+			.manifest_size = len,
+			.layers = ps->mt.layers,
+			.n_layers = ps->mt.n_layers,
+			.meta = &ps->mt.meta,
+		};
+	}
+	if (json_object_get(ps->root, "annotations"))
+		annotations =
+		    json_dumps(json_object_get(ps->root, "annotations"),
+			       JSON_COMPACT | JSON_SORT_KEYS);
+	rc = store_manifest(reg, body, len, digest, &lock, st);
+	if (!rc) {
+		struct rfs_manifest_put put = {
+			.repo = repo,
+			.digest = digest,
+			.size = len,
+			.media_type = ps->m.media_type,
+			.artifact_type = referrer_type(ps->root),
+			.subject = subject,
+			.annotations_json = annotations,
+			.blobs = ps->blobs,
+			.n_blobs = ps->n_blobs,
+			.tag = tag ? &pin : NULL,
+			.replace = replace,
+		};
+
+		rc = rfs_catalog_manifest_put(catalog(reg), &put, NULL, &err);
+		if (rc == -EEXIST)
+			rc = fail(st, 409, RFS_OCI_DENIED, rc,
+				  "tag '%s:%s' was pushed meanwhile with "
+				  "another manifest",
+				  repo, tag);
+		else if (rc)
+			rc = store_failure(st, rc, RFS_OCI_MANIFEST_INVALID,
+					   &err);
+	}
+	rfs_store_unlock(lock);
+	free(annotations);
+	return rc;
+}
+
+int rfs_registry_manifest_put(struct rfs_registry *reg, const char *repo,
+			      const char *reference, const char *content_type,
+			      const char *body, size_t len,
+			      char digest[RFS_DIGEST_STR_MAX + 1],
+			      char subject[RFS_DIGEST_STR_MAX + 1],
+			      struct rfs_oci_status *st)
+{
+	struct put_state ps = { 0 };
+	struct rfs_error err = { 0 };
+	const char *tag = NULL;
+	struct rfs_tag old;
+	bool replace = false;
+	json_t *sub;
+	int rc;
+
+	subject[0] = '\0';
+	if (len > reg->opts.max_manifest_size)
+		return fail(st, 413, RFS_OCI_SIZE_INVALID, -EFBIG,
+			    "a manifest may have %llu bytes at most",
+			    (unsigned long long)reg->opts.max_manifest_size);
+	if (digest_of(body, len, digest))
+		return fail(st, 500, RFS_OCI_MANIFEST_INVALID, -EIO,
+			    "cannot hash the manifest");
+	if (is_digest_ref(reference)) {
+		rc = check_digest(reference, st);
+		if (rc)
+			return rc;
+		if (strcmp(reference, digest) != 0)
+			return fail(st, 400, RFS_OCI_DIGEST_INVALID, -EBADMSG,
+				    "the manifest's digest is %s, not %s",
+				    digest, reference);
+	} else if (!rfs_name_valid_tag(reference)) {
+		return fail(st, 400, RFS_OCI_MANIFEST_INVALID, -EINVAL,
+			    "invalid tag '%.130s'", reference);
+	} else {
+		tag = reference;
+	}
+	if (content_type && !*content_type)
+		content_type = NULL;
+	rc = rfs_manifest_parse(body, len, content_type, &ps.m, &err);
+	if (!rc && content_type && strcmp(content_type, ps.m.media_type) != 0)
+		rc =
+		    rfs_error_set(&err, -EINVAL, "the body is a %s, sent as %s",
+				  ps.m.media_type, content_type);
+	if (rc)
+		return fail(st, 400, RFS_OCI_MANIFEST_INVALID, rc, "%s",
+			    rfs_error_message(&err, rc));
+	ps.root = json_loadb(body, len, 0, NULL);
+	sub = json_object_get(json_object_get(ps.root, "subject"), "digest");
+	if (json_is_string(sub)) {
+		if (!rfs_digest_valid(json_string_value(sub))) {
+			rc = fail(st, 400, RFS_OCI_MANIFEST_INVALID, -EINVAL,
+				  "invalid subject digest");
+			goto out;
+		}
+		snprintf(subject, RFS_DIGEST_STR_MAX + 1, "%s",
+			 json_string_value(sub));
+	}
+	ps.blobs = calloc(ps.m.n_entries + 1, sizeof(*ps.blobs));
+	if (!ps.blobs) {
+		rc = fail(st, 500, RFS_OCI_MANIFEST_INVALID, -ENOMEM,
+			  "out of memory");
+		goto out;
+	}
+	rc = check_blobs(reg, repo, &ps.m, ps.blobs, &ps.n_blobs, st);
+	if (rc)
+		goto out;
+	if (tag && rfs_catalog_tag_get(catalog(reg), repo, tag, &old) == 0) {
+		if (tag_names(reg, &old, digest)) {
+			tag = NULL; /* pushed again: the tag stands */
+		} else if (tag_is_mutable(reg, repo, tag)) {
+			replace = true;
+		} else {
+			rc = fail(st, 409, RFS_OCI_DENIED, -EEXIST,
+				  "tag '%s:%s' is immutable: it names %s", repo,
+				  tag,
+				  old.manifest[0] ? old.manifest
+						  : "a published file");
+			goto out;
+		}
+	}
+	rc = record_manifest(reg, repo, tag, replace, body, len, digest,
+			     subject[0] ? subject : NULL, &ps, st);
+out:
+	rfs_manifest_tag_release(&ps.mt);
+	rfs_manifest_release(&ps.m);
+	json_decref(ps.root);
+	free(ps.blobs);
+	return rc;
+}
+
+int rfs_registry_manifest_delete(struct rfs_registry *reg, const char *repo,
+				 const char *reference,
+				 struct rfs_oci_status *st)
+{
+	struct rfs_error err = { 0 };
+	struct rfs_tag tag;
+	int rc;
+
+	if (!is_digest_ref(reference)) {
+		rc =
+		    rfs_catalog_remove_tag(catalog(reg), repo, reference, &err);
+	} else {
+		rc = check_digest(reference, st);
+		if (rc)
+			return rc;
+		rc = rfs_catalog_manifest_delete(catalog(reg), repo, reference,
+						 &err);
+		/* A local tag served by its built manifest. */
+		while (rc == -ENOENT && find_built(reg, repo, reference, &tag))
+			rc = rfs_catalog_remove_tag(catalog(reg), repo,
+						    tag.name, &err);
+	}
+	if (rc == -ENOENT)
+		return fail(st, 404, RFS_OCI_MANIFEST_UNKNOWN, rc,
+			    "no manifest '%s' in '%s'", reference, repo);
+	if (rc == -EPERM)
+		return fail(st, 405, RFS_OCI_UNSUPPORTED, rc, "%s",
+			    rfs_error_message(&err, rc));
+	if (rc)
+		return store_failure(st, rc, RFS_OCI_MANIFEST_UNKNOWN, &err);
+	return 0;
+}
+
+/* --- blobs ------------------------------------------------------------ */
+
+/* A pinned tag of repo: a fetch needs its upstream and repository. */
+static int tag_naming(void *ctx, const struct rfs_tag *tag)
+{
+	struct rfs_tag *t = ctx;
+
+	if (!tag->origin[0])
+		return 0;
+	*t = *tag;
+	return 1;
+}
+
+/* A blob of a pinned tag that is not fetched yet (or was evicted):
+ * through the pull-through cache, once, verified. */
+static int fetch_blob(struct rfs_registry *reg, const char *repo,
+		      const char *digest, struct rfs_oci_status *st)
+{
+	struct rfs_error err = { 0 };
+	struct rfs_tag tag = { 0 };
+	struct rfs_blob b;
+	int rc;
+
+	if (!reg->opts.pull ||
+	    rfs_catalog_blob_get(catalog(reg), digest, &b) != 0)
+		return -ENOENT;
+	if (rfs_catalog_list_tags(catalog(reg), repo, tag_naming, &tag) != 1)
+		return -ENOENT;
+	rc = rfs_pull_fetch_wait(reg->opts.pull, &tag, digest, b.size, &err);
+	if (rc)
+		return fail(st, 502, RFS_OCI_BLOB_UNKNOWN, rc,
+			    "cannot fetch %s from upstream '%s': %s", digest,
+			    tag.origin, rfs_error_message(&err, rc));
+	return 0;
+}
+
+int rfs_registry_blob_open(struct rfs_registry *reg, const char *repo,
+			   const char *digest, struct rfs_registry_blob *out,
+			   struct rfs_oci_status *st)
+{
+	struct stat sb;
+	int rc, fd;
+
+	memset(out, 0, sizeof(*out));
+	out->fd = -1;
+	rc = check_digest(digest, st);
+	if (rc)
+		return rc;
+	if (strcmp(digest, RFS_EMPTY_CONFIG_DIGEST) == 0 &&
+	    rfs_catalog_repo_exists(catalog(reg), repo) == 0) {
+		out->data = empty_config;
+		out->size = sizeof(empty_config) - 1;
+		return 0;
+	}
+	if (rfs_catalog_repo_has_blob(catalog(reg), repo, digest) != 0)
+		return fail(st, 404, RFS_OCI_BLOB_UNKNOWN, -ENOENT,
+			    "no blob %s in '%s'", digest, repo);
+	fd = rfs_store_blob_open(reg->store, digest);
+	if (fd == -ENOENT) {
+		rc = fetch_blob(reg, repo, digest, st);
+		if (rc == -ENOENT)
+			return fail(st, 404, RFS_OCI_BLOB_UNKNOWN, rc,
+				    "blob %s of '%s' is not in the store",
+				    digest, repo);
+		if (rc)
+			return rc;
+		fd = rfs_store_blob_open(reg->store, digest);
+	}
+	if (fd < 0 || fstat(fd, &sb) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return fail(st, 500, RFS_OCI_BLOB_UNKNOWN, -EIO,
+			    "cannot open blob %s", digest);
+	}
+	out->fd = fd;
+	out->size = (uint64_t)sb.st_size;
+	return 0;
+}
+
+void rfs_registry_blob_close(struct rfs_registry_blob *b)
+{
+	if (b->fd >= 0)
+		close(b->fd);
+	b->fd = -1;
+}
+
+int rfs_registry_blob_delete(struct rfs_registry *reg, const char *repo,
+			     const char *digest, struct rfs_oci_status *st)
+{
+	int rc = check_digest(digest, st);
+
+	if (rc)
+		return rc;
+	rc = rfs_catalog_repo_blob_unlink(catalog(reg), repo, digest);
+	if (rc == -ENOENT)
+		return fail(st, 404, RFS_OCI_BLOB_UNKNOWN, rc,
+			    "no blob %s in '%s'", digest, repo);
+	if (rc)
+		return fail(st, 500, RFS_OCI_BLOB_UNKNOWN, rc,
+			    "cannot remove blob %s from '%s'", digest, repo);
+	return 0;
+}
+
+int rfs_registry_blob_mount(struct rfs_registry *reg, const char *repo,
+			    const char *from_repo, const char *digest,
+			    struct rfs_oci_status *st)
+{
+	struct rfs_error err = { 0 };
+	struct rfs_blob b;
+	int rc = check_digest(digest, st);
+
+	if (rc)
+		return rc;
+	if (!from_repo || !rfs_name_valid_repo(from_repo) ||
+	    rfs_catalog_repo_has_blob(catalog(reg), from_repo, digest) != 0 ||
+	    rfs_catalog_blob_get(catalog(reg), digest, &b) != 0 || !b.present)
+		return -ENOENT;
+	rc = rfs_catalog_repo_blob_link(catalog(reg), repo, digest, b.size,
+					&err);
+	return rc ? store_failure(st, rc, RFS_OCI_BLOB_UPLOAD_INVALID, &err)
+		  : 0;
+}
+
+/* --- uploads ---------------------------------------------------------- */
+
+/* Drop sessions nobody used for upload_idle_ns. Lock held. */
+static void expire_uploads(struct rfs_registry *reg, int64_t now)
+{
+	for (struct rfs_upload **p = &reg->uploads; *p;) {
+		struct rfs_upload *u = *p;
+
+		if (!u->busy && now - u->used_ns > reg->opts.upload_idle_ns) {
+			*p = u->next;
+			reg->n_uploads--;
+			upload_free(u);
+		} else {
+			p = &u->next;
+		}
+	}
+}
+
+int rfs_registry_upload_start(struct rfs_registry *reg, const char *repo,
+			      struct rfs_upload **out,
+			      struct rfs_oci_status *st)
+{
+	struct rfs_error err = { 0 };
+	unsigned char raw[RFS_UPLOAD_ID_LEN / 2];
+	struct rfs_upload *u;
+	int rc;
+
+	u = calloc(1, sizeof(*u));
+	if (!u || RAND_bytes(raw, sizeof(raw)) != 1) {
+		free(u);
+		return fail(st, 500, RFS_OCI_BLOB_UPLOAD_INVALID, -ENOMEM,
+			    "cannot open an upload session");
+	}
+	for (size_t i = 0; i < sizeof(raw); i++)
+		snprintf(u->id + 2 * i, 3, "%02x", raw[i]);
+	snprintf(u->repo, sizeof(u->repo), "%s", repo);
+	rc = rfs_seal_begin(reg->store, &u->seal, &err);
+	if (rc) {
+		free(u);
+		return store_failure(st, rc, RFS_OCI_BLOB_UPLOAD_INVALID, &err);
+	}
+	u->used_ns = rfs_now_ns();
+	u->busy = true;
+	pthread_mutex_lock(&reg->lock);
+	expire_uploads(reg, u->used_ns);
+	if (reg->n_uploads >= reg->opts.max_uploads) {
+		pthread_mutex_unlock(&reg->lock);
+		upload_free(u);
+		return fail(st, 429, RFS_OCI_TOOMANYREQUESTS, -EBUSY,
+			    "%u uploads are open already: try again later",
+			    reg->opts.max_uploads);
+	}
+	u->next = reg->uploads;
+	reg->uploads = u;
+	reg->n_uploads++;
+	pthread_mutex_unlock(&reg->lock);
+	*out = u;
+	return 0;
+}
+
+int rfs_registry_upload_acquire(struct rfs_registry *reg, const char *repo,
+				const char *id, struct rfs_upload **out,
+				struct rfs_oci_status *st)
+{
+	struct rfs_upload *u;
+	int rc = 0;
+
+	pthread_mutex_lock(&reg->lock);
+	expire_uploads(reg, rfs_now_ns());
+	for (u = reg->uploads; u; u = u->next)
+		if (strcmp(u->id, id) == 0 && strcmp(u->repo, repo) == 0)
+			break;
+	if (!u)
+		rc = fail(st, 404, RFS_OCI_BLOB_UPLOAD_UNKNOWN, -ENOENT,
+			  "no upload '%.64s' in '%s' (it may have expired)", id,
+			  repo);
+	else if (u->busy)
+		rc = fail(st, 409, RFS_OCI_BLOB_UPLOAD_INVALID, -EBUSY,
+			  "upload '%s' is in use by another request", id);
+	else
+		u->busy = true;
+	pthread_mutex_unlock(&reg->lock);
+	*out = rc ? NULL : u;
+	return rc;
+}
+
+const char *rfs_upload_id(const struct rfs_upload *u)
+{
+	return u->id;
+}
+
+uint64_t rfs_upload_size(const struct rfs_upload *u)
+{
+	return rfs_seal_size(u->seal);
+}
+
+int rfs_upload_write(struct rfs_upload *u, const void *buf, size_t len,
+		     struct rfs_oci_status *st)
+{
+	struct rfs_error err = { 0 };
+	ssize_t n =
+	    rfs_seal_write(u->seal, buf, len, rfs_seal_size(u->seal), &err);
+
+	if (n < 0)
+		return store_failure(st, (int)n, RFS_OCI_BLOB_UPLOAD_INVALID,
+				     &err);
+	return 0;
+}
+
+/* Take u out of the table (a request holds it). */
+static void upload_remove(struct rfs_registry *reg, struct rfs_upload *u)
+{
+	pthread_mutex_lock(&reg->lock);
+	for (struct rfs_upload **p = &reg->uploads; *p; p = &(*p)->next)
+		if (*p == u) {
+			*p = u->next;
+			reg->n_uploads--;
+			break;
+		}
+	pthread_mutex_unlock(&reg->lock);
+}
+
+void rfs_registry_upload_release(struct rfs_registry *reg, struct rfs_upload *u)
+{
+	pthread_mutex_lock(&reg->lock);
+	u->busy = false;
+	u->used_ns = rfs_now_ns();
+	pthread_mutex_unlock(&reg->lock);
+}
+
+void rfs_registry_upload_cancel(struct rfs_registry *reg, struct rfs_upload *u)
+{
+	upload_remove(reg, u);
+	upload_free(u);
+}
+
+int rfs_registry_upload_finish(struct rfs_registry *reg, struct rfs_upload *u,
+			       const char *digest, struct rfs_oci_status *st)
+{
+	struct rfs_seal_options check = { .expected_digest = digest };
+	char got[RFS_DIGEST_STR_MAX + 1], what[RFS_DIGEST_STR_MAX + 16];
+	struct rfs_error err = { 0 };
+	uint64_t size = rfs_seal_size(u->seal);
+	int rc, lock;
+
+	rc = check_digest(digest, st);
+	if (rc) {
+		/* The client may say the right digest next time. */
+		rfs_registry_upload_release(reg, u);
+		return rc;
+	}
+	upload_remove(reg, u);
+	snprintf(what, sizeof(what), "blob %s", digest);
+	lock = rfs_store_lock(reg->store, false);
+	rc = lock < 0 ? lock : rfs_seal_store(u->seal, what, &check, got, &err);
+	if (rc == -EBADMSG)
+		rc = fail(st, 400, RFS_OCI_DIGEST_INVALID, rc,
+			  "the upload's content does not match %s", digest);
+	else if (rc)
+		rc = store_failure(st, rc, RFS_OCI_BLOB_UPLOAD_INVALID, &err);
+	if (!rc) {
+		rc = rfs_catalog_repo_blob_link(catalog(reg), u->repo, digest,
+						size, &err);
+		if (rc)
+			rc = store_failure(st, rc, RFS_OCI_BLOB_UPLOAD_INVALID,
+					   &err);
+	}
+	rfs_store_unlock(lock);
+	upload_free(u);
+	return rc;
+}
+
+/* --- listings --------------------------------------------------------- */
+
+int rfs_registry_list_tags(struct rfs_registry *reg, const char *repo,
+			   const char *after, int64_t limit,
+			   rfs_registry_name_fn fn, void *ctx,
+			   struct rfs_oci_status *st)
+{
+	int rc;
+
+	if (rfs_catalog_repo_exists(catalog(reg), repo) != 0)
+		return fail(st, 404, RFS_OCI_NAME_UNKNOWN, -ENOENT,
+			    "no repository '%s'", repo);
+	rc = rfs_catalog_list_tag_names(catalog(reg), repo, after ? after : "",
+					limit, fn, ctx);
+	if (rc < 0)
+		return fail(st, 500, RFS_OCI_NAME_UNKNOWN, rc,
+			    "cannot list the tags of '%s'", repo);
+	return 0;
+}
+
+int rfs_registry_list_repos(struct rfs_registry *reg, const char *after,
+			    int64_t limit, rfs_registry_name_fn fn, void *ctx,
+			    struct rfs_oci_status *st)
+{
+	int rc = rfs_catalog_list_repos(catalog(reg), after ? after : "", limit,
+					fn, ctx);
+
+	if (rc < 0)
+		return fail(st, 500, RFS_OCI_NAME_UNKNOWN, rc,
+			    "cannot list the repositories");
+	return 0;
+}
+
+struct referrers {
+	json_t *list;
+	const char *artifact_type;
+	size_t n;
+};
+
+static int add_referrer(void *ctx, const struct rfs_manifest_row *m)
+{
+	struct referrers *r = ctx;
+	json_t *d;
+
+	if (r->artifact_type && strcmp(r->artifact_type, m->artifact_type))
+		return 0;
+	if (r->n++ == MAX_REFERRERS)
+		return 1;
+	d = json_pack("{s:s, s:s, s:I}", "mediaType", m->media_type, "digest",
+		      m->digest, "size", (json_int_t)m->size);
+	if (d && m->artifact_type[0])
+		json_object_set_new(d, "artifactType",
+				    json_string(m->artifact_type));
+	if (d && m->annotations)
+		json_object_set_new(d, "annotations",
+				    json_loads(m->annotations, 0, NULL));
+	return d ? json_array_append_new(r->list, d) : -ENOMEM;
+}
+
+int rfs_registry_referrers(struct rfs_registry *reg, const char *repo,
+			   const char *digest, const char *artifact_type,
+			   char **body, size_t *len, struct rfs_oci_status *st)
+{
+	struct referrers r = { .artifact_type = artifact_type };
+	json_t *index;
+	int rc = check_digest(digest, st);
+
+	if (rc)
+		return rc;
+	r.list = json_array();
+	rc = r.list ? rfs_catalog_list_referrers(catalog(reg), repo, digest,
+						 add_referrer, &r)
+		    : -ENOMEM;
+	if (rc < 0) {
+		json_decref(r.list);
+		return fail(st, 500, RFS_OCI_MANIFEST_UNKNOWN, rc,
+			    "cannot list the referrers of %s", digest);
+	}
+	index = json_pack("{s:i, s:s, s:o}", "schemaVersion", 2, "mediaType",
+			  RFS_MT_OCI_INDEX, "manifests", r.list);
+	*body = index ? json_dumps(index, JSON_COMPACT) : NULL;
+	json_decref(index);
+	if (!*body)
+		return fail(st, 500, RFS_OCI_MANIFEST_UNKNOWN, -ENOMEM,
+			    "out of memory");
+	*len = strlen(*body);
+	return 0;
+}
