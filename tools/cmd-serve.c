@@ -90,6 +90,7 @@ struct serve_args {
 	const char *mutable_tags[MUTABLE_MAX];
 	size_t n_mutable;
 	bool auth_pull, allow_delete;
+	bool help; /* --help was shown: nothing more to do */
 	unsigned long idle_s, upload_s, max_uploads, max_connections;
 };
 
@@ -151,7 +152,9 @@ static int parse_args(int argc, char **argv, struct regctl *rc,
 
 		switch (c) {
 		case 'h':
-		case OPT_HELP: return regctl_usage(serve_usage, false);
+		case OPT_HELP:
+			a->help = true;
+			return regctl_usage(serve_usage, false);
 		case OPT_STORE: rc->store_path = optarg; break;
 		case OPT_LISTEN: a->listen = optarg; break;
 		case OPT_HTPASSWD: a->htpasswd = optarg; break;
@@ -234,7 +237,7 @@ int cmd_serve(int argc, char **argv, struct regctl *rc)
 	int ret, r, sig;
 
 	ret = parse_args(argc, argv, rc, &a);
-	if (ret)
+	if (ret || a.help)
 		return ret;
 	block_signals(&set);
 	ret = regctl_open_store(rc, RFS_STORE_CREATE, &store);
