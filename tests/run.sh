@@ -36,6 +36,8 @@ packages=(
 	mandoc man-db groff-base clang-format git
 	python3
 	docker-registry skopeo apache2-utils
+	# headless Chromium loads the browse pages of regctl serve (t1230)
+	chromium
 	nfs-ganesha nfs-ganesha-vfs rpcbind libnfs-utils libnfs-dev iproute2
 )
 
