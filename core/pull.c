@@ -19,6 +19,7 @@
 #include "digest.h"
 #include "manifest.h"
 #include "pull.h"
+#include "push.h"
 #include "seal.h"
 
 /* Broken downloads whose bytes are kept for a resume. */
@@ -366,6 +367,51 @@ int rfs_pull_list_tags(struct rfs_pull *pull, const char *repo, rfs_name_fn fn,
 		rc = fn(ctx, l->names[i]);
 	pthread_mutex_unlock(&pull->lock);
 	return rc;
+}
+
+int rfs_pull_list_repos(struct rfs_pull *pull, rfs_name_fn fn, void *ctx)
+{
+	char key[RFS_ORIGIN_MAX + 16], local[RFS_REPO_MAX + 1];
+	int rc = 0;
+
+	for (size_t u = 0; !rc && u < pull->n_ups; u++) {
+		const struct rfs_upstream_config *cfg =
+		    rfs_upstream_config(pull->ups[u]);
+		const char *rroot = cfg->remote_root ? cfg->remote_root : "";
+		size_t root = strlen(rroot);
+		struct tag_list *l;
+
+		snprintf(key, sizeof(key), "#catalog:%s", cfg->name);
+		l = get_list(pull, pull->ups[u], key, NULL, NULL);
+		for (size_t i = 0; !rc && l && l->rc == 0 && i < l->n; i++) {
+			/* Under the upstream's root, named with its prefix
+			 * here. */
+			if (strncmp(l->names[i], rroot, root) != 0 ||
+			    !l->names[i][root])
+				continue;
+			if (snprintf(local, sizeof(local), "%s%s",
+				     cfg->prefix ? cfg->prefix : "",
+				     l->names[i] + root) < (int)sizeof(local) &&
+			    rfs_name_valid_repo(local))
+				rc = fn(ctx, local);
+		}
+		pthread_mutex_unlock(&pull->lock);
+	}
+	return rc;
+}
+
+int rfs_pull_fetch_untagged(struct rfs_pull *pull, const char *repo,
+			    const char *digest, struct rfs_error *err)
+{
+	char remote[RFS_REPO_MAX + 1];
+	struct rfs_upstream *up = serving(pull, repo, remote, sizeof(remote));
+	bool fetched;
+
+	if (!up)
+		return rfs_error_set(err, -ENOENT, "no upstream serves '%s'",
+				     repo);
+	return rfs_fetch_blob(pull->store, up, remote, digest,
+			      RFS_PULL_UNTAGGED_MAX, &fetched, err);
 }
 
 /* Is tag surely absent upstream, going by a fresh tag list? */

@@ -86,6 +86,11 @@ int rfs_pull_refresh(struct rfs_pull *pull, const char *repo, const char *tag,
 int rfs_pull_list_tags(struct rfs_pull *pull, const char *repo, rfs_name_fn fn,
 		       void *ctx, struct rfs_error *err);
 
+/* The repositories the upstreams list in their catalogs (cached for
+ * their list_ttl), named as here (with the upstream's prefix). An
+ * upstream without a catalog, or that cannot be reached, adds none. */
+int rfs_pull_list_repos(struct rfs_pull *pull, rfs_name_fn fn, void *ctx);
+
 /* Where to report errors that no caller waits for (a fetched blob that
  * could not be stored after its readers had it). */
 typedef void (*rfs_pull_log_fn)(const char *message);
@@ -111,6 +116,16 @@ int rfs_pull_fetch(struct rfs_pull *pull, const struct rfs_tag *tag,
 int rfs_pull_fetch_wait(struct rfs_pull *pull, const struct rfs_tag *tag,
 			const char *digest, uint64_t size,
 			struct rfs_error *err);
+
+/* Fetch blob digest of repository repo from the upstream that serves
+ * it, verified, without a tag that names it (an image's config, a blob a
+ * client asks for by digest): no more than RFS_PULL_UNTAGGED_MAX bytes,
+ * and no joining of concurrent downloads. Nothing records it: the caller
+ * names it in the catalog, holding the store's gc lock (rfs_store_lock)
+ * from before this call. 0 when it is in the store. */
+#define RFS_PULL_UNTAGGED_MAX (64ULL << 20)
+int rfs_pull_fetch_untagged(struct rfs_pull *pull, const char *repo,
+			    const char *digest, struct rfs_error *err);
 
 /* Fetch all the content of a pinned tag (its blob, or every layer of a
  * multi-layer tag), waiting: what regctl pull and prefetch do. */

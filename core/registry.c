@@ -26,6 +26,8 @@
 #define DEFAULT_UPLOAD_IDLE_NS (600 * 1000000000LL)
 /* Referrers listed for one subject at most: a bound on the answer. */
 #define MAX_REFERRERS 1000
+/* Names merged from the store and upstreams for one listing, at most. */
+#define MAX_LISTED 100000
 
 static const char empty_config[] = "{}";
 
@@ -693,6 +695,45 @@ static int fetch_blob(struct rfs_registry *reg, const char *repo,
 	return 0;
 }
 
+/* A blob no tag of repo names, from the upstream serving repo (the
+ * config of an image pinned from there, say): fetched, verified, and
+ * recorded as a blob of repo. -ENOENT when no upstream serves repo. */
+static int fetch_untagged(struct rfs_registry *reg, const char *repo,
+			  const char *digest, struct rfs_oci_status *st)
+{
+	struct rfs_error err = { 0 };
+	int lock, rc, fd;
+	struct stat sb;
+
+	if (!reg->opts.pull || !rfs_pull_serves(reg->opts.pull, repo))
+		return -ENOENT;
+	lock = rfs_store_lock(reg->store, false);
+	if (lock < 0)
+		return store_failure(st, lock, RFS_OCI_BLOB_UNKNOWN, NULL);
+	rc = rfs_pull_fetch_untagged(reg->opts.pull, repo, digest, &err);
+	if (rc == -ENOENT) {
+		rc = fail(st, 404, RFS_OCI_BLOB_UNKNOWN, rc,
+			  "no blob %s in '%s', here or upstream", digest, repo);
+	} else if (rc) {
+		rc = fail(st, 502, RFS_OCI_BLOB_UNKNOWN, rc,
+			  "cannot fetch %s of '%s' from upstream: %s", digest,
+			  repo, rfs_error_message(&err, rc));
+	} else {
+		fd = rfs_store_blob_open(reg->store, digest);
+		rc = fd < 0 ? fd : fstat(fd, &sb) < 0 ? -errno : 0;
+		if (fd >= 0)
+			close(fd);
+		if (!rc)
+			rc = rfs_catalog_repo_blob_link(
+			    catalog(reg), repo, digest, (uint64_t)sb.st_size,
+			    &err);
+		if (rc)
+			rc = store_failure(st, rc, RFS_OCI_BLOB_UNKNOWN, &err);
+	}
+	rfs_store_unlock(lock);
+	return rc;
+}
+
 int rfs_registry_blob_open(struct rfs_registry *reg, const char *repo,
 			   const char *digest, struct rfs_registry_blob *out,
 			   struct rfs_oci_status *st)
@@ -711,9 +752,14 @@ int rfs_registry_blob_open(struct rfs_registry *reg, const char *repo,
 		out->size = sizeof(empty_config) - 1;
 		return 0;
 	}
-	if (rfs_catalog_repo_has_blob(catalog(reg), repo, digest) != 0)
-		return fail(st, 404, RFS_OCI_BLOB_UNKNOWN, -ENOENT,
-			    "no blob %s in '%s'", digest, repo);
+	if (rfs_catalog_repo_has_blob(catalog(reg), repo, digest) != 0) {
+		rc = fetch_untagged(reg, repo, digest, st);
+		if (rc == -ENOENT)
+			return fail(st, 404, RFS_OCI_BLOB_UNKNOWN, rc,
+				    "no blob %s in '%s'", digest, repo);
+		if (rc)
+			return rc;
+	}
 	fd = rfs_store_blob_open(reg->store, digest);
 	if (fd == -ENOENT) {
 		rc = fetch_blob(reg, repo, digest, st);
@@ -954,18 +1000,88 @@ int rfs_registry_upload_finish(struct rfs_registry *reg, struct rfs_upload *u,
 
 /* --- listings --------------------------------------------------------- */
 
+/* Names from the store and from upstreams, merged: sorted, each once. */
+struct names {
+	char **v;
+	size_t n, cap;
+};
+
+static int names_add(void *ctx, const char *name)
+{
+	struct names *l = ctx;
+
+	if (l->n == MAX_LISTED)
+		return -E2BIG;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 256;
+		char **v = realloc(l->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n] = strdup(name);
+	return l->v[l->n++] ? 0 : -ENOMEM;
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void names_free(struct names *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+}
+
+/* Hand fn the page of l after after, limit names at most. */
+static int names_page(struct names *l, const char *after, int64_t limit,
+		      rfs_registry_name_fn fn, void *ctx)
+{
+	int rc = 0;
+
+	if (l->n)
+		qsort(l->v, l->n, sizeof(*l->v), by_name);
+	for (size_t i = 0; !rc && i < l->n && limit > 0; i++) {
+		if ((after && strcmp(l->v[i], after) <= 0) ||
+		    (i && strcmp(l->v[i], l->v[i - 1]) == 0))
+			continue;
+		rc = fn(ctx, l->v[i]);
+		limit--;
+	}
+	return rc;
+}
+
 int rfs_registry_list_tags(struct rfs_registry *reg, const char *repo,
 			   const char *after, int64_t limit,
 			   rfs_registry_name_fn fn, void *ctx,
 			   struct rfs_oci_status *st)
 {
+	struct rfs_pull *pull = reg->opts.pull;
+	bool upstream = pull && rfs_pull_serves(pull, repo);
+	struct names all = { 0 };
 	int rc;
 
-	if (rfs_catalog_repo_exists(catalog(reg), repo) != 0)
+	if (rfs_catalog_repo_exists(catalog(reg), repo) != 0 &&
+	    (!upstream || rfs_pull_repo_state(pull, repo) != RFS_REPO_EXISTS))
 		return fail(st, 404, RFS_OCI_NAME_UNKNOWN, -ENOENT,
 			    "no repository '%s'", repo);
-	rc = rfs_catalog_list_tag_names(catalog(reg), repo, after ? after : "",
-					limit, fn, ctx);
+	if (!upstream) {
+		rc = rfs_catalog_list_tag_names(
+		    catalog(reg), repo, after ? after : "", limit, fn, ctx);
+	} else {
+		rc = rfs_catalog_list_tag_names(catalog(reg), repo, "",
+						MAX_LISTED, names_add, &all);
+		/* An upstream that cannot be reached lists nothing. */
+		if (!rc)
+			rfs_pull_list_tags(pull, repo, names_add, &all, NULL);
+		if (!rc)
+			rc = names_page(&all, after, limit, fn, ctx);
+		names_free(&all);
+	}
 	if (rc < 0)
 		return fail(st, 500, RFS_OCI_NAME_UNKNOWN, rc,
 			    "cannot list the tags of '%s'", repo);
@@ -976,9 +1092,21 @@ int rfs_registry_list_repos(struct rfs_registry *reg, const char *after,
 			    int64_t limit, rfs_registry_name_fn fn, void *ctx,
 			    struct rfs_oci_status *st)
 {
-	int rc = rfs_catalog_list_repos(catalog(reg), after ? after : "", limit,
-					fn, ctx);
+	struct names all = { 0 };
+	int rc;
 
+	if (!reg->opts.pull) {
+		rc = rfs_catalog_list_repos(catalog(reg), after ? after : "",
+					    limit, fn, ctx);
+	} else {
+		rc = rfs_catalog_list_repos(catalog(reg), "", MAX_LISTED,
+					    names_add, &all);
+		if (!rc)
+			rfs_pull_list_repos(reg->opts.pull, names_add, &all);
+		if (!rc)
+			rc = names_page(&all, after, limit, fn, ctx);
+		names_free(&all);
+	}
 	if (rc < 0)
 		return fail(st, 500, RFS_OCI_NAME_UNKNOWN, rc,
 			    "cannot list the repositories");

@@ -1,0 +1,99 @@
+#!/bin/bash
+# t1220-serve-pullthrough: the build-farm topology. One regctl serve in
+# front of a Distribution registry (--upstream), three regfs mounts in
+# front of the server, 16 cold readers on each mount at once: every reader
+# gets the right bytes and the Distribution registry answers exactly one
+# GET for the blob. skopeo pulls a multi-layer image through the server,
+# each blob fetched from the origin once, verified; with the origin down,
+# what was fetched is still served and what was not gets a clear error.
+# shellcheck source-path=SCRIPTDIR disable=SC2317,SC2016 # literal $1 for bash -c
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
+# shellcheck source=registry.sh
+. "$(dirname "$0")/registry.sh"
+# shellcheck source=serve.sh
+. "$(dirname "$0")/serve.sh"
+
+N=16
+MOUNTS=3
+mkrand "$SRC/big.bin" 20M
+big_d=sha256:$(sha "$SRC/big.bin")
+for f in a b c; do mkrand "$SRC/layer-$f" 300K; done
+
+registry_start up
+U=$REGISTRY_UP_URL
+oci_push_file "$U" app v1 "$SRC/big.bin" >/dev/null
+img_d=$(oci_push_image "$U" tools/img v1 "$SRC/layer-a" "$SRC/layer-b" "$SRC/layer-c")
+
+serve_start hub --store "$TEST_TMP/hub" --upstream "$U"
+S=$SERVE_HUB_URL
+
+# --- many mounts, many cold readers, one GET at the origin ---
+
+mkfifo "$TEST_TMP/go"
+pids=()
+for ((m = 0; m < MOUNTS; m++)); do
+	regfs_mount "$TEST_TMP/store-$m" "$TEST_TMP/mnt-$m" -o upstream="$S"
+	for ((i = 0; i < N; i++)); do
+		bash -c 'read -r _ <"$1" || :; sha256sum <"$2" >"$3" 2>"$3.err"' _ \
+			"$TEST_TMP/go" "$TEST_TMP/mnt-$m/registry/app/v1" "$TEST_TMP/out.$m.$i" &
+		pids+=($!)
+		track_pid "$!"
+	done
+done
+sleep 0.3 # (let them all block on the FIFO)
+: >"$TEST_TMP/go"
+failed=0
+for p in "${pids[@]}"; do
+	wait_exit "$p" 120 || failed=$((failed + 1))
+	reap "$p"
+	[[ $REAP_RC -eq 0 ]] || failed=$((failed + 1))
+done
+expect_eq "$failed" 0 "all $((MOUNTS * N)) readers on $MOUNTS mounts succeed"
+good=0
+for ((m = 0; m < MOUNTS; m++)); do
+	for ((i = 0; i < N; i++)); do
+		read -r h _ <"$TEST_TMP/out.$m.$i" || h=
+		[[ $h == "${big_d#sha256:}" ]] && good=$((good + 1))
+		[[ -s $TEST_TMP/out.$m.$i.err ]] && diag "reader $m.$i: $(cat "$TEST_TMP/out.$m.$i.err")"
+	done
+done
+expect_eq "$good" "$((MOUNTS * N))" "every reader gets the right sha256"
+sleep 0.5 # (a second download, if any, would be logged by now)
+expect_eq "$(registry_blob_gets up "$big_d")" 1 \
+	"exactly one GET of the blob at the origin for $((MOUNTS * N)) cold readers"
+check "the server's store holds the blob, verified" \
+	test "$(sha "$TEST_TMP/hub/blobs/sha256/${big_d#sha256:}")" = "${big_d#sha256:}"
+
+# --- an independent client through the server: a multi-layer image ---
+
+expect_ok "skopeo copies a multi-layer image through the server" -- \
+	skopeo copy --preserve-digests --src-tls-verify=false "docker://${SERVE_HUB_HOST}/tools/img:v1" \
+	"oci:$TEST_TMP/img-oci:v1"
+expect_eq "$(skopeo inspect --raw --tls-verify=false "docker://${SERVE_HUB_HOST}/tools/img:v1" |
+	sha256sum | cut -d' ' -f1)" "${img_d#sha256:}" "the server serves the origin's manifest, same digest"
+for f in a b c; do
+	d=sha256:$(sha "$SRC/layer-$f")
+	check "layer $f is in the copy" test -f "$TEST_TMP/img-oci/blobs/sha256/${d#sha256:}"
+	expect_eq "$(registry_blob_gets up "$d")" 1 "layer $f: one GET at the origin"
+done
+
+# --- the origin goes away ---
+
+registry_stop up
+regfs_mount "$TEST_TMP/store-late" "$TEST_TMP/mnt-late" -o upstream="$S"
+expect_eq "$(sha "$TEST_TMP/mnt-late/registry/app/v1")" "${big_d#sha256:}" \
+	"with the origin down, a new mount still reads what the server fetched"
+expect_ok "skopeo still pulls the cached image" -- \
+	skopeo copy --preserve-digests --src-tls-verify=false "docker://${SERVE_HUB_HOST}/tools/img:v1" \
+	"oci:$TEST_TMP/img-oci2:v1"
+code=$(curl -s -o "$TEST_TMP/never.json" -w '%{http_code}' "$S/v2/app/manifests/never")
+expect_eq "$code" 404 "a tag never fetched is 404 while the origin is down"
+expect_match "$(cat "$TEST_TMP/never.json")" '"code":"MANIFEST_UNKNOWN"' "... with an OCI error body"
+check "the server is still up" curl -sf -o /dev/null "$S/health"
+
+for ((m = 0; m < MOUNTS; m++)); do regfs_umount "$TEST_TMP/mnt-$m"; done
+regfs_umount "$TEST_TMP/mnt-late"
+serve_stop hub
+expect_eq "$SERVE_RC" 0 "regctl serve exits 0 on SIGTERM"
+done_testing
