@@ -1294,9 +1294,16 @@ static int set_meta_locked(struct rfs_catalog *cat, int64_t id,
 	for (size_t i = 0; !rc && i < meta->n_annotations; i++) {
 		const struct rfs_annotation *a = &meta->annotations[i];
 
-		if (!a->key[0] || strlen(a->key) > RFS_ANNOTATION_KEY_MAX)
+		if (!a->key[0] || strlen(a->key) > RFS_ANNOTATION_KEY_MAX ||
+		    !rfs_utf8_valid(a->key, strlen(a->key)))
 			return rfs_error_set(err, -EINVAL,
 					     "invalid annotation key '%s'",
+					     a->key);
+		/* Annotations travel in JSON manifests: UTF-8 only. */
+		if (!rfs_utf8_valid(a->value, strlen(a->value)))
+			return rfs_error_set(err, -EINVAL,
+					     "the value of annotation '%s' is "
+					     "not UTF-8",
 					     a->key);
 		rc = catalog_run(cat, ST_ANNOTATION_SET, "itt", id, a->key,
 				 a->value);

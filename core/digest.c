@@ -140,3 +140,17 @@ bool rfs_digest_from_blob_name(const char *name,
 	memcpy(out + 7, name, RFS_SHA256_HEX_LEN + 1);
 	return rfs_digest_valid(out);
 }
+
+int rfs_digest_buf(const void *buf, size_t len,
+		   char out[RFS_DIGEST_STR_MAX + 1])
+{
+	struct rfs_hasher *h = NULL;
+	int rc = rfs_hasher_new(&h);
+
+	if (!rc)
+		rc = rfs_hasher_update(h, buf, len);
+	if (!rc)
+		rc = rfs_hasher_final(h, out);
+	rfs_hasher_free(&h);
+	return rc;
+}

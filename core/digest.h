@@ -28,6 +28,10 @@ void rfs_hasher_free(struct rfs_hasher **h);
 /* Hash everything readable from fd starting at offset into h. */
 int rfs_hasher_update_fd(struct rfs_hasher *h, int fd, uint64_t offset);
 
+/* Hash len bytes of memory. */
+int rfs_digest_buf(const void *buf, size_t len,
+		   char out[RFS_DIGEST_STR_MAX + 1]);
+
 /* Hash a whole file descriptor from offset 0. */
 int rfs_digest_fd(int fd, char out[RFS_DIGEST_STR_MAX + 1]);
 

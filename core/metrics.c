@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "metrics.h"
+#include "names.h"
 
 enum kind {
 	KIND_COUNTER,
@@ -97,53 +98,6 @@ static uint64_t hash_bytes(const char *s, size_t len)
 	return h;
 }
 
-/* Strict UTF-8, as Go's utf8.Valid (what Prometheus checks label values and
- * HELP text with): no overlong forms, no surrogates, nothing past U+10FFFF. */
-static bool utf8_valid(const char *str, size_t n)
-{
-	const unsigned char *s = (const unsigned char *)str;
-	size_t i = 0;
-
-	while (i < n) {
-		unsigned c = s[i];
-		size_t need;
-		uint32_t cp, min;
-
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			need = 1;
-			cp = c & 0x1f;
-			min = 0x80;
-		} else if ((c & 0xf0) == 0xe0) {
-			need = 2;
-			cp = c & 0x0f;
-			min = 0x800;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			need = 3;
-			cp = c & 0x07;
-			min = 0x10000;
-		} else {
-			return false;
-		}
-		if (n - i - 1 < need)
-			return false;
-		for (size_t k = 1; k <= need; k++) {
-			unsigned d = s[i + k];
-
-			if ((d & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (d & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		i += need + 1;
-	}
-	return true;
-}
-
 static void key_other(struct key *k)
 {
 	k->s = RFS_METRICS_OTHER;
@@ -158,7 +112,7 @@ static void key_make(struct key *k, const char *value)
 		value = "";
 	k->len = strnlen(value, RFS_METRICS_LABEL_VALUE_MAX + 1);
 	if (k->len > RFS_METRICS_LABEL_VALUE_MAX ||
-	    !utf8_valid(value, k->len)) {
+	    !rfs_utf8_valid(value, k->len)) {
 		key_other(k);
 		return;
 	}
@@ -527,7 +481,7 @@ static struct rfs_metric *family_add(struct rfs_metrics *m, enum kind kind,
 	int rc = -EINVAL;
 
 	if (!m || !name || !help || !metric_name_valid(name) ||
-	    !utf8_valid(help, strlen(help)))
+	    !rfs_utf8_valid(help, strlen(help)))
 		goto fail;
 	if (label && (!label_name_valid(label) ||
 		      (kind == KIND_HISTOGRAM && strcmp(label, "le") == 0)))

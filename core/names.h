@@ -36,4 +36,9 @@ bool rfs_name_is_temporary(const char *name);
 int rfs_ref_parse(const char *ref, char *repo, size_t repo_size, char *tag,
 		  size_t tag_size);
 
+/* Are the n bytes at s strict UTF-8, as Go's utf8.Valid (and so JSON,
+ * jansson and Prometheus) takes it: no overlong forms, no surrogates,
+ * nothing past U+10FFFF? */
+bool rfs_utf8_valid(const char *s, size_t n);
+
 #endif

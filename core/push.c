@@ -31,6 +31,26 @@ static int add_annotation(void *ctx, const char *key, const char *value)
 	return 0;
 }
 
+int rfs_push_served_digest(struct rfs_store *store, const struct rfs_tag *tag,
+			   char out[RFS_DIGEST_STR_MAX + 1],
+			   struct rfs_error *err)
+{
+	char *body = NULL;
+	size_t len;
+	int rc;
+
+	if (tag->manifest[0]) {
+		snprintf(out, RFS_DIGEST_STR_MAX + 1, "%s", tag->manifest);
+		return 0;
+	}
+	rc = rfs_push_manifest(store, tag, &body, &len, err);
+	if (!rc && (rc = rfs_digest_buf(body, len, out)))
+		rfs_error_set(err, rc, "cannot hash the manifest of '%s:%s'",
+			      tag->repo, tag->name);
+	free(body);
+	return rc;
+}
+
 int rfs_push_manifest(struct rfs_store *store, const struct rfs_tag *tag,
 		      char **body, size_t *len, struct rfs_error *err)
 {
@@ -187,7 +207,6 @@ int rfs_push_tag(struct rfs_store *store, const struct rfs_tag *tag,
 		 struct rfs_push_result *out, struct rfs_error *err)
 {
 	struct rfs_manifest_blob remote = { 0 };
-	struct rfs_hasher *h = NULL;
 	enum rfs_blob_route config_route;
 	size_t len = 0;
 	char *body = NULL;
@@ -197,12 +216,7 @@ int rfs_push_tag(struct rfs_store *store, const struct rfs_tag *tag,
 	rc = rfs_push_manifest(store, tag, &body, &len, err);
 	if (rc)
 		return rc;
-	rc = rfs_hasher_new(&h);
-	if (!rc)
-		rc = rfs_hasher_update(h, body, len);
-	if (!rc)
-		rc = rfs_hasher_final(h, out->digest);
-	rfs_hasher_free(&h);
+	rc = rfs_digest_buf(body, len, out->digest);
 	if (rc)
 		goto out;
 

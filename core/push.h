@@ -53,6 +53,12 @@ struct rfs_push_result {
 int rfs_push_manifest(struct rfs_store *store, const struct rfs_tag *tag,
 		      char **body, size_t *len, struct rfs_error *err);
 
+/* The digest of the manifest a tag is served and pushed as: the one it
+ * was pinned or pushed with, else that of rfs_push_manifest's. */
+int rfs_push_served_digest(struct rfs_store *store, const struct rfs_tag *tag,
+			   char out[RFS_DIGEST_STR_MAX + 1],
+			   struct rfs_error *err);
+
 /* Push tag to up as remote_repo:remote_tag; host names the registry in
  * the catalog's record of where blobs are (HOST[:PORT]). -EEXIST when the
  * remote tag names another digest and opts->force is not set. */

@@ -172,20 +172,6 @@ static int check_digest(const char *digest, struct rfs_oci_status *st)
 		    "invalid digest '%.80s'", digest);
 }
 
-static int digest_of(const void *buf, size_t len,
-		     char out[RFS_DIGEST_STR_MAX + 1])
-{
-	struct rfs_hasher *h = NULL;
-	int rc = rfs_hasher_new(&h);
-
-	if (!rc)
-		rc = rfs_hasher_update(h, buf, len);
-	if (!rc)
-		rc = rfs_hasher_final(h, out);
-	rfs_hasher_free(&h);
-	return rc;
-}
-
 /* --- manifests -------------------------------------------------------- */
 
 /* Read a stored manifest blob whole. */
@@ -260,7 +246,7 @@ static int tag_manifest(struct rfs_registry *reg, const struct rfs_tag *tag,
 	}
 	rc = rfs_push_manifest(reg->store, tag, &out->body, &out->len, &err);
 	if (!rc)
-		rc = digest_of(out->body, out->len, out->digest);
+		rc = rfs_digest_buf(out->body, out->len, out->digest);
 	if (rc)
 		return fail(st, 500, RFS_OCI_MANIFEST_UNKNOWN, rc,
 			    "cannot build the manifest of '%s:%s': %s",
@@ -281,17 +267,15 @@ struct built_search {
 static int match_built(void *ctx, const struct rfs_tag *tag)
 {
 	struct built_search *s = ctx;
-	struct rfs_registry_manifest m = { 0 };
-	struct rfs_oci_status st;
+	char served[RFS_DIGEST_STR_MAX + 1];
 
-	if (tag->manifest[0] || tag->origin[0])
+	if (tag->manifest[0] || tag->origin[0] || tag->kind != RFS_TAG_FILE)
 		return 0;
-	if (tag_manifest(s->reg, tag, &m, &st) == 0 &&
-	    strcmp(m.digest, s->digest) == 0) {
+	if (rfs_push_served_digest(s->reg->store, tag, served, NULL) == 0 &&
+	    strcmp(served, s->digest) == 0) {
 		s->found = *tag;
 		s->hit = true;
 	}
-	rfs_registry_manifest_release(&m);
 	return s->hit ? 1 : 0;
 }
 
@@ -422,16 +406,10 @@ static bool tag_is_mutable(struct rfs_registry *reg, const char *repo,
 static bool tag_names(struct rfs_registry *reg, const struct rfs_tag *tag,
 		      const char *digest)
 {
-	struct rfs_registry_manifest m = { 0 };
-	struct rfs_oci_status st;
-	bool same;
+	char served[RFS_DIGEST_STR_MAX + 1];
 
-	if (tag->manifest[0])
-		return strcmp(tag->manifest, digest) == 0;
-	same = tag_manifest(reg, tag, &m, &st) == 0 &&
-	       strcmp(m.digest, digest) == 0;
-	rfs_registry_manifest_release(&m);
-	return same;
+	return rfs_push_served_digest(reg->store, tag, served, NULL) == 0 &&
+	       strcmp(served, digest) == 0;
 }
 
 /* Write a manifest's bytes into the store as a verified blob; the store
@@ -555,7 +533,7 @@ int rfs_registry_manifest_put(struct rfs_registry *reg, const char *repo,
 		return fail(st, 413, RFS_OCI_SIZE_INVALID, -EFBIG,
 			    "a manifest may have %llu bytes at most",
 			    (unsigned long long)reg->opts.max_manifest_size);
-	if (digest_of(body, len, digest))
+	if (rfs_digest_buf(body, len, digest))
 		return fail(st, 500, RFS_OCI_MANIFEST_INVALID, -EIO,
 			    "cannot hash the manifest");
 	if (is_digest_ref(reference)) {
@@ -743,6 +721,7 @@ int rfs_registry_blob_open(struct rfs_registry *reg, const char *repo,
 
 	memset(out, 0, sizeof(*out));
 	out->fd = -1;
+	out->upstream = reg->opts.pull && rfs_pull_serves(reg->opts.pull, repo);
 	rc = check_digest(digest, st);
 	if (rc)
 		return rc;
@@ -759,6 +738,7 @@ int rfs_registry_blob_open(struct rfs_registry *reg, const char *repo,
 				    "no blob %s in '%s'", digest, repo);
 		if (rc)
 			return rc;
+		out->fetched = true;
 	}
 	fd = rfs_store_blob_open(reg->store, digest);
 	if (fd == -ENOENT) {
@@ -769,6 +749,7 @@ int rfs_registry_blob_open(struct rfs_registry *reg, const char *repo,
 				    digest, repo);
 		if (rc)
 			return rc;
+		out->fetched = true;
 		fd = rfs_store_blob_open(reg->store, digest);
 	}
 	if (fd < 0 || fstat(fd, &sb) < 0) {

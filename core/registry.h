@@ -120,6 +120,8 @@ struct rfs_registry_blob {
 	int fd; /* -1 when data is set */
 	const char *data;
 	uint64_t size;
+	bool upstream; /* the repository is served by an upstream */
+	bool fetched;  /* from there just now (a cache miss) */
 };
 int rfs_registry_blob_open(struct rfs_registry *reg, const char *repo,
 			   const char *digest, struct rfs_registry_blob *out,

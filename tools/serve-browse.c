@@ -464,32 +464,10 @@ static int served_digest(struct rfs_store *store, const struct rfs_tag *tag,
 			 char out[RFS_DIGEST_STR_MAX + 1],
 			 struct rfs_error *err)
 {
-	struct rfs_hasher *hasher = NULL;
-	char *body = NULL;
-	size_t len;
-	int rc;
+	int rc = rfs_push_served_digest(store, tag, out, err);
 
-	out[0] = '\0';
-	if (tag->manifest[0] || tag->kind == RFS_TAG_LAYERS) {
-		/* A folder's own digest is its manifest's. */
-		snprintf(out, RFS_DIGEST_STR_MAX + 1, "%s",
-			 tag->manifest[0] ? tag->manifest : tag->digest);
-		return 0;
-	}
-	rc = rfs_push_manifest(store, tag, &body, &len, err);
-	if (!rc)
-		rc = rfs_hasher_new(&hasher);
-	if (!rc)
-		rc = rfs_hasher_update(hasher, body, len);
-	if (!rc)
-		rc = rfs_hasher_final(hasher, out);
 	if (rc)
 		out[0] = '\0';
-	if (rc && !err->code)
-		rfs_error_set(err, rc, "cannot hash the manifest: %s",
-			      strerror(-rc));
-	rfs_hasher_free(&hasher);
-	free(body);
 	return rc;
 }
 

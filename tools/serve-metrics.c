@@ -12,6 +12,7 @@ struct serve_metrics {
 	struct rfs_metrics *reg;
 	struct rfs_metric *pulls, *pull_bytes, *pushes, *push_bytes;
 	struct rfs_metric *requests, *latency, *auth_failures;
+	struct rfs_metric *hits, *misses, *upstream_errors;
 };
 
 int serve_metrics_new(struct serve_metrics **out)
@@ -49,6 +50,18 @@ int serve_metrics_new(struct serve_metrics **out)
 	m->auth_failures = rfs_metrics_counter(
 	    m->reg, "regfs_serve_auth_failures_total",
 	    "Requests refused for wrong credentials or missing rights.", NULL);
+	m->hits = rfs_metrics_counter(
+	    m->reg, "regfs_serve_cache_hits_total",
+	    "Blobs of pull-through repositories served from the store.",
+	    "repository");
+	m->misses = rfs_metrics_counter(
+	    m->reg, "regfs_serve_cache_misses_total",
+	    "Blobs of pull-through repositories fetched from their upstream "
+	    "for a request (one upstream fetch each, however many waited).",
+	    "repository");
+	m->upstream_errors = rfs_metrics_counter(
+	    m->reg, "regfs_serve_upstream_errors_total",
+	    "Requests answered 502 because an upstream failed.", "repository");
 	*out = m;
 	return 0;
 }
@@ -84,6 +97,16 @@ void serve_metrics_request(struct serve_metrics *m, const char *method,
 	snprintf(code, sizeof(code), "%d", status);
 	rfs_metric_add(m->requests, code, 1);
 	rfs_metric_observe(m->latency, method, seconds);
+}
+
+void serve_metrics_cache(struct serve_metrics *m, const char *repo, bool hit)
+{
+	rfs_metric_add(hit ? m->hits : m->misses, repo, 1);
+}
+
+void serve_metrics_upstream_error(struct serve_metrics *m, const char *repo)
+{
+	rfs_metric_add(m->upstream_errors, repo, 1);
 }
 
 void serve_metrics_auth_failure(struct serve_metrics *m)

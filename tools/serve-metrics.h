@@ -7,6 +7,7 @@
 #ifndef REGCTL_SERVE_METRICS_H
 #define REGCTL_SERVE_METRICS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,6 +21,10 @@ void serve_metrics_pull(struct serve_metrics *m, const char *repo,
 			uint64_t bytes);
 void serve_metrics_push(struct serve_metrics *m, const char *repo,
 			uint64_t bytes);
+/* A blob of a pull-through repository was served from the store (hit)
+ * or fetched from its upstream first (miss); an upstream failed. */
+void serve_metrics_cache(struct serve_metrics *m, const char *repo, bool hit);
+void serve_metrics_upstream_error(struct serve_metrics *m, const char *repo);
 /* A request ended with status after seconds. */
 void serve_metrics_request(struct serve_metrics *m, const char *method,
 			   int status, double seconds);

@@ -461,8 +461,13 @@ static enum MHD_Result get_blob(struct request *r, struct MHD_Connection *c)
 	char crange[96];
 	int ranged;
 
-	if (rfs_registry_blob_open(r->s->opts.reg, r->repo, r->ref, &b, &st))
+	if (rfs_registry_blob_open(r->s->opts.reg, r->repo, r->ref, &b, &st)) {
+		if (st.http == 502)
+			serve_metrics_upstream_error(r->s->metrics, r->repo);
 		return send_error(r, c, &st);
+	}
+	if (b.upstream)
+		serve_metrics_cache(r->s->metrics, r->repo, !b.fetched);
 	len = b.size;
 	ranged = parse_range(header(c, "Range"), b.size, &start, &len);
 	if (ranged < 0) {

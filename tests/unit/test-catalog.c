@@ -166,7 +166,7 @@ static void test_settings(void **state)
 	/* The schema version lives beside them, untouched. */
 	assert_int_equal(
 	    rfs_catalog_setting_get(f->cat, "schema", buf, sizeof(buf)), 0);
-	assert_string_equal(buf, "5");
+	assert_string_equal(buf, "6");
 }
 
 /* NFS handles: one generation for a catalog, kept; mounts counted. */
