@@ -49,6 +49,7 @@ static const char serve_usage[] =
     "  --access-log FILE      one line a request to FILE ('-': stderr, the\n"
     "                         default; 'off': none)\n"
     "  --idle-timeout SECS    close a connection idle this long (60)\n"
+    "  --request-timeout SECS close one whose upload takes longer (3600)\n"
     "  --upload-timeout SECS  forget an upload unused this long (600)\n"
     "  --max-uploads N        uploads open at once (64)\n"
     "  --max-connections N    connections at once (256)\n"
@@ -91,7 +92,7 @@ struct serve_args {
 	size_t n_mutable;
 	bool auth_pull, allow_delete;
 	bool help; /* --help was shown: nothing more to do */
-	unsigned long idle_s, upload_s, max_uploads, max_connections;
+	unsigned long idle_s, request_s, upload_s, max_uploads, max_connections;
 };
 
 static int parse_args(int argc, char **argv, struct regctl *rc,
@@ -112,6 +113,7 @@ static int parse_args(int argc, char **argv, struct regctl *rc,
 		OPT_CONFIG,
 		OPT_ACCESS_LOG,
 		OPT_IDLE,
+		OPT_REQUEST_TIMEOUT,
 		OPT_UPLOAD_TIMEOUT,
 		OPT_MAX_UPLOADS,
 		OPT_MAX_CONNECTIONS,
@@ -131,6 +133,8 @@ static int parse_args(int argc, char **argv, struct regctl *rc,
 		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "access-log", required_argument, NULL, OPT_ACCESS_LOG },
 		{ "idle-timeout", required_argument, NULL, OPT_IDLE },
+		{ "request-timeout", required_argument, NULL,
+		  OPT_REQUEST_TIMEOUT },
 		{ "upload-timeout", required_argument, NULL,
 		  OPT_UPLOAD_TIMEOUT },
 		{ "max-uploads", required_argument, NULL, OPT_MAX_UPLOADS },
@@ -143,6 +147,7 @@ static int parse_args(int argc, char **argv, struct regctl *rc,
 	*a = (struct serve_args){ .listen = "127.0.0.1:5000",
 				  .access_log = "-",
 				  .idle_s = 60,
+				  .request_s = 3600,
 				  .upload_s = 600,
 				  .max_uploads = 64,
 				  .max_connections = 256 };
@@ -175,6 +180,10 @@ static int parse_args(int argc, char **argv, struct regctl *rc,
 		case OPT_ACCESS_LOG: a->access_log = optarg; break;
 		case OPT_IDLE:
 			count = &a->idle_s, max = 86400, what = "idle-timeout";
+			break;
+		case OPT_REQUEST_TIMEOUT:
+			count = &a->request_s, max = 7 * 86400,
+			what = "request-timeout";
 			break;
 		case OPT_UPLOAD_TIMEOUT:
 			count = &a->upload_s, max = 7 * 86400,
@@ -298,6 +307,7 @@ int cmd_serve(int argc, char **argv, struct regctl *rc)
 	so.allow_delete = a.allow_delete;
 	so.upstreams = &cfg;
 	so.idle_timeout_s = (unsigned)a.idle_s;
+	so.request_timeout_s = (unsigned)a.request_s;
 	so.max_connections = (unsigned)a.max_connections;
 	r = serve_start(&so, &server, &port, &err);
 	if (r) {

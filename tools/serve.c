@@ -580,11 +580,37 @@ static int check_chunk(struct request *r, struct MHD_Connection *c)
 }
 
 /* Before the body: find or open the session the request writes to. */
+/* A body the store has no room for is refused before a byte is taken
+ * (507), rather than after it filled the disk. */
+static int check_space(struct request *r, struct MHD_Connection *c)
+{
+	const char *h = header(c, "Content-Length");
+	unsigned long long want;
+	struct statvfs fs;
+	char *end;
+
+	if (!h || statvfs(rfs_store_root(r->s->opts.store), &fs) != 0)
+		return 0;
+	errno = 0;
+	want = strtoull(h, &end, 10);
+	if (errno || *end ||
+	    want <= (unsigned long long)fs.f_bavail * fs.f_frsize)
+		return 0;
+	r->st = (struct rfs_oci_status){ .http = 507,
+					 .code = RFS_OCI_BLOB_UPLOAD_INVALID };
+	snprintf(r->st.message, sizeof(r->st.message),
+		 "the store has %llu bytes free, the upload %llu",
+		 (unsigned long long)fs.f_bavail * fs.f_frsize, want);
+	return -1;
+}
+
 static int upload_begin(struct request *r, struct MHD_Connection *c)
 {
 	struct rfs_registry *reg = r->s->opts.reg;
 	const char *mount = arg(c, "mount"), *digest = arg(c, "digest");
 
+	if (check_space(r, c))
+		return -1;
 	if (r->route == ROUTE_UPLOADS) {
 		if (mount &&
 		    rfs_registry_blob_mount(reg, r->repo, arg(c, "from"), mount,
@@ -1071,6 +1097,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 		}
 	}
 	if (*upload_data_size) {
+		/* A body that trickles in, a little before each idle timeout,
+		 * is cut off at the request's deadline. */
+		if (now_ns() - r->start_ns >
+		    (int64_t)s->opts.request_timeout_s * 1000000000)
+			return MHD_NO;
 		take_body(r, upload_data, *upload_data_size);
 		*upload_data_size = 0;
 		return MHD_YES;

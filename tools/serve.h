@@ -6,7 +6,8 @@
  * Requests run one thread per connection: a request may wait for a
  * pull-through fetch, and a slow client never holds up the others. Blob
  * bodies go out straight from the store's files (sendfile on plain HTTP).
- * A connection idle for idle_timeout_s is closed, whatever it was doing.
+ * A connection idle for idle_timeout_s is closed, whatever it was doing;
+ * one whose body is not in after request_timeout_s too (a trickle).
  */
 #ifndef REGCTL_SERVE_H
 #define REGCTL_SERVE_H
@@ -34,6 +35,7 @@ struct serve_options {
 	char *tls_cert;			    /* PEM text, or NULL */
 	char *tls_key;
 	unsigned idle_timeout_s;
+	unsigned request_timeout_s; /* a request's body must be in by then */
 	unsigned max_connections;
 };
 
