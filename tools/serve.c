@@ -1086,6 +1086,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 			return ok;
 		return MHD_YES;
 	}
+	if (r->status) {
+		/* Answered already (refused before its body): the rest of
+		 * the body is dropped. */
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
 	if (!r->started && takes_body(r)) {
 		int rc;
 
@@ -1106,8 +1112,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
-	if (r->status)
-		return MHD_YES;
 	if (r->route == ROUTE_UPLOAD && !takes_body(r) &&
 	    (is(r, "GET") || is(r, "DELETE")) && !r->upload) {
 		if (rfs_registry_upload_acquire(s->opts.reg, r->repo, r->ref,
