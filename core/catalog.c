@@ -21,7 +21,7 @@
 #include "catalog-internal.h"
 #include "digest.h"
 
-#define SCHEMA_VERSION 6
+#define SCHEMA_VERSION 7
 
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS meta("
@@ -149,7 +149,13 @@ static const char schema_sql[] =
     "  created_ns INTEGER NOT NULL,"
     "  PRIMARY KEY(repo, digest));"
     "CREATE INDEX IF NOT EXISTS repo_blobs_by_digest ON repo_blobs(digest);"
-    "INSERT OR IGNORE INTO meta(key, value) VALUES('schema', '6');";
+    /* Who yanked a tag, when and why (regctl yank --reason). */
+    "CREATE TABLE IF NOT EXISTS yanks("
+    "  tag INTEGER PRIMARY KEY REFERENCES tags(id) ON DELETE CASCADE,"
+    "  by TEXT NOT NULL DEFAULT '',"
+    "  reason TEXT NOT NULL DEFAULT '',"
+    "  yanked_ns INTEGER NOT NULL);"
+    "INSERT OR IGNORE INTO meta(key, value) VALUES('schema', '7');";
 
 /* Bring a catalog written by an older regfs up to SCHEMA_VERSION. */
 static const char *const migrations[] = {
@@ -178,6 +184,8 @@ static const char *const migrations[] = {
 	"SELECT 1;",
 	/* 5 -> 6: manifests and repository blobs of the OCI API (made
 	 * above) */
+	"SELECT 1;",
+	/* 6 -> 7: yank records (made above) */
 	"SELECT 1;",
 };
 
@@ -268,6 +276,11 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_TAG_SET_MODE] = "UPDATE tags SET mode = ?2 WHERE id = ?1",
 	[ST_TAG_SET_MTIME] = "UPDATE tags SET mtime_ns = ?2 WHERE id = ?1",
 	[ST_TAG_YANK] = "UPDATE tags SET yanked = ?2 WHERE id = ?1",
+	[ST_YANK_SET] = "INSERT OR REPLACE INTO yanks(tag, by, reason,"
+			" yanked_ns) VALUES(?1, ?2, ?3, ?4)",
+	[ST_YANK_CLEAR] = "DELETE FROM yanks WHERE tag = ?1",
+	[ST_YANK_GET] = "SELECT by, reason, yanked_ns FROM yanks WHERE"
+			" tag = ?1",
 	/* A case-insensitive substring of the repository, the tag, or an
 	 * annotation's key or value; ?2 an artifact type or "" for any. */
 	[ST_TAG_SEARCH] =
@@ -1349,19 +1362,76 @@ static int tag_for_change(struct rfs_catalog *cat, const char *repo,
 	return rc;
 }
 
-int rfs_catalog_set_yanked(struct rfs_catalog *cat, const char *repo,
-			   const char *tag, bool yanked, struct rfs_error *err)
+static int set_yanked_locked(struct rfs_catalog *cat, const char *repo,
+			     const char *tag, bool yanked, const char *by,
+			     const char *reason, struct rfs_error *err)
 {
+	int64_t now = rfs_now_ns();
 	struct rfs_tag t;
 	int rc;
 
-	catalog_lock(cat);
 	rc = tag_for_change(cat, repo, tag, &t, err);
 	if (!rc)
 		rc = catalog_run(cat, ST_TAG_YANK, "ii", t.id, (int64_t)yanked);
+	if (!rc && yanked)
+		rc = catalog_run(cat, ST_YANK_SET, "itti", t.id, by ? by : "",
+				 reason ? reason : "", now);
+	else if (!rc)
+		rc = catalog_run(cat, ST_YANK_CLEAR, "i", t.id);
 	/* The folder's listing changed: a mount drops its cached one. */
 	if (!rc)
-		rc = catalog_run(cat, ST_DIR_TOUCH, "ii", t.dir, rfs_now_ns());
+		rc = catalog_run(cat, ST_DIR_TOUCH, "ii", t.dir, now);
+	return rc;
+}
+
+int rfs_catalog_yank(struct rfs_catalog *cat, const char *repo, const char *tag,
+		     bool yanked, const char *by, const char *reason,
+		     struct rfs_error *err)
+{
+	int rc;
+
+	if ((by && strlen(by) > RFS_YANK_BY_MAX) ||
+	    (reason && (strlen(reason) > RFS_YANK_REASON_MAX ||
+			!rfs_utf8_valid(reason, strlen(reason)))))
+		return rfs_error_set(err, -EINVAL,
+				     "a yank's reason is UTF-8 text of %d "
+				     "bytes at most",
+				     RFS_YANK_REASON_MAX);
+	catalog_lock(cat);
+	rc = catalog_txn_begin(cat, err);
+	if (!rc)
+		rc = catalog_txn_end(
+		    cat,
+		    set_yanked_locked(cat, repo, tag, yanked, by, reason, err),
+		    err);
+	catalog_unlock(cat);
+	return rc;
+}
+
+int rfs_catalog_set_yanked(struct rfs_catalog *cat, const char *repo,
+			   const char *tag, bool yanked, struct rfs_error *err)
+{
+	return rfs_catalog_yank(cat, repo, tag, yanked, NULL, NULL, err);
+}
+
+int rfs_catalog_yank_get(struct rfs_catalog *cat, int64_t tag,
+			 struct rfs_yank *out)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	catalog_lock(cat);
+	s = catalog_query(cat, ST_YANK_GET, "i", tag);
+	rc = catalog_one_row(s);
+	if (!rc) {
+		catalog_copy_text(out->by, sizeof(out->by),
+				  sqlite3_column_text(s, 0));
+		catalog_copy_text(out->reason, sizeof(out->reason),
+				  sqlite3_column_text(s, 1));
+		out->yanked_ns = sqlite3_column_int64(s, 2);
+	}
+	if (s)
+		sqlite3_reset(s);
 	catalog_unlock(cat);
 	return rc;
 }

@@ -202,9 +202,25 @@ int rfs_catalog_tag_set_attrs(struct rfs_catalog *cat, int64_t id,
 int rfs_catalog_list_annotations(struct rfs_catalog *cat, int64_t tag,
 				 rfs_annotation_fn fn, void *ctx);
 
-/* Yank (hide from listings; readable by its exact name) or unyank. */
+/* Yank (hide from listings and version ranges; readable by its exact
+ * name) or unyank. rfs_catalog_yank records who (by) and why (reason,
+ * UTF-8), both may be NULL; unyanking forgets them. */
+#define RFS_YANK_BY_MAX	    63
+#define RFS_YANK_REASON_MAX 1023
+struct rfs_yank {
+	char by[RFS_YANK_BY_MAX + 1];
+	char reason[RFS_YANK_REASON_MAX + 1];
+	int64_t yanked_ns;
+};
+int rfs_catalog_yank(struct rfs_catalog *cat, const char *repo, const char *tag,
+		     bool yanked, const char *by, const char *reason,
+		     struct rfs_error *err);
 int rfs_catalog_set_yanked(struct rfs_catalog *cat, const char *repo,
 			   const char *tag, bool yanked, struct rfs_error *err);
+/* The record of a yanked tag; -ENOENT when it is not yanked (or was
+ * yanked before records were kept). */
+int rfs_catalog_yank_get(struct rfs_catalog *cat, int64_t tag,
+			 struct rfs_yank *out);
 /* Remove a local tag: -EPERM for one pinned from an upstream. Its blob
  * stays until rfs_gc(). */
 int rfs_catalog_remove_tag(struct rfs_catalog *cat, const char *repo,

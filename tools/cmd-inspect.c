@@ -23,7 +23,8 @@ static const char inspect_usage[] =
     "\n"
     "  --json      print a JSON object {repository, tag, digest, size,\n"
     "              created, mode, mtime, blob, origin, artifact_type,\n"
-    "              yanked, annotations}\n"
+    "              yanked, yank {by, at, reason} when yanked,\n"
+    "              annotations}\n"
     "  -h, --help  show this help\n";
 
 static int add_note(void *ctx, const char *key, const char *value)
@@ -43,6 +44,8 @@ static int inspect_print_json(struct rfs_store *store,
 			      const struct tag_fields *t, const char *blob)
 {
 	json_t *obj, *notes = json_object();
+	char when[REGCTL_TIME_STR_MAX];
+	struct rfs_yank y;
 	int ret;
 
 	if (notes)
@@ -57,6 +60,13 @@ static int inspect_print_json(struct rfs_store *store,
 	    "annotations", notes);
 	if (!obj)
 		return regctl_error("out of memory");
+	if (tag->yanked &&
+	    rfs_catalog_yank_get(rfs_store_catalog(store), tag->id, &y) == 0) {
+		regctl_format_time(y.yanked_ns, REGCTL_TIME_RFC3339, when);
+		json_object_set_new(obj, "yank",
+				    json_pack("{s:s, s:s, s:s}", "by", y.by,
+					      "at", when, "reason", y.reason));
+	}
 	ret = regctl_print_json(obj);
 	json_decref(obj);
 	return ret;
@@ -66,7 +76,8 @@ static void inspect_print_text(struct rfs_store *store,
 			       const struct rfs_tag *tag,
 			       const struct tag_fields *t, const char *blob)
 {
-	char size[REGCTL_SIZE_STR_MAX];
+	char size[REGCTL_SIZE_STR_MAX], when[REGCTL_TIME_STR_MAX];
+	struct rfs_yank y;
 
 	regctl_format_size(tag->size, size);
 	printf("repository: %s\n", tag->repo);
@@ -82,8 +93,15 @@ static void inspect_print_text(struct rfs_store *store,
 		       tag->manifest);
 	if (tag->artifact_type[0])
 		printf("type:       %s\n", tag->artifact_type);
-	if (tag->yanked)
+	if (tag->yanked &&
+	    rfs_catalog_yank_get(rfs_store_catalog(store), tag->id, &y) == 0) {
+		regctl_format_time(y.yanked_ns, REGCTL_TIME_RFC3339, when);
+		printf("yanked:     yes, by %s at %s%s%s\n",
+		       y.by[0] ? y.by : "(unknown)", when,
+		       y.reason[0] ? ": " : "", y.reason);
+	} else if (tag->yanked) {
 		printf("yanked:     yes\n");
+	}
 	rfs_catalog_list_annotations(rfs_store_catalog(store), tag->id,
 				     print_note, NULL);
 }

@@ -16,21 +16,24 @@
 #include "tag-list.h"
 
 static const char ls_usage[] =
-    "usage: regctl ls [REPO] [--all] [--json]\n"
+    "usage: regctl ls [REPO] [--type TYPE] [--all] [--json]\n"
     "\n"
     "List sealed tags, sorted by repository and tag: all of them, or those of\n"
     "repository REPO. Times are UTC. Yanked tags are left out.\n"
     "\n"
-    "  --all       list yanked tags too, marked \"(yanked)\"\n"
-    "  --json      print a JSON array of {repository, tag, digest, size,\n"
-    "              created}: full digests, sizes in bytes, RFC 3339 times\n"
-    "  -h, --help  show this help\n";
+    "  --type TYPE  only artifacts of this type (user.regfs.artifact_type,\n"
+    "               set by publish --type), as docker images filters\n"
+    "  --all        list yanked tags too, marked \"(yanked)\"\n"
+    "  --json       print a JSON array of {repository, tag, digest, size,\n"
+    "               created}: full digests, sizes in bytes, RFC 3339 times\n"
+    "  -h, --help   show this help\n";
 
 int cmd_ls(int argc, char **argv, struct regctl *rc)
 {
-	enum { OPT_HELP = REGCTL_OPT_LONG, OPT_JSON, OPT_ALL };
+	enum { OPT_HELP = REGCTL_OPT_LONG, OPT_JSON, OPT_ALL, OPT_TYPE };
 	static const struct option options[] = {
 		{ "help", no_argument, NULL, OPT_HELP },
+		{ "type", required_argument, NULL, OPT_TYPE },
 		{ "all", no_argument, NULL, OPT_ALL },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ NULL, 0, NULL, 0 },
@@ -47,6 +50,7 @@ int cmd_ls(int argc, char **argv, struct regctl *rc)
 		case OPT_HELP: return regctl_usage(ls_usage, false);
 		case OPT_JSON: json = true; break;
 		case OPT_ALL: rows.with_yanked = true; break;
+		case OPT_TYPE: rows.type = optarg; break;
 		default: return regctl_option_error(argv, c, ls_usage);
 		}
 	}

@@ -19,7 +19,7 @@
 #define MAX_ANNOTATIONS 64
 
 static const char publish_usage[] =
-    "usage: regctl publish [--annotation KEY=VALUE]... [--artifact-type TYPE]\n"
+    "usage: regctl publish [--annotation KEY=VALUE]... [--type TYPE]\n"
     "                      [--sha256 HEX] FILE REPO:TAG\n"
     "\n"
     "Seal FILE (or standard input for -) as REPO:TAG: hashed while it is\n"
@@ -29,7 +29,9 @@ static const char publish_usage[] =
     "\n"
     "  --annotation KEY=VALUE  metadata (description, author, source...),\n"
     "                          shown by getfattr as user.regfs.annotation.KEY\n"
-    "  --artifact-type TYPE    the artifact's media type, for search --type\n"
+    "  --type TYPE             the artifact's type (a media type), for ls\n"
+    "                          and search --type; pushed as ORAS's\n"
+    "                          artifactType (--artifact-type: the same)\n"
     "  --sha256 HEX            the digest the content must have\n"
     "  -h, --help              show this help\n";
 
@@ -44,6 +46,7 @@ int cmd_publish(int argc, char **argv, struct regctl *rc)
 	static const struct option options[] = {
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ "annotation", required_argument, NULL, OPT_ANNOTATION },
+		{ "type", required_argument, NULL, OPT_TYPE },
 		{ "artifact-type", required_argument, NULL, OPT_TYPE },
 		{ "sha256", required_argument, NULL, OPT_SHA256 },
 		{ NULL, 0, NULL, 0 },

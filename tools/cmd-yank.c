@@ -4,35 +4,51 @@
  * read by its exact name: nothing that depends on it breaks.
  */
 #include <getopt.h>
+#include <pwd.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include "names.h"
 #include "regctl.h"
 
 static const char yank_usage[] =
-    "usage: regctl yank REPO:TAG\n"
+    "usage: regctl yank [--reason TEXT] REPO:TAG\n"
     "       regctl unyank REPO:TAG\n"
     "\n"
-    "yank hides a tag from listings (ls, the registry/ folders) and from\n"
-    "searches; it can still be read by its exact name. unyank shows it\n"
-    "again. Tags are never deleted silently: see regctl rm.\n"
+    "yank hides a tag from listings (ls, the registry/ folders), from\n"
+    "searches and from version ranges; it can still be read by its exact\n"
+    "name. Who yanked it (the user running regctl), when and why are\n"
+    "kept, and shown by regctl inspect. unyank shows it again and forgets\n"
+    "them. Tags are never deleted silently: see regctl rm.\n"
     "\n"
-    "  -h, --help  show this help\n";
+    "  --reason TEXT  why it was yanked\n"
+    "  -h, --help     show this help\n";
 
 static int set_yanked(int argc, char **argv, struct regctl *rc, bool yanked)
 {
+	enum { OPT_REASON = REGCTL_OPT_LONG };
 	static const struct option options[] = {
 		{ "help", no_argument, NULL, 'h' },
+		{ "reason", required_argument, NULL, OPT_REASON },
 		{ NULL, 0, NULL, 0 },
 	};
 	char repo[RFS_REPO_MAX + 1], name[RFS_TAG_MAX + 1];
 	struct rfs_error err = { 0 };
 	struct rfs_store *store = NULL;
+	const char *reason = NULL;
+	struct passwd *pw;
 	int c, r, ret;
 
 	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
 		if (c == 'h')
 			return regctl_usage(yank_usage, false);
+		if (c == OPT_REASON && !yanked)
+			return regctl_usage_error(yank_usage,
+						  "unyank takes no --reason");
+		if (c == OPT_REASON) {
+			reason = optarg;
+			continue;
+		}
 		return regctl_option_error(argv, c, yank_usage);
 	}
 	if (argc - optind != 1)
@@ -44,8 +60,9 @@ static int set_yanked(int argc, char **argv, struct regctl *rc, bool yanked)
 	ret = regctl_open_store(rc, 0, &store);
 	if (ret)
 		return ret;
-	r = rfs_catalog_set_yanked(rfs_store_catalog(store), repo, name, yanked,
-				   &err);
+	pw = getpwuid(getuid());
+	r = rfs_catalog_yank(rfs_store_catalog(store), repo, name, yanked,
+			     pw ? pw->pw_name : NULL, reason, &err);
 	if (r)
 		ret = regctl_error("%s", rfs_error_message(&err, r));
 	else

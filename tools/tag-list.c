@@ -47,6 +47,8 @@ int tag_list_add(void *ctx, const struct rfs_tag *tag)
 
 	if (tag->yanked && !rows->with_yanked)
 		return 0;
+	if (rows->type && strcmp(tag->artifact_type, rows->type) != 0)
+		return 0;
 	if (rows->nr == rows->alloc) {
 		size_t alloc = rows->alloc ? rows->alloc * 2 : 64;
 		struct tag_row *v = realloc(rows->v, alloc * sizeof(*v));

@@ -29,6 +29,7 @@ struct tag_list {
 	struct tag_row *v;
 	size_t nr, alloc;
 	bool with_yanked; /* keep yanked tags (left out by default) */
+	const char *type; /* only tags of this artifact type, or NULL */
 };
 
 /* "sha256:" and the first 12 hex digits, as docker shortens image ids. */

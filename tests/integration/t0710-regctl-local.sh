@@ -120,6 +120,8 @@ expect_eq "$(found example.COM)" "tool:v1" "part of a value"
 expect_eq "$(found gadget --type application/x-gadget)" "gadget:v1" "--type keeps that artifact type"
 expect_eq "$(found widget --type application/x-gadget)" "" "and nothing else"
 expect_eq "$(found nothing-like-it)" "" "no match: an empty array"
+expect_eq "$(R ls --type application/x-gadget --json | json_get '[t["repository"] + ":" + t["tag"] for t in d]')" \
+	"['gadget:v1']" "ls --type lists only that artifact type"
 expect_status 0 R search gadget
 expect_eq "$(awk 'NR > 1 { print $1 ":" $2 }' <<<"$OUT" | tr '\n' ' ')" "gadget:v1 gadget:v2 " \
 	"the table lists the matches as regctl ls does"
@@ -146,6 +148,14 @@ check "and in its registry/ folder" wait_until 3 dir_has "$MNT/registry/widget" 
 expect_eq "$(found widget)" "widget:v1" "and found again"
 expect_status 1 R yank widget:v9
 expect_eq "$OUT" "regctl: no such tag 'widget:v9'" "yanking a missing tag: a clear message"
+expect_ok R yank --reason "CVE-2026-0001: bad TLS" widget:v1
+expect_match "$(R inspect widget:v1)" "yanked: +yes, by $(id -un) at [0-9T:-]+Z: CVE-2026-0001: bad TLS" \
+	"inspect shows who yanked it, when and why"
+expect_eq "$(R inspect widget:v1 --json | json_get 'd["yank"]["by"], d["yank"]["reason"]')" \
+	"('$(id -un)', 'CVE-2026-0001: bad TLS')" "inspect --json too"
+expect_ok R unyank widget:v1
+check "unyank forgets the record" sh -c '! "$1" --store "$2" inspect widget:v1 | grep -q yanked' _ "$REGCTL" "$STORE"
+expect_status 2 R unyank --reason why widget:v1
 
 # --- rm --------------------------------------------------------------------------------
 
