@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -208,18 +209,21 @@ static int read_manifest_blob(struct rfs_registry *reg, const char *digest,
 	return 0;
 }
 
-/* The media type a stored manifest declares (or its shape says). */
-static void sniff_media_type(struct rfs_registry_manifest *out)
+/* The media type a stored manifest declares (or its shape says): 0, or
+ * -EINVAL when it is no manifest (OCI's is set then). */
+static int sniff_media_type(struct rfs_registry_manifest *out)
 {
 	struct rfs_manifest m = { 0 };
+	int rc = rfs_manifest_parse(out->body, out->len, NULL, &m, NULL);
 
-	if (rfs_manifest_parse(out->body, out->len, NULL, &m, NULL) == 0)
+	if (rc == 0)
 		snprintf(out->media_type, sizeof(out->media_type), "%s",
 			 m.media_type);
 	else
 		snprintf(out->media_type, sizeof(out->media_type), "%s",
 			 RFS_MT_OCI_MANIFEST);
 	rfs_manifest_release(&m);
+	return rc;
 }
 
 /* The manifest of a tag: the stored one of a pushed or pinned tag, the
@@ -330,11 +334,13 @@ int rfs_registry_manifest_get(struct rfs_registry *reg, const char *repo,
 				 row.media_type);
 		return rc;
 	}
-	/* A pinned tag's manifest, or a local tag's built one. */
+	/* A pinned tag's manifest, or a local tag's built one; not any
+	 * other blob of repo (a layer, a config). */
 	if (rfs_catalog_repo_has_blob(catalog(reg), repo, reference) == 0 &&
 	    read_manifest_blob(reg, reference, out, st) == 0) {
-		sniff_media_type(out);
-		return 0;
+		if (sniff_media_type(out) == 0)
+			return 0;
+		rfs_registry_manifest_release(out);
 	}
 	if (find_built(reg, repo, reference, &tag))
 		return tag_manifest(reg, &tag, out, st);
@@ -525,7 +531,7 @@ int rfs_registry_manifest_put(struct rfs_registry *reg, const char *repo,
 	const char *tag = NULL;
 	struct rfs_tag old;
 	bool replace = false;
-	json_t *sub;
+	json_t *sub, *mt;
 	int rc;
 
 	subject[0] = '\0';
@@ -553,14 +559,21 @@ int rfs_registry_manifest_put(struct rfs_registry *reg, const char *repo,
 	if (content_type && !*content_type)
 		content_type = NULL;
 	rc = rfs_manifest_parse(body, len, content_type, &ps.m, &err);
-	if (!rc && content_type && strcmp(content_type, ps.m.media_type) != 0)
-		rc =
-		    rfs_error_set(&err, -EINVAL, "the body is a %s, sent as %s",
-				  ps.m.media_type, content_type);
 	if (rc)
 		return fail(st, 400, RFS_OCI_MANIFEST_INVALID, rc, "%s",
 			    rfs_error_message(&err, rc));
 	ps.root = json_loadb(body, len, 0, NULL);
+	/* The parser takes a Content-Type of the body's kind (Docker's for
+	 * an OCI body) and its parameters; a push must say what the body
+	 * declares. */
+	mt = json_object_get(ps.root, "mediaType");
+	if (json_is_string(mt) &&
+	    strcasecmp(json_string_value(mt), ps.m.media_type) != 0) {
+		rc = fail(st, 400, RFS_OCI_MANIFEST_INVALID, -EINVAL,
+			  "the body is a %.200s, sent as %s",
+			  json_string_value(mt), ps.m.media_type);
+		goto out;
+	}
 	sub = json_object_get(json_object_get(ps.root, "subject"), "digest");
 	if (json_is_string(sub)) {
 		if (!rfs_digest_valid(json_string_value(sub))) {
