@@ -94,6 +94,7 @@ static int manifest_put_locked(struct rfs_catalog *cat,
 {
 	int64_t now = rfs_now_ns();
 	struct rfs_manifest_row row;
+	struct rfs_tag old;
 	int rc;
 
 	rc = catalog_run(cat, ST_BLOB_INSERT, "tii", put->digest,
@@ -133,6 +134,15 @@ static int manifest_put_locked(struct rfs_catalog *cat,
 				     put->digest);
 	if (!put->tag)
 		return 0;
+	/* Pushed again, maybe by a client that raced with this one: the
+	 * tag stands as it is. */
+	if (catalog_get_row(cat, ST_TAG_GET, ROW_TAG, &old, "tt", put->repo,
+			    put->tag->tag) == 0 &&
+	    strcmp(old.manifest, put->digest) == 0) {
+		if (tag_out)
+			*tag_out = old;
+		return 0;
+	}
 	return catalog_pin_tag_locked(cat, put->tag,
 				      put->replace ? CATALOG_REPLACE_ANY
 						   : CATALOG_REPLACE_NONE,
@@ -194,6 +204,9 @@ static int manifest_delete_locked(struct rfs_catalog *cat, const char *repo,
 	sqlite3_stmt *s;
 	int rc, step, removed = 0;
 
+	/* In batches of doomed[]: a step stopped at a row means more. */
+again:
+	n = 0;
 	s = catalog_query(cat, ST_MANIFEST_TAGS, "tt", repo, digest);
 	if (!s)
 		return -EIO;
@@ -226,6 +239,8 @@ static int manifest_delete_locked(struct rfs_catalog *cat, const char *repo,
 					     digest);
 		removed++;
 	}
+	if (step == SQLITE_ROW)
+		goto again;
 	if (catalog_get_row(cat, ST_MANIFEST_GET, ROW_NONE, NULL, "tt", repo,
 			    digest) == 0) {
 		rc = catalog_run(cat, ST_MANIFEST_DELETE, "tt", repo, digest);
