@@ -1174,28 +1174,47 @@ int64_t rfs_pull_evict(struct rfs_pull *pull, uint64_t max,
 	return freed;
 }
 
-struct layer_fetch {
-	struct rfs_pull *pull;
-	const struct rfs_tag *tag;
-	struct rfs_error *err;
+/* The layers of a folder tag, all listed before the first is fetched:
+ * the listing holds the catalog's lock, which a download takes to record
+ * its blob. */
+struct layer_list {
+	struct rfs_layer *v;
+	size_t n, cap;
 };
 
-static int fetch_layer(void *ctx, const struct rfs_layer *layer)
+static int add_layer(void *ctx, const struct rfs_layer *layer)
 {
-	struct layer_fetch *lf = ctx;
+	struct layer_list *l = ctx;
 
-	return rfs_pull_fetch_wait(lf->pull, lf->tag, layer->digest,
-				   layer->size, lf->err);
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 8;
+		struct rfs_layer *v = realloc(l->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = *layer;
+	return 0;
 }
 
 int rfs_pull_fetch_tag(struct rfs_pull *pull, const struct rfs_tag *tag,
 		       struct rfs_error *err)
 {
-	struct layer_fetch lf = { pull, tag, err };
+	struct layer_list l = { 0 };
+	int rc;
 
 	if (tag->kind == RFS_TAG_FILE)
 		return rfs_pull_fetch_wait(pull, tag, tag->digest, tag->size,
 					   err);
-	return rfs_catalog_list_layers(catalog(pull), tag->id, fetch_layer,
-				       &lf);
+	rc = rfs_catalog_list_layers(catalog(pull), tag->id, add_layer, &l);
+	if (rc < 0)
+		rc = rfs_error_set(err, rc, "cannot list the layers of '%s:%s'",
+				   tag->repo, tag->name);
+	for (size_t i = 0; !rc && i < l.n; i++)
+		rc = rfs_pull_fetch_wait(pull, tag, l.v[i].digest, l.v[i].size,
+					 err);
+	free(l.v);
+	return rc;
 }
