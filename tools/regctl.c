@@ -31,6 +31,8 @@ static const struct regctl_cmd commands[] = {
 	{ "push", cmd_push, "push a local tag to a remote registry" },
 	{ "pull", cmd_pull, "fetch a remote tag into the store now" },
 	{ "cp", cmd_cp, "copy or promote a tag, local or remote, same digest" },
+	{ "import", cmd_import,
+	  "bring a Hades registry, folder tree, OCI layout or index in" },
 	{ "prefetch", cmd_prefetch,
 	  "fetch the upstream tags matching patterns ahead of use" },
 	{ "yank", cmd_yank, "hide a tag from listings; it stays readable" },

@@ -42,6 +42,7 @@ int cmd_cp(int argc, char **argv, struct regctl *rc);
 int cmd_fsck(int argc, char **argv, struct regctl *rc);
 int cmd_health(int argc, char **argv, struct regctl *rc);
 int cmd_help(int argc, char **argv, struct regctl *rc);
+int cmd_import(int argc, char **argv, struct regctl *rc);
 int cmd_inspect(int argc, char **argv, struct regctl *rc);
 int cmd_login(int argc, char **argv, struct regctl *rc);
 int cmd_logout(int argc, char **argv, struct regctl *rc);
