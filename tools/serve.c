@@ -290,6 +290,21 @@ static enum MHD_Result send_status(struct request *r, struct MHD_Connection *c,
 
 /* --- authentication --------------------------------------------------- */
 
+/* Basic credentials with an empty user and password (base64 of ":"):
+ * what containers/image clients (skopeo, podman, buildah) send without a
+ * login once /v2/ answered 401 with a Basic challenge. No login, not a
+ * wrong one: the caller is anonymous. */
+static bool empty_basic(const char *auth)
+{
+	if (strncasecmp(auth, "Basic", 5) != 0 ||
+	    (auth[5] != ' ' && auth[5] != '\t'))
+		return false;
+	auth += 5;
+	while (*auth == ' ' || *auth == '\t')
+		auth++;
+	return strcmp(auth, "Og==") == 0;
+}
+
 /* Who the request says it is, checked; 0 when it may go on, else an
  * answer was queued (401 or 403). */
 static int authorize(struct request *r, struct MHD_Connection *c,
@@ -301,6 +316,8 @@ static int authorize(struct request *r, struct MHD_Connection *c,
 
 	if (!o->access)
 		return 0;
+	if (auth && empty_basic(auth))
+		auth = NULL;
 	if (auth && rfs_access_authenticate(o->access, auth, r->user,
 					    sizeof(r->user)) != 0) {
 		serve_metrics_auth_failure(r->s->metrics);
