@@ -369,6 +369,35 @@ static bool accepts(const char *accept, const char *media_type)
 	return false;
 }
 
+struct accept_check {
+	const char *media_type;
+	bool seen; /* an Accept header */
+	bool ok;   /* one that takes media_type */
+};
+
+static enum MHD_Result accept_one(void *cls, enum MHD_ValueKind kind,
+				  const char *key, const char *value)
+{
+	struct accept_check *a = cls;
+
+	(void)kind;
+	if (strcasecmp(key, "Accept") == 0) {
+		a->seen = true;
+		a->ok = a->ok || accepts(value, a->media_type);
+	}
+	return MHD_YES;
+}
+
+/* Does the request take media_type? Go clients (skopeo, podman, docker)
+ * send an Accept header a type: any of them may. */
+static bool request_accepts(struct MHD_Connection *c, const char *media_type)
+{
+	struct accept_check a = { .media_type = media_type };
+
+	MHD_get_connection_values(c, MHD_HEADER_KIND, accept_one, &a);
+	return !a.seen || a.ok;
+}
+
 static enum MHD_Result get_manifest(struct request *r, struct MHD_Connection *c)
 {
 	struct rfs_registry_manifest m;
@@ -378,7 +407,7 @@ static enum MHD_Result get_manifest(struct request *r, struct MHD_Connection *c)
 
 	if (rfs_registry_manifest_get(r->s->opts.reg, r->repo, r->ref, &m, &st))
 		return send_error(r, c, &st);
-	if (!accepts(header(c, "Accept"), m.media_type)) {
+	if (!request_accepts(c, m.media_type)) {
 		rfs_registry_manifest_release(&m);
 		return send_fail(r, c, 404, RFS_OCI_MANIFEST_UNKNOWN,
 				 "the manifest is a %s, which the request "
