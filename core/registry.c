@@ -453,7 +453,41 @@ struct put_state {
 	json_t *root;
 	const char **blobs;
 	size_t n_blobs;
+	/* An index's manifest for this platform, which mounts show. */
+	struct rfs_registry_manifest platform_blob;
+	struct rfs_manifest platform;
 };
+
+/* What a tag of the manifest shows in mounts (manifest.h): an image's
+ * layers; for an index, those of this platform's image, as a pin through
+ * an upstream shows them (pull.c), while the tag serves the index. An
+ * index without this platform is a folder of its manifest.json. */
+static int tag_shape(struct rfs_registry *reg, const char *body, size_t len,
+		     const char *digest, struct put_state *ps,
+		     struct rfs_oci_status *st)
+{
+	const struct rfs_descriptor *d = NULL;
+	struct rfs_registry_manifest *pb = &ps->platform_blob;
+	struct rfs_error err = { 0 };
+	struct rfs_oci_status ignored;
+	int rc;
+
+	if (ps->m.kind == RFS_MANIFEST_INDEX)
+		d = rfs_manifest_pick_platform(&ps->m);
+	/* check_blobs found it in the repository. */
+	if (d && read_manifest_blob(reg, d->digest, pb, &ignored) == 0 &&
+	    rfs_manifest_parse(pb->body, pb->len, d->media_type, &ps->platform,
+			       NULL) == 0 &&
+	    ps->platform.kind == RFS_MANIFEST_IMAGE)
+		rc = rfs_manifest_tag(pb->body, pb->len, pb->digest,
+				      &ps->platform, &ps->mt, &err);
+	else
+		rc = rfs_manifest_tag(body, len, digest, &ps->m, &ps->mt, &err);
+	if (rc)
+		return fail(st, 400, RFS_OCI_MANIFEST_INVALID, rc, "%s",
+			    rfs_error_message(&err, rc));
+	return 0;
+}
 
 static int record_manifest(struct rfs_registry *reg, const char *repo,
 			   const char *tag, bool replace, const char *body,
@@ -466,10 +500,9 @@ static int record_manifest(struct rfs_registry *reg, const char *repo,
 	int lock = -1, rc;
 
 	if (tag) {
-		rc = rfs_manifest_tag(body, len, digest, &ps->m, &ps->mt, &err);
+		rc = tag_shape(reg, body, len, digest, ps, st);
 		if (rc)
-			return fail(st, 400, RFS_OCI_MANIFEST_INVALID, rc, "%s",
-				    rfs_error_message(&err, rc));
+			return rc;
 		pin = (struct rfs_pin){
 			.repo = repo,
 			.tag = tag,
@@ -611,6 +644,8 @@ int rfs_registry_manifest_put(struct rfs_registry *reg, const char *repo,
 			     subject[0] ? subject : NULL, &ps, st);
 out:
 	rfs_manifest_tag_release(&ps.mt);
+	rfs_manifest_release(&ps.platform);
+	rfs_registry_manifest_release(&ps.platform_blob);
 	rfs_manifest_release(&ps.m);
 	json_decref(ps.root);
 	free(ps.blobs);
