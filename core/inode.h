@@ -8,7 +8,8 @@
  *   1                     the mount root
  *   2, 3                  registry/ and incoming/
  *   KIND << 56 | row id   a directory under registry/ or incoming/, a tag,
- *                         a layer or manifest.json of a multi-layer tag
+ *                         a layer or manifest.json of a multi-layer tag,
+ *                         a version range's link to a tag (the tag's id)
  *   STAGED << 56 | id     an in-progress file in incoming/: mount << 32 | n,
  *                         where mount is the mount's number in the store
  *                         (rfs_catalog_export_ids), so no id repeats after
@@ -34,6 +35,9 @@ enum rfs_node_kind {
 	RFS_NODE_STAGED,   /* in-progress file in incoming/, not stable */
 	RFS_NODE_LAYER,	   /* a layer in the folder of a multi-layer tag */
 	RFS_NODE_MANIFEST, /* manifest.json in that folder (the tag's id) */
+	RFS_NODE_RANGE,	   /* a version range in a repository folder: a
+			      symbolic link to the tag it resolved to (the
+			      tag's id) */
 };
 
 #define RFS_INO_ROOT	   1
@@ -62,7 +66,7 @@ static inline enum rfs_node_kind rfs_ino_kind(uint64_t ino)
 	case RFS_INO_INCOMING: return RFS_NODE_INCOMING_TOP;
 	}
 	uint64_t kind = ino >> RFS_INO_KIND_SHIFT;
-	if (kind < RFS_NODE_REGISTRY_DIR || kind > RFS_NODE_MANIFEST)
+	if (kind < RFS_NODE_REGISTRY_DIR || kind > RFS_NODE_RANGE)
 		return RFS_NODE_NONE;
 	return (enum rfs_node_kind)kind;
 }

@@ -490,6 +490,11 @@ static void release(struct rfs_versions *v, struct vindex *x)
 	pthread_mutex_unlock(&v->lock);
 }
 
+struct rfs_catalog *rfs_versions_catalog(struct rfs_versions *v)
+{
+	return v->cat;
+}
+
 int rfs_versions_new(struct rfs_catalog *cat, size_t max_repos,
 		     struct rfs_versions **out)
 {

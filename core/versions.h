@@ -60,6 +60,8 @@ struct rfs_versions;
 /* max_repos 0: RFS_VERSIONS_REPOS_DEFAULT. -ENOMEM or 0. */
 int rfs_versions_new(struct rfs_catalog *cat, size_t max_repos,
 		     struct rfs_versions **out);
+/* The catalog it reads. */
+struct rfs_catalog *rfs_versions_catalog(struct rfs_versions *v);
 /* Callers must be done with it. Accepts NULL; clears *v. */
 void rfs_versions_free(struct rfs_versions **v);
 

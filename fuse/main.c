@@ -13,6 +13,7 @@
 #include "config.h"
 #include "inode.h"
 #include "regfs.h"
+#include "versions.h"
 
 enum { KEY_FSNAME, KEY_SUBTYPE };
 
@@ -193,6 +194,8 @@ int main(int argc, char *argv[])
 	    opts.publish && !strcmp(opts.publish, "rename");
 	if (rfs_incoming_new(fs.store, &inc_opts, &fs.incoming) != 0)
 		goto out_store;
+	if (rfs_versions_new(rfs_store_catalog(fs.store), 0, &fs.versions))
+		goto out_incoming;
 	rc = rfs_config_from_options(&cfg, opts.config, opts.upstream,
 				     opts.cache_max, &err);
 	if (!rc)
@@ -283,6 +286,7 @@ out_incoming:
 	free(fsname);
 	rfs_pull_free(&fs.pull);
 	rfs_config_release(&cfg);
+	rfs_versions_free(&fs.versions);
 	rfs_incoming_free(&fs.incoming);
 out_store:
 	rfs_store_close(&fs.store);

@@ -12,6 +12,7 @@
 
 #include "inode.h"
 #include "regfs.h"
+#include "resolve.h"
 
 /* Sealed content is immutable: let the kernel keep it (seconds). */
 #define SEALED_TIMEOUT (365.0 * 24 * 3600)
@@ -21,6 +22,9 @@
  * refresh or regctl rm retires in another process are dropped from the
  * kernel by regfs_watch_retired().) */
 #define UPSTREAM_ENTRY_TIMEOUT 1.0
+/* A version range resolves to a tag until a newer one is sealed or one is
+ * yanked: the kernel asks again after this long (seconds). */
+#define RANGE_ENTRY_TIMEOUT 1.0
 /* A listing entry whose inode is not known until it is looked up. */
 
 static struct timespec timespec_of(int64_t ns)
@@ -83,6 +87,17 @@ static void fill_tag(struct regfs *fs, struct stat *st,
 	}
 	fill_file(fs, st, ino, tag->mode, tag->size, tag->mtime_ns);
 	st->st_ctim = timespec_of(tag->created_ns);
+}
+
+/* A version range: a symbolic link whose target is the tag's name. */
+static void fill_range(struct regfs *fs, struct stat *st,
+		       const struct rfs_tag *tag)
+{
+	fill_common(fs, st, rfs_ino_make(RFS_NODE_RANGE, tag->id));
+	st->st_mode = S_IFLNK | 0777;
+	st->st_nlink = 1;
+	st->st_size = (off_t)strlen(tag->name);
+	set_times(st, tag->created_ns);
 }
 
 static void fill_staged(struct regfs *fs, struct stat *st,
@@ -175,6 +190,13 @@ int regfs_stat_ino(struct regfs *fs, uint64_t ino, struct stat *st,
 		fill_tag(fs, st, &tag);
 		*timeout = SEALED_TIMEOUT;
 		return 0;
+	case RFS_NODE_RANGE:
+		rc = rfs_catalog_tag_by_id(cat, rfs_ino_id(ino), &tag);
+		if (rc)
+			return rc;
+		fill_range(fs, st, &tag); /* a link to one tag, for ever */
+		*timeout = SEALED_TIMEOUT;
+		return 0;
 	case RFS_NODE_LAYER:
 	case RFS_NODE_MANIFEST: {
 		struct rfs_blob_ref ref;
@@ -219,6 +241,7 @@ int regfs_dir_of(uint64_t ino, bool *incoming, int64_t *dir)
 	case RFS_NODE_TAG: /* a multi-layer tag: see lookup_layers() */
 	case RFS_NODE_LAYER:
 	case RFS_NODE_MANIFEST:
+	case RFS_NODE_RANGE:
 	case RFS_NODE_STAGED: return -ENOTDIR;
 	case RFS_NODE_NONE: break;
 	}
@@ -252,6 +275,19 @@ void regfs_entry_for_tag(struct regfs *fs, struct fuse_entry_param *e,
 	 * upstream may be refreshed to another inode. */
 	e->entry_timeout =
 	    tag->origin[0] ? UPSTREAM_ENTRY_TIMEOUT : SEALED_TIMEOUT;
+	e->attr_timeout = SEALED_TIMEOUT;
+}
+
+/* The link a version range is, to the tag it resolved to now: the name
+ * is asked again after RANGE_ENTRY_TIMEOUT, the link never changes. */
+static void entry_for_range(struct regfs *fs, struct fuse_entry_param *e,
+			    const struct rfs_tag *tag)
+{
+	memset(e, 0, sizeof(*e));
+	fill_range(fs, &e->attr, tag);
+	e->ino = e->attr.st_ino;
+	e->generation = fs->generation;
+	e->entry_timeout = RANGE_ENTRY_TIMEOUT;
 	e->attr_timeout = SEALED_TIMEOUT;
 }
 
@@ -346,6 +382,19 @@ static int lookup_registry(struct regfs *fs, int64_t d, const char *name,
 			}
 		}
 	}
+	if (d != 0 && !asked_in_vain) {
+		struct rfs_version_match match;
+
+		/* A version range: a link to the tag it picks now. */
+		rc = rfs_resolve_range(fs->versions, fs->pull, parent.path,
+				       name, &tag, &match, NULL);
+		if (rc == 0) {
+			entry_for_range(fs, e, &tag);
+			return 0;
+		}
+		if (rc == -EINVAL)
+			return rc;
+	}
 	rc = rfs_catalog_dir_lookup(cat, d, name, &dir);
 	if (rc == 0 && (dir.sealed || rfs_pull_serves(fs->pull, dir.path))) {
 		regfs_entry_for_dir(fs, e, false, &dir);
@@ -419,6 +468,7 @@ static int check_live(struct regfs *fs, uint64_t ino)
 		id = layer.tag;
 		break;
 	case RFS_NODE_TAG:
+	case RFS_NODE_RANGE:
 	case RFS_NODE_MANIFEST: break;
 	default: return 0;
 	}
@@ -482,6 +532,7 @@ static int lookup_parent(struct regfs *fs, uint64_t ino,
 		    fs, rfs_ino_make(RFS_NODE_REGISTRY_DIR, tag.dir), e);
 	case RFS_NODE_LAYER:
 	case RFS_NODE_MANIFEST:
+	case RFS_NODE_RANGE:
 	case RFS_NODE_STAGED: return -ENOTDIR;
 	case RFS_NODE_NONE: break;
 	}

@@ -117,6 +117,22 @@ static void regfs_getattr(fuse_req_t req, fuse_ino_t ino,
 		fuse_reply_attr(req, &st, timeout);
 }
 
+/* A version range is a link to the tag it resolved to: its name. */
+static void regfs_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct regfs *fs = regfs_data(req);
+	struct rfs_tag tag;
+	int rc = -EINVAL;
+
+	if (rfs_ino_kind(ino) == RFS_NODE_RANGE)
+		rc = rfs_catalog_tag_by_id(rfs_store_catalog(fs->store),
+					   rfs_ino_id(ino), &tag);
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_readlink(req, tag.name);
+}
+
 static void log_error(const struct rfs_error *err, int rc)
 {
 	regfs_log(REGFS_LOG_ERROR, "%s", rfs_error_message(err, rc));
@@ -1095,6 +1111,7 @@ const struct fuse_lowlevel_ops regfs_ops = {
 	.forget = regfs_forget,
 	.forget_multi = regfs_forget_multi,
 	.getattr = regfs_getattr,
+	.readlink = regfs_readlink,
 	.setattr = regfs_setattr,
 	.mkdir = regfs_mkdir,
 	.unlink = regfs_unlink,

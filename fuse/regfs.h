@@ -29,7 +29,8 @@ struct regfs_open {
 struct regfs {
 	struct rfs_store *store;
 	struct rfs_incoming *incoming;
-	struct rfs_pull *pull; /* upstreams; serves nothing when none */
+	struct rfs_pull *pull;	       /* upstreams; serves nothing when none */
+	struct rfs_versions *versions; /* version ranges in the tree */
 	struct fuse_session *se;
 	struct regfs_passthrough *passthrough; /* NULL: the daemon reads */
 	/* watch.c: the thread that follows other processes' changes */

@@ -14,26 +14,46 @@
 #include "names.h"
 #include "regctl.h"
 #include "tag-list.h"
+#include "versions.h"
 
 static const char ls_usage[] =
-    "usage: regctl ls [REPO] [--type TYPE] [--all] [--json]\n"
+    "usage: regctl ls [REPO] [--type TYPE] [--versions] [--all] [--json]\n"
     "\n"
     "List sealed tags, sorted by repository and tag: all of them, or those of\n"
     "repository REPO. Times are UTC. Yanked tags are left out.\n"
     "\n"
     "  --type TYPE  only artifacts of this type (user.regfs.artifact_type,\n"
     "               set by publish --type), as docker images filters\n"
+    "  --versions   sort each repository's tags by semantic version\n"
+    "               precedence (1.2.0 < 1.10.0, 2.0.0-rc.1 < 2.0.0), tags\n"
+    "               that are not versions last, by name\n"
     "  --all        list yanked tags too, marked \"(yanked)\"\n"
     "  --json       print a JSON array of {repository, tag, digest, size,\n"
     "               created}: full digests, sizes in bytes, RFC 3339 times\n"
     "  -h, --help   show this help\n";
 
+/* Repositories by name, their tags by version precedence. */
+static int by_version(const void *a, const void *b)
+{
+	const struct tag_row *x = a, *y = b;
+	int c = strcmp(x->repo, y->repo);
+
+	return c ? c : rfs_versions_cmp(x->tag, y->tag);
+}
+
 int cmd_ls(int argc, char **argv, struct regctl *rc)
 {
-	enum { OPT_HELP = REGCTL_OPT_LONG, OPT_JSON, OPT_ALL, OPT_TYPE };
+	enum {
+		OPT_HELP = REGCTL_OPT_LONG,
+		OPT_JSON,
+		OPT_ALL,
+		OPT_TYPE,
+		OPT_VERSIONS
+	};
 	static const struct option options[] = {
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ "type", required_argument, NULL, OPT_TYPE },
+		{ "versions", no_argument, NULL, OPT_VERSIONS },
 		{ "all", no_argument, NULL, OPT_ALL },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ NULL, 0, NULL, 0 },
@@ -41,7 +61,7 @@ int cmd_ls(int argc, char **argv, struct regctl *rc)
 	struct rfs_store *store = NULL;
 	struct tag_list rows = { .v = NULL };
 	const char *repo = NULL;
-	bool json = false;
+	bool json = false, versions = false;
 	int c, r, ret;
 
 	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
@@ -51,6 +71,7 @@ int cmd_ls(int argc, char **argv, struct regctl *rc)
 		case OPT_JSON: json = true; break;
 		case OPT_ALL: rows.with_yanked = true; break;
 		case OPT_TYPE: rows.type = optarg; break;
+		case OPT_VERSIONS: versions = true; break;
 		default: return regctl_option_error(argv, c, ls_usage);
 		}
 	}
@@ -73,6 +94,8 @@ int cmd_ls(int argc, char **argv, struct regctl *rc)
 		ret = regctl_error("cannot list tags: %s", strerror(-r));
 		goto out;
 	}
+	if (versions && rows.nr)
+		qsort(rows.v, rows.nr, sizeof(*rows.v), by_version);
 	ret = tag_list_print(&rows, json);
 out:
 	tag_list_release(&rows);

@@ -26,6 +26,8 @@
 static const struct regctl_cmd commands[] = {
 	{ "ls", cmd_ls, "list tags with their digest, size and creation time" },
 	{ "inspect", cmd_inspect, "show one tag and the blob that holds it" },
+	{ "resolve", cmd_resolve,
+	  "print the tag a name or version range stands for (app@^1.2)" },
 	{ "search", cmd_search, "find tags by repository, tag or annotation" },
 	{ "publish", cmd_publish, "seal a file as a tag, without a mount" },
 	{ "push", cmd_push, "push a local tag to a remote registry" },

@@ -54,6 +54,7 @@ int cmd_publish(int argc, char **argv, struct regctl *rc);
 int cmd_pull(int argc, char **argv, struct regctl *rc);
 int cmd_push(int argc, char **argv, struct regctl *rc);
 int cmd_rm(int argc, char **argv, struct regctl *rc);
+int cmd_resolve(int argc, char **argv, struct regctl *rc);
 int cmd_search(int argc, char **argv, struct regctl *rc);
 int cmd_serve(int argc, char **argv, struct regctl *rc);
 int cmd_unyank(int argc, char **argv, struct regctl *rc);
