@@ -49,9 +49,19 @@ char *plan_pins_json(struct plan_pins *pins);
 int plan_pins_from_json(struct plan_pins *pins, const char *json,
 			struct rfs_error *err);
 char *plan_ref(const char *registry, const char *repo, const char *tag);
+/* The greatest of n tag names that range_text admits, into tag: -ENOENT
+ * when none does, -EINVAL for a malformed range (errors name registry).
+ * For registries without a catalog (filesystem, oci). */
+int plan_pick_version(const struct rfs_plan_registry *r, const char *repo,
+		      const char *range_text, const char *const *names,
+		      size_t n, char tag[RFS_TAG_MAX + 1],
+		      struct rfs_error *err);
 
 /* Resolve repo:tag of registry now (the start of a run). own is the run's
- * store, used when the registry is that store. */
+ * store, used when the registry is that store. tag may be a version range
+ * (semver.h): the highest version it admits is pinned (in a regfs store,
+ * not yanked, as a mount resolves it: resolve.h), under the ref as
+ * written. */
 int plan_registry_resolve(const struct rfs_plan_registry *registry,
 			  struct rfs_store *own, const char *repo,
 			  const char *tag, struct plan_pin *out,

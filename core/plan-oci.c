@@ -29,6 +29,7 @@
 #include "push.h"
 #include "remote.h"
 #include "seal.h"
+#include "strv.h"
 
 /* The store holding the fetched bytes, under a run's pin folder. */
 #define OCI_STORE "oci"
@@ -179,10 +180,27 @@ int plan_oci_resolve(const struct rfs_plan_registry *r, const char *repo,
 {
 	char remote[RFS_REPO_MAX + 1], host[RFS_HOST_MAX + 1];
 	struct rfs_upstream *up = NULL;
+	struct rfs_strv l = { 0 };
+	char name[RFS_TAG_MAX + 1];
+	struct rfs_error why = { 0 };
 	int rc = oci_open(r, repo, &up, remote, host, err);
 
+	/* A version range picks among the registry's tags. */
+	if (!rc && !rfs_name_valid_tag(tag)) {
+		rc = rfs_upstream_list_tags(up, remote, rfs_strv_add, &l, &why);
+		if (rc)
+			rc =
+			    rfs_error_set(err, rc, "registry '%s': %s", r->name,
+					  rfs_error_message(&why, rc));
+		else
+			rc = plan_pick_version(r, repo, tag,
+					       (const char *const *)l.v, l.n,
+					       name, err);
+		tag = name;
+	}
 	if (!rc)
 		rc = resolve_on(r, up, remote, repo, tag, out, err);
+	rfs_strv_free(&l);
 	rfs_upstream_free(&up);
 	return rc;
 }

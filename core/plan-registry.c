@@ -15,6 +15,7 @@
  * that holds another is -EEXIST. Names follow regfs's rules in every type,
  * so a name never reaches outside a registry's folder.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -30,7 +31,9 @@
 #include "manifest.h"
 #include "names.h"
 #include "plan-exec.h"
+#include "resolve.h"
 #include "seal.h"
+#include "semver.h"
 
 void plan_pins_init(struct plan_pins *pins)
 {
@@ -193,11 +196,84 @@ static int check_names(const struct rfs_plan_registry *r, const char *repo,
 		return rfs_error_set(err, -EINVAL,
 				     "registry '%s': invalid name '%s'",
 				     r->name, repo);
-	if (!rfs_name_valid_tag(tag))
+	if (!rfs_name_valid_tag(tag) && !rfs_semver_is_range(tag))
 		return rfs_error_set(err, -EINVAL,
 				     "registry '%s': invalid tag '%s'", r->name,
 				     tag);
 	return 0;
+}
+
+int plan_pick_version(const struct rfs_plan_registry *r, const char *repo,
+		      const char *range_text, const char *const *names,
+		      size_t n, char tag[RFS_TAG_MAX + 1],
+		      struct rfs_error *err)
+{
+	struct rfs_semver_range range;
+	struct rfs_error why = { 0 };
+	long i;
+
+	if (rfs_semver_range_parse(range_text, &range, &why))
+		return rfs_error_set(err, -EINVAL, "registry '%s': %s", r->name,
+				     rfs_error_message(&why, -EINVAL));
+	i = rfs_semver_pick(&range, names, n);
+	if (i < 0)
+		return rfs_error_set(err, -ENOENT,
+				     "registry '%s': no tag of '%s' matches "
+				     "'%s'",
+				     r->name, repo, range_text);
+	snprintf(tag, RFS_TAG_MAX + 1, "%s", names[i]);
+	return 0;
+}
+
+/* The tag a name stands for in a filesystem registry: the file of that
+ * name, else the highest version a range admits among the files of
+ * PATH/<repo>/. */
+static int filesystem_tag(const struct rfs_plan_registry *r, const char *repo,
+			  const char *name, char tag[RFS_TAG_MAX + 1],
+			  struct rfs_error *err)
+{
+	char dir[PATH_MAX];
+	const char **names = NULL;
+	struct dirent *de;
+	struct stat st;
+	size_t n = 0;
+	DIR *d;
+	int rc;
+
+	snprintf(dir, sizeof(dir), "%s/%s/%s", r->path, repo, name);
+	if (rfs_name_valid_tag(name) &&
+	    (stat(dir, &st) == 0 || !rfs_semver_is_range(name))) {
+		snprintf(tag, RFS_TAG_MAX + 1, "%s", name);
+		return 0;
+	}
+	snprintf(dir, sizeof(dir), "%s/%s", r->path, repo);
+	d = opendir(dir);
+	if (!d)
+		return rfs_error_set(err, -errno,
+				     "registry '%s': cannot read "
+				     "'%s': %s",
+				     r->name, dir, strerror(errno));
+	while ((de = readdir(d))) {
+		const char **more;
+
+		if (!rfs_name_valid_tag(de->d_name))
+			continue;
+		more = realloc(names, (n + 1) * sizeof(*names));
+		if (!more || !(more[n] = strdup(de->d_name))) {
+			names = more ? more : names;
+			rc = rfs_error_set(err, -ENOMEM, "out of memory");
+			goto out;
+		}
+		names = more;
+		n++;
+	}
+	rc = plan_pick_version(r, repo, name, names, n, tag, err);
+out:
+	closedir(d);
+	for (size_t i = 0; i < n; i++)
+		free((char *)names[i]);
+	free(names);
+	return rc;
 }
 
 /* The store behind a regfs registry: own when it is the run's own. */
@@ -287,9 +363,12 @@ int plan_registry_resolve(const struct rfs_plan_registry *r,
 			  const char *tag, struct plan_pin *out,
 			  struct rfs_error *err)
 {
+	struct rfs_version_match match;
+	struct rfs_versions *versions = NULL;
 	struct rfs_store *store = NULL;
+	struct rfs_error why = { 0 };
+	char path[PATH_MAX], name[RFS_TAG_MAX + 1];
 	struct rfs_tag t;
-	char path[PATH_MAX];
 	int rc = check_names(r, repo, tag, err);
 
 	memset(out, 0, sizeof(*out));
@@ -301,7 +380,10 @@ int plan_registry_resolve(const struct rfs_plan_registry *r,
 	if (r->type == RFS_REGISTRY_OCI)
 		return plan_oci_resolve(r, repo, tag, out, err);
 	if (r->type == RFS_REGISTRY_FILESYSTEM) {
-		snprintf(path, sizeof(path), "%s/%s/%s", r->path, repo, tag);
+		rc = filesystem_tag(r, repo, tag, name, err);
+		if (rc)
+			return rc;
+		snprintf(path, sizeof(path), "%s/%s/%s", r->path, repo, name);
 		rc = plan_file_digest(path, out->digest, &out->mode, &out->size,
 				      err);
 		if (rc == -ENOENT)
@@ -316,15 +398,24 @@ int plan_registry_resolve(const struct rfs_plan_registry *r,
 	rc = open_store(r, own, RFS_STORE_READONLY, &store, err);
 	if (rc)
 		return rc;
-	rc = rfs_catalog_tag_get(rfs_store_catalog(store), repo, tag, &t);
-	if (rc == -ENOENT)
+	/* The tag of that name, else the version a range picks. */
+	rc = rfs_versions_new(rfs_store_catalog(store), 1, &versions);
+	if (!rc)
+		rc = rfs_resolve_name(versions, NULL, repo, tag, &t, &match,
+				      &why);
+	if (rc == -ENOENT && rfs_semver_is_range(tag))
+		rfs_error_set(err, rc, "registry '%s': %s", r->name,
+			      rfs_error_message(&why, rc));
+	else if (rc == -ENOENT)
 		rfs_error_set(err, rc, "registry '%s' has no tag '%s:%s'",
 			      r->name, repo, tag);
 	else if (rc)
-		rfs_error_set(err, rc, "registry '%s': cannot look up '%s:%s'",
-			      r->name, repo, tag);
+		rfs_error_set(err, rc,
+			      "registry '%s': cannot look up '%s:%s': %s",
+			      r->name, repo, tag, rfs_error_message(&why, rc));
 	else
 		rc = fill_from_tag(store, &t, out, err);
+	rfs_versions_free(&versions);
 	close_store(&store, own);
 	return rc;
 }

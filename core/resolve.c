@@ -9,29 +9,7 @@
 
 #include "names.h"
 #include "resolve.h"
-
-/* The names of a repository's tags upstream, for resolve_list. */
-struct name_list {
-	char **v;
-	size_t n, cap;
-};
-
-static int name_list_add(void *ctx, const char *name)
-{
-	struct name_list *l = ctx;
-
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 256;
-		char **v = realloc(l->v, cap * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		l->v = v;
-		l->cap = cap;
-	}
-	l->v[l->n] = strdup(name);
-	return l->v[l->n++] ? 0 : -ENOMEM;
-}
+#include "strv.h"
 
 static int resolve_upstream(struct rfs_versions *v, struct rfs_pull *pull,
 			    const char *repo,
@@ -40,17 +18,15 @@ static int resolve_upstream(struct rfs_versions *v, struct rfs_pull *pull,
 			    struct rfs_version_match *match,
 			    struct rfs_error *err)
 {
-	struct name_list l = { 0 };
-	int rc = rfs_pull_list_tags(pull, repo, name_list_add, &l, err);
+	struct rfs_strv l = { 0 };
+	int rc = rfs_pull_list_tags(pull, repo, rfs_strv_add, &l, err);
 
 	if (!rc)
 		rc = rfs_versions_resolve_list(
 		    v, repo, range, (const char *const *)l.v, l.n, match, err);
 	if (!rc)
 		rc = rfs_pull_resolve(pull, repo, match->name, out, err);
-	for (size_t i = 0; i < l.n; i++)
-		free(l.v[i]);
-	free(l.v);
+	rfs_strv_free(&l);
 	return rc;
 }
 

@@ -645,3 +645,21 @@ bool rfs_semver_is_range(const char *name)
 		return true;
 	return rfs_semver_range_parse(name, &r, NULL) == 0;
 }
+
+long rfs_semver_pick(const struct rfs_semver_range *r, const char *const *names,
+		     size_t n)
+{
+	struct rfs_semver best, v;
+	long found = -1;
+
+	for (size_t i = 0; i < n; i++) {
+		if (rfs_semver_parse(names[i], &v) != 0 ||
+		    !rfs_semver_range_match(r, &v))
+			continue;
+		if (found < 0 || rfs_semver_order(&v, &best) > 0) {
+			best = v;
+			found = (long)i;
+		}
+	}
+	return found;
+}

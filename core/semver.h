@@ -167,4 +167,11 @@ char *rfs_semver_range_describe(const struct rfs_semver_range *r, char *buf,
  * that is also a valid tag is looked up as a tag first. */
 bool rfs_semver_is_range(const char *name);
 
+/* The index of the name, of n, that is the greatest version (by
+ * rfs_semver_order) the range admits; -1 when none does. Names that are
+ * not versions are passed over. (No yank here: for registries without a
+ * catalog, such as a plan's filesystem and OCI registries.) */
+long rfs_semver_pick(const struct rfs_semver_range *r, const char *const *names,
+		     size_t n);
+
 #endif
