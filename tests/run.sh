@@ -38,6 +38,8 @@ packages=(
 	docker-registry skopeo apache2-utils
 	# headless Chromium loads the browse pages of regctl serve (t1230)
 	chromium
+	# podman pulls from regctl serve (t1210; vfs storage, as root)
+	podman
 	nfs-ganesha nfs-ganesha-vfs rpcbind libnfs-utils libnfs-dev iproute2
 )
 
