@@ -37,7 +37,8 @@ struct rfs_upload {
 	char repo[RFS_REPO_MAX + 1];
 	struct rfs_seal *seal;
 	int64_t used_ns;
-	bool busy; /* a request holds it */
+	bool busy;   /* a request holds it */
+	bool broken; /* a write failed: the seal takes no more */
 	struct rfs_upload *next;
 };
 
@@ -171,6 +172,11 @@ static int check_digest(const char *digest, struct rfs_oci_status *st)
 			    digest);
 	return fail(st, 400, RFS_OCI_DIGEST_INVALID, -EINVAL,
 		    "invalid digest '%.80s'", digest);
+}
+
+int rfs_registry_check_digest(const char *digest, struct rfs_oci_status *st)
+{
+	return check_digest(digest, st);
 }
 
 /* --- manifests -------------------------------------------------------- */
@@ -958,9 +964,11 @@ int rfs_upload_write(struct rfs_upload *u, const void *buf, size_t len,
 	ssize_t n =
 	    rfs_seal_write(u->seal, buf, len, rfs_seal_size(u->seal), &err);
 
-	if (n < 0)
+	if (n < 0) {
+		u->broken = true;
 		return store_failure(st, (int)n, RFS_OCI_BLOB_UPLOAD_INVALID,
 				     &err);
+	}
 	return 0;
 }
 
@@ -979,6 +987,12 @@ static void upload_remove(struct rfs_registry *reg, struct rfs_upload *u)
 
 void rfs_registry_upload_release(struct rfs_registry *reg, struct rfs_upload *u)
 {
+	/* Kept, it would hold its staging space, on a disk that may be
+	 * full, until it expires. */
+	if (u->broken) {
+		rfs_registry_upload_cancel(reg, u);
+		return;
+	}
 	pthread_mutex_lock(&reg->lock);
 	u->busy = false;
 	u->used_ns = rfs_now_ns();
@@ -1002,8 +1016,7 @@ int rfs_registry_upload_finish(struct rfs_registry *reg, struct rfs_upload *u,
 
 	rc = check_digest(digest, st);
 	if (rc) {
-		/* The client may say the right digest next time. */
-		rfs_registry_upload_release(reg, u);
+		rfs_registry_upload_cancel(reg, u);
 		return rc;
 	}
 	upload_remove(reg, u);

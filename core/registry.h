@@ -86,6 +86,9 @@ void rfs_registry_free(struct rfs_registry **reg);
 
 /* Is name a valid repository? (NAME_INVALID otherwise.) */
 bool rfs_registry_valid_repo(const char *name);
+/* 0 when digest is one the registry takes (sha256, well formed), else
+ * DIGEST_INVALID: for a request to refuse before it takes a body. */
+int rfs_registry_check_digest(const char *digest, struct rfs_oci_status *st);
 
 /* Manifests. reference is a tag or a digest. */
 struct rfs_registry_manifest {
@@ -153,11 +156,14 @@ const char *rfs_upload_id(const struct rfs_upload *u);
 uint64_t rfs_upload_size(const struct rfs_upload *u);
 int rfs_upload_write(struct rfs_upload *u, const void *buf, size_t len,
 		     struct rfs_oci_status *st);
-/* Give the session back for later requests. */
+/* Give the session back for later requests; one whose write failed
+ * ends instead (its staging space is given back, BLOB_UPLOAD_UNKNOWN
+ * from then on). */
 void rfs_registry_upload_release(struct rfs_registry *reg,
 				 struct rfs_upload *u);
 /* Verify against digest, seal, and make it a blob of the session's
- * repository; the session ends either way. */
+ * repository; the session ends either way (a malformed digest too:
+ * check it with rfs_registry_check_digest first to keep the session). */
 int rfs_registry_upload_finish(struct rfs_registry *reg, struct rfs_upload *u,
 			       const char *digest, struct rfs_oci_status *st);
 /* End the session, keeping nothing. */

@@ -3,6 +3,7 @@
  * distribution API's answers (rules in core/registry.c), uploads streamed
  * into the seal, blobs sent from their files, the access log (see serve.h).
  */
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <netdb.h>
@@ -61,13 +62,15 @@ struct request {
 	char repo[RFS_REPO_MAX + 1];
 	char ref[RFS_DIGEST_STR_MAX + RFS_TAG_MAX + 2];
 	char user[RFS_ACCESS_USER_MAX + 1];
-	bool push;    /* a request that changes something */
-	bool started; /* the body is being taken in */
+	bool push;	/* a request that changes something */
+	bool started;	/* the body is being taken in */
+	bool long_name; /* the repository's name is too long to keep */
 	/* A failure while the body came in: answered at its end. */
 	bool failed;
 	struct rfs_oci_status st;
 	struct rfs_upload *upload;
-	char *body; /* a manifest's */
+	uint64_t chunk_end; /* where a Content-Range says the chunk ends, +1 */
+	char *body;	    /* a manifest's */
 	size_t body_len, body_cap;
 	int status;
 	uint64_t sent;
@@ -126,7 +129,7 @@ static enum route route_v2(struct request *r, const char *path)
 	if (n > 14 && strcmp(path + n - 10, "/tags/list") == 0) {
 		if (!copy_part(r->repo, sizeof(r->repo), name,
 			       (size_t)(path + n - 10 - name)))
-			return ROUTE_NONE;
+			r->long_name = true;
 		return ROUTE_TAGS;
 	}
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
@@ -142,9 +145,10 @@ static enum route route_v2(struct request *r, const char *path)
 		return ROUTE_NONE;
 	rest = best + best_len;
 	if (strchr(rest, '/') ||
-	    !copy_part(r->repo, sizeof(r->repo), name, (size_t)(best - name)) ||
 	    !copy_part(r->ref, sizeof(r->ref), rest, strlen(rest)))
 		return ROUTE_NONE;
+	if (!copy_part(r->repo, sizeof(r->repo), name, (size_t)(best - name)))
+		r->long_name = true;
 	if (route == ROUTE_UPLOAD && !*rest)
 		return ROUTE_UPLOADS;
 	if (route != ROUTE_UPLOAD && !*rest)
@@ -232,31 +236,38 @@ static enum MHD_Result send_json(struct request *r, struct MHD_Connection *c,
 }
 
 /* An OCI error body: {"errors": [{"code", "message", "detail"}]}. */
-static enum MHD_Result send_error(struct request *r, struct MHD_Connection *c,
-				  const struct rfs_oci_status *st)
+static struct MHD_Response *error_response(const struct rfs_oci_status *st,
+					   size_t *len)
 {
 	json_t *doc = json_pack("{s:[{s:s, s:s, s:{}}]}", "errors", "code",
 				rfs_oci_code_name(st->code), "message",
 				st->message, "detail");
 	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
 	struct MHD_Response *resp;
-	size_t len;
 
 	json_decref(doc);
 	if (!text)
-		return MHD_NO;
-	len = strlen(text);
+		return NULL;
+	*len = strlen(text);
 	resp =
-	    MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+	    MHD_create_response_from_buffer(*len, text, MHD_RESPMEM_MUST_FREE);
 	if (!resp) {
 		free(text);
-		return MHD_NO;
+		return NULL;
 	}
 	MHD_add_response_header(resp, "Content-Type", MT_JSON);
 	if (st->code == RFS_OCI_UNAUTHORIZED)
 		MHD_add_response_header(resp, "WWW-Authenticate",
 					"Basic realm=\"regfs\"");
-	return send_response(r, c, st->http, resp, len);
+	return resp;
+}
+
+static enum MHD_Result send_error(struct request *r, struct MHD_Connection *c,
+				  const struct rfs_oci_status *st)
+{
+	size_t len = 0;
+
+	return send_response(r, c, st->http, error_response(st, &len), len);
 }
 
 static enum MHD_Result send_fail(struct request *r, struct MHD_Connection *c,
@@ -562,24 +573,45 @@ static void upload_location(const struct request *r, const char *id, char *buf,
 	snprintf(buf, size, "/v2/%s/blobs/uploads/%s", r->repo, id);
 }
 
-/* 202 with where the session is and what it holds. */
+/* Where the session is and what it holds. */
+static void add_upload_state(const struct request *r, struct MHD_Response *resp,
+			     struct rfs_upload *u)
+{
+	char location[RFS_REPO_MAX + 64], range[48];
+	uint64_t size = rfs_upload_size(u);
+
+	upload_location(r, rfs_upload_id(u), location, sizeof(location));
+	snprintf(range, sizeof(range), "0-%" PRIu64, size ? size - 1 : 0);
+	MHD_add_response_header(resp, "Location", location);
+	MHD_add_response_header(resp, "Range", range);
+	MHD_add_response_header(resp, "Docker-Upload-UUID", rfs_upload_id(u));
+}
+
+/* 202 or 204 with the session's state. */
 static enum MHD_Result send_upload_state(struct request *r,
 					 struct MHD_Connection *c, int status,
 					 struct rfs_upload *u)
 {
-	char location[RFS_REPO_MAX + 64], range[48];
-	uint64_t size = rfs_upload_size(u);
-	struct MHD_Response *resp;
+	struct MHD_Response *resp = empty_response();
 
-	upload_location(r, rfs_upload_id(u), location, sizeof(location));
-	snprintf(range, sizeof(range), "0-%" PRIu64, size ? size - 1 : 0);
-	resp = empty_response();
 	if (!resp)
 		return MHD_NO;
-	MHD_add_response_header(resp, "Location", location);
-	MHD_add_response_header(resp, "Range", range);
-	MHD_add_response_header(resp, "Docker-Upload-UUID", rfs_upload_id(u));
+	add_upload_state(r, resp, u);
 	return send_response(r, c, status, resp, 0);
+}
+
+/* A refused chunk (416), with the session's state: the client resumes
+ * from there without asking. */
+static enum MHD_Result send_chunk_refused(struct request *r,
+					  struct MHD_Connection *c,
+					  struct rfs_upload *u)
+{
+	size_t len = 0;
+	struct MHD_Response *resp = error_response(&r->st, &len);
+
+	if (resp)
+		add_upload_state(r, resp, u);
+	return send_response(r, c, r->st.http, resp, len);
 }
 
 static enum MHD_Result send_blob_created(struct request *r,
@@ -600,32 +632,44 @@ static enum MHD_Result send_blob_created(struct request *r,
 }
 
 /* Content-Range of a chunk: its first byte must be the next one the
- * session expects (416 otherwise: out of order, or sent again). */
+ * session expects (416 otherwise: out of order, or sent again), and its
+ * length the body's when Content-Length says it (416 too: the session
+ * takes nothing). */
 static int check_chunk(struct request *r, struct MHD_Connection *c)
 {
 	const char *h = header(c, "Content-Range");
-	unsigned long long a, b;
+	const char *cl = header(c, "Content-Length");
+	unsigned long long a, b, n = 0;
 	uint64_t size = rfs_upload_size(r->upload);
+	char *end = NULL;
 
 	if (!h)
 		return 0;
 	if (strncmp(h, "bytes ", 6) == 0)
 		h += 6;
+	r->st = (struct rfs_oci_status){ .http = 416,
+					 .code = RFS_OCI_BLOB_UPLOAD_INVALID };
 	if (sscanf(h, "%llu-%llu", &a, &b) != 2 || b < a || a != size) {
-		r->st = (struct rfs_oci_status){
-			.http = 416,
-			.code = RFS_OCI_BLOB_UPLOAD_INVALID,
-		};
 		snprintf(r->st.message, sizeof(r->st.message),
 			 "the chunk starts at %.40s, the upload has %" PRIu64
 			 " bytes",
 			 h, size);
 		return -1;
 	}
+	if (cl) {
+		errno = 0;
+		n = strtoull(cl, &end, 10);
+	}
+	if (cl && (errno || *end || n != b - a + 1)) {
+		snprintf(r->st.message, sizeof(r->st.message),
+			 "the chunk %llu-%llu has %llu bytes, the body %.20s",
+			 a, b, b - a + 1, cl);
+		return -1;
+	}
+	r->chunk_end = b + 1;
 	return 0;
 }
 
-/* Before the body: find or open the session the request writes to. */
 /* A body the store has no room for is refused before a byte is taken
  * (507), rather than after it filled the disk. */
 static int check_space(struct request *r, struct MHD_Connection *c)
@@ -650,11 +694,18 @@ static int check_space(struct request *r, struct MHD_Connection *c)
 	return -1;
 }
 
+/* Before the body: find or open the session the request writes to. A
+ * session held when this fails is given back by upload_end. */
 static int upload_begin(struct request *r, struct MHD_Connection *c)
 {
 	struct rfs_registry *reg = r->s->opts.reg;
 	const char *mount = arg(c, "mount"), *digest = arg(c, "digest");
 
+	/* Refused before a byte is taken, the session as it was. */
+	if (digest &&
+	    (r->route == ROUTE_UPLOADS || !strcmp(r->method, "PUT")) &&
+	    rfs_registry_check_digest(digest, &r->st))
+		return -1;
 	if (check_space(r, c))
 		return -1;
 	if (r->route == ROUTE_UPLOADS) {
@@ -670,11 +721,8 @@ static int upload_begin(struct request *r, struct MHD_Connection *c)
 		return -1;
 	if ((strcmp(r->method, "PATCH") == 0 ||
 	     (strcmp(r->method, "PUT") == 0 && digest)) &&
-	    check_chunk(r, c)) {
-		rfs_registry_upload_release(reg, r->upload);
-		r->upload = NULL;
+	    check_chunk(r, c))
 		return -1;
-	}
 	return 0;
 }
 
@@ -683,21 +731,41 @@ static enum MHD_Result upload_end(struct request *r, struct MHD_Connection *c)
 	struct rfs_registry *reg = r->s->opts.reg;
 	const char *digest = arg(c, "digest");
 	struct rfs_upload *u = r->upload;
+	enum MHD_Result ok;
 	uint64_t size;
 
-	if (r->failed) {
-		if (u) {
-			rfs_registry_upload_release(reg, u);
-			r->upload = NULL;
-		}
+	r->upload = NULL;
+	if (r->failed && !u)
 		return send_error(r, c, &r->st);
+	if (r->failed && r->route == ROUTE_UPLOADS) {
+		/* Nobody knows a POST's session unless it was answered
+		 * 202. */
+		rfs_registry_upload_cancel(reg, u);
+		return send_error(r, c, &r->st);
+	}
+	if (r->failed) {
+		ok = r->st.http == 416 ? send_chunk_refused(r, c, u)
+				       : send_error(r, c, &r->st);
+		rfs_registry_upload_release(reg, u);
+		return ok;
 	}
 	if (!u) /* mounted */
 		return send_blob_created(r, c, arg(c, "mount"));
-	r->upload = NULL;
+	if (r->chunk_end && rfs_upload_size(u) != r->chunk_end) {
+		/* A body sent without Content-Length, not the length of its
+		 * Content-Range: what it appended cannot be taken back. */
+		rfs_registry_upload_cancel(reg, u);
+		return send_fail(r, c, 400, RFS_OCI_SIZE_INVALID,
+				 "the chunk should have ended at byte %" PRIu64
+				 ": the upload is given up",
+				 r->chunk_end);
+	}
+	/* The state is read before the session is given back: another
+	 * request may take it at once. */
 	if (strcmp(r->method, "GET") == 0) {
+		ok = send_upload_state(r, c, 204, u);
 		rfs_registry_upload_release(reg, u);
-		return send_upload_state(r, c, 204, u);
+		return ok;
 	}
 	if (strcmp(r->method, "DELETE") == 0) {
 		rfs_registry_upload_cancel(reg, u);
@@ -716,8 +784,9 @@ static enum MHD_Result upload_end(struct request *r, struct MHD_Connection *c)
 		return send_fail(r, c, 400, RFS_OCI_DIGEST_INVALID,
 				 "a PUT that ends an upload needs ?digest=");
 	}
+	ok = send_upload_state(r, c, 202, u);
 	rfs_registry_upload_release(reg, u);
-	return send_upload_state(r, c, 202, u);
+	return ok;
 }
 
 /* --- listings --------------------------------------------------------- */
@@ -1124,6 +1193,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 		r->route = route_of(r, url);
 		r->push = changes(r) && r->route != ROUTE_UI &&
 			  r->route != ROUTE_ROOT;
+		if (r->long_name)
+			return send_fail(r, c, 400, RFS_OCI_NAME_INVALID,
+					 "a repository name has %d characters "
+					 "at most",
+					 RFS_REPO_MAX);
 		if (r->repo[0] && !rfs_registry_valid_repo(r->repo))
 			return send_fail(r, c, 400, RFS_OCI_NAME_INVALID,
 					 "invalid repository name '%.255s'",
@@ -1202,7 +1276,11 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 	if (!r)
 		return;
-	if (r->upload) /* the client went away mid-request */
+	/* The client went away mid-request. Nobody knows a POST's session
+	 * (it was not answered 202). */
+	if (r->upload && r->route == ROUTE_UPLOADS)
+		rfs_registry_upload_cancel(s->opts.reg, r->upload);
+	else if (r->upload)
 		rfs_registry_upload_release(s->opts.reg, r->upload);
 	seconds = (double)(now_ns() - r->start_ns) / 1e9;
 	serve_metrics_request(s->metrics, r->method, r->status, seconds);
@@ -1260,6 +1338,32 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss,
 	return 0;
 }
 
+/* Percent-decoding of paths and arguments, as libmicrohttpd's own but
+ * for %00, which stays as it is: decoded, it would end the string and
+ * cut a name or tag short ("v1%00x" taken for "v1"); kept, the name is
+ * invalid. */
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+	char *w = s, hex[3] = { 0 };
+
+	(void)cls;
+	(void)c;
+	for (const char *p = s; *p;) {
+		if (p[0] == '%' && isxdigit((unsigned char)p[1]) &&
+		    isxdigit((unsigned char)p[2]) &&
+		    (p[1] != '0' || p[2] != '0')) {
+			hex[0] = p[1];
+			hex[1] = p[2];
+			*w++ = (char)strtoul(hex, NULL, 16);
+			p += 3;
+		} else {
+			*w++ = *p++;
+		}
+	}
+	*w = '\0';
+	return (size_t)(w - s);
+}
+
 static void log_mhd(void *cls, const char *fmt, va_list ap)
 {
 	(void)cls;
@@ -1299,6 +1403,7 @@ int serve_start(const struct serve_options *opts, struct serve **out,
 	    flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
 	    log_mhd, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+	    MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
 	    MHD_OPTION_CONNECTION_TIMEOUT, opts->idle_timeout_s,
 	    MHD_OPTION_CONNECTION_LIMIT, opts->max_connections,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
