@@ -22,6 +22,7 @@
 #include "push.h"
 #include "registry.h"
 #include "seal.h"
+#include "strv.h"
 
 #define DEFAULT_MAX_UPLOADS    64
 #define DEFAULT_UPLOAD_IDLE_NS (600 * 1000000000LL)
@@ -1043,44 +1044,13 @@ int rfs_registry_upload_finish(struct rfs_registry *reg, struct rfs_upload *u,
 /* --- listings --------------------------------------------------------- */
 
 /* Names from the store and from upstreams, merged: sorted, each once. */
-struct names {
-	char **v;
-	size_t n, cap;
-};
-
-static int names_add(void *ctx, const char *name)
-{
-	struct names *l = ctx;
-
-	if (l->n == MAX_LISTED)
-		return -E2BIG;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 256;
-		char **v = realloc(l->v, cap * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		l->v = v;
-		l->cap = cap;
-	}
-	l->v[l->n] = strdup(name);
-	return l->v[l->n++] ? 0 : -ENOMEM;
-}
-
 static int by_name(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static void names_free(struct names *l)
-{
-	for (size_t i = 0; i < l->n; i++)
-		free(l->v[i]);
-	free(l->v);
-}
-
 /* Hand fn the page of l after after, limit names at most. */
-static int names_page(struct names *l, const char *after, int64_t limit,
+static int names_page(struct rfs_strv *l, const char *after, int64_t limit,
 		      rfs_registry_name_fn fn, void *ctx)
 {
 	int rc = 0;
@@ -1104,7 +1074,7 @@ int rfs_registry_list_tags(struct rfs_registry *reg, const char *repo,
 {
 	struct rfs_pull *pull = reg->opts.pull;
 	bool upstream = pull && rfs_pull_serves(pull, repo);
-	struct names all = { 0 };
+	struct rfs_strv all = { .max = MAX_LISTED };
 	int rc;
 
 	if (rfs_catalog_repo_exists(catalog(reg), repo) != 0 &&
@@ -1116,13 +1086,14 @@ int rfs_registry_list_tags(struct rfs_registry *reg, const char *repo,
 		    catalog(reg), repo, after ? after : "", limit, fn, ctx);
 	} else {
 		rc = rfs_catalog_list_tag_names(catalog(reg), repo, "",
-						MAX_LISTED, names_add, &all);
+						MAX_LISTED, rfs_strv_add, &all);
 		/* An upstream that cannot be reached lists nothing. */
 		if (!rc)
-			rfs_pull_list_tags(pull, repo, names_add, &all, NULL);
+			rfs_pull_list_tags(pull, repo, rfs_strv_add, &all,
+					   NULL);
 		if (!rc)
 			rc = names_page(&all, after, limit, fn, ctx);
-		names_free(&all);
+		rfs_strv_free(&all);
 	}
 	if (rc < 0)
 		return fail(st, 500, RFS_OCI_NAME_UNKNOWN, rc,
@@ -1134,7 +1105,7 @@ int rfs_registry_list_repos(struct rfs_registry *reg, const char *after,
 			    int64_t limit, rfs_registry_name_fn fn, void *ctx,
 			    struct rfs_oci_status *st)
 {
-	struct names all = { 0 };
+	struct rfs_strv all = { .max = MAX_LISTED };
 	int rc;
 
 	if (!reg->opts.pull) {
@@ -1142,12 +1113,12 @@ int rfs_registry_list_repos(struct rfs_registry *reg, const char *after,
 					    limit, fn, ctx);
 	} else {
 		rc = rfs_catalog_list_repos(catalog(reg), "", MAX_LISTED,
-					    names_add, &all);
+					    rfs_strv_add, &all);
 		if (!rc)
-			rfs_pull_list_repos(reg->opts.pull, names_add, &all);
+			rfs_pull_list_repos(reg->opts.pull, rfs_strv_add, &all);
 		if (!rc)
 			rc = names_page(&all, after, limit, fn, ctx);
-		names_free(&all);
+		rfs_strv_free(&all);
 	}
 	if (rc < 0)
 		return fail(st, 500, RFS_OCI_NAME_UNKNOWN, rc,
