@@ -212,51 +212,56 @@ static struct MHD_Response *text_response(const char *body, size_t len,
 	return resp;
 }
 
+/* A response of a malloc()ed body, which it owns from here (freed also
+ * when it cannot be made), of content type type. */
+static struct MHD_Response *owned_response(char *body, size_t len,
+					   const char *type)
+{
+	struct MHD_Response *resp;
+
+	if (!body)
+		return NULL;
+	resp =
+	    MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+	if (!resp) {
+		free(body);
+		return NULL;
+	}
+	MHD_add_response_header(resp, "Content-Type", type);
+	return resp;
+}
+
+/* The same of a JSON document (which it takes). */
+static struct MHD_Response *json_response(json_t *doc, const char *type,
+					  size_t *len)
+{
+	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+
+	json_decref(doc);
+	*len = text ? strlen(text) : 0;
+	return owned_response(text, *len, type ? type : MT_JSON);
+}
+
 static enum MHD_Result send_json(struct request *r, struct MHD_Connection *c,
 				 int status, json_t *doc, const char *type)
 {
-	char *text = json_dumps(doc, JSON_COMPACT);
-	struct MHD_Response *resp;
-	enum MHD_Result ok;
 	size_t len;
+	struct MHD_Response *resp = json_response(doc, type, &len);
 
-	json_decref(doc);
-	if (!text)
-		return MHD_NO;
-	len = strlen(text);
-	resp =
-	    MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
-	if (!resp) {
-		free(text);
-		return MHD_NO;
-	}
-	MHD_add_response_header(resp, "Content-Type", type ? type : MT_JSON);
-	ok = send_response(r, c, status, resp, len);
-	return ok;
+	return resp ? send_response(r, c, status, resp, len) : MHD_NO;
 }
 
 /* An OCI error body: {"errors": [{"code", "message", "detail"}]}. */
 static struct MHD_Response *error_response(const struct rfs_oci_status *st,
 					   size_t *len)
 {
-	json_t *doc = json_pack("{s:[{s:s, s:s, s:{}}]}", "errors", "code",
-				rfs_oci_code_name(st->code), "message",
-				st->message, "detail");
-	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-	struct MHD_Response *resp;
+	struct MHD_Response *resp =
+	    json_response(json_pack("{s:[{s:s, s:s, s:{}}]}", "errors", "code",
+				    rfs_oci_code_name(st->code), "message",
+				    st->message, "detail"),
+			  NULL, len);
 
-	json_decref(doc);
-	if (!text)
-		return NULL;
-	*len = strlen(text);
-	resp =
-	    MHD_create_response_from_buffer(*len, text, MHD_RESPMEM_MUST_FREE);
-	if (!resp) {
-		free(text);
-		return NULL;
-	}
-	MHD_add_response_header(resp, "Content-Type", MT_JSON);
-	if (st->code == RFS_OCI_UNAUTHORIZED)
+	if (resp && st->code == RFS_OCI_UNAUTHORIZED)
 		MHD_add_response_header(resp, "WWW-Authenticate",
 					"Basic realm=\"regfs\"");
 	return resp;
@@ -831,8 +836,8 @@ static enum MHD_Result send_page(struct request *r, struct MHD_Connection *c,
 				 const char *base)
 {
 	json_t *doc = json_object();
-	char *link = NULL, *text;
 	struct MHD_Response *resp;
+	char *link = NULL;
 	size_t len;
 
 	if (!doc)
@@ -840,18 +845,9 @@ static enum MHD_Result send_page(struct request *r, struct MHD_Connection *c,
 	if (r->route == ROUTE_TAGS)
 		json_object_set_new(doc, "name", json_string(r->repo));
 	json_object_set_new(doc, key, p->names);
-	text = json_dumps(doc, JSON_COMPACT);
-	json_decref(doc);
-	if (!text)
+	resp = json_response(doc, NULL, &len);
+	if (!resp)
 		return MHD_NO;
-	len = strlen(text);
-	resp =
-	    MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
-	if (!resp) {
-		free(text);
-		return MHD_NO;
-	}
-	MHD_add_response_header(resp, "Content-Type", MT_JSON);
 	if (p->got > p->want && p->want > 0 &&
 	    asprintf(&link, "<%s?n=%" PRId64 "&last=%s>; rel=\"next\"", base,
 		     p->want, p->last) > 0)
@@ -902,13 +898,9 @@ static enum MHD_Result referrers(struct request *r, struct MHD_Connection *c)
 	if (rfs_registry_referrers(r->s->opts.reg, r->repo, r->ref, type, &body,
 				   &len, &st))
 		return send_error(r, c, &st);
-	resp =
-	    MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
-	if (!resp) {
-		free(body);
+	resp = owned_response(body, len, RFS_MT_OCI_INDEX);
+	if (!resp)
 		return MHD_NO;
-	}
-	MHD_add_response_header(resp, "Content-Type", RFS_MT_OCI_INDEX);
 	if (type)
 		MHD_add_response_header(resp, "OCI-Filters-Applied",
 					"artifactType");
@@ -953,14 +945,8 @@ static enum MHD_Result metrics(struct request *r, struct MHD_Connection *c)
 
 	if (serve_metrics_render(r->s->metrics, &text, &len))
 		return MHD_NO;
-	resp =
-	    MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
-	if (!resp) {
-		free(text);
-		return MHD_NO;
-	}
-	MHD_add_response_header(resp, "Content-Type", RFS_METRICS_CONTENT_TYPE);
-	return send_response(r, c, 200, resp, len);
+	resp = owned_response(text, len, RFS_METRICS_CONTENT_TYPE);
+	return resp ? send_response(r, c, 200, resp, len) : MHD_NO;
 }
 
 static enum MHD_Result browse(struct request *r, struct MHD_Connection *c,
@@ -981,14 +967,10 @@ static enum MHD_Result browse(struct request *r, struct MHD_Connection *c,
 		return send_fail(r, c, 500, RFS_OCI_UNSUPPORTED,
 				 "cannot render the page");
 	len = page.len;
-	resp = MHD_create_response_from_buffer(len, page.body,
-					       MHD_RESPMEM_MUST_FREE);
-	if (!resp) {
-		browse_page_release(&page);
-		return MHD_NO;
-	}
+	resp = owned_response(page.body, len, BROWSE_CONTENT_TYPE);
 	page.body = NULL;
-	MHD_add_response_header(resp, "Content-Type", BROWSE_CONTENT_TYPE);
+	if (!resp)
+		return MHD_NO;
 	MHD_add_response_header(resp, "Content-Security-Policy", BROWSE_CSP);
 	return send_response(r, c, page.status, resp, len);
 }
@@ -1007,13 +989,9 @@ static enum MHD_Result browse_not_allowed(struct request *r,
 				&page))
 		return MHD_NO;
 	len = page.len;
-	resp = MHD_create_response_from_buffer(len, page.body,
-					       MHD_RESPMEM_MUST_FREE);
-	if (!resp) {
-		browse_page_release(&page);
+	resp = owned_response(page.body, len, BROWSE_CONTENT_TYPE);
+	if (!resp)
 		return MHD_NO;
-	}
-	MHD_add_response_header(resp, "Content-Type", BROWSE_CONTENT_TYPE);
 	MHD_add_response_header(resp, "Allow", "GET, HEAD");
 	return send_response(r, c, 405, resp, len);
 }
