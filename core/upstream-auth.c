@@ -316,12 +316,19 @@ int upstream_on_denied(struct call *c, long status, struct rfs_error *err)
 	size_t n = upstream_header_count(c->curl, "WWW-Authenticate");
 	int rc = 0;
 
-	if (!c->use_auth)
-		return upstream_fail(c, err, -EACCES, "%ld %s%s", status,
+	if (!c->use_auth) {
+		char code[200];
+
+		/* What the registry says, where it says why ("'ci' may not
+		 * push to 'prod/app'"), else what we know. */
+		upstream_error_code(c, true, code, sizeof(code));
+		return upstream_fail(c, err, -EACCES, "%ld %s%s%s", status,
 				     upstream_http_text(status),
 				     c->auth == AUTH_BASIC
 					 ? " (credentials refused)"
-					 : " (no credentials)");
+					 : " (no credentials)",
+				     code);
+	}
 	for (size_t i = 0; i < n && !bearer; i++) {
 		const char *v =
 		    upstream_get_header_at(c->curl, "WWW-Authenticate", i);

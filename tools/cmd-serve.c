@@ -207,6 +207,15 @@ static int parse_args(int argc, char **argv, struct regctl *rc,
 	if (optind != argc)
 		return regctl_usage_error(serve_usage, "unexpected '%s'",
 					  argv[optind]);
+	{
+		const char *colon = strrchr(a->listen, ':');
+
+		if (!colon || !colon[1])
+			return regctl_usage_error(serve_usage,
+						  "--listen '%s': want "
+						  "ADDR:PORT",
+						  a->listen);
+	}
 	if (!a->tls_cert != !a->tls_key)
 		return regctl_usage_error(serve_usage,
 					  "--tls-cert and --tls-key go "

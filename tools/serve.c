@@ -61,6 +61,7 @@ struct request {
 	enum route route;
 	char repo[RFS_REPO_MAX + 1];
 	char ref[RFS_DIGEST_STR_MAX + RFS_TAG_MAX + 2];
+	char path[128]; /* for the log, where there is no repository */
 	char user[RFS_ACCESS_USER_MAX + 1];
 	bool push;	/* a request that changes something */
 	bool started;	/* the body is being taken in */
@@ -271,8 +272,10 @@ static enum MHD_Result send_error(struct request *r, struct MHD_Connection *c,
 				  const struct rfs_oci_status *st)
 {
 	size_t len = 0;
+	/* (len is set by error_response: not in the same call.) */
+	struct MHD_Response *resp = error_response(st, &len);
 
-	return send_response(r, c, st->http, error_response(st, &len), len);
+	return send_response(r, c, st->http, resp, len);
 }
 
 static enum MHD_Result send_fail(struct request *r, struct MHD_Connection *c,
@@ -346,6 +349,9 @@ static int authorize(struct request *r, struct MHD_Connection *c,
 		 * that clients learn there is one (docker login, and a push
 		 * that follows a ping); anonymous pulls go on, where the
 		 * rules let anyone pull. */
+		/* /health stays open: load balancers ask it. */
+		if (r->route == ROUTE_HEALTH)
+			return 0;
 		need = r->push || o->auth_pull || r->route == ROUTE_BASE ||
 		       (r->repo[0] &&
 			!rfs_access_may_pull(o->access, NULL, r->repo));
@@ -437,7 +443,8 @@ static enum MHD_Result get_manifest(struct request *r, struct MHD_Connection *c)
 					m.digest);
 		MHD_add_response_header(resp, "ETag", etag);
 	}
-	serve_metrics_pull(r->s->metrics, r->repo, m.len);
+	if (strcmp(r->method, "GET") == 0)
+		serve_metrics_pull(r->s->metrics, r->repo, m.len);
 	rfs_registry_manifest_release(&m);
 	return send_response(r, c, 200, resp, m.len);
 }
@@ -1169,6 +1176,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 		r->start_ns = now_ns();
 		r->method = method;
 		r->route = route_of(r, url);
+		snprintf(r->path, sizeof(r->path), "%s", url);
 		r->push = changes(r) && r->route != ROUTE_UI &&
 			  r->route != ROUTE_ROOT;
 		if (r->long_name)
@@ -1271,7 +1279,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		fprintf(s->opts.access_log,
 			"%s %s %s %s %s%s%s %d %" PRIu64 " %.3f%s\n", when,
 			addr, r->user[0] ? r->user : "-", r->method,
-			r->repo[0] ? r->repo : "-", r->ref[0] ? " " : "",
+			r->repo[0] ? r->repo : r->path, r->ref[0] ? " " : "",
 			r->ref, r->status, r->sent, seconds,
 			why == MHD_REQUEST_TERMINATED_COMPLETED_OK
 			    ? ""
