@@ -638,7 +638,9 @@ static bool index_yanked(const struct vindex *x, const struct ventry *key)
 {
 	const struct ventry *e;
 
-	if (!x)
+	/* An index with no version (e is NULL then): bsearch() must not be
+	 * given a null array, even of no elements. */
+	if (!x || !x->n)
 		return false;
 	e = bsearch(key, x->e, x->n, sizeof(x->e[0]), ventry_order);
 	return e && e->yanked;

@@ -510,6 +510,16 @@ static void test_resolve_list(void **state)
 	assert_string_equal(m.newest, "2.0.0");
 	assert_int_equal(m.n_versions, 6);
 
+	/* One the catalog knows with no version tag: its index is empty
+	 * (found by t1320: a range looked up in a pull-through repository
+	 * before any of its tags was pinned). */
+	add(f, "mirror/other", "latest");
+	assert_int_equal(rfs_versions_resolve_list(f->v, "mirror/other", &r,
+						   names, N(names), &m, &err),
+			 0);
+	assert_string_equal(m.name, "v1.4.0");
+	assert_int_equal(m.n_yanked, 0);
+
 	/* The catalog holds v1.4.0 of that repository as yanked. */
 	add(f, "mirror/app", "v1.4.0");
 	yank(f, "mirror/app", "v1.4.0", true);
