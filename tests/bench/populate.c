@@ -1,10 +1,13 @@
 /*
  * populate.c - load a store with many tags quickly, for the benchmarks.
  *
- *   regfs-bench-populate [--plain DIR] STORE NREPOS TAGS_PER_REPO
+ *   regfs-bench-populate [--plain DIR] [--semver] STORE NREPOS TAGS_PER_REPO
  *
  * Creates (or opens) STORE and adds NREPOS * TAGS_PER_REPO tags, repositories
- * r0001, r0002... each holding tags t00001, t00002... A handful of small,
+ * r0001, r0002... each holding tags t00001, t00002... With --semver the
+ * tags are versions instead, ten patches to a minor and a hundred minors to
+ * a major: 0.0.0, 0.0.1, ... 0.0.9, 0.1.0, ... 0.99.9, 1.0.0, ... (10 000
+ * tags end at 9.99.9), for the version range benchmark. A handful of small,
  * distinct blobs go through the real seal (rfs_seal_begin/write/commit); the
  * other tags point at those blobs and are recorded straight in the catalog in
  * large transactions, which is what makes 100 000 tags take seconds instead
@@ -42,8 +45,8 @@ struct blob {
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: " PROG " [--plain DIR] STORE NREPOS TAGS_PER_REPO\n");
+	fprintf(f, "usage: " PROG
+		   " [--plain DIR] [--semver] STORE NREPOS TAGS_PER_REPO\n");
 }
 
 static int parse_count(const char *s, unsigned long *out)
@@ -165,6 +168,7 @@ int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "plain", required_argument, NULL, 'p' },
+		{ "semver", no_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -174,12 +178,13 @@ int main(int argc, char **argv)
 	struct blob *blobs = NULL;
 	const char *plain = NULL;
 	unsigned long nrepos, ntags, done = 0, nblobs;
-	bool in_batch = false;
+	bool in_batch = false, semver = false;
 	int status = 1, ret, c;
 
-	while ((c = getopt_long(argc, argv, "p:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "p:sh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p': plain = optarg; break;
+		case 's': semver = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -221,9 +226,14 @@ int main(int argc, char **argv)
 		snprintf(repo, sizeof(repo), "r%04lu", r);
 		for (unsigned long t = 1; t <= ntags; t++) {
 			struct blob *b = &blobs[done % nblobs];
-			char tag[16];
+			char tag[64];
 
-			snprintf(tag, sizeof(tag), "t%05lu", t);
+			if (semver)
+				snprintf(tag, sizeof(tag), "%lu.%lu.%lu",
+					 (t - 1) / 1000, (t - 1) / 10 % 100,
+					 (t - 1) % 10);
+			else
+				snprintf(tag, sizeof(tag), "t%05lu", t);
 			if (done < nblobs) {
 				blob_fill(b, (unsigned int)done);
 				if (seal_blob(store, b, repo, tag) < 0)
