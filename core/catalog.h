@@ -263,6 +263,17 @@ int rfs_catalog_export_ids(struct rfs_catalog *cat, uint32_t *generation,
 			   int64_t *mount);
 int rfs_catalog_setting_get(struct rfs_catalog *cat, const char *key, char *buf,
 			    size_t size);
+/* Remove a setting: 0, also when it was not set (catalog-backup.c). */
+int rfs_catalog_setting_delete(struct rfs_catalog *cat, const char *key);
+
+/* Replace all of dst by a copy of src, with SQLite's online backup
+ * (catalog-backup.c): src is read in one read transaction (one consistent
+ * state; in WAL mode its writers go on meanwhile), dst is written in one
+ * transaction (its readers see all of the old or all of the new). A copy
+ * is the same catalog, generation included: see rfs_catalog_export_ids.
+ * For regctl backup and restore (backup.h). */
+int rfs_catalog_copy(struct rfs_catalog *dst, struct rfs_catalog *src,
+		     struct rfs_error *err);
 
 /* Pin an upstream tag: blob rows (absent until fetched, the manifest
  * present), the tag, its layers, the directories, in one transaction.

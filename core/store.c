@@ -20,6 +20,7 @@ struct rfs_store {
 	char blobs_dir[PATH_MAX];
 	char staging_dir[PATH_MAX];
 	struct rfs_catalog *catalog;
+	int use_lock; /* store.lock, or -1 */
 };
 
 int rfs_store_default_path(char *buf, size_t size)
@@ -73,6 +74,56 @@ static void sweep_staging(const char *staging)
 	closedir(d);
 }
 
+/* Take store.lock (see store.h): shared, or exclusive for
+ * RFS_STORE_EXCLUSIVE. A reader, or a writer that cannot open the file,
+ * goes on without it: only the exclusive lock is a must. */
+static int lock_use(struct rfs_store *store, unsigned int flags,
+		    struct rfs_error *err)
+{
+	bool exclusive = flags & RFS_STORE_EXCLUSIVE;
+	char path[PATH_MAX];
+	int fd = -1;
+
+	if (snprintf(path, sizeof(path), "%s/store.lock", store->root) >=
+	    (int)sizeof(path))
+		return rfs_error_set(err, -ENAMETOOLONG,
+				     "store path too long '%s'", store->root);
+	if (!(flags & RFS_STORE_READONLY))
+		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (!exclusive)
+			return 0;
+		return rfs_error_set(err, -errno, "cannot lock '%s': %s", path,
+				     strerror(errno));
+	}
+	while (flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) < 0) {
+		int e = errno;
+
+		if (e == EINTR)
+			continue;
+		close(fd);
+		if (e != EWOULDBLOCK)
+			return exclusive ? rfs_error_set(err, -e,
+							 "cannot lock '%s': %s",
+							 path, strerror(e))
+					 : 0;
+		if (exclusive)
+			return rfs_error_set(err, -EBUSY,
+					     "store '%s' is in use (mounted, "
+					     "served, or open in another "
+					     "regctl)",
+					     store->root);
+		return rfs_error_set(err, -EBUSY,
+				     "store '%s' is being restored or backed "
+				     "up into",
+				     store->root);
+	}
+	store->use_lock = fd;
+	return 0;
+}
+
 int rfs_store_open(const char *root, unsigned int flags, struct rfs_store **out,
 		   struct rfs_error *err)
 {
@@ -84,6 +135,7 @@ int rfs_store_open(const char *root, unsigned int flags, struct rfs_store **out,
 
 	if (!store)
 		return rfs_error_set(err, -ENOMEM, "out of memory");
+	store->use_lock = -1;
 	if (strlen(root) + 32 >= PATH_MAX) {
 		rc = rfs_error_set(err, -ENAMETOOLONG,
 				   "store path too long '%s'", root);
@@ -110,10 +162,13 @@ int rfs_store_open(const char *root, unsigned int flags, struct rfs_store **out,
 			goto out;
 		}
 	}
+	rc = readonly ? 0 : make_dir(root, err);
+	if (!rc)
+		rc = lock_use(store, flags, err);
+	if (rc)
+		goto out;
 	if (!readonly) {
-		rc = make_dir(root, err);
-		if (!rc)
-			rc = make_dir(sha_dir, err);
+		rc = make_dir(sha_dir, err);
 		if (!rc)
 			rc = make_dir(store->blobs_dir, err);
 		if (!rc)
@@ -138,6 +193,8 @@ void rfs_store_close(struct rfs_store **storep)
 	if (!storep || !*storep)
 		return;
 	rfs_catalog_close(&(*storep)->catalog);
+	if ((*storep)->use_lock >= 0)
+		close((*storep)->use_lock);
 	free(*storep);
 	*storep = NULL;
 }
@@ -195,7 +252,9 @@ int rfs_store_lock(const struct rfs_store *store, bool exclusive)
 	    (int)sizeof(path))
 		return -ENAMETOOLONG;
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (fd < 0 && errno == EROFS)
+	/* flock() needs no write access: a read-only store, or one whose
+	 * lock another user made (regctl backup as a backup user). */
+	if (fd < 0 && (errno == EROFS || errno == EACCES))
 		fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;

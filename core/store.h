@@ -8,6 +8,13 @@
  *                             with no name where the filesystem allows it;
  *                             elsewhere named files flock()ed by their
  *                             writer, so an unlocked one is a leftover
+ *   STORE/gc.lock             see rfs_store_lock()
+ *   STORE/store.lock          flock()ed shared by every process that has the
+ *                             store open (a mount, regctl serve, any regctl),
+ *                             exclusive by one whose content is replaced
+ *                             (RFS_STORE_EXCLUSIVE: regctl restore, regctl
+ *                             backup into it), so neither ever happens to a
+ *                             store in use
  *
  * Opening a store creates what is missing and removes staging leftovers of
  * dead writers. A struct rfs_store is shared by all threads of a process.
@@ -37,6 +44,11 @@ enum rfs_store_flags {
 	/* Only read: the catalog is opened read-only and staging leftovers
 	 * are left alone (regctl ls, inspect, fsck). */
 	RFS_STORE_READONLY = 1 << 1,
+	/* Be the only process with the store open, and keep others out
+	 * until it is closed: -EBUSY when it is mounted, served or open in
+	 * another regctl, and others' opens get -EBUSY meanwhile. For
+	 * whoever replaces its content (see store.lock above). */
+	RFS_STORE_EXCLUSIVE = 1 << 2,
 };
 
 int rfs_store_open(const char *root, unsigned int flags, struct rfs_store **out,

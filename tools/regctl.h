@@ -38,6 +38,7 @@ struct regctl_cmd {
 	const char *summary; /* one line for "regctl --help" */
 };
 
+int cmd_backup(int argc, char **argv, struct regctl *rc);
 int cmd_cp(int argc, char **argv, struct regctl *rc);
 int cmd_fsck(int argc, char **argv, struct regctl *rc);
 int cmd_health(int argc, char **argv, struct regctl *rc);
@@ -60,6 +61,7 @@ int cmd_serve(int argc, char **argv, struct regctl *rc);
 int cmd_unyank(int argc, char **argv, struct regctl *rc);
 int cmd_yank(int argc, char **argv, struct regctl *rc);
 int cmd_refresh(int argc, char **argv, struct regctl *rc);
+int cmd_restore(int argc, char **argv, struct regctl *rc);
 int cmd_tags(int argc, char **argv, struct regctl *rc);
 int cmd_version(int argc, char **argv, struct regctl *rc);
 
