@@ -705,10 +705,66 @@ static int tag_naming(void *ctx, const struct rfs_tag *tag)
 	return 1;
 }
 
+/* A download of the pull-through cache, waited for until its bytes are
+ * verified: the caller serves them then, as a mount's reader does,
+ * without waiting for them to be durable in the store. */
+struct verified_wait {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool done;
+	int fd;
+	struct rfs_error err;
+};
+
+static void on_verified(void *ctx, int fd, const struct rfs_error *err)
+{
+	struct verified_wait *w = ctx;
+
+	pthread_mutex_lock(&w->lock);
+	w->fd = fd;
+	if (err)
+		w->err = *err;
+	w->done = true;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+/* 0 and *fd a descriptor of the verified bytes (or -1 when they are in
+ * the store already), else a negative errno and err. */
+static int fetch_verified(struct rfs_pull *pull, const struct rfs_tag *tag,
+			  const char *digest, uint64_t size, int *fd,
+			  struct rfs_error *err)
+{
+	struct verified_wait w = { .fd = -1 };
+	int rc;
+
+	*fd = -1;
+	pthread_mutex_init(&w.lock, NULL);
+	pthread_cond_init(&w.cond, NULL);
+	rc = rfs_pull_fetch(pull, tag, digest, size, on_verified, &w, err);
+	if (rc == 0) {
+		/* Downloads have deadlines of their own (upstream.h): the
+		 * callback always comes. */
+		pthread_mutex_lock(&w.lock);
+		while (!w.done)
+			pthread_cond_wait(&w.cond, &w.lock);
+		pthread_mutex_unlock(&w.lock);
+		if (w.fd < 0) {
+			rc = w.fd;
+			*err = w.err;
+		}
+		*fd = w.fd;
+	}
+	pthread_cond_destroy(&w.cond);
+	pthread_mutex_destroy(&w.lock);
+	return rc == 1 ? 0 : rc;
+}
+
 /* A blob of a pinned tag that is not fetched yet (or was evicted):
- * through the pull-through cache, once, verified. */
+ * through the pull-through cache, once, verified; *fd its verified bytes
+ * when they are not in the store yet. */
 static int fetch_blob(struct rfs_registry *reg, const char *repo,
-		      const char *digest, struct rfs_oci_status *st)
+		      const char *digest, int *fd, struct rfs_oci_status *st)
 {
 	struct rfs_error err = { 0 };
 	struct rfs_tag tag = { 0 };
@@ -720,7 +776,7 @@ static int fetch_blob(struct rfs_registry *reg, const char *repo,
 		return -ENOENT;
 	if (rfs_catalog_list_tags(catalog(reg), repo, tag_naming, &tag) != 1)
 		return -ENOENT;
-	rc = rfs_pull_fetch_wait(reg->opts.pull, &tag, digest, b.size, &err);
+	rc = fetch_verified(reg->opts.pull, &tag, digest, b.size, fd, &err);
 	if (rc)
 		return fail(st, 502, RFS_OCI_BLOB_UNKNOWN, rc,
 			    "cannot fetch %s from upstream '%s': %s", digest,
@@ -797,7 +853,9 @@ int rfs_registry_blob_open(struct rfs_registry *reg, const char *repo,
 	}
 	fd = rfs_store_blob_open(reg->store, digest);
 	if (fd == -ENOENT) {
-		rc = fetch_blob(reg, repo, digest, st);
+		int verified = -1;
+
+		rc = fetch_blob(reg, repo, digest, &verified, st);
 		if (rc == -ENOENT)
 			return fail(st, 404, RFS_OCI_BLOB_UNKNOWN, rc,
 				    "blob %s of '%s' is not in the store",
@@ -805,7 +863,8 @@ int rfs_registry_blob_open(struct rfs_registry *reg, const char *repo,
 		if (rc)
 			return rc;
 		out->fetched = true;
-		fd = rfs_store_blob_open(reg->store, digest);
+		fd = verified >= 0 ? verified
+				   : rfs_store_blob_open(reg->store, digest);
 	}
 	if (fd < 0 || fstat(fd, &sb) < 0) {
 		if (fd >= 0)
