@@ -23,6 +23,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "audit.h"
 #include "digest.h"
 #include "incoming.h"
 
@@ -834,6 +835,26 @@ static void drop_seal_if_idle(struct rfs_incoming *inc, struct staged *e)
 	pthread_mutex_unlock(&e->lock);
 }
 
+/* Record the seal of e (or why it was refused) in the audit log, with the
+ * publisher's pid and uid. */
+static void audit_publish(struct rfs_incoming *inc, const struct rfs_dir *d,
+			  const struct staged *e, pid_t publisher, int rc,
+			  const struct rfs_error *err, const char *digest)
+{
+	struct rfs_audit_event ev = {
+		.kind = RFS_AUDIT_PUBLISH,
+		.rc = rc,
+		.reason = rc && err ? err->msg : NULL,
+		.repo = d->path,
+		.tag = e->name,
+		.digest = rc == 0 ? digest : NULL,
+		.pid = publisher,
+		.uid = -1,
+	};
+
+	rfs_audit_event(inc->store, &ev);
+}
+
 /* Seal entry e as <its folder>:<its name>, published by the process pid.
  * Discarded, the entry leaves the namespace; sealed, it stays for its
  * publisher's window. The caller holds a reference and no lock. */
@@ -847,7 +868,7 @@ static int seal_entry(struct rfs_incoming *inc, struct staged *e, pid_t pid,
 	struct rfs_annotation annotations[RFS_META_MAX];
 	struct rfs_tag_meta meta = { .annotations = annotations };
 	struct staged *sidecar = NULL;
-	struct rfs_dir d;
+	struct rfs_dir d = { 0 };
 	int rc;
 
 	rc = rfs_catalog_dir_by_id(rfs_store_catalog(inc->store), e->dir, &d);
@@ -872,6 +893,8 @@ static int seal_entry(struct rfs_incoming *inc, struct staged *e, pid_t pid,
 	if (rc == 0 && sealed)
 		*sealed = tag;
 out:
+	if (d.path[0])
+		audit_publish(inc, &d, e, publisher, rc, err, tag.digest);
 	for (size_t i = 0; i < meta.n_annotations; i++) {
 		free((char *)annotations[i].key);
 		free((char *)annotations[i].value);

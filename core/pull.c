@@ -16,6 +16,7 @@
 
 #include <jansson.h>
 
+#include "audit.h"
 #include "digest.h"
 #include "manifest.h"
 #include "pull.h"
@@ -39,6 +40,9 @@ struct fetch {
 	char digest[RFS_DIGEST_STR_MAX + 1];
 	char remote[RFS_REPO_MAX + 1];
 	char what[RFS_REPO_MAX + RFS_TAG_MAX + 128];
+	/* The tag it is fetched for, as the seal hook is told. */
+	char repo[RFS_REPO_MAX + 1];
+	char tag[RFS_TAG_MAX + 1];
 	uint64_t size;
 	struct waiter *waiters;
 	/* Once the bytes are verified, while they are being stored: readers
@@ -505,7 +509,7 @@ static int resolve_upstream(struct rfs_pull *pull, struct rfs_upstream *up,
 	struct rfs_manifest m = { 0 };
 	struct rfs_tag old;
 	struct rfs_pin pin;
-	bool had = false;
+	bool had = false, pinning = false;
 	int rc, lock = -1;
 
 	rfs_upstream_remote_repo(up, repo, remote, sizeof(remote));
@@ -521,6 +525,7 @@ static int resolve_upstream(struct rfs_pull *pull, struct rfs_upstream *up,
 		*out = old;
 		goto out;
 	}
+	pinning = true; /* from here on, a new or moved pin or why not */
 	lock = rfs_store_lock(pull->store, false);
 	if (lock < 0) {
 		rc = rfs_error_set(err, lock, "cannot lock the store");
@@ -554,6 +559,9 @@ static int resolve_upstream(struct rfs_pull *pull, struct rfs_upstream *up,
 		*changed = had;
 out:
 	rfs_store_unlock(lock);
+	if (pinning)
+		rfs_audit(pull->store, RFS_AUDIT_PULL, rc, err, repo, tag,
+			  mb.digest);
 	rfs_manifest_tag_release(&mt);
 	rfs_manifest_release(&m);
 	rfs_manifest_blob_release(&mb);
@@ -883,6 +891,8 @@ static void *download(void *arg)
 		keep_partial(pull, f->digest, sink.seal);
 		sink.seal = NULL;
 	}
+	rfs_audit(pull->store, RFS_AUDIT_FETCH, rc, &err, f->repo, f->tag,
+		  f->digest);
 
 	pthread_mutex_lock(&pull->lock);
 	for (struct fetch **pp = &pull->fetches; *pp; pp = &(*pp)->next) {
@@ -1001,6 +1011,8 @@ static int start_fetch(struct rfs_pull *pull, const struct rfs_tag *tag,
 	snprintf(f->what, sizeof(f->what),
 		 "blob %s of '%s:%s' from upstream '%s'", digest, tag->repo,
 		 tag->name, tag->origin);
+	snprintf(f->repo, sizeof(f->repo), "%s", tag->repo);
+	snprintf(f->tag, sizeof(f->tag), "%s", tag->name);
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	rc = -pthread_create(&thread, &attr, download, f);

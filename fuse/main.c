@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "config.h"
 #include "inode.h"
 #include "regfs.h"
@@ -174,6 +175,7 @@ int main(int argc, char *argv[])
 		goto out_cmd;
 	}
 	regfs_log_open(opts.log, cmd.foreground, cmd.debug);
+	rfs_audit_setup("regfs", log_error_line);
 	rc = rfs_store_open(store, RFS_STORE_CREATE, &fs.store, &err);
 	if (rc) {
 		fprintf(stderr, "regfs: %s\n", rfs_error_message(&err, rc));

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "audit.h"
 #include "names.h"
 #include "push.h"
 #include "regctl-remote.h"
@@ -70,7 +71,7 @@ static int copy_local(struct regctl *rc, const struct copy_ends *src,
 	struct rfs_tag_meta meta = { .annotations = annotations };
 	struct rfs_error err = { 0 };
 	struct rfs_store *store = NULL;
-	struct rfs_tag from, to;
+	struct rfs_tag from = { 0 }, to = { 0 };
 	int r, ret;
 
 	ret = regctl_open_store(rc, 0, &store);
@@ -96,6 +97,8 @@ static int copy_local(struct regctl *rc, const struct copy_ends *src,
 		    rfs_store_catalog(store), dst->repo, dst->tag, from.digest,
 		    from.size, rfs_now_ns(), &meta, &to, &err);
 	}
+	rfs_audit(store, RFS_AUDIT_COPY, r, &err, dst->repo, dst->tag,
+		  r ? from.digest : to.digest);
 	if (r)
 		ret = regctl_error("cannot copy '%s:%s': %s", src->repo,
 				   src->tag, rfs_error_message(&err, r));

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "digest.h"
 #include "names.h"
 #include "regctl.h"
@@ -59,7 +60,7 @@ int cmd_publish(int argc, char **argv, struct regctl *rc)
 	struct rfs_error err = { 0 };
 	struct rfs_store *store = NULL;
 	struct rfs_seal *seal = NULL;
-	struct rfs_tag tag;
+	struct rfs_tag tag = { 0 };
 	const char *file;
 	struct stat st;
 	int c, fd = -1, r, ret;
@@ -128,6 +129,7 @@ int cmd_publish(int argc, char **argv, struct regctl *rc)
 		r = rfs_seal_write_fd(seal, fd, &err);
 	if (!r)
 		r = rfs_seal_commit(seal, repo, name, &opts, &tag, &err);
+	rfs_audit(store, RFS_AUDIT_PUBLISH, r, &err, repo, name, tag.digest);
 	if (r) {
 		ret = regctl_error("cannot publish '%s' as '%s:%s': %s", file,
 				   repo, name, rfs_error_message(&err, r));

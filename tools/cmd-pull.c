@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit.h"
 #include "config.h"
 #include "names.h"
 #include "pull.h"
@@ -93,6 +94,7 @@ int regctl_pull(struct regctl *rc, const struct rfs_remote_ref *remote,
 	r = rfs_catalog_add_tag_meta(rfs_store_catalog(store), repo, name,
 				     tag.digest, tag.size, rfs_now_ns(), &meta,
 				     &local, &err);
+	rfs_audit(store, RFS_AUDIT_COPY, r, &err, repo, name, tag.digest);
 	if (r) {
 		ret = regctl_error("cannot name it '%s:%s': %s", repo, name,
 				   rfs_error_message(&err, r));

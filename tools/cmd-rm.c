@@ -6,6 +6,7 @@
 #include <getopt.h>
 #include <stdio.h>
 
+#include "audit.h"
 #include "names.h"
 #include "regctl.h"
 
@@ -31,6 +32,7 @@ int cmd_rm(int argc, char **argv, struct regctl *rc)
 	char repo[RFS_REPO_MAX + 1], name[RFS_TAG_MAX + 1];
 	struct rfs_error err = { 0 };
 	struct rfs_store *store = NULL;
+	struct rfs_tag tag = { 0 };
 	bool force = false;
 	int c, r, ret;
 
@@ -57,7 +59,9 @@ int cmd_rm(int argc, char **argv, struct regctl *rc)
 	ret = regctl_open_store(rc, 0, &store);
 	if (ret)
 		return ret;
+	rfs_catalog_tag_get(rfs_store_catalog(store), repo, name, &tag);
 	r = rfs_catalog_remove_tag(rfs_store_catalog(store), repo, name, &err);
+	rfs_audit(store, RFS_AUDIT_REMOVE, r, &err, repo, name, tag.digest);
 	if (r)
 		ret = regctl_error("%s", rfs_error_message(&err, r));
 	else

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "access.h"
+#include "audit.h"
 #include "config.h"
 #include "pull.h"
 #include "regctl.h"
@@ -258,6 +259,7 @@ int cmd_serve(int argc, char **argv, struct regctl *rc)
 	if (ret || a.help)
 		return ret;
 	block_signals(&set);
+	rfs_audit_setup("regctl serve", NULL);
 	ret = regctl_open_store(rc, RFS_STORE_CREATE, &store);
 	if (ret)
 		goto out;

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "names.h"
 #include "regctl.h"
 
@@ -36,6 +37,7 @@ static int set_yanked(int argc, char **argv, struct regctl *rc, bool yanked)
 	struct rfs_error err = { 0 };
 	struct rfs_store *store = NULL;
 	const char *reason = NULL;
+	struct rfs_tag tag = { 0 };
 	struct passwd *pw;
 	int c, r, ret;
 
@@ -61,8 +63,11 @@ static int set_yanked(int argc, char **argv, struct regctl *rc, bool yanked)
 	if (ret)
 		return ret;
 	pw = getpwuid(getuid());
+	rfs_catalog_tag_get(rfs_store_catalog(store), repo, name, &tag);
 	r = rfs_catalog_yank(rfs_store_catalog(store), repo, name, yanked,
 			     pw ? pw->pw_name : NULL, reason, &err);
+	rfs_audit(store, yanked ? RFS_AUDIT_YANK : RFS_AUDIT_UNYANK, r, &err,
+		  repo, name, tag.digest);
 	if (r)
 		ret = regctl_error("%s", rfs_error_message(&err, r));
 	else

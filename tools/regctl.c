@@ -42,6 +42,8 @@ static const struct regctl_cmd commands[] = {
 	{ "rm", cmd_rm, "remove a local tag (with --force)" },
 	{ "gc", cmd_gc, "remove the blobs no tag needs" },
 	{ "fsck", cmd_fsck, "re-hash every blob and report damage" },
+	{ "audit", cmd_audit,
+	  "show who published, pushed, pulled, yanked or removed what" },
 	{ "backup", cmd_backup,
 	  "copy the store, consistent while in use, into another folder" },
 	{ "restore", cmd_restore, "bring a backup back as the store, checked" },

@@ -38,6 +38,7 @@ struct regctl_cmd {
 	const char *summary; /* one line for "regctl --help" */
 };
 
+int cmd_audit(int argc, char **argv, struct regctl *rc);
 int cmd_backup(int argc, char **argv, struct regctl *rc);
 int cmd_cp(int argc, char **argv, struct regctl *rc);
 int cmd_fsck(int argc, char **argv, struct regctl *rc);

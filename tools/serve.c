@@ -21,6 +21,7 @@
 #include <jansson.h>
 #include <microhttpd.h>
 
+#include "audit.h"
 #include "manifest.h"
 #include "serve-browse.h"
 #include "serve-metrics.h"
@@ -307,6 +308,63 @@ static enum MHD_Result send_status(struct request *r, struct MHD_Connection *c,
 	return send_response(r, c, status, empty_response(), 0);
 }
 
+/* --- the audit log ----------------------------------------------------- */
+
+static void client_address(struct MHD_Connection *c, char *buf, size_t size);
+
+/* Record what request r did in the store's audit log (audit.h), with its
+ * login and the client's address. The tag is the reference of a manifest
+ * request; the digest is digest, else a reference that is one. */
+static void audit(struct request *r, struct MHD_Connection *c, const char *kind,
+		  int rc, const char *reason, const char *digest)
+{
+	bool by_digest = strncmp(r->ref, "sha256:", 7) == 0;
+	char addr[INET6_ADDRSTRLEN];
+	struct rfs_audit_event ev = {
+		.kind = kind,
+		.rc = rc,
+		.reason = reason,
+		.repo = r->repo[0] ? r->repo : NULL,
+		.tag = r->route == ROUTE_MANIFEST && !by_digest ? r->ref : NULL,
+		.digest = digest && *digest ? digest
+			  : by_digest	    ? r->ref
+					    : NULL,
+		.user = r->user[0] ? r->user : NULL,
+		.addr = addr,
+		.uid = -1,
+	};
+
+	client_address(c, addr, sizeof(addr));
+	rfs_audit_event(r->s->opts.store, &ev);
+}
+
+/* An error answer as the audit log's result: a server-side failure, a
+ * digest that does not match, or a refusal. */
+static int status_rc(const struct rfs_oci_status *st)
+{
+	if (st->http >= 500)
+		return st->http == 507 ? -ENOSPC : -EIO;
+	return st->code == RFS_OCI_DIGEST_INVALID ? -EBADMSG : -EACCES;
+}
+
+/* A login that failed, under the user name it claimed (never the
+ * password): rc is rfs_access_authenticate's. */
+static void audit_bad_login(struct request *r, struct MHD_Connection *c,
+			    const char *auth, int rc)
+{
+	char password[RFS_ACCESS_PASSWORD_MAX + 1];
+
+	if (rfs_access_parse_basic(auth, r->user, sizeof(r->user), password,
+				   sizeof(password)) != 0)
+		r->user[0] = '\0';
+	explicit_bzero(password, sizeof(password));
+	audit(r, c, RFS_AUDIT_LOGIN, rc == -ENOMEM ? rc : -EACCES,
+	      rc == -EINVAL ? "malformed Basic credentials"
+			    : "wrong user name or password",
+	      NULL);
+	r->user[0] = '\0';
+}
+
 /* --- authentication --------------------------------------------------- */
 
 /* Basic credentials with an empty user and password (base64 of ":"):
@@ -332,13 +390,15 @@ static int authorize(struct request *r, struct MHD_Connection *c,
 	const struct serve_options *o = &r->s->opts;
 	const char *auth = header(c, "Authorization");
 	bool need;
+	int rc;
 
 	if (!o->access)
 		return 0;
 	if (auth && empty_basic(auth))
 		auth = NULL;
-	if (auth && rfs_access_authenticate(o->access, auth, r->user,
-					    sizeof(r->user)) != 0) {
+	if (auth && (rc = rfs_access_authenticate(o->access, auth, r->user,
+						  sizeof(r->user))) != 0) {
+		audit_bad_login(r, c, auth, rc);
 		serve_metrics_auth_failure(r->s->metrics);
 		*answer = send_fail(r, c, 401, RFS_OCI_UNAUTHORIZED,
 				    "wrong user name or password");
@@ -361,10 +421,16 @@ static int authorize(struct request *r, struct MHD_Connection *c,
 				    "authentication required");
 		return -1;
 	}
+	/* What docker login asks, and every client session first: a
+	 * login, not every request that carries one. */
+	if (r->route == ROUTE_BASE)
+		audit(r, c, RFS_AUDIT_LOGIN, 0, NULL, NULL);
 	if (!r->repo[0])
 		return 0;
 	if (r->push ? !rfs_access_may_push(o->access, r->user, r->repo)
 		    : !rfs_access_may_pull(o->access, r->user, r->repo)) {
+		audit(r, c, RFS_AUDIT_DENIED, -EACCES,
+		      r->push ? "may not push" : "may not pull", NULL);
 		serve_metrics_auth_failure(r->s->metrics);
 		*answer = send_fail(r, c, 403, RFS_OCI_DENIED,
 				    "'%s' may not %s '%s'", r->user,
@@ -456,12 +522,18 @@ static enum MHD_Result put_manifest(struct request *r, struct MHD_Connection *c)
 	struct MHD_Response *resp;
 	struct rfs_oci_status st;
 
-	if (r->failed)
+	if (r->failed) {
+		audit(r, c, RFS_AUDIT_PUSH, status_rc(&r->st), r->st.message,
+		      NULL);
 		return send_error(r, c, &r->st);
+	}
 	if (rfs_registry_manifest_put(
 		r->s->opts.reg, r->repo, r->ref, header(c, "Content-Type"),
-		r->body ? r->body : "", r->body_len, digest, subject, &st))
+		r->body ? r->body : "", r->body_len, digest, subject, &st)) {
+		audit(r, c, RFS_AUDIT_PUSH, status_rc(&st), st.message, NULL);
 		return send_error(r, c, &st);
+	}
+	audit(r, c, RFS_AUDIT_PUSH, 0, NULL, digest);
 	serve_metrics_push(r->s->metrics, r->repo, r->body_len);
 	resp = empty_response();
 	if (!resp)
@@ -786,8 +858,11 @@ static enum MHD_Result upload_end(struct request *r, struct MHD_Connection *c)
 	if (digest &&
 	    (strcmp(r->method, "PUT") == 0 || r->route == ROUTE_UPLOADS)) {
 		size = rfs_upload_size(u);
-		if (rfs_registry_upload_finish(reg, u, digest, &r->st))
+		if (rfs_registry_upload_finish(reg, u, digest, &r->st)) {
+			audit(r, c, RFS_AUDIT_PUSH, status_rc(&r->st),
+			      r->st.message, digest);
 			return send_error(r, c, &r->st);
+		}
 		serve_metrics_push(r->s->metrics, r->repo, size);
 		return send_blob_created(r, c, digest);
 	}
@@ -1076,9 +1151,13 @@ static enum MHD_Result answer(struct request *r, struct MHD_Connection *c,
 
 			if (!r->s->opts.allow_delete)
 				break;
-			if (rfs_registry_manifest_delete(r->s->opts.reg,
-							 r->repo, r->ref, &st))
+			if (rfs_registry_manifest_delete(
+				r->s->opts.reg, r->repo, r->ref, &st)) {
+				audit(r, c, RFS_AUDIT_REMOVE, status_rc(&st),
+				      st.message, NULL);
 				return send_error(r, c, &st);
+			}
+			audit(r, c, RFS_AUDIT_REMOVE, 0, NULL, NULL);
 			return send_status(r, c, 202);
 		}
 		return not_allowed(r, c);
@@ -1091,8 +1170,12 @@ static enum MHD_Result answer(struct request *r, struct MHD_Connection *c,
 			if (!r->s->opts.allow_delete)
 				break;
 			if (rfs_registry_blob_delete(r->s->opts.reg, r->repo,
-						     r->ref, &st))
+						     r->ref, &st)) {
+				audit(r, c, RFS_AUDIT_REMOVE, status_rc(&st),
+				      st.message, NULL);
 				return send_error(r, c, &st);
+			}
+			audit(r, c, RFS_AUDIT_REMOVE, 0, NULL, NULL);
 			return send_status(r, c, 202);
 		}
 		return not_allowed(r, c);
