@@ -7,7 +7,9 @@
  * loaded all or nothing: on error, cfg is left as it was.
  *
  *   # comment                       ('#' or ';' first on a line)
- *   cache_max = 10G                  (global keys, before any section)
+ *   cache_max = 10G                  (global keys, before any section:
+ *   seal_hook = /usr/local/bin/scan   cache_max, seal_hook,
+ *                                     seal_hook_timeout)
  *   [upstream NAME]                  (NAME is [A-Za-z0-9_.-]+)
  *   key = value                      (value trimmed, may be "quoted")
  *
@@ -28,6 +30,8 @@
 
 #include "config.h"
 #include "names.h"
+#include "seal-hook.h"
+#include "store.h"
 
 /* Longest line accepted, newline excluded. */
 #define LINE_MAX_LEN 4096
@@ -48,6 +52,9 @@ struct parser {
 	unsigned long seen;
 	bool have_cache_max;
 	uint64_t cache_max;
+	char *seal_hook;
+	bool have_seal_hook_timeout;
+	int64_t seal_hook_timeout_ms;
 };
 
 static int parse_error(struct parser *p, const char *fmt, ...)
@@ -610,6 +617,48 @@ static int begin_section(struct parser *p, char *s)
 	return set_string(p, &u->name, name);
 }
 
+/* seal_hook = PROGRAM: an absolute path, so that it means the same to a
+ * daemon (whose folder is /) and to regctl. Whether it can run is checked
+ * when it is applied to a store (rfs_config_apply_seal_hook). */
+static int key_seal_hook(struct parser *p, const char *value)
+{
+	if (p->seal_hook)
+		return parse_error(p, "duplicate key 'seal_hook'");
+	if (value[0] != '/')
+		return parse_error(
+		    p, "'seal_hook' must be an absolute path: '%s'", value);
+	return set_string(p, &p->seal_hook, value);
+}
+
+/* seal_hook_timeout = DURATION: more than 0, and never "never": a hook
+ * that hangs must not hold a publish forever. */
+static int key_seal_hook_timeout(struct parser *p, const char *value)
+{
+	int64_t ms;
+	int rc;
+
+	if (p->have_seal_hook_timeout)
+		return parse_error(p, "duplicate key 'seal_hook_timeout'");
+	rc = rfs_parse_duration_ms(value, &ms);
+	if (rc == -ERANGE)
+		return parse_error(
+		    p, "'seal_hook_timeout' is out of range: '%s'", value);
+	if (rc < 0)
+		return parse_error(
+		    p,
+		    "'seal_hook_timeout' is not a duration (like "
+		    "30s, 5m): '%s'",
+		    value);
+	if (ms <= 0)
+		return parse_error(p,
+				   "'seal_hook_timeout' must be more than 0 "
+				   "(and not 'never'): '%s'",
+				   value);
+	p->seal_hook_timeout_ms = ms;
+	p->have_seal_hook_timeout = true;
+	return 0;
+}
+
 static int set_key(struct parser *p, const char *key, const char *value)
 {
 	if (p->n_ups == 0) {
@@ -632,6 +681,10 @@ static int set_key(struct parser *p, const char *key, const char *value)
 			p->have_cache_max = true;
 			return 0;
 		}
+		if (strcmp(key, "seal_hook") == 0)
+			return key_seal_hook(p, value);
+		if (strcmp(key, "seal_hook_timeout") == 0)
+			return key_seal_hook_timeout(p, value);
 		for (size_t i = 0; i < N_UPSTREAM_KEYS; i++) {
 			if (strcmp(key, upstream_keys[i].name) == 0)
 				return parse_error(p,
@@ -649,10 +702,12 @@ static int set_key(struct parser *p, const char *key, const char *value)
 		p->seen |= 1UL << i;
 		return upstream_keys[i].set(p, &p->ups[p->n_ups - 1], value);
 	}
-	if (strcmp(key, "cache_max") == 0)
+	if (strcmp(key, "cache_max") == 0 || strcmp(key, "seal_hook") == 0 ||
+	    strcmp(key, "seal_hook_timeout") == 0)
 		return parse_error(p,
-				   "'cache_max' is global: put it before the "
-				   "first section");
+				   "'%s' is global: put it before the first "
+				   "section",
+				   key);
 	return parse_error(p, "unknown key '%s'", key);
 }
 
@@ -786,7 +841,15 @@ int rfs_config_load(struct rfs_config *cfg, const char *path,
 	}
 	if (p.have_cache_max)
 		cfg->cache_max = p.cache_max;
+	if (p.seal_hook) {
+		free(cfg->seal_hook);
+		cfg->seal_hook = p.seal_hook;
+		p.seal_hook = NULL;
+	}
+	if (p.have_seal_hook_timeout)
+		cfg->seal_hook_timeout_ms = p.seal_hook_timeout_ms;
 out:
+	free(p.seal_hook);
 	for (size_t i = 0; i < p.n_ups; i++)
 		rfs_upstream_config_release(&p.ups[i]);
 	free(p.ups);
@@ -895,6 +958,41 @@ void rfs_config_release(struct rfs_config *cfg)
 	cfg->upstreams = NULL;
 	cfg->n_upstreams = 0;
 	cfg->cache_max = 0;
+	free(cfg->seal_hook);
+	cfg->seal_hook = NULL;
+	cfg->seal_hook_timeout_ms = 0;
+}
+
+int rfs_config_apply_seal_hook(const struct rfs_config *cfg,
+			       struct rfs_store *store, struct rfs_error *err)
+{
+	int64_t timeout_ms = cfg->seal_hook_timeout_ms
+				 ? cfg->seal_hook_timeout_ms
+				 : RFS_SEAL_HOOK_TIMEOUT_MS_DEFAULT;
+	int rc;
+
+	if (!cfg->seal_hook)
+		return rfs_store_set_seal_hook(store, NULL, 0);
+	rc = rfs_seal_hook_check(cfg->seal_hook, err);
+	if (rc)
+		return rc;
+	rc = rfs_store_set_seal_hook(store, cfg->seal_hook, timeout_ms);
+	if (rc)
+		return rfs_error_set(err, rc, "seal hook '%s': %s",
+				     cfg->seal_hook, strerror(-rc));
+	return 0;
+}
+
+int rfs_config_seal_hook_from_file(struct rfs_store *store, const char *file,
+				   struct rfs_error *err)
+{
+	struct rfs_config cfg = { 0 };
+	int rc = rfs_config_from_options(&cfg, file, NULL, NULL, err);
+
+	if (!rc)
+		rc = rfs_config_apply_seal_hook(&cfg, store, err);
+	rfs_config_release(&cfg);
+	return rc;
 }
 
 int rfs_config_from_options(struct rfs_config *cfg, const char *file,

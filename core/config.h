@@ -20,6 +20,11 @@ struct rfs_config {
 	struct rfs_upstream_config *upstreams;
 	size_t n_upstreams;
 	uint64_t cache_max; /* bytes of fetched blobs to keep; 0 no limit */
+	/* seal_hook: a program run on content before every seal (see
+	 * seal-hook.h), an absolute path, or NULL; killed after
+	 * seal_hook_timeout_ms (0: the default, 60 s). */
+	char *seal_hook;
+	int64_t seal_hook_timeout_ms;
 };
 
 /* Read path into cfg (which may already hold upstreams). A missing file is
@@ -40,6 +45,18 @@ void rfs_config_release(struct rfs_config *cfg);
 int rfs_config_from_options(struct rfs_config *cfg, const char *file,
 			    const char *upstream_url, const char *cache_max,
 			    struct rfs_error *err);
+
+/* Give store the seal hook of cfg (none when cfg has none), after checking
+ * that it can run: a missing or non-executable program is an error, so a
+ * daemon stops at start rather than refusing every publish unexplained. */
+struct rfs_store;
+int rfs_config_apply_seal_hook(const struct rfs_config *cfg,
+			       struct rfs_store *store, struct rfs_error *err);
+/* For a regctl command that publishes without other use for the file:
+ * read file (or the default file when it exists and file is NULL) and
+ * apply its seal hook to store. */
+int rfs_config_seal_hook_from_file(struct rfs_store *store, const char *file,
+				   struct rfs_error *err);
 
 /* "512", "10K", "64M", "2G" (powers of 1024) -> bytes. */
 int rfs_parse_size(const char *text, uint64_t *out);

@@ -492,8 +492,8 @@ struct claim {
 };
 
 /* Seal what fd holds as repo:tag. ITEM_DONE, ITEM_FAILED (why: the source
- * cannot be read, or the content is not what the claim says), ITEM_EXISTS,
- * or a store failure. */
+ * cannot be read, the content is not what the claim says, or the seal hook
+ * refused it), ITEM_EXISTS, or a store failure. */
 static int seal_fd(struct import *imp, int fd, const char *repo,
 		   const char *tag, const struct rfs_seal_options *so,
 		   struct rfs_tag *out, char *why)
@@ -525,7 +525,7 @@ static int seal_fd(struct import *imp, int fd, const char *repo,
 		off += (uint64_t)n;
 	}
 	rc = rfs_seal_commit(seal, repo, tag, so, out, &e);
-	if (rc == -EBADMSG || rc == -EINVAL)
+	if (rc == -EBADMSG || rc == -EINVAL || rc == -EACCES)
 		rc = why_set(why, "%s", rfs_error_message(&e, rc));
 	else if (rc == -EEXIST)
 		rc = rfs_catalog_tag_get(imp->cat, repo, tag, out) == 0

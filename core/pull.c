@@ -448,7 +448,8 @@ static int store_manifest(struct rfs_pull *pull,
 			  const struct rfs_manifest_blob *mb, const char *what,
 			  struct rfs_error *err)
 {
-	struct rfs_seal_options opts = { .expected_digest = mb->digest };
+	struct rfs_seal_options opts = { .expected_digest = mb->digest,
+					 .manifest = true };
 	char digest[RFS_DIGEST_STR_MAX + 1];
 	struct rfs_seal *seal = NULL;
 	ssize_t n;
@@ -849,7 +850,9 @@ static void *download(void *arg)
 {
 	struct fetch *f = arg;
 	struct rfs_pull *pull = f->pull;
-	struct rfs_seal_options opts = { .expected_digest = f->digest };
+	struct rfs_seal_options opts = { .expected_digest = f->digest,
+					 .repo = f->repo,
+					 .tag = f->tag };
 	char digest[RFS_DIGEST_STR_MAX + 1];
 	struct rfs_error err = { 0 };
 	struct sink_ctx sink = { .size = f->size };
@@ -870,6 +873,10 @@ static void *download(void *arg)
 			      f->what, (unsigned long long)f->size);
 	if (!rc)
 		rc = rfs_seal_verify(sink.seal, f->what, &opts, &err);
+	/* Before any reader sees a byte: what the hook refuses is neither
+	 * served nor stored (and is fetched, and asked about, again). */
+	if (!rc)
+		rc = rfs_seal_scan(sink.seal, f->what, &opts, &err);
 	if (!rc) {
 		int lock;
 

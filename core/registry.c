@@ -432,7 +432,8 @@ static int store_manifest(struct rfs_registry *reg, const char *body,
 			  size_t len, const char *digest, int *lock,
 			  struct rfs_oci_status *st)
 {
-	struct rfs_seal_options check = { .expected_digest = digest };
+	struct rfs_seal_options check = { .expected_digest = digest,
+					  .manifest = true };
 	char got[RFS_DIGEST_STR_MAX + 1];
 	struct rfs_error err = { 0 };
 	struct rfs_seal *seal = NULL;
@@ -777,6 +778,9 @@ static int fetch_blob(struct rfs_registry *reg, const char *repo,
 	if (rfs_catalog_list_tags(catalog(reg), repo, tag_naming, &tag) != 1)
 		return -ENOENT;
 	rc = fetch_verified(reg->opts.pull, &tag, digest, b.size, fd, &err);
+	if (rc == -EACCES) /* the seal hook said no */
+		return fail(st, 403, RFS_OCI_DENIED, rc, "%s",
+			    rfs_error_message(&err, rc));
 	if (rc)
 		return fail(st, 502, RFS_OCI_BLOB_UNKNOWN, rc,
 			    "cannot fetch %s from upstream '%s': %s", digest,
@@ -803,6 +807,9 @@ static int fetch_untagged(struct rfs_registry *reg, const char *repo,
 	if (rc == -ENOENT) {
 		rc = fail(st, 404, RFS_OCI_BLOB_UNKNOWN, rc,
 			  "no blob %s in '%s', here or upstream", digest, repo);
+	} else if (rc == -EACCES) { /* the seal hook said no */
+		rc = fail(st, 403, RFS_OCI_DENIED, rc, "%s",
+			  rfs_error_message(&err, rc));
 	} else if (rc) {
 		rc = fail(st, 502, RFS_OCI_BLOB_UNKNOWN, rc,
 			  "cannot fetch %s of '%s' from upstream: %s", digest,
@@ -1068,11 +1075,15 @@ void rfs_registry_upload_cancel(struct rfs_registry *reg, struct rfs_upload *u)
 int rfs_registry_upload_finish(struct rfs_registry *reg, struct rfs_upload *u,
 			       const char *digest, struct rfs_oci_status *st)
 {
-	struct rfs_seal_options check = { .expected_digest = digest };
+	/* The seal hook hears of a blob as it is uploaded, with its
+	 * repository and no tag: a manifest only names blobs that are
+	 * stored, so nothing becomes a tag without its yes. */
+	struct rfs_seal_options check = { .expected_digest = digest,
+					  .repo = u->repo };
 	char got[RFS_DIGEST_STR_MAX + 1], what[RFS_DIGEST_STR_MAX + 16];
 	struct rfs_error err = { 0 };
 	uint64_t size = rfs_seal_size(u->seal);
-	int rc, lock;
+	int rc, lock = -1;
 
 	rc = check_digest(digest, st);
 	if (rc) {
@@ -1081,11 +1092,20 @@ int rfs_registry_upload_finish(struct rfs_registry *reg, struct rfs_upload *u,
 	}
 	upload_remove(reg, u);
 	snprintf(what, sizeof(what), "blob %s", digest);
-	lock = rfs_store_lock(reg->store, false);
-	rc = lock < 0 ? lock : rfs_seal_store(u->seal, what, &check, got, &err);
+	/* Hashed and asked about before the lock, which gc waits for. */
+	rc = rfs_seal_scan(u->seal, what, &check, &err);
+	if (!rc) {
+		lock = rfs_store_lock(reg->store, false);
+		rc = lock < 0
+			 ? lock
+			 : rfs_seal_store(u->seal, what, &check, got, &err);
+	}
 	if (rc == -EBADMSG)
 		rc = fail(st, 400, RFS_OCI_DIGEST_INVALID, rc,
 			  "the upload's content does not match %s", digest);
+	else if (rc == -EACCES)
+		rc = fail(st, 403, RFS_OCI_DENIED, rc, "%s",
+			  rfs_error_message(&err, rc));
 	else if (rc)
 		rc = store_failure(st, rc, RFS_OCI_BLOB_UPLOAD_INVALID, &err);
 	if (!rc) {

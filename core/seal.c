@@ -20,8 +20,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "digest.h"
 #include "hashpipe.h"
+#include "seal-hook.h"
 #include "seal.h"
 
 struct rfs_seal {
@@ -35,6 +37,8 @@ struct rfs_seal {
 	bool done;     /* no more writes: verified, stored, or failed */
 	bool verified; /* hashed and checked: digest is the content's */
 	bool stored;   /* rfs_seal_store ran (whatever its outcome) */
+	int scanned;   /* the seal hook's answer: 0 not asked, 1 yes, or
+			* the negative errno it refused with */
 	char digest[RFS_DIGEST_STR_MAX + 1];
 	int failed; /* a write or truncate failed: the content is not what
 		     * the writer meant, so it must never be sealed */
@@ -353,6 +357,37 @@ int rfs_seal_verify(struct rfs_seal *seal, const char *what,
 	return 0;
 }
 
+int rfs_seal_scan(struct rfs_seal *seal, const char *what,
+		  const struct rfs_seal_options *opts, struct rfs_error *err)
+{
+	const char *hook;
+	int64_t timeout_ms = 0;
+	int rc;
+
+	if (seal->scanned > 0)
+		return 0;
+	if (seal->scanned < 0)
+		return rfs_error_set(err, seal->scanned,
+				     "%s was refused by the seal hook", what);
+	rc = rfs_seal_verify(seal, what, opts, err);
+	if (rc)
+		return rc;
+	hook = rfs_store_seal_hook(seal->store, &timeout_ms);
+	if (hook && !(opts && opts->manifest)) {
+		const char *repo = opts && opts->repo ? opts->repo : "";
+		const char *tag = opts && opts->tag ? opts->tag : "";
+
+		rc = rfs_seal_hook_run(hook, timeout_ms, seal->fd, repo, tag,
+				       seal->digest, what, err);
+		if (rc)
+			rfs_audit(seal->store, RFS_AUDIT_HOOK_REFUSED, rc, err,
+				  *repo ? repo : NULL, *tag ? tag : NULL,
+				  seal->digest);
+	}
+	seal->scanned = rc ? rc : 1;
+	return rc;
+}
+
 int rfs_seal_open_verified(struct rfs_seal *seal)
 {
 	char fdpath[64];
@@ -374,7 +409,7 @@ int rfs_seal_store(struct rfs_seal *seal, const char *what,
 
 	if (seal->stored)
 		return rfs_error_set(err, -EBADF, "the file is already sealed");
-	rc = rfs_seal_verify(seal, what, opts, err);
+	rc = rfs_seal_scan(seal, what, opts, err);
 	seal->stored = true;
 	if (rc)
 		return rc;
@@ -401,6 +436,8 @@ int rfs_seal_commit(struct rfs_seal *seal, const char *repo, const char *tag,
 		    struct rfs_error *err)
 {
 	struct rfs_catalog *cat = rfs_store_catalog(seal->store);
+	struct rfs_seal_options o =
+	    opts ? *opts : (struct rfs_seal_options){ 0 };
 	char digest[RFS_DIGEST_STR_MAX + 1];
 	char what[RFS_REPO_MAX + RFS_TAG_MAX + 8];
 	int rc, lock;
@@ -419,11 +456,17 @@ int rfs_seal_commit(struct rfs_seal *seal, const char *repo, const char *tag,
 		seal->done = true;
 		return rfs_error_set(err, -EEXIST, "tag %s exists", what);
 	}
+	/* The hook may take long: not under the lock, which gc waits for. */
+	o.repo = repo;
+	o.tag = tag;
+	rc = rfs_seal_scan(seal, what, &o, err);
+	if (rc)
+		return rc;
 	lock = rfs_store_lock(seal->store, false);
 	if (lock < 0)
 		return rfs_error_set(err, lock, "cannot lock the store: %s",
 				     strerror(-lock));
-	rc = rfs_seal_store(seal, what, opts, digest, err);
+	rc = rfs_seal_store(seal, what, &o, digest, err);
 	if (!rc)
 		rc = rfs_catalog_add_tag_meta(
 		    cat, repo, tag, digest, seal->size, rfs_now_ns(),

@@ -8,7 +8,9 @@
  *   rfs_seal_write    pwrite; bytes written in order are hashed as they pass
  *   rfs_seal_verify   hash what was not hashed in order and run the checks
  *                     (expected digest, ...): from here the bytes are known
- *                     good (done by the next two when not done before)
+ *                     good (done by the next three when not done before)
+ *   rfs_seal_scan     run the store's seal hook on the verified bytes, if
+ *                     it has one (done by the next two when not done)
  *   rfs_seal_commit   fsync, move the file into blobs/ or drop it if that
  *                     content is there already, fsync the folder, record
  *                     the tag in one transaction (rfs_seal_store: the same
@@ -37,6 +39,14 @@ struct rfs_seal_options {
 	const char *expected_digest;
 	/* An artifact type and annotations to seal the tag with, or NULL. */
 	const struct rfs_tag_meta *meta;
+	/* Whom the content is for, as the seal hook is told: a repository
+	 * and a tag (NULL or "" when not known yet: a blob uploaded before
+	 * its manifest). rfs_seal_commit sets both from its arguments. */
+	const char *repo;
+	const char *tag;
+	/* The content only describes other blobs (a manifest): the seal
+	 * hook is not run on it. */
+	bool manifest;
 };
 
 int rfs_seal_begin(struct rfs_store *store, struct rfs_seal **out,
@@ -77,6 +87,15 @@ int rfs_seal_write_fd(struct rfs_seal *seal, int fd, struct rfs_error *err);
  * this first when it was not done. */
 int rfs_seal_verify(struct rfs_seal *seal, const char *what,
 		    const struct rfs_seal_options *opts, struct rfs_error *err);
+/* Verify (when not done), then run the store's seal hook on the content
+ * (see seal-hook.h) unless opts says it is a manifest: 0 when there is no
+ * hook or it says yes, -EACCES when it refuses, times out or cannot run;
+ * a seal refused once stays refused. rfs_seal_store and rfs_seal_commit
+ * call it; a fetch that hands verified bytes to readers before storing
+ * them calls it before, so nobody reads what the hook has not passed. */
+int rfs_seal_scan(struct rfs_seal *seal, const char *what,
+		  const struct rfs_seal_options *opts, struct rfs_error *err);
+
 /* A new read-only descriptor of verified content (-EBADF before that): a
  * fetch hands its waiting readers the bytes while it makes them durable.
  * It stays valid whatever becomes of the seal. The one call other threads
@@ -93,8 +112,8 @@ int rfs_seal_store(struct rfs_seal *seal, const char *what,
 		   char digest[RFS_DIGEST_STR_MAX + 1], struct rfs_error *err);
 
 /* Seal as repo:tag. -EEXIST if the tag exists, -EBADMSG on a digest
- * mismatch, -ENOSPC, -EIO. On failure nothing is sealed and the seal can
- * only be freed. */
+ * mismatch, -EACCES when the seal hook refuses, -ENOSPC, -EIO. On failure
+ * nothing is sealed and the seal can only be freed. */
 int rfs_seal_commit(struct rfs_seal *seal, const char *repo, const char *tag,
 		    const struct rfs_seal_options *opts, struct rfs_tag *out,
 		    struct rfs_error *err);

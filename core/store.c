@@ -21,6 +21,9 @@ struct rfs_store {
 	char staging_dir[PATH_MAX];
 	struct rfs_catalog *catalog;
 	int use_lock; /* store.lock, or -1 */
+	/* The seal hook (see rfs_store_set_seal_hook), "" for none. */
+	char seal_hook[PATH_MAX];
+	int64_t seal_hook_timeout_ms;
 };
 
 int rfs_store_default_path(char *buf, size_t size)
@@ -273,4 +276,25 @@ void rfs_store_unlock(int fd)
 {
 	if (fd >= 0)
 		close(fd); /* drops the flock */
+}
+
+int rfs_store_set_seal_hook(struct rfs_store *store, const char *program,
+			    int64_t timeout_ms)
+{
+	if (program && strlen(program) >= sizeof(store->seal_hook))
+		return -ENAMETOOLONG;
+	snprintf(store->seal_hook, sizeof(store->seal_hook), "%s",
+		 program ? program : "");
+	store->seal_hook_timeout_ms = timeout_ms;
+	return 0;
+}
+
+const char *rfs_store_seal_hook(const struct rfs_store *store,
+				int64_t *timeout_ms)
+{
+	if (!store->seal_hook[0])
+		return NULL;
+	if (timeout_ms)
+		*timeout_ms = store->seal_hook_timeout_ms;
+	return store->seal_hook;
 }

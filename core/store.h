@@ -75,4 +75,14 @@ int rfs_store_lock(const struct rfs_store *store, bool exclusive);
 void rfs_store_unlock(int fd);
 const char *rfs_store_staging_dir(const struct rfs_store *store);
 
+/* Policy: the seal hook (regfs.conf seal_hook, see seal-hook.h) every seal
+ * of this store runs before storing content, killed after timeout_ms (0:
+ * no limit). program NULL: none. Set once, before the store is shared
+ * between threads. */
+int rfs_store_set_seal_hook(struct rfs_store *store, const char *program,
+			    int64_t timeout_ms);
+/* The hook, or NULL for none; *timeout_ms (if not NULL) its timeout. */
+const char *rfs_store_seal_hook(const struct rfs_store *store,
+				int64_t *timeout_ms);
+
 #endif

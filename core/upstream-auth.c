@@ -371,10 +371,15 @@ int upstream_on_denied(struct call *c, long status, struct rfs_error *err)
 		goto out;
 	}
 	if (c->auth == AUTH_BASIC || status == 403 || (!basic && !bearer)) {
+		char code[200];
+
+		/* The registry's reason too (a seal hook's refusal). */
+		upstream_error_code(c, true, code, sizeof(code));
 		rc = upstream_fail(
-		    c, err, -EACCES, "%ld %s%s", status,
+		    c, err, -EACCES, "%ld %s%s%s", status,
 		    upstream_http_text(status),
-		    c->auth == AUTH_BASIC ? " (credentials refused)" : "");
+		    c->auth == AUTH_BASIC ? " (credentials refused)" : "",
+		    code);
 		goto out;
 	}
 	if (bearer) {

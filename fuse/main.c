@@ -12,6 +12,7 @@
 
 #include "audit.h"
 #include "config.h"
+#include "seal-hook.h"
 #include "inode.h"
 #include "regfs.h"
 #include "versions.h"
@@ -63,7 +64,7 @@ static void usage(const char *progname)
 	    "\n"
 	    "regfs options:\n"
 	    "    -o upstream=URL        pull through from the registry at URL\n"
-	    "    -o config=FILE         upstreams and cache settings, as in\n"
+	    "    -o config=FILE         upstreams, cache and seal hook, as in\n"
 	    "                           regfs.conf(5) (default " RFS_CONFIG_DEFAULT_PATH
 	    ")\n"
 	    "    -o cache_max=SIZE      keep at most SIZE (K, M, G) of fetched\n"
@@ -200,6 +201,16 @@ int main(int argc, char *argv[])
 		goto out_incoming;
 	rc = rfs_config_from_options(&cfg, opts.config, opts.upstream,
 				     opts.cache_max, &err);
+	/* A hook that cannot run stops the mount here: never a publish
+	 * that goes unscanned, nor one refused with no word at start. */
+	if (!rc)
+		rc = rfs_config_apply_seal_hook(&cfg, fs.store, &err);
+	if (!rc && cfg.seal_hook)
+		regfs_log(REGFS_LOG_INFO, "seal hook '%s' (timeout %lld ms)",
+			  cfg.seal_hook,
+			  (long long)(cfg.seal_hook_timeout_ms
+					  ? cfg.seal_hook_timeout_ms
+					  : RFS_SEAL_HOOK_TIMEOUT_MS_DEFAULT));
 	if (!rc)
 		rc = rfs_pull_new(fs.store, &cfg, &fs.pull, &err);
 	if (!rc)

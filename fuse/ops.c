@@ -480,9 +480,10 @@ static void fetched(void *ctx, int fd, const struct rfs_error *err)
 	struct pending_open *p = ctx;
 
 	if (fd < 0) {
-		/* A reader gets only verified bytes, or EIO. */
+		/* A reader gets only verified bytes, or EIO; or EACCES for
+		 * bytes the seal hook refused. */
 		regfs_log(REGFS_LOG_ERROR, "%s", rfs_error_message(err, fd));
-		fuse_reply_err(p->req, EIO);
+		fuse_reply_err(p->req, fd == -EACCES ? EACCES : EIO);
 	} else {
 		finish_open(p->fs, p->req, p->ino, &p->fi, fd, p->digest);
 	}
@@ -532,7 +533,7 @@ static void open_blob(struct regfs *fs, fuse_req_t req, fuse_ino_t ino,
 		finish_open(fs, req, ino, fi, rc, ref->digest);
 	} else {
 		regfs_log(REGFS_LOG_ERROR, "%s", rfs_error_message(&err, rc));
-		fuse_reply_err(req, EIO);
+		fuse_reply_err(req, rc == -EACCES ? EACCES : EIO);
 	}
 	free(p);
 }

@@ -17,12 +17,13 @@
 #include <unistd.h>
 
 #include "import.h"
+#include "config.h"
 #include "names.h"
 #include "regctl.h"
 
 static const char import_usage[] =
     "usage: regctl import --from KIND [--dry-run] [--repo REPO] [--json]\n"
-    "                     SOURCE\n"
+    "                     [--config FILE] SOURCE\n"
     "\n"
     "Bring an existing registry into the store. KIND is one of:\n"
     "\n"
@@ -47,6 +48,8 @@ static const char import_usage[] =
     "  --repo REPO  oci: import every image into REPO (default: an image\n"
     "               tagged by a bare tag goes to the layout folder's name)\n"
     "  --json       print the report as one JSON object\n"
+    "  --config FILE  regfs.conf(5) FILE (default " RFS_CONFIG_DEFAULT_PATH "\n"
+    "               when it exists): its seal_hook must say yes to each item\n"
     "  -h, --help   show this help\n";
 
 struct report {
@@ -178,7 +181,8 @@ int cmd_import(int argc, char **argv, struct regctl *rc)
 		OPT_FROM,
 		OPT_DRY_RUN,
 		OPT_REPO,
-		OPT_JSON
+		OPT_JSON,
+		OPT_CONFIG
 	};
 	static const struct option options[] = {
 		{ "help", no_argument, NULL, OPT_HELP },
@@ -186,6 +190,7 @@ int cmd_import(int argc, char **argv, struct regctl *rc)
 		{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
 		{ "repo", required_argument, NULL, OPT_REPO },
 		{ "json", no_argument, NULL, OPT_JSON },
+		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct report rep = { .json = false };
@@ -193,7 +198,7 @@ int cmd_import(int argc, char **argv, struct regctl *rc)
 	struct rfs_import_summary sum;
 	struct rfs_store *store = NULL;
 	struct rfs_error err = { 0 };
-	const char *from = NULL;
+	const char *from = NULL, *config = NULL;
 	int c, r, ret = REGCTL_EXIT_OK;
 
 	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
@@ -204,6 +209,7 @@ int cmd_import(int argc, char **argv, struct regctl *rc)
 		case OPT_DRY_RUN: opts.dry_run = true; break;
 		case OPT_REPO: opts.repo = optarg; break;
 		case OPT_JSON: rep.json = true; break;
+		case OPT_CONFIG: config = optarg; break;
 		default: return regctl_option_error(argv, c, import_usage);
 		}
 	}
@@ -233,6 +239,17 @@ int cmd_import(int argc, char **argv, struct regctl *rc)
 	ret = open_store(rc, opts.dry_run, &store);
 	if (ret)
 		goto out;
+	/* Each item passes the seal hook, as a publish does. */
+	if (store && !opts.dry_run) {
+		r = rfs_config_seal_hook_from_file(store, config, &err);
+		if (r) {
+			ret = regctl_error("cannot import from %s '%s': %s",
+					   rfs_import_kind_name(opts.kind),
+					   opts.source,
+					   rfs_error_message(&err, r));
+			goto out;
+		}
+	}
 	r = rfs_import(store, &opts, &sum, &err);
 	if (rep.json) {
 		ret = print_json(&opts, &sum, rep.items,

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "config.h"
 #include "digest.h"
 #include "names.h"
 #include "regctl.h"
@@ -21,7 +22,7 @@
 
 static const char publish_usage[] =
     "usage: regctl publish [--annotation KEY=VALUE]... [--type TYPE]\n"
-    "                      [--sha256 HEX] FILE REPO:TAG\n"
+    "                      [--sha256 HEX] [--config FILE] FILE REPO:TAG\n"
     "\n"
     "Seal FILE (or standard input for -) as REPO:TAG: hashed while it is\n"
     "copied into the store, synced, stored once per digest and recorded,\n"
@@ -34,6 +35,9 @@ static const char publish_usage[] =
     "                          and search --type; pushed as ORAS's\n"
     "                          artifactType (--artifact-type: the same)\n"
     "  --sha256 HEX            the digest the content must have\n"
+    "  --config FILE           regfs.conf(5) FILE (default\n"
+    "                          " RFS_CONFIG_DEFAULT_PATH " when it exists):\n"
+    "                          its seal_hook must say yes to the content\n"
     "  -h, --help              show this help\n";
 
 int cmd_publish(int argc, char **argv, struct regctl *rc)
@@ -42,7 +46,8 @@ int cmd_publish(int argc, char **argv, struct regctl *rc)
 		OPT_HELP = REGCTL_OPT_LONG,
 		OPT_ANNOTATION,
 		OPT_TYPE,
-		OPT_SHA256
+		OPT_SHA256,
+		OPT_CONFIG
 	};
 	static const struct option options[] = {
 		{ "help", no_argument, NULL, OPT_HELP },
@@ -50,6 +55,7 @@ int cmd_publish(int argc, char **argv, struct regctl *rc)
 		{ "type", required_argument, NULL, OPT_TYPE },
 		{ "artifact-type", required_argument, NULL, OPT_TYPE },
 		{ "sha256", required_argument, NULL, OPT_SHA256 },
+		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct rfs_annotation annotations[MAX_ANNOTATIONS];
@@ -61,7 +67,7 @@ int cmd_publish(int argc, char **argv, struct regctl *rc)
 	struct rfs_store *store = NULL;
 	struct rfs_seal *seal = NULL;
 	struct rfs_tag tag = { 0 };
-	const char *file;
+	const char *file, *config = NULL;
 	struct stat st;
 	int c, fd = -1, r, ret;
 
@@ -96,6 +102,7 @@ int cmd_publish(int argc, char **argv, struct regctl *rc)
 							  optarg);
 			opts.expected_digest = expected;
 			break;
+		case OPT_CONFIG: config = optarg; break;
 		default: return regctl_option_error(argv, c, publish_usage);
 		}
 	}
@@ -124,6 +131,14 @@ int cmd_publish(int argc, char **argv, struct regctl *rc)
 	ret = regctl_open_store(rc, RFS_STORE_CREATE, &store);
 	if (ret)
 		goto out;
+	/* The seal hook of the configuration: a publish is refused when it
+	 * cannot run, as every publish of a mount with it would be. */
+	r = rfs_config_seal_hook_from_file(store, config, &err);
+	if (r) {
+		ret = regctl_error("cannot publish '%s' as '%s:%s': %s", file,
+				   repo, name, rfs_error_message(&err, r));
+		goto out;
+	}
 	r = rfs_seal_begin(store, &seal, &err);
 	if (!r)
 		r = rfs_seal_write_fd(seal, fd, &err);

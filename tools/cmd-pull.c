@@ -59,6 +59,9 @@ int regctl_pull(struct regctl *rc, const struct rfs_remote_ref *remote,
 	if (ret)
 		goto out;
 	r = regctl_remote_config(remote->host, plain, &cfg.upstreams[0]);
+	/* What a pull stores passes the seal hook of regfs.conf(5). */
+	if (!r)
+		r = rfs_config_seal_hook_from_file(store, NULL, &err);
 	if (!r)
 		r = rfs_pull_new(store, &cfg, &pull, &err);
 	if (!r)
@@ -254,6 +257,8 @@ int cmd_prefetch(int argc, char **argv, struct regctl *rc)
 		r = rfs_error_set(&err, -ENOENT,
 				  "no upstream is configured "
 				  "(--config, --upstream)");
+	if (!r)
+		r = rfs_config_apply_seal_hook(&cfg, store, &err);
 	if (!r)
 		r = rfs_pull_new(store, &cfg, &pull, &err);
 	if (r) {

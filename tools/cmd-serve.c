@@ -46,7 +46,7 @@ static const char serve_usage[] =
     "  --tls-cert FILE        serve HTTPS with this certificate (PEM) ...\n"
     "  --tls-key FILE         ... and this key (PEM)\n"
     "  --upstream URL         pull through from URL (as regfs -o upstream=)\n"
-    "  --config FILE          upstreams of regfs.conf(5) FILE\n"
+    "  --config FILE          upstreams and seal_hook of regfs.conf(5) FILE\n"
     "  --access-log FILE      one line a request to FILE ('-': stderr, the\n"
     "                         default; 'off': none)\n"
     "  --idle-timeout SECS    close a connection idle this long (60)\n"
@@ -272,6 +272,9 @@ int cmd_serve(int argc, char **argv, struct regctl *rc)
 		}
 	}
 	r = rfs_pull_config_for_store(store, &cfg, a.config, a.upstream, &err);
+	/* A seal hook that cannot run stops the server at start. */
+	if (!r)
+		r = rfs_config_apply_seal_hook(&cfg, store, &err);
 	if (!r && cfg.n_upstreams)
 		r = rfs_pull_new(store, &cfg, &pull, &err);
 	if (r) {

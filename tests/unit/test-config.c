@@ -1,7 +1,8 @@
 /*
  * test-config.c - unit tests of config.h: regfs.conf(5) files with every
  * key, every error with its file and line, -o upstream=URL, the checks of
- * the whole, and the size and duration syntaxes with their edge cases.
+ * the whole, and the size and duration syntaxes with their edge cases;
+ * the seal hook's keys and their check when applied to a store.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -11,11 +12,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "config.h"
+#include "store.h"
 
 struct fixture {
 	char dir[64];
@@ -699,6 +702,140 @@ static void test_parse_duration(void **state)
 	}
 }
 
+static void test_seal_hook_keys(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(load(f, "cache_max = 1G\n"), 0);
+	assert_null(f->cfg.seal_hook);
+	assert_int_equal(f->cfg.seal_hook_timeout_ms, 0);
+
+	assert_int_equal(load(f, "seal_hook = /usr/local/bin/scan\n"
+				 "seal_hook_timeout = 90s\n"
+				 "[upstream a]\n"
+				 "url = https://registry.example\n"),
+			 0);
+	assert_string_equal(f->cfg.seal_hook, "/usr/local/bin/scan");
+	assert_int_equal(f->cfg.seal_hook_timeout_ms, 90000);
+
+	/* A later file replaces what it names and keeps the rest. */
+	assert_int_equal(load(f, "seal_hook = \"/opt/my scanner/scan\"\n"), 0);
+	assert_string_equal(f->cfg.seal_hook, "/opt/my scanner/scan");
+	assert_int_equal(f->cfg.seal_hook_timeout_ms, 90000);
+	assert_int_equal(load(f, "seal_hook_timeout = 250ms\n"), 0);
+	assert_string_equal(f->cfg.seal_hook, "/opt/my scanner/scan");
+	assert_int_equal(f->cfg.seal_hook_timeout_ms, 250);
+
+	/* All or nothing: a bad line later keeps the hook of before. */
+	assert_int_equal(load(f, "seal_hook = /bin/other\nnonsense\n"),
+			 -EINVAL);
+	assert_string_equal(f->cfg.seal_hook, "/opt/my scanner/scan");
+
+	rfs_config_release(&f->cfg);
+	assert_null(f->cfg.seal_hook);
+	assert_int_equal(f->cfg.seal_hook_timeout_ms, 0);
+}
+
+static void test_seal_hook_errors(void **state)
+{
+	struct fixture *f = *state;
+
+	expect_error(f, "seal_hook = scan\n", 1,
+		     "'seal_hook' must be an absolute path: 'scan'");
+	expect_error(f, "seal_hook = ./scan\n", 1,
+		     "'seal_hook' must be an absolute path: './scan'");
+	expect_error(f, "seal_hook =\n", 1,
+		     "'seal_hook' must be an absolute path: ''");
+	expect_error(f, "seal_hook = /a\nseal_hook = /b\n", 2,
+		     "duplicate key 'seal_hook'");
+	expect_error(f, "seal_hook_timeout = soon\n", 1,
+		     "'seal_hook_timeout' is not a duration (like 30s, 5m): "
+		     "'soon'");
+	expect_error(f, "seal_hook_timeout = -1s\n", 1,
+		     "'seal_hook_timeout' is not a duration (like 30s, 5m): "
+		     "'-1s'");
+	expect_error(f, "seal_hook_timeout = never\n", 1,
+		     "'seal_hook_timeout' must be more than 0 (and not "
+		     "'never'): 'never'");
+	expect_error(f, "seal_hook_timeout = 0s\n", 1,
+		     "'seal_hook_timeout' must be more than 0 (and not "
+		     "'never'): '0s'");
+	expect_error(f, "seal_hook_timeout = 99999999999999999999d\n", 1,
+		     "'seal_hook_timeout' is out of range: "
+		     "'99999999999999999999d'");
+	expect_error(f, "seal_hook_timeout = 1s\nseal_hook_timeout = 2s\n", 2,
+		     "duplicate key 'seal_hook_timeout'");
+	expect_error(f, U "seal_hook = /bin/true\n", 3,
+		     "'seal_hook' is global: put it before the first section");
+	expect_error(f, U "seal_hook_timeout = 1s\n", 3,
+		     "'seal_hook_timeout' is global: put it before the first "
+		     "section");
+	assert_null(f->cfg.seal_hook);
+}
+
+/* rfs_config_apply_seal_hook: the program must be able to run. */
+static void test_apply_seal_hook(void **state)
+{
+	struct fixture *f = *state;
+	struct rfs_store *store = NULL;
+	char root[160], prog[160], cmd[200];
+	int64_t timeout = -1;
+	FILE *fp;
+
+	snprintf(root, sizeof(root), "%s/store", f->dir);
+	assert_int_equal(rfs_store_open(root, RFS_STORE_CREATE, &store, NULL),
+			 0);
+
+	/* None configured: none applied. */
+	assert_int_equal(rfs_config_apply_seal_hook(&f->cfg, store, &f->err),
+			 0);
+	assert_null(rfs_store_seal_hook(store, &timeout));
+
+	f->cfg.seal_hook = strdup("/nonexistent/scan");
+	assert_int_equal(rfs_config_apply_seal_hook(&f->cfg, store, &f->err),
+			 -ENOENT);
+	assert_string_equal(f->err.msg, "seal hook '/nonexistent/scan': No "
+					"such file or directory");
+	assert_null(rfs_store_seal_hook(store, NULL));
+
+	snprintf(prog, sizeof(prog), "%s/scan", f->dir);
+	fp = fopen(prog, "w");
+	assert_non_null(fp);
+	fputs("#!/bin/sh\nexit 0\n", fp);
+	assert_int_equal(fclose(fp), 0);
+	assert_int_equal(chmod(prog, 0644), 0);
+	free(f->cfg.seal_hook);
+	f->cfg.seal_hook = strdup(prog);
+	assert_int_equal(rfs_config_apply_seal_hook(&f->cfg, store, &f->err),
+			 -EACCES);
+	assert_non_null(strstr(f->err.msg, "is not executable"));
+
+	free(f->cfg.seal_hook);
+	f->cfg.seal_hook = strdup(f->dir);
+	assert_int_equal(rfs_config_apply_seal_hook(&f->cfg, store, &f->err),
+			 -EACCES);
+	assert_non_null(strstr(f->err.msg, "is not a regular file"));
+
+	/* Executable: applied, with the default timeout or the one set. */
+	assert_int_equal(chmod(prog, 0755), 0);
+	free(f->cfg.seal_hook);
+	f->cfg.seal_hook = strdup(prog);
+	assert_int_equal(rfs_config_apply_seal_hook(&f->cfg, store, &f->err),
+			 0);
+	assert_string_equal(rfs_store_seal_hook(store, &timeout), prog);
+	assert_int_equal(timeout, 60000);
+	f->cfg.seal_hook_timeout_ms = 1500;
+	assert_int_equal(rfs_config_apply_seal_hook(&f->cfg, store, &f->err),
+			 0);
+	assert_non_null(rfs_store_seal_hook(store, &timeout));
+	assert_int_equal(timeout, 1500);
+
+	rfs_store_close(&store);
+	unlink(prog);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+	assert_int_equal(system(cmd), 0);
+}
+
 static void test_release_null(void **state)
 {
 	struct rfs_config empty = { 0 };
@@ -734,6 +871,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_validate, setup, teardown),
 		cmocka_unit_test(test_parse_size),
 		cmocka_unit_test(test_parse_duration),
+		cmocka_unit_test_setup_teardown(test_seal_hook_keys, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_seal_hook_errors, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_apply_seal_hook, setup,
+						teardown),
 		cmocka_unit_test(test_release_null),
 	};
 

@@ -1,7 +1,8 @@
 /*
  * test-store-seal.c - unit tests of store.h and seal.h on a store in a
  * temporary folder: the layout, the seal in and out of order, digests,
- * deduplication, failures that must leave nothing behind, staging leftovers.
+ * deduplication, failures that must leave nothing behind, staging leftovers;
+ * the seal hook (what it is given, its refusal, its timeout, a missing one).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -17,6 +18,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -943,6 +945,167 @@ static void test_hashpipe_write_error(void **state)
 	free(buf);
 }
 
+/* A hook script in the store's folder (outside staging/ and blobs/). */
+static const char *write_hook(struct fixture *f, const char *name,
+			      const char *body)
+{
+	FILE *fp = fopen(at(f, name), "w");
+
+	assert_non_null(fp);
+	fputs(body, fp);
+	assert_int_equal(fclose(fp), 0);
+	assert_int_equal(chmod(f->path, 0755), 0);
+	return f->path;
+}
+
+static char *slurp(const char *path, char *buf, size_t size)
+{
+	FILE *fp = fopen(path, "r");
+	size_t n;
+
+	if (!fp)
+		return NULL;
+	n = fread(buf, 1, size - 1, fp);
+	buf[n] = '\0';
+	fclose(fp);
+	return buf;
+}
+
+#define SCAN_HOOK                                                              \
+	"#!/bin/sh\n"                                                          \
+	"d=${0%/*}\n"                                                          \
+	"echo \"$#|$2|$3|$4|$REGFS_REPO|$REGFS_TAG|$REGFS_DIGEST\" >$d/args\n" \
+	"stat -L -c %a \"$1\" >$d/mode\n"                                      \
+	"if grep -q bad \"$1\"; then\n"                                        \
+	"  echo \"bad content in $2:$3\" >&2; echo more >&2; exit 1\n"         \
+	"fi\n"                                                                 \
+	"exit 0\n"
+
+static void test_seal_hook(void **state)
+{
+	struct fixture *f = *state;
+	struct rfs_catalog *cat = rfs_store_catalog(f->store);
+	struct rfs_error err = { 0 };
+	char buf[512], args[400], digest[RFS_DIGEST_STR_MAX + 1];
+	char got[RFS_DIGEST_STR_MAX + 1];
+	struct rfs_seal *seal;
+	struct rfs_tag t;
+	int64_t timeout = 0;
+
+	assert_null(rfs_store_seal_hook(f->store, NULL));
+	assert_int_equal(rfs_store_set_seal_hook(
+			     f->store, write_hook(f, "scan", SCAN_HOOK), 10000),
+			 0);
+	assert_string_equal(rfs_store_seal_hook(f->store, &timeout),
+			    at(f, "scan"));
+	assert_int_equal(timeout, 10000);
+
+	/* Yes: sealed, and the hook was told who and what. */
+	seal_bytes(f, "org/app", "v1", HELLO, 12, &t);
+	snprintf(args, sizeof(args), "4|org/app|v1|%s|org/app|v1|%s\n",
+		 SHA_HELLO, SHA_HELLO);
+	assert_non_null(slurp(at(f, "args"), buf, sizeof(buf)));
+	assert_string_equal(buf, args);
+	assert_string_equal(slurp(at(f, "mode"), buf, sizeof(buf)), "444\n");
+
+	/* No: nothing sealed or stored, the first line of stderr told. */
+	seal = begin(f);
+	put(seal, "bad bytes\n", 10, 0);
+	assert_int_equal(rfs_seal_commit(seal, "org/app", "v2", NULL, &t, &err),
+			 -EACCES);
+	assert_string_equal(err.msg, "seal hook refused 'org/app:v2' (exit 1): "
+				     "bad content in org/app:v2");
+	/* Refused once, refused for good. */
+	assert_int_equal(rfs_seal_store(seal, "it", NULL, got, &err), -EACCES);
+	rfs_seal_free(&seal);
+	assert_int_equal(rfs_catalog_tag_get(cat, "org/app", "v2", &t),
+			 -ENOENT);
+	assert_int_equal(blob_count(f), 1);
+	assert_int_equal(staging_count(f), 0);
+
+	/* A blob with no tag yet (an upload): the repository alone. */
+	seal = begin(f);
+	put(seal, "bad blob\n", 9, 0);
+	struct rfs_seal_options up = { .repo = "team/x" };
+	assert_int_equal(rfs_seal_scan(seal, "blob", &up, &err), -EACCES);
+	assert_int_equal(rfs_seal_scan(seal, "blob", &up, &err), -EACCES);
+	assert_non_null(strstr(err.msg, "refused by the seal hook"));
+	rfs_seal_free(&seal);
+	digest_of("bad blob\n", 9, digest);
+	snprintf(args, sizeof(args), "4|team/x||%s|team/x||%s\n", digest,
+		 digest);
+	assert_string_equal(slurp(at(f, "args"), buf, sizeof(buf)), args);
+
+	/* A manifest is not given to it. */
+	seal = begin(f);
+	put(seal, "bad manifest\n", 13, 0);
+	struct rfs_seal_options man = { .manifest = true };
+	assert_int_equal(rfs_seal_store(seal, "manifest", &man, got, &err), 0);
+	rfs_seal_free(&seal);
+	assert_int_equal(blob_count(f), 2);
+
+	/* Content that fails verification never reaches the hook. */
+	unlink(at(f, "args"));
+	seal = begin(f);
+	put(seal, "bad again\n", 10, 0);
+	struct rfs_seal_options wrong = { .expected_digest = SHA_OTHER };
+	assert_int_equal(
+	    rfs_seal_commit(seal, "org/app", "v3", &wrong, &t, &err), -EBADMSG);
+	rfs_seal_free(&seal);
+	assert_int_equal(access(at(f, "args"), F_OK), -1);
+}
+
+static void test_seal_hook_timeout(void **state)
+{
+	struct fixture *f = *state;
+	struct rfs_error err = { 0 };
+	struct timespec t0, t1;
+	struct rfs_seal *seal;
+	struct rfs_tag t;
+	long ms;
+
+	assert_int_equal(
+	    rfs_store_set_seal_hook(
+		f->store, write_hook(f, "hang", "#!/bin/sh\nsleep 30\n"), 300),
+	    0);
+	seal = begin(f);
+	put(seal, HELLO, 12, 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(rfs_seal_commit(seal, "app", "v1", NULL, &t, &err),
+			 -EACCES);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 +
+	     (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	assert_true(ms >= 300 && ms < 5000);
+	assert_non_null(strstr(err.msg, "ran over 300 ms on 'app:v1' and was "
+					"killed"));
+	rfs_seal_free(&seal);
+	assert_int_equal(blob_count(f), 0);
+}
+
+static void test_seal_hook_missing(void **state)
+{
+	struct fixture *f = *state;
+	struct rfs_error err = { 0 };
+	struct rfs_seal *seal;
+	struct rfs_tag t;
+
+	assert_int_equal(rfs_store_set_seal_hook(f->store, at(f, "nosuch"), 0),
+			 0);
+	seal = begin(f);
+	put(seal, HELLO, 12, 0);
+	assert_int_equal(rfs_seal_commit(seal, "app", "v1", NULL, &t, &err),
+			 -EACCES);
+	assert_non_null(strstr(err.msg, "No such file or directory"));
+	assert_non_null(strstr(err.msg, "refusing 'app:v1'"));
+	rfs_seal_free(&seal);
+	assert_int_equal(blob_count(f), 0);
+	/* Cleared: publishes go on without a hook. */
+	assert_int_equal(rfs_store_set_seal_hook(f->store, NULL, 0), 0);
+	assert_null(rfs_store_seal_hook(f->store, NULL));
+	seal_bytes(f, "app", "v1", HELLO, 12, &t);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -971,6 +1134,9 @@ int main(void)
 		T(test_stream_only_appends),
 		T(test_verify_then_store),
 		T(test_hashpipe_write_error),
+		T(test_seal_hook),
+		T(test_seal_hook_timeout),
+		T(test_seal_hook_missing),
 		cmocka_unit_test(test_default_path),
 	};
 #undef T
