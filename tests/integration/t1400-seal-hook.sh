@@ -167,6 +167,19 @@ mv "$H/scan.away" "$H/scan"
 expect_ok "back in place, cp seals again" -- cp "$SRC/clean2" "$I/app/back"
 regfs_umount "$MNT"
 
+# -o publish=rename: the rename onto the tag is the seal.
+regfs_mount "$TEST_TMP/rstore" "$TEST_TMP/rmnt" -o publish=rename -o config="$SCAN_CONF"
+RI=$TEST_TMP/rmnt/incoming
+expect_ok "a marked file is staged under a temporary name" -- cp "$SRC/evil" "$RI/app/.evil.part"
+expect_errno EACCES rename "$RI/app/.evil.part" "$RI/app/v1"
+check "nothing is sealed" test ! -e "$TEST_TMP/rmnt/registry/app/v1"
+check "the log names the refusal" grep -q "seal hook refused 'app:v1' (exit 1): found EVIL-MARKER in app:v1" \
+	"$(daemon_log "$TEST_TMP/rmnt")"
+expect_ok "a clean file is staged" -- cp "$SRC/clean" "$RI/app/.clean.part"
+expect_errno OK rename "$RI/app/.clean.part" "$RI/app/v1"
+expect_eq "$(sha "$TEST_TMP/rmnt/registry/app/v1" 2>&1)" "${clean_d#sha256:}" "its rename seals it"
+regfs_umount "$TEST_TMP/rmnt"
+
 # --- regctl publish -------------------------------------------------------------
 
 P=$TEST_TMP/pstore
