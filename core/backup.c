@@ -327,19 +327,6 @@ out:
 	return rc < 0 ? rc : 0;
 }
 
-static int fsync_dir(const char *path)
-{
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int rc = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) < 0)
-		rc = -errno;
-	close(fd);
-	return rc;
-}
-
 /* The canonical path of a folder that may not exist yet (then its parent
  * must). */
 static int canonical(const char *path, char out[PATH_MAX])
@@ -595,7 +582,7 @@ static int install(struct job *j, struct rfs_error *err)
 	int rc = 0;
 
 	if (j->linked)
-		rc = fsync_dir(rfs_store_blobs_dir(j->dst));
+		rc = rfs_fsync_dir(rfs_store_blobs_dir(j->dst));
 	if (rc)
 		return rfs_error_set(err, rc, "cannot fsync '%s': %s",
 				     rfs_store_blobs_dir(j->dst),
@@ -659,7 +646,7 @@ out:
 	if (j->dst_blobs >= 0)
 		close(j->dst_blobs);
 	if (j->dst && !rc)
-		rc = fsync_dir(rfs_store_root(j->dst));
+		rc = rfs_fsync_dir(rfs_store_root(j->dst));
 	rfs_store_close(&j->dst);
 	return rc;
 }

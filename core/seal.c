@@ -314,19 +314,6 @@ static int link_blob(struct rfs_seal *seal, const char *blob)
 	return 0;
 }
 
-static int fsync_dir(const char *path)
-{
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int rc = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) < 0)
-		rc = -errno;
-	close(fd);
-	return rc;
-}
-
 int rfs_seal_verify(struct rfs_seal *seal, const char *what,
 		    const struct rfs_seal_options *opts, struct rfs_error *err)
 {
@@ -423,7 +410,7 @@ int rfs_seal_store(struct rfs_seal *seal, const char *what,
 	if (rc && rc != -EEXIST)
 		return rfs_error_set(err, rc, "cannot store blob %s: %s",
 				     digest, strerror(-rc));
-	rc = fsync_dir(rfs_store_blobs_dir(seal->store));
+	rc = rfs_fsync_dir(rfs_store_blobs_dir(seal->store));
 	if (rc)
 		return rfs_error_set(err, rc, "cannot fsync '%s': %s",
 				     rfs_store_blobs_dir(seal->store),

@@ -1120,6 +1120,20 @@ static bool changes(const struct request *r)
 	return !is(r, "GET") && !is(r, "HEAD");
 }
 
+/* DELETE of a manifest or a blob (--allow-delete), recorded. */
+static enum MHD_Result delete (struct request *r, struct MHD_Connection *c,
+			       int (*remove)(struct rfs_registry *,
+					     const char *, const char *,
+					     struct rfs_oci_status *)) {
+	struct rfs_oci_status st;
+
+	if (remove(r->s->opts.reg, r->repo, r->ref, &st)){
+	    audit(r, c, RFS_AUDIT_REMOVE, status_rc(&st), st.message, NULL);
+	    return send_error(r, c, &st); }
+audit(r, c, RFS_AUDIT_REMOVE, 0, NULL, NULL);
+return send_status(r, c, 202);
+}
+
 /* The answer once the whole request is in. */
 static enum MHD_Result answer(struct request *r, struct MHD_Connection *c,
 			      const char *url)
@@ -1146,38 +1160,18 @@ static enum MHD_Result answer(struct request *r, struct MHD_Connection *c,
 			return get_manifest(r, c);
 		if (is(r, "PUT"))
 			return put_manifest(r, c);
-		if (del) {
-			struct rfs_oci_status st;
-
-			if (!r->s->opts.allow_delete)
-				break;
-			if (rfs_registry_manifest_delete(
-				r->s->opts.reg, r->repo, r->ref, &st)) {
-				audit(r, c, RFS_AUDIT_REMOVE, status_rc(&st),
-				      st.message, NULL);
-				return send_error(r, c, &st);
-			}
-			audit(r, c, RFS_AUDIT_REMOVE, 0, NULL, NULL);
-			return send_status(r, c, 202);
-		}
+		if (del && r->s->opts.allow_delete)
+			return delete (r, c, rfs_registry_manifest_delete);
+		if (del)
+			break;
 		return not_allowed(r, c);
 	case ROUTE_BLOB:
 		if (read)
 			return get_blob(r, c);
-		if (del) {
-			struct rfs_oci_status st;
-
-			if (!r->s->opts.allow_delete)
-				break;
-			if (rfs_registry_blob_delete(r->s->opts.reg, r->repo,
-						     r->ref, &st)) {
-				audit(r, c, RFS_AUDIT_REMOVE, status_rc(&st),
-				      st.message, NULL);
-				return send_error(r, c, &st);
-			}
-			audit(r, c, RFS_AUDIT_REMOVE, 0, NULL, NULL);
-			return send_status(r, c, 202);
-		}
+		if (del && r->s->opts.allow_delete)
+			return delete (r, c, rfs_registry_blob_delete);
+		if (del)
+			break;
 		return not_allowed(r, c);
 	case ROUTE_UPLOADS:
 		return is(r, "POST") ? upload_end(r, c) : not_allowed(r, c);
