@@ -59,11 +59,13 @@ int cmd_rm(int argc, char **argv, struct regctl *rc);
 int cmd_resolve(int argc, char **argv, struct regctl *rc);
 int cmd_search(int argc, char **argv, struct regctl *rc);
 int cmd_serve(int argc, char **argv, struct regctl *rc);
+int cmd_sign(int argc, char **argv, struct regctl *rc);
 int cmd_unyank(int argc, char **argv, struct regctl *rc);
 int cmd_yank(int argc, char **argv, struct regctl *rc);
 int cmd_refresh(int argc, char **argv, struct regctl *rc);
 int cmd_restore(int argc, char **argv, struct regctl *rc);
 int cmd_tags(int argc, char **argv, struct regctl *rc);
+int cmd_verify(int argc, char **argv, struct regctl *rc);
 int cmd_version(int argc, char **argv, struct regctl *rc);
 
 /* Print "regctl: <message>" to stderr. Returns REGCTL_EXIT_FAILURE. */

@@ -1,0 +1,104 @@
+/*
+ * sign.h - cosign-compatible signatures of local tags: the "simple
+ * signing" payload cosign's key-based signing uses, signed with an ECDSA
+ * P-256 (SHA-256, DER signature) or Ed25519 key through OpenSSL EVP, and
+ * stored in the store as cosign stores it in a registry.
+ *
+ * The payload is the bytes Go's encoding/json gives for cosign's
+ * SimpleContainerImage with no optional claims: no spaces, fields in
+ * declaration order,
+ *   {"critical":{"identity":{"docker-reference":"REPO"},"image":
+ *   {"docker-manifest-digest":"sha256:HEX"},"type":"cosign container
+ *   image signature"},"optional":null}
+ * (one line). The docker-reference is the repository, as cosign 2 writes
+ * it (the repository without tag or digest).
+ *
+ * A signature of REPO:TAG is an OCI manifest in REPO: the empty config,
+ * one layer (application/vnd.dev.cosign.simplesigning.v1+json, the
+ * payload) annotated dev.cosignproject.cosign/signature = the base64
+ * signature, and the signed manifest as its subject, so the referrers API
+ * lists it. Each signature is its own manifest, stored by digest; the
+ * cosign fallback tag sha256-HEX.sig names the newest. (cosign appends
+ * layers to one manifest instead; verify here reads both shapes.)
+ *
+ * Keys: PEM, private (PKCS#8 or traditional) for signing, public
+ * (SubjectPublicKeyInfo) for verifying. RSA and other curves are refused.
+ * Functions return 0 or a negative errno with a message in err; a
+ * signature that does not verify is -EBADMSG, never 0.
+ */
+#ifndef RFS_SIGN_H
+#define RFS_SIGN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "error.h"
+#include "names.h"
+#include "registry.h"
+#include "store.h"
+
+#define RFS_MT_COSIGN_PAYLOAD	  "application/vnd.dev.cosign.simplesigning.v1+json"
+#define RFS_COSIGN_SIG_ANNOTATION "dev.cosignproject.cosign/signature"
+#define RFS_COSIGN_TYPE		  "cosign container image signature"
+#define RFS_SIGN_PAYLOAD_MAX	  (64 << 10) /* bytes of a payload read back */
+#define RFS_SIGN_SIG_MAX	  4096 /* base64 characters of a signature */
+#define RFS_SIGN_FPR_LEN	  64   /* hex SHA-256 of the public key DER */
+
+/* The payload for (docker_ref, digest), malloc()ed, not NUL-terminated
+ * in meaning (a NUL follows for convenience). */
+int rfs_sign_payload(const char *docker_ref, const char *digest, char **out,
+		     size_t *len, struct rfs_error *err);
+/* The docker-manifest-digest a payload claims (and its docker-reference,
+ * may be NULL); -EBADMSG when it is not a cosign simple-signing payload. */
+int rfs_sign_payload_parse(const char *payload, size_t len,
+			   char digest[RFS_DIGEST_STR_MAX + 1], char *ref,
+			   size_t ref_size, struct rfs_error *err);
+
+struct rfs_sign_key;
+/* Load a PEM key from memory or a file; private says which kind. */
+int rfs_sign_key_load(const char *pem, size_t len, bool private,
+		      struct rfs_sign_key **out, struct rfs_error *err);
+int rfs_sign_key_load_file(const char *path, bool private,
+			   struct rfs_sign_key **out, struct rfs_error *err);
+void rfs_sign_key_free(struct rfs_sign_key **key);
+/* "ecdsa-p256" or "ed25519". */
+const char *rfs_sign_key_type(const struct rfs_sign_key *key);
+/* Hex SHA-256 of the public key's DER (SubjectPublicKeyInfo), as
+ * `openssl pkey -pubout -outform DER | sha256sum` prints it. */
+void rfs_sign_key_fingerprint(const struct rfs_sign_key *key,
+			      char out[RFS_SIGN_FPR_LEN + 1]);
+
+/* Sign len bytes: the base64 signature (malloc()ed, NUL-terminated). */
+int rfs_sign_buf(const struct rfs_sign_key *key, const void *buf, size_t len,
+		 char **sig_b64, struct rfs_error *err);
+/* 0 when sig_b64 is key's signature of buf, else -EBADMSG and why. */
+int rfs_sign_verify_buf(const struct rfs_sign_key *key, const void *buf,
+			size_t len, const char *sig_b64, struct rfs_error *err);
+
+struct rfs_sign_result {
+	char digest[RFS_DIGEST_STR_MAX + 1];	/* the tag's manifest */
+	char signature[RFS_DIGEST_STR_MAX + 1]; /* the signature's manifest */
+	char fingerprint[RFS_SIGN_FPR_LEN + 1];
+	char sig_tag[RFS_TAG_MAX + 1]; /* sha256-HEX.sig */
+};
+
+/* Sign local tag repo:tag with a private key and store the signature
+ * through reg, which must let sha256-*.sig tags move (rfs_sign_registry
+ * makes such a registry). */
+int rfs_sign_tag(struct rfs_registry *reg, struct rfs_store *store,
+		 const char *repo, const char *tag,
+		 const struct rfs_sign_key *key, struct rfs_sign_result *out,
+		 struct rfs_error *err);
+/* 0 when a signature by key (public) stored for repo:tag verifies and
+ * covers its manifest digest; -EBADMSG (why in err) when none does,
+ * -ENOENT when the tag has no signature at all. out is filled as far as
+ * known. */
+int rfs_verify_tag(struct rfs_registry *reg, struct rfs_store *store,
+		   const char *repo, const char *tag,
+		   const struct rfs_sign_key *key, struct rfs_sign_result *out,
+		   struct rfs_error *err);
+/* A registry over store whose sha256-*.sig tags may move. */
+int rfs_sign_registry(struct rfs_store *store, struct rfs_registry **out,
+		      struct rfs_error *err);
+
+#endif
