@@ -10,7 +10,8 @@
 # each pushed over HTTP as a new signature of another tag: an altered
 # payload, a valid signature of one tag replayed on another (a signature
 # over another digest), a truncated signature; and a payload blob altered
-# on disk. Bad keys (RSA, garbage PEM) and usage errors are refused.
+# on disk. gc keeps signatures. Bad keys (RSA, garbage PEM) and usage
+# errors are refused.
 # shellcheck source-path=SCRIPTDIR disable=SC2317 # helpers called through expect_ok
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -124,6 +125,10 @@ expect_ok R verify --key "$K/a.pub" team/app:v1
 fetch_sig "$SIGTAG" "$TEST_TMP/s2"
 agree v1 "$K/e.pub" "$TEST_TMP/s2"
 expect_eq "$(curl -sf "$S/v2/team/app/referrers/$MD1" | jq '.manifests | length')" 2 "two referrers now"
+# gc keeps both signatures, the one the .sig tag left too.
+expect_ok R gc
+expect_ok R verify --key "$K/a.pub" team/app:v1
+expect_ok R verify --key "$K/e.pub" team/app:v1
 
 # push_sig TAG PAYLOAD-FILE SIG-B64: push a signature manifest of TAG over
 # HTTP, as another client could.
