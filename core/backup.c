@@ -25,6 +25,7 @@
 
 #include "backup.h"
 #include "digest.h"
+#include "files.h"
 #include "gc.h"
 #include "seal.h"
 

@@ -30,6 +30,7 @@
 #include <openssl/evp.h>
 
 #include "credentials.h"
+#include "files.h"
 
 /* A credentials file larger than this is not one. */
 #define CRED_FILE_MAX (1 << 20)
@@ -439,28 +440,6 @@ int rfs_credentials_lookup(const char *host, const char *source,
 
 /* ---- writing --------------------------------------------------------- */
 
-/* mkdir -p of the folder holding path, new folders with mode 0700. */
-static int make_parents(const char *path, struct rfs_error *err)
-{
-	char dir[PATH_MAX];
-	size_t len = strlen(path);
-
-	if (len >= sizeof(dir))
-		return rfs_error_set(err, -ENAMETOOLONG, "path too long");
-	memcpy(dir, path, len + 1);
-	for (char *s = dir + 1; *s; s++) {
-		if (*s != '/')
-			continue;
-		*s = '\0';
-		if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-			return rfs_error_set(err, -errno,
-					     "cannot create '%s': %s", dir,
-					     strerror(errno));
-		*s = '/';
-	}
-	return 0;
-}
-
 static int check_host(const char *host, struct rfs_error *err)
 {
 	if (!host || !*host || strlen(host) > 255)
@@ -489,7 +468,11 @@ static int write_file(const char *path, json_t *root, struct rfs_error *err)
 
 	if (path_fmt(tmp, sizeof(tmp), path, ".XXXXXX") < 0)
 		return rfs_error_set(err, -ENAMETOOLONG, "path too long");
-	rc = make_parents(path, err);
+	rc = rfs_make_parents(path);
+	if (rc)
+		rc = rfs_error_set(err, rc,
+				   "cannot create the folders of '%s': %s",
+				   path, strerror(-rc));
 	if (rc < 0)
 		return rc;
 	text = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);

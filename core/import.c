@@ -26,6 +26,7 @@
 
 #include "catalog.h"
 #include "digest.h"
+#include "files.h"
 #include "import.h"
 #include "incoming.h"
 #include "manifest.h"
@@ -149,60 +150,6 @@ static int store_failed(struct import *imp, int rc, const struct rfs_error *e)
 	if (rc >= 0)
 		rc = -EIO;
 	return rfs_error_set(imp->err, rc, "%s", rfs_error_message(e, rc));
-}
-
-/* Read a whole small file at dirfd/path: 0, -ENOENT, -EFBIG beyond max, or
- * another negative errno. *out is NUL-terminated. */
-static int read_small(int dirfd, const char *path, size_t max, char **out,
-		      size_t *len)
-{
-	int fd = openat(dirfd, path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-	size_t got = 0, cap;
-	struct stat st;
-	char *buf;
-	int rc = 0;
-
-	*out = NULL;
-	*len = 0;
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0)
-		rc = -errno;
-	else if (!S_ISREG(st.st_mode))
-		rc = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
-	if (rc) {
-		close(fd);
-		return rc;
-	}
-	if ((uint64_t)st.st_size > max) {
-		close(fd);
-		return -EFBIG;
-	}
-	cap = (size_t)st.st_size + 1;
-	buf = malloc(cap);
-	while (buf && !rc) {
-		ssize_t n = read(fd, buf + got, cap - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			rc = -errno;
-		else if (n == 0)
-			break;
-		else if ((got += (size_t)n) == cap)
-			rc = -EFBIG; /* it grew: read it next time */
-	}
-	close(fd);
-	if (!buf)
-		return -ENOMEM;
-	if (rc) {
-		free(buf);
-		return rc;
-	}
-	buf[got] = '\0';
-	*out = buf;
-	*len = got;
-	return 0;
 }
 
 /* --- files --------------------------------------------------------------- */
@@ -463,7 +410,7 @@ static int tree_file(struct import *imp, int dirfd, const char *rel,
 		(int)sizeof(from))
 		return skip(imp, true, label, rel, name,
 			    "the name is too long");
-	rc = read_small(dirfd, sidecar, RFS_SIDECAR_MAX, &text, &len);
+	rc = rfs_read_small(dirfd, sidecar, RFS_SIDECAR_MAX, &text, &len);
 	if (rc == 0) {
 		rc = rfs_sidecar_parse(text, len, name, digest);
 		free(text);
@@ -617,7 +564,7 @@ static int layout_json(struct layout *l, const char *file, size_t max,
 	json_error_t jerr;
 	char *text;
 	size_t len;
-	int rc = read_small(l->fd, file, max, &text, &len);
+	int rc = rfs_read_small(l->fd, file, max, &text, &len);
 
 	if (rc == -ENOENT)
 		return rfs_error_set(err, rc,
@@ -864,7 +811,7 @@ static int oci_manifest(struct import *imp, struct layout *l, const char *repo,
 		return why_set(why, "manifest %s is larger than %d bytes",
 			       d->digest, RFS_MANIFEST_MAX);
 	blob_path(d->digest, path);
-	rc = read_small(l->fd, path, RFS_MANIFEST_MAX, &body, &len);
+	rc = rfs_read_small(l->fd, path, RFS_MANIFEST_MAX, &body, &len);
 	if (rc == -ENOENT)
 		return why_set(why, "manifest %s is not in the layout",
 			       d->digest);
@@ -1208,7 +1155,8 @@ static int import_index(struct import *imp)
 	rc = index_locate(imp);
 	if (rc)
 		return rc;
-	rc = read_small(AT_FDCWD, imp->sum->index, INDEX_FILE_MAX, &text, &len);
+	rc = rfs_read_small(AT_FDCWD, imp->sum->index, INDEX_FILE_MAX, &text,
+			    &len);
 	if (rc)
 		return rfs_error_set(imp->err, rc, "cannot read '%s': %s",
 				     imp->sum->index, strerror(-rc));

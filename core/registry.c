@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -929,6 +930,22 @@ int rfs_registry_blob_mount(struct rfs_registry *reg, const char *repo,
 }
 
 /* --- uploads ---------------------------------------------------------- */
+
+int rfs_registry_check_room(struct rfs_registry *reg, uint64_t bytes,
+			    struct rfs_oci_status *st)
+{
+	struct statvfs fs;
+	uint64_t room;
+
+	if (statvfs(rfs_store_root(reg->store), &fs) != 0)
+		return 0; /* the writes will tell */
+	room = (uint64_t)fs.f_bavail * fs.f_frsize;
+	if (bytes <= room)
+		return 0;
+	return fail(st, 507, RFS_OCI_BLOB_UPLOAD_INVALID, -ENOSPC,
+		    "the store has %llu bytes free, the upload %llu",
+		    (unsigned long long)room, (unsigned long long)bytes);
+}
 
 /* Drop sessions nobody used for upload_idle_ns. Lock held. */
 static void expire_uploads(struct rfs_registry *reg, int64_t now)

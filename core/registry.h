@@ -139,6 +139,12 @@ int rfs_registry_blob_mount(struct rfs_registry *reg, const char *repo,
 			    const char *from_repo, const char *digest,
 			    struct rfs_oci_status *st);
 
+/* Is there room in the store for an upload of bytes (as its client
+ * announces)? 0, or 507 with how much is free: refused before a byte is
+ * taken rather than after the disk filled. */
+int rfs_registry_check_room(struct rfs_registry *reg, uint64_t bytes,
+			    struct rfs_oci_status *st);
+
 /* Uploads: a session per blob upload, named by a random id, that one
  * request at a time holds (acquire ... release). Bytes are only ever
  * appended; a session unused for upload_idle_ns expires. */

@@ -22,6 +22,7 @@
 
 #include "audit.h"
 #include "digest.h"
+#include "files.h"
 #include "hashpipe.h"
 #include "seal-hook.h"
 #include "seal.h"

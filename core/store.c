@@ -298,16 +298,3 @@ const char *rfs_store_seal_hook(const struct rfs_store *store,
 		*timeout_ms = store->seal_hook_timeout_ms;
 	return store->seal_hook;
 }
-
-int rfs_fsync_dir(const char *path)
-{
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int rc = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) < 0)
-		rc = -errno;
-	close(fd);
-	return rc;
-}

@@ -72,8 +72,6 @@ const char *rfs_store_blobs_dir(const struct rfs_store *store);
  * the two. Returns a descriptor to pass to rfs_store_unlock(), or a
  * negative errno. */
 int rfs_store_lock(const struct rfs_store *store, bool exclusive);
-/* fsync a folder (after a link or rename in it): 0 or a negative errno. */
-int rfs_fsync_dir(const char *path);
 void rfs_store_unlock(int fd);
 const char *rfs_store_staging_dir(const struct rfs_store *store);
 

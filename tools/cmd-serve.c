@@ -4,6 +4,7 @@
  * core/registry.c).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
@@ -14,6 +15,7 @@
 #include "access.h"
 #include "audit.h"
 #include "config.h"
+#include "files.h"
 #include "pull.h"
 #include "regctl.h"
 #include "registry.h"
@@ -56,24 +58,19 @@ static const char serve_usage[] =
     "  --max-connections N    connections at once (256)\n"
     "  -h, --help             show this help\n";
 
-/* A whole small file (a PEM), malloc()ed and NUL-terminated. */
+/* A whole small file (a PEM), malloc()ed and NUL-terminated; NULL when
+ * it cannot be read, is empty or is TLS_FILE_MAX bytes or more. */
 static char *read_small_file(const char *path)
 {
-	FILE *f = fopen(path, "re");
-	char *buf = NULL;
-	size_t n;
+	char *buf;
+	size_t len;
 
-	if (!f)
+	if (rfs_read_small(AT_FDCWD, path, TLS_FILE_MAX - 1, &buf, &len))
 		return NULL;
-	buf = malloc(TLS_FILE_MAX + 1);
-	n = buf ? fread(buf, 1, TLS_FILE_MAX, f) : 0;
-	if (buf && (ferror(f) || n == TLS_FILE_MAX || n == 0)) {
+	if (!len) {
 		free(buf);
-		buf = NULL;
-	} else if (buf) {
-		buf[n] = '\0';
+		return NULL;
 	}
-	fclose(f);
 	return buf;
 }
 

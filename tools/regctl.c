@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "files.h"
 #include "regctl.h"
 
 #ifndef REGFS_VERSION
@@ -179,19 +180,6 @@ int regctl_store_path(const struct regctl *rc, char *buf, size_t size)
 	return 0;
 }
 
-/* mkdir -p of the folders above path (0700, as XDG wants them). */
-static void make_parents(const char *path)
-{
-	char buf[PATH_MAX];
-
-	snprintf(buf, sizeof(buf), "%s", path);
-	for (char *p = strchr(buf + 1, '/'); p; p = strchr(p + 1, '/')) {
-		*p = '\0';
-		mkdir(buf, 0700);
-		*p = '/';
-	}
-}
-
 int regctl_open_store(const struct regctl *rc, unsigned int flags,
 		      struct rfs_store **out)
 {
@@ -207,7 +195,7 @@ int regctl_open_store(const struct regctl *rc, unsigned int flags,
 	/* The default store's parents (~/.local/share) may not exist yet on
 	 * a fresh account; a store named with --store has its parent. */
 	if (!rc->store_path && (flags & RFS_STORE_CREATE))
-		make_parents(root);
+		rfs_make_parents(root); /* failing, the open says why */
 	r = rfs_store_open(root, flags, out, &err);
 	if (r < 0)
 		return regctl_error("%s", rfs_error_message(&err, r));

@@ -202,18 +202,6 @@ static enum MHD_Result send_response(struct request *r,
 	return ok;
 }
 
-/* A body from memory (copied), of content type type. */
-static struct MHD_Response *text_response(const char *body, size_t len,
-					  const char *type)
-{
-	struct MHD_Response *resp = MHD_create_response_from_buffer(
-	    len, (void *)body, MHD_RESPMEM_MUST_COPY);
-
-	if (resp && type)
-		MHD_add_response_header(resp, "Content-Type", type);
-	return resp;
-}
-
 /* A response of a malloc()ed body, which it owns from here (freed also
  * when it cannot be made), of content type type. */
 static struct MHD_Response *owned_response(char *body, size_t len,
@@ -502,7 +490,9 @@ static enum MHD_Result get_manifest(struct request *r, struct MHD_Connection *c)
 				 "does not accept",
 				 m.media_type);
 	}
-	resp = text_response(m.body, m.len, m.media_type);
+	/* The body is the response's from here. */
+	resp = owned_response(m.body, m.len, m.media_type);
+	m.body = NULL;
 	if (resp) {
 		snprintf(etag, sizeof(etag), "\"%s\"", m.digest);
 		MHD_add_response_header(resp, "Docker-Content-Digest",
@@ -760,22 +750,15 @@ static int check_space(struct request *r, struct MHD_Connection *c)
 {
 	const char *h = header(c, "Content-Length");
 	unsigned long long want;
-	struct statvfs fs;
 	char *end;
 
-	if (!h || statvfs(rfs_store_root(r->s->opts.store), &fs) != 0)
+	if (!h)
 		return 0;
 	errno = 0;
 	want = strtoull(h, &end, 10);
-	if (errno || *end ||
-	    want <= (unsigned long long)fs.f_bavail * fs.f_frsize)
+	if (errno || *end)
 		return 0;
-	r->st = (struct rfs_oci_status){ .http = 507,
-					 .code = RFS_OCI_BLOB_UPLOAD_INVALID };
-	snprintf(r->st.message, sizeof(r->st.message),
-		 "the store has %llu bytes free, the upload %llu",
-		 (unsigned long long)fs.f_bavail * fs.f_frsize, want);
-	return -1;
+	return rfs_registry_check_room(r->s->opts.reg, want, &r->st) ? -1 : 0;
 }
 
 /* Before the body: find or open the session the request writes to. A
