@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -514,24 +515,23 @@ out:
 	return ret;
 }
 
-static int read_blob(struct rfs_registry *reg, const char *repo,
-		     const char *digest, uint64_t size, char **out,
-		     struct rfs_error *err)
+/* The local reader of payloads (rfs_sign_read_fn): a blob of the store. */
+struct local_read {
+	struct rfs_registry *reg;
+	const char *repo;
+};
+
+static int read_local(void *ctx, const char *digest, uint64_t size, char **out,
+		      size_t *len, struct rfs_error *err)
 {
+	struct local_read *lr = ctx;
 	struct rfs_registry_blob b = { .fd = -1 };
 	struct rfs_oci_status st = { 0 };
-	char got[RFS_DIGEST_STR_MAX + 1];
 	char *buf = NULL;
-	size_t len = 0;
+	size_t got = 0;
 	int ret;
 
-	if (size > RFS_SIGN_PAYLOAD_MAX)
-		return rfs_error_set(
-		    err, -EBADMSG,
-		    "signature payload of %llu bytes is larger "
-		    "than %d: refused unread",
-		    (unsigned long long)size, RFS_SIGN_PAYLOAD_MAX);
-	if (rfs_registry_blob_open(reg, repo, digest, &b, &st))
+	if (rfs_registry_blob_open(lr->reg, lr->repo, digest, &b, &st))
 		return oci_err(err, &st, "signature payload");
 	if (b.size != size) {
 		ret = rfs_error_set(err, -EBADMSG,
@@ -548,27 +548,21 @@ static int read_blob(struct rfs_registry *reg, const char *repo,
 	}
 	if (b.fd < 0) {
 		memcpy(buf, b.data, size);
-		len = size;
+		got = size;
 	}
-	while (len < size) {
-		ssize_t n = pread(b.fd, buf + len, size - len, (off_t)len);
+	while (got < size) {
+		ssize_t n = pread(b.fd, buf + got, size - got, (off_t)got);
 
 		if (n <= 0) {
 			ret = rfs_error_set(
 			    err, -EIO, "reading signature payload %s", digest);
 			goto out;
 		}
-		len += (size_t)n;
+		got += (size_t)n;
 	}
-	buf[len] = '\0';
-	if (rfs_digest_buf(buf, len, got) || strcmp(got, digest) != 0) {
-		ret = rfs_error_set(err, -EBADMSG,
-				    "signature payload %s does not match its "
-				    "digest",
-				    digest);
-		goto out;
-	}
+	buf[got] = '\0';
 	*out = buf;
+	*len = got;
 	buf = NULL;
 	ret = 0;
 out:
@@ -577,81 +571,181 @@ out:
 	return ret;
 }
 
-struct verify_state {
-	struct rfs_registry *reg;
-	const char *repo;
-	const struct rfs_sign_key *key;
-	const char *want; /* the tag's manifest digest */
-	unsigned checked; /* signature layers looked at */
-	bool other_digest;
-	struct rfs_error why; /* the most telling refusal so far */
-};
-
-/* 0 when a layer of signature manifest sdigest passes. */
-static int verify_manifest(struct verify_state *vs, const char *sdigest)
+void rfs_sign_check_refuse(struct rfs_sign_check *chk, const char *fmt, ...)
 {
-	struct rfs_registry_manifest m = { 0 };
-	struct rfs_oci_status st = { 0 };
-	struct rfs_error e = { 0 };
+	va_list ap;
+
+	chk->checked++;
+	if (chk->other_digest)
+		return; /* that one says more */
+	va_start(ap, fmt);
+	vsnprintf(chk->why.msg, sizeof(chk->why.msg), fmt, ap);
+	va_end(ap);
+	chk->why.code = -EBADMSG;
+}
+
+void rfs_sign_check_fail(struct rfs_sign_check *chk, int code,
+			 const struct rfs_error *e)
+{
+	if (chk->failed)
+		return;
+	chk->failed = code;
+	rfs_error_set(&chk->failure, code, "%s", rfs_error_message(e, code));
+}
+
+/* One payload layer (size declared, sig the annotation): 0 when a key
+ * verifies it and it names chk->want, -EBADMSG (why in e) when not, or the
+ * read's errno when it failed without a verdict. */
+static int check_layer(struct rfs_sign_check *chk, const char *sdigest,
+		       const char *d, json_int_t size, const char *sig,
+		       struct rfs_error *e)
+{
+	char claimed[RFS_DIGEST_STR_MAX + 1], got[RFS_DIGEST_STR_MAX + 1];
+	char *payload = NULL;
+	size_t len = 0, k;
+	int r;
+
+	if (size < 0 || !rfs_digest_valid(d))
+		return rfs_error_set(e, -EBADMSG,
+				     "a layer without a valid digest and size");
+	if ((uint64_t)size > RFS_SIGN_PAYLOAD_MAX)
+		return rfs_error_set(
+		    e, -EBADMSG,
+		    "signature payload of %lld bytes is larger than %d: "
+		    "refused unread",
+		    (long long)size, RFS_SIGN_PAYLOAD_MAX);
+	r = chk->read(chk->ctx, d, (uint64_t)size, &payload, &len, e);
+	if (r == -ENOENT)
+		return rfs_error_set(
+		    e, -EBADMSG, "its payload %s is missing: %s", d, e->msg);
+	if (r)
+		return r;
+	if (len != (size_t)size || rfs_digest_buf(payload, len, got) ||
+	    strcmp(got, d) != 0) {
+		r = rfs_error_set(e, -EBADMSG,
+				  "signature payload %s does not match its "
+				  "digest and size",
+				  d);
+		goto out;
+	}
+	r = -EBADMSG;
+	for (k = 0; k < chk->nkeys && r; k++) {
+		r = rfs_sign_verify_buf(chk->keys[k], payload, len, sig, e);
+		if (!r)
+			chk->signer = chk->keys[k];
+	}
+	if (!r)
+		r = rfs_sign_payload_parse(payload, len, claimed, NULL, 0, e);
+	if (!r && strcmp(claimed, chk->want) != 0) {
+		r = rfs_error_set(e, -EBADMSG,
+				  "signature %s by key %.16s covers %s, not "
+				  "%s",
+				  sdigest, chk->signer->fingerprint, claimed,
+				  chk->want);
+		chk->other_digest = true;
+		chk->why = *e;
+	}
+	if (r)
+		chk->signer = NULL;
+out:
+	free(payload);
+	return r;
+}
+
+int rfs_sign_check_manifest(struct rfs_sign_check *chk, const char *sdigest,
+			    const char *body, size_t len)
+{
 	json_t *root = NULL, *layers, *l;
+	unsigned seen = 0;
 	size_t i;
 	int ret = -EBADMSG;
 
-	if (rfs_registry_manifest_get(vs->reg, vs->repo, sdigest, &m, &st))
-		return -ENOENT;
-	root = json_loadb(m.body, m.len, JSON_REJECT_DUPLICATES, NULL);
+	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
 	layers = json_object_get(root, "layers");
 	json_array_foreach(layers, i, l)
 	{
 		const char *mt = NULL, *d = NULL, *sig = NULL;
-		char claimed[RFS_DIGEST_STR_MAX + 1];
+		struct rfs_error e = { 0 };
 		json_int_t size = -1;
-		char *payload = NULL;
 		int r;
 
-		if (json_unpack(l, "{s:s, s:s, s:I}", "mediaType", &mt,
-				"digest", &d, "size", &size) != 0 ||
+		if (json_unpack(l, "{s:s}", "mediaType", &mt) != 0 ||
 		    strcmp(mt, RFS_MT_COSIGN_PAYLOAD) != 0)
 			continue;
-		vs->checked++;
-		if (json_unpack(l, "{s:{s:s}}", "annotations",
-				RFS_COSIGN_SIG_ANNOTATION, &sig) != 0) {
-			if (!vs->other_digest)
-				rfs_error_set(&vs->why, -EBADMSG,
-					      "signature %s: a layer without "
-					      "%s",
-					      sdigest,
-					      RFS_COSIGN_SIG_ANNOTATION);
-			continue;
+		seen++;
+		if (chk->checked >= RFS_SIGN_CHECK_MAX) {
+			rfs_sign_check_refuse(chk,
+					      "more than %d signatures: the "
+					      "rest were not judged",
+					      RFS_SIGN_CHECK_MAX);
+			break;
 		}
-		r = size < 0 ? rfs_error_set(&e, -EBADMSG, "negative size")
-			     : read_blob(vs->reg, vs->repo, d, (uint64_t)size,
-					 &payload, &e);
-		if (!r)
-			r = rfs_sign_verify_buf(vs->key, payload, (size_t)size,
-						sig, &e);
-		if (!r)
-			r = rfs_sign_payload_parse(payload, (size_t)size,
-						   claimed, NULL, 0, &e);
-		if (!r && strcmp(claimed, vs->want) != 0) {
+		chk->checked++;
+		if (json_unpack(l, "{s:s, s:I}", "digest", &d, "size", &size) !=
+		    0) {
 			r = rfs_error_set(&e, -EBADMSG,
-					  "signature %s by key %.16s covers "
-					  "%s, not the tag's %s",
-					  sdigest, vs->key->fingerprint,
-					  claimed, vs->want);
-			vs->other_digest = true;
-			vs->why = e;
+					  "a layer without digest and size");
+		} else if (json_unpack(l, "{s:{s:s}}", "annotations",
+				       RFS_COSIGN_SIG_ANNOTATION, &sig) != 0) {
+			r = rfs_error_set(&e, -EBADMSG, "a layer without %s",
+					  RFS_COSIGN_SIG_ANNOTATION);
+		} else {
+			r = check_layer(chk, sdigest, d, size, sig, &e);
 		}
-		free(payload);
 		if (!r) {
 			ret = 0;
 			break;
 		}
-		if (!vs->other_digest)
-			rfs_error_set(&vs->why, r, "signature %s: %s", sdigest,
+		if (r != -EBADMSG) {
+			rfs_sign_check_fail(chk, r, &e);
+			ret = ret == -EBADMSG ? r : ret;
+			continue;
+		}
+		if (!chk->other_digest)
+			rfs_error_set(&chk->why, r, "signature %s: %s", sdigest,
 				      e.msg);
 	}
 	json_decref(root);
+	if (ret && !seen)
+		ret = -ENOENT;
+	return ret;
+}
+
+int rfs_sign_check_verdict(const struct rfs_sign_check *chk, const char *what,
+			   struct rfs_error *err)
+{
+	const char *fpr = chk->nkeys == 1 ? chk->keys[0]->fingerprint : NULL;
+
+	if (chk->failed)
+		return rfs_error_set(err, chk->failed, "cannot verify %s: %s",
+				     what, chk->failure.msg);
+	if (chk->checked == 0)
+		return rfs_error_set(err, -ENOENT, "%s has no cosign signature",
+				     what);
+	if (fpr)
+		return rfs_error_set(err, -EBADMSG,
+				     "no valid signature by key %.16s on %s "
+				     "(%u checked); last: %s",
+				     fpr, what, chk->checked,
+				     chk->why.msg[0] ? chk->why.msg : "none");
+	return rfs_error_set(err, -EBADMSG,
+			     "no valid signature by any of %zu keys on %s "
+			     "(%u checked); last: %s",
+			     chk->nkeys, what, chk->checked,
+			     chk->why.msg[0] ? chk->why.msg : "none");
+}
+
+/* 0 when a layer of the local signature manifest sdigest passes. */
+static int verify_manifest(struct rfs_sign_check *chk, struct rfs_registry *reg,
+			   const char *repo, const char *sdigest)
+{
+	struct rfs_registry_manifest m = { 0 };
+	struct rfs_oci_status st = { 0 };
+	int ret;
+
+	if (rfs_registry_manifest_get(reg, repo, sdigest, &m, &st))
+		return -ENOENT;
+	ret = rfs_sign_check_manifest(chk, sdigest, m.body, m.len);
 	rfs_registry_manifest_release(&m);
 	return ret;
 }
@@ -676,7 +770,9 @@ int rfs_verify_tag(struct rfs_registry *reg, struct rfs_store *store,
 	struct rfs_registry_manifest m = { 0 }, st_m = { 0 };
 	struct rfs_oci_status st = { 0 };
 	char(*cands)[RFS_DIGEST_STR_MAX + 1] = NULL;
-	struct verify_state vs = { 0 };
+	struct local_read lr = { .reg = reg, .repo = repo };
+	struct rfs_sign_check chk = { .keys = &key, .nkeys = 1 };
+	char what[RFS_REPO_MAX + RFS_TAG_MAX + RFS_DIGEST_STR_MAX + 8];
 	char *index = NULL;
 	size_t ilen = 0, n = 0, i;
 	json_t *root = NULL, *mf, *e;
@@ -712,29 +808,19 @@ int rfs_verify_tag(struct rfs_registry *reg, struct rfs_store *store,
 				  repo, tag, m.digest);
 		goto out;
 	}
-	vs.reg = reg;
-	vs.repo = repo;
-	vs.key = key;
-	vs.want = m.digest;
+	chk.want = m.digest;
+	chk.read = read_local;
+	chk.ctx = &lr;
 	for (i = 0; i < n; i++) {
-		if (verify_manifest(&vs, cands[i]) == 0) {
+		if (verify_manifest(&chk, reg, repo, cands[i]) == 0) {
 			snprintf(out->signature, sizeof(out->signature), "%s",
 				 cands[i]);
 			ret = 0;
 			goto out;
 		}
 	}
-	if (vs.checked == 0)
-		ret = rfs_error_set(err, -ENOENT,
-				    "'%s:%s' (%s) has no cosign signature",
-				    repo, tag, m.digest);
-	else
-		ret =
-		    rfs_error_set(err, -EBADMSG,
-				  "no valid signature by key %.16s on '%s:%s' "
-				  "(%u checked); last: %s",
-				  key->fingerprint, repo, tag, vs.checked,
-				  vs.why.msg[0] ? vs.why.msg : "none");
+	snprintf(what, sizeof(what), "'%s:%s' (%s)", repo, tag, m.digest);
+	ret = rfs_sign_check_verdict(&chk, what, err);
 out:
 	json_decref(root);
 	free(index);

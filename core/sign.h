@@ -31,6 +31,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "error.h"
 #include "names.h"
@@ -97,6 +98,61 @@ int rfs_verify_tag(struct rfs_registry *reg, struct rfs_store *store,
 		   const char *repo, const char *tag,
 		   const struct rfs_sign_key *key, struct rfs_sign_result *out,
 		   struct rfs_error *err);
+/* Judging signature manifests, shared by local (rfs_verify_tag) and
+ * remote (sign-remote.h) verification: whoever finds the candidate
+ * manifests hands each body to rfs_sign_check_manifest, which reads each
+ * cosign layer's payload through read (bounded: a declared size over
+ * RFS_SIGN_PAYLOAD_MAX is refused before read is called), hashes it
+ * against the layer's digest and size, verifies the annotation's signature
+ * with each key and requires the payload to name want. */
+
+/* Read payload blob digest, declared size bytes, into *out (malloc()ed,
+ * one NUL after it; *len the bytes read, which the judge compares with
+ * size). A return of -ENOENT or -EBADMSG is a verdict on that signature
+ * (its payload is missing or bad); any other -errno is a failure to read
+ * that gives no verdict. */
+typedef int (*rfs_sign_read_fn)(void *ctx, const char *digest, uint64_t size,
+				char **out, size_t *len, struct rfs_error *err);
+
+#define RFS_SIGN_CHECK_MAX 64 /* signature layers judged in one verify */
+
+struct rfs_sign_check {
+	/* Set by the caller. */
+	const char *want; /* the signed manifest's digest */
+	const struct rfs_sign_key *const *keys;
+	size_t nkeys;
+	rfs_sign_read_fn read;
+	void *ctx;
+	/* Kept by the judge. */
+	unsigned checked;		   /* signature layers looked at */
+	bool other_digest;		   /* a valid one covers another */
+	const struct rfs_sign_key *signer; /* the key that verified */
+	struct rfs_error why;		   /* the most telling refusal */
+	int failed;			   /* first read failure, no verdict */
+	struct rfs_error failure;
+};
+
+/* 0 when a layer of the signature manifest body (sdigest names it in
+ * messages) is a valid signature of chk->want by one of chk->keys
+ * (chk->signer says which); -EBADMSG when none is (why in chk->why);
+ * -ENOENT when the manifest has no cosign layer; the read's errno when it
+ * failed without a verdict (kept in chk->failed). */
+int rfs_sign_check_manifest(struct rfs_sign_check *chk, const char *sdigest,
+			    const char *body, size_t len);
+/* Count a signature refused before its layers could be judged (too large,
+ * not JSON): it exists and does not verify. */
+void rfs_sign_check_refuse(struct rfs_sign_check *chk, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Record a failure to read that gives no verdict. */
+void rfs_sign_check_fail(struct rfs_sign_check *chk, int code,
+			 const struct rfs_error *e);
+/* The verdict once every candidate was judged and none passed: a read
+ * failure's errno when there was one (never a verdict), -ENOENT when no
+ * signature layer was found, else -EBADMSG. what names the subject
+ * ("'app:v1' (sha256:...)"). */
+int rfs_sign_check_verdict(const struct rfs_sign_check *chk, const char *what,
+			   struct rfs_error *err);
+
 /* A registry over store whose sha256-*.sig tags may move. */
 int rfs_sign_registry(struct rfs_store *store, struct rfs_registry **out,
 		      struct rfs_error *err);

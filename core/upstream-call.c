@@ -143,6 +143,17 @@ static void begin_body(struct call *c)
 
 	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
 	c->body_ok = status >= 200 && status < 300;
+	if (c->body_ok && !c->sink && c->max) {
+		curl_off_t cl = -1;
+
+		/* A body announced larger than the bound is refused before a
+		 * byte of it is kept. */
+		if (curl_easy_getinfo(c->curl,
+				      CURLINFO_CONTENT_LENGTH_DOWNLOAD_T,
+				      &cl) == CURLE_OK &&
+		    cl > 0 && (uint64_t)cl > c->max)
+			c->too_big = true;
+	}
 	if (!c->body_ok || !c->sink)
 		return;
 	if (status == 206) {
@@ -202,7 +213,7 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *userdata)
 		c->started = true;
 		begin_body(c);
 	}
-	if (c->bad_range)
+	if (c->bad_range || c->too_big)
 		return CURL_WRITEFUNC_ERROR;
 	if (!c->body_ok) {
 		size_t room = sizeof(c->errbody) - 1 - c->errlen;

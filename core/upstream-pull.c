@@ -2,7 +2,7 @@
  * upstream-pull.c - the registry calls that read (see upstream.h): a
  * manifest, checked against its digest; tag and repository lists,
  * following Link pagination on the registry only; a blob, streamed and
- * resumed; and /v2/.
+ * resumed; the referrers of a manifest; and /v2/.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -280,6 +280,56 @@ int rfs_upstream_get_blob(struct rfs_upstream *up, const char *repo,
 	c.want = offset;
 	upstream_auth_start(&c);
 	rc = upstream_call_run(&c, url, err);
+	upstream_call_release(&c);
+	return rc;
+}
+
+int rfs_upstream_referrers(struct rfs_upstream *up, const char *repo,
+			   const char *digest, const char *artifact_type,
+			   char **body, size_t *len, struct rfs_error *err)
+{
+	char what[RFS_REPO_MAX + RFS_DIGEST_STR_MAX + 32];
+	char scope[RFS_REPO_MAX + 32];
+	char url[URL_MAX];
+	struct call c;
+	int rc;
+
+	*body = NULL;
+	*len = 0;
+	rc = upstream_check_repo(up, repo, err);
+	if (rc < 0)
+		return rc;
+	snprintf(what, sizeof(what), "referrers of '%s@%s'", repo, digest);
+	snprintf(scope, sizeof(scope), "repository:%s:pull", repo);
+	upstream_call_init(&c, up, what, scope);
+	if (!rfs_digest_valid(digest))
+		return upstream_fail(&c, err, -EINVAL, "invalid digest");
+	upstream_make_url(url, "%s/v2/%s/referrers/%s", up->base, repo, digest);
+	if (artifact_type) {
+		rc = upstream_add_param(NULL, url, sizeof(url), "artifactType",
+					artifact_type, strlen(artifact_type));
+		if (rc < 0) {
+			rc = upstream_fail(&c, err, rc, "URL too long");
+			goto out;
+		}
+	}
+	c.accept = "Accept: application/vnd.oci.image.index.v1+json";
+	c.max = RFS_MANIFEST_MAX;
+	upstream_auth_start(&c);
+	rc = upstream_call_run(&c, url, err);
+	if (rc < 0)
+		goto out;
+	if (!c.buf) {
+		c.buf = strdup("");
+		if (!c.buf) {
+			rc = upstream_fail(&c, err, -ENOMEM, "out of memory");
+			goto out;
+		}
+	}
+	*body = c.buf;
+	*len = c.len;
+	c.buf = NULL;
+out:
 	upstream_call_release(&c);
 	return rc;
 }

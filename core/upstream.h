@@ -2,10 +2,11 @@
  * upstream.h - a client of one remote OCI registry (the Distribution API),
  * over libcurl.
  *
- * It speaks just what pull-through and push need: manifests, tag lists and
- * blobs. Every call is bounded by the upstream's total timeout: retries
- * (on connection errors, 5xx and 429, with exponential backoff, jitter and
- * Retry-After) happen inside that budget, and a call never hangs past it.
+ * It speaks just what pull-through, push and signatures need: manifests,
+ * tag lists, blobs and referrers. Every call is bounded by the upstream's
+ * total timeout: retries (on connection errors, 5xx and 429, with
+ * exponential backoff, jitter and Retry-After) happen inside that budget,
+ * and a call never hangs past it.
  * Authentication is anonymous, HTTP basic, or the bearer-token flow (a 401
  * with WWW-Authenticate: Bearer realm=,service=,scope=; the token is cached
  * until it expires and fetched again on 401 and 403). Secrets never appear
@@ -122,6 +123,16 @@ typedef int (*rfs_sink_fn)(void *ctx, const void *buf, size_t len);
 int rfs_upstream_get_blob(struct rfs_upstream *up, const char *repo,
 			  const char *digest, uint64_t offset, rfs_sink_fn sink,
 			  void *ctx, struct rfs_error *err);
+
+/* GET /v2/<repo>/referrers/<digest>[?artifactType=T]: the image index of
+ * the manifests whose subject is digest (*body, free() it; at most
+ * RFS_MANIFEST_MAX bytes). A registry may ignore the filter: the caller
+ * checks each entry's artifactType. -ENOENT when the registry answers 404
+ * (it does not speak the referrers API, as Distribution 2.8); other errors
+ * as above. */
+int rfs_upstream_referrers(struct rfs_upstream *up, const char *repo,
+			   const char *digest, const char *artifact_type,
+			   char **body, size_t *len, struct rfs_error *err);
 
 /* GET /v2/: reachable, credentials accepted. */
 int rfs_upstream_ping(struct rfs_upstream *up, struct rfs_error *err);
