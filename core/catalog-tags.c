@@ -1,8 +1,8 @@
 /*
  * catalog-tags.c - what happens to a tag after its seal, and what is read
  * of tags besides the tree: annotations, yank and unyank with their
- * record, removal (the row kept as retired, so mounts learn the name is
- * gone), search, the retired names, and the store's settings (see
+ * record, signature verdicts, removal (the row kept as retired, so mounts learn
+ * the name is gone), search, the retired names, and the store's settings (see
  * catalog.h).
  */
 #include <errno.h>
@@ -96,6 +96,45 @@ int rfs_catalog_set_yanked(struct rfs_catalog *cat, const char *repo,
 			   const char *tag, bool yanked, struct rfs_error *err)
 {
 	return rfs_catalog_yank(cat, repo, tag, yanked, NULL, NULL, err);
+}
+
+int rfs_catalog_verdict_set(struct rfs_catalog *cat, const char *repo,
+			    const char *tag, const struct rfs_verdict *v)
+{
+	int rc;
+
+	catalog_lock(cat);
+	rc = catalog_run(cat, ST_VERDICT_SET, "tttitti", repo, tag, v->subject,
+			 (int64_t)v->ok, v->key, v->reason, v->checked_ns);
+	catalog_unlock(cat);
+	return rc;
+}
+
+int rfs_catalog_verdict_get(struct rfs_catalog *cat, const char *repo,
+			    const char *tag, const char *subject,
+			    struct rfs_verdict *out)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	catalog_lock(cat);
+	s = catalog_query(cat, ST_VERDICT_GET, "ttt", repo, tag,
+			  subject ? subject : "");
+	rc = catalog_one_row(s);
+	if (!rc) {
+		catalog_copy_text(out->subject, sizeof(out->subject),
+				  sqlite3_column_text(s, 0));
+		out->ok = sqlite3_column_int(s, 1) != 0;
+		catalog_copy_text(out->key, sizeof(out->key),
+				  sqlite3_column_text(s, 2));
+		catalog_copy_text(out->reason, sizeof(out->reason),
+				  sqlite3_column_text(s, 3));
+		out->checked_ns = sqlite3_column_int64(s, 4);
+	}
+	if (s)
+		sqlite3_reset(s);
+	catalog_unlock(cat);
+	return rc;
 }
 
 int rfs_catalog_yank_get(struct rfs_catalog *cat, int64_t tag,

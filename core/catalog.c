@@ -21,7 +21,7 @@
 #include "catalog-internal.h"
 #include "digest.h"
 
-#define SCHEMA_VERSION 7
+#define SCHEMA_VERSION 8
 
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS meta("
@@ -155,7 +155,18 @@ static const char schema_sql[] =
     "  by TEXT NOT NULL DEFAULT '',"
     "  reason TEXT NOT NULL DEFAULT '',"
     "  yanked_ns INTEGER NOT NULL);"
-    "INSERT OR IGNORE INTO meta(key, value) VALUES('schema', '7');";
+    /* The require_signature policy's verdicts (policy.h), by the digest
+     * checked; refused upstream tags have no tags row, hence names. */
+    "CREATE TABLE IF NOT EXISTS signature_verdicts("
+    "  repo TEXT NOT NULL,"
+    "  tag TEXT NOT NULL,"
+    "  subject TEXT NOT NULL,"
+    "  ok INTEGER NOT NULL,"
+    "  key TEXT NOT NULL DEFAULT '',"
+    "  reason TEXT NOT NULL DEFAULT '',"
+    "  checked_ns INTEGER NOT NULL,"
+    "  PRIMARY KEY(repo, tag, subject));"
+    "INSERT OR IGNORE INTO meta(key, value) VALUES('schema', '8');";
 
 /* Bring a catalog written by an older regfs up to SCHEMA_VERSION. */
 static const char *const migrations[] = {
@@ -186,6 +197,8 @@ static const char *const migrations[] = {
 	 * above) */
 	"SELECT 1;",
 	/* 6 -> 7: yank records (made above) */
+	"SELECT 1;",
+	/* 7 -> 8: signature verdicts (made above) */
 	"SELECT 1;",
 };
 
@@ -281,6 +294,14 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_YANK_CLEAR] = "DELETE FROM yanks WHERE tag = ?1",
 	[ST_YANK_GET] = "SELECT by, reason, yanked_ns FROM yanks WHERE"
 			" tag = ?1",
+	[ST_VERDICT_SET] = "INSERT OR REPLACE INTO signature_verdicts(repo,"
+			   " tag, subject, ok, key, reason, checked_ns)"
+			   " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	/* ?3 a digest, or '' for the newest verdict on the tag */
+	[ST_VERDICT_GET] = "SELECT subject, ok, key, reason, checked_ns FROM"
+			   " signature_verdicts WHERE repo = ?1 AND tag = ?2"
+			   " AND (?3 = '' OR subject = ?3)"
+			   " ORDER BY checked_ns DESC LIMIT 1",
 	/* A case-insensitive substring of the repository, the tag, or an
 	 * annotation's key or value; ?2 an artifact type or "" for any. */
 	[ST_TAG_SEARCH] =

@@ -221,6 +221,25 @@ int rfs_catalog_set_yanked(struct rfs_catalog *cat, const char *repo,
  * yanked before records were kept). */
 int rfs_catalog_yank_get(struct rfs_catalog *cat, int64_t tag,
 			 struct rfs_yank *out);
+/* A verdict of the require_signature policy (policy.h) on repo:tag at
+ * subject, the digest checked. */
+#define RFS_VERDICT_KEY_MAX    64 /* hex SHA-256 of the signer's key */
+#define RFS_VERDICT_REASON_MAX 1023
+struct rfs_verdict {
+	char subject[RFS_DIGEST_STR_MAX + 1];
+	bool ok;
+	char key[RFS_VERDICT_KEY_MAX + 1]; /* who signed, when ok */
+	char reason[RFS_VERDICT_REASON_MAX + 1];
+	int64_t checked_ns;
+};
+int rfs_catalog_verdict_set(struct rfs_catalog *cat, const char *repo,
+			    const char *tag, const struct rfs_verdict *v);
+/* The verdict on repo:tag at subject, or with subject NULL the newest
+ * one; -ENOENT when there is none. */
+int rfs_catalog_verdict_get(struct rfs_catalog *cat, const char *repo,
+			    const char *tag, const char *subject,
+			    struct rfs_verdict *out);
+
 /* Remove a local tag: -EPERM for one pinned from an upstream. Its blob
  * stays until rfs_gc(). */
 int rfs_catalog_remove_tag(struct rfs_catalog *cat, const char *repo,

@@ -9,7 +9,8 @@
  *   # comment                       ('#' or ';' first on a line)
  *   cache_max = 10G                  (global keys, before any section:
  *   seal_hook = /usr/local/bin/scan   cache_max, seal_hook,
- *                                     seal_hook_timeout)
+ *                                     seal_hook_timeout,
+ *                                     require_signature)
  *   [upstream NAME]                  (NAME is [A-Za-z0-9_.-]+)
  *   key = value                      (value trimmed, may be "quoted")
  *
@@ -55,6 +56,8 @@ struct parser {
 	char *seal_hook;
 	bool have_seal_hook_timeout;
 	int64_t seal_hook_timeout_ms;
+	struct rfs_signature_rule *sig_rules;
+	size_t n_sig_rules;
 };
 
 static int parse_error(struct parser *p, const char *fmt, ...)
@@ -659,8 +662,49 @@ static int key_seal_hook_timeout(struct parser *p, const char *value)
 	return 0;
 }
 
+/* require_signature = FILE: a PEM public key, by absolute path like
+ * seal_hook; repeatable (any of the keys will do), global or in a
+ * section. The key is loaded when the policy is (policy.h), so a daemon
+ * stops at start on a key it cannot use. */
+static int key_require_signature(struct parser *p, const char *value)
+{
+	struct rfs_signature_rule *grown, *r;
+
+	if (value[0] != '/')
+		return parse_error(
+		    p, "'require_signature' must be an absolute path: '%s'",
+		    value);
+	grown = realloc(p->sig_rules, (p->n_sig_rules + 1) * sizeof(*grown));
+	if (!grown)
+		return parse_error(p, "out of memory");
+	p->sig_rules = grown;
+	r = &grown[p->n_sig_rules];
+	*r = (struct rfs_signature_rule){ 0 };
+	r->key_file = strdup(value);
+	if (p->n_ups)
+		r->upstream = strdup(p->ups[p->n_ups - 1].name);
+	if (!r->key_file || (p->n_ups && !r->upstream)) {
+		free(r->key_file);
+		free(r->upstream);
+		return parse_error(p, "out of memory");
+	}
+	p->n_sig_rules++;
+	return 0;
+}
+
+static void signature_rules_free(struct rfs_signature_rule *rules, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(rules[i].upstream);
+		free(rules[i].key_file);
+	}
+	free(rules);
+}
+
 static int set_key(struct parser *p, const char *key, const char *value)
 {
+	if (strcmp(key, "require_signature") == 0)
+		return key_require_signature(p, value);
 	if (p->n_ups == 0) {
 		if (strcmp(key, "cache_max") == 0) {
 			int rc;
@@ -848,7 +892,25 @@ int rfs_config_load(struct rfs_config *cfg, const char *path,
 	}
 	if (p.have_seal_hook_timeout)
 		cfg->seal_hook_timeout_ms = p.seal_hook_timeout_ms;
+	if (p.n_sig_rules) {
+		struct rfs_signature_rule *all = realloc(
+		    cfg->require_signature,
+		    (cfg->n_require_signature + p.n_sig_rules) * sizeof(*all));
+
+		if (!all) {
+			rc = rfs_error_set(err, -ENOMEM, "out of memory");
+			goto out;
+		}
+		memcpy(all + cfg->n_require_signature, p.sig_rules,
+		       p.n_sig_rules * sizeof(*all));
+		cfg->require_signature = all;
+		cfg->n_require_signature += p.n_sig_rules;
+		free(p.sig_rules);
+		p.sig_rules = NULL;
+		p.n_sig_rules = 0;
+	}
 out:
+	signature_rules_free(p.sig_rules, p.n_sig_rules);
 	free(p.seal_hook);
 	for (size_t i = 0; i < p.n_ups; i++)
 		rfs_upstream_config_release(&p.ups[i]);
@@ -961,6 +1023,9 @@ void rfs_config_release(struct rfs_config *cfg)
 	free(cfg->seal_hook);
 	cfg->seal_hook = NULL;
 	cfg->seal_hook_timeout_ms = 0;
+	signature_rules_free(cfg->require_signature, cfg->n_require_signature);
+	cfg->require_signature = NULL;
+	cfg->n_require_signature = 0;
 }
 
 int rfs_config_apply_seal_hook(const struct rfs_config *cfg,

@@ -25,6 +25,17 @@ struct rfs_config {
 	 * seal_hook_timeout_ms (0: the default, 60 s). */
 	char *seal_hook;
 	int64_t seal_hook_timeout_ms;
+	/* require_signature: the public keys (PEM files, absolute paths)
+	 * a tag must be signed by before it is served (policy.h). Each
+	 * rule is global (upstream NULL) or of an [upstream NAME]
+	 * section; a key may be named more than once. */
+	struct rfs_signature_rule *require_signature;
+	size_t n_require_signature;
+};
+
+struct rfs_signature_rule {
+	char *upstream; /* the section's name, or NULL for a global key */
+	char *key_file;
 };
 
 /* Read path into cfg (which may already hold upstreams). A missing file is

@@ -19,9 +19,11 @@
 #include "audit.h"
 #include "digest.h"
 #include "manifest.h"
+#include "policy.h"
 #include "pull.h"
 #include "push.h"
 #include "seal.h"
+#include "sign-remote.h"
 
 /* Broken downloads whose bytes are kept for a resume. */
 #define MAX_PARTIALS 4
@@ -105,10 +107,17 @@ int rfs_pull_new(struct rfs_store *store, const struct rfs_config *cfg,
 	pthread_mutex_init(&pull->lock, NULL);
 	pthread_cond_init(&pull->idle, NULL);
 	if (cfg) {
+		struct rfs_policy *policy = NULL;
+
+		/* A key that cannot be used stops whoever pulls here and
+		 * now, never a tag served unchecked later. */
+		rc = rfs_policy_new(cfg, &policy, err);
+		if (!rc && policy)
+			rfs_store_set_policy(store, policy);
 		pull->cache_max = cfg->cache_max;
 		pull->ups = calloc(cfg->n_upstreams ? cfg->n_upstreams : 1,
 				   sizeof(*pull->ups));
-		if (!pull->ups)
+		if (!rc && !pull->ups)
 			rc = rfs_error_set(err, -ENOMEM, "out of memory");
 		for (size_t i = 0; !rc && i < cfg->n_upstreams; i++) {
 			rc = rfs_upstream_new(&cfg->upstreams[i], &pull->ups[i],
@@ -465,19 +474,24 @@ static int store_manifest(struct rfs_pull *pull,
 }
 
 /* GET the manifest of remote:reference, following an index to this
- * platform's manifest. */
+ * platform's manifest; named is the digest reference names (the index's,
+ * when it is one), which is what a signature of it covers. */
 static int fetch_manifest(struct rfs_upstream *up, const char *remote,
 			  const char *reference, struct rfs_manifest_blob *mb,
-			  struct rfs_manifest *m, struct rfs_error *err)
+			  struct rfs_manifest *m,
+			  char named[RFS_DIGEST_STR_MAX + 1],
+			  struct rfs_error *err)
 {
 	const struct rfs_descriptor *d;
 	char digest[RFS_DIGEST_STR_MAX + 1];
 	int rc;
 
 	rc = rfs_upstream_get_manifest(up, remote, reference, mb, err);
-	if (!rc)
+	if (!rc) {
+		snprintf(named, RFS_DIGEST_STR_MAX + 1, "%s", mb->digest);
 		rc = rfs_manifest_parse(mb->body, mb->len, mb->media_type, m,
 					err);
+	}
 	if (rc || m->kind != RFS_MANIFEST_INDEX)
 		return rc;
 	d = rfs_manifest_pick_platform(m);
@@ -499,12 +513,60 @@ static int fetch_manifest(struct rfs_upstream *up, const char *remote,
 	return rc;
 }
 
+/* require_signature for an upstream tag: a signature of the digest its
+ * reference names (an index, usually) or of this platform's manifest,
+ * found on the upstream. 0, or -EACCES with the verdict recorded; an error
+ * of the upstream is no verdict and is returned as it is. */
+static int check_signature(struct rfs_pull *pull, struct rfs_upstream *up,
+			   const char *remote, const char *repo,
+			   const char *tag, const char *named,
+			   const char *platform, struct rfs_error *err)
+{
+	const struct rfs_policy *policy = rfs_store_policy(pull->store);
+	const struct rfs_sign_key *const *keys;
+	struct rfs_sign_result res = { 0 };
+	struct rfs_error why = { 0 };
+	size_t n = rfs_policy_keys(policy, repo, &keys);
+	int rc;
+
+	if (n == 0 || rfs_policy_exempt(tag) ||
+	    rfs_policy_verified(policy, catalog(pull), repo, tag, platform))
+		return 0;
+	rc = rfs_verify_remote(up, remote, named, keys, n, &res, &why);
+	if ((rc == -ENOENT || rc == -EBADMSG) && strcmp(named, platform)) {
+		struct rfs_error why2 = { 0 };
+		int rc2 = rfs_verify_remote(up, remote, platform, keys, n, &res,
+					    &why2);
+
+		/* Keep the more telling refusal: a bad signature says more
+		 * than a missing one. */
+		if (rc2 == 0 || rc2 == -EBADMSG || rc == -ENOENT) {
+			rc = rc2;
+			why = why2;
+		}
+	}
+	if (rc != 0 && rc != -ENOENT && rc != -EBADMSG)
+		return rfs_error_set(err, rc,
+				     "cannot check the signature of '%s:%s': "
+				     "%s",
+				     repo, tag, rfs_error_message(&why, rc));
+	rfs_policy_record(pull->store, repo, tag, platform, rc, res.fingerprint,
+			  &why);
+	if (rc == 0)
+		return 0;
+	return rfs_error_set(err, -EACCES,
+			     "'%s:%s' (%s) is refused: it needs a signature "
+			     "by a key of require_signature: %s",
+			     repo, tag, named, rfs_error_message(&why, rc));
+}
+
 static int resolve_upstream(struct rfs_pull *pull, struct rfs_upstream *up,
 			    const char *repo, const char *tag, bool replace,
 			    struct rfs_tag *out, bool *changed,
 			    struct rfs_error *err)
 {
 	char remote[RFS_REPO_MAX + 1], what[RFS_REPO_MAX + RFS_TAG_MAX + 64];
+	char named[RFS_DIGEST_STR_MAX + 1];
 	struct rfs_manifest_tag mt = { 0 };
 	struct rfs_manifest_blob mb = { 0 };
 	struct rfs_manifest m = { 0 };
@@ -515,7 +577,10 @@ static int resolve_upstream(struct rfs_pull *pull, struct rfs_upstream *up,
 
 	rfs_upstream_remote_repo(up, repo, remote, sizeof(remote));
 	snprintf(what, sizeof(what), "manifest of '%s:%s'", repo, tag);
-	rc = fetch_manifest(up, remote, tag, &mb, &m, err);
+	rc = fetch_manifest(up, remote, tag, &mb, &m, named, err);
+	if (!rc)
+		rc = check_signature(pull, up, remote, repo, tag, named,
+				     mb.digest, err);
 	if (rc)
 		goto out;
 	if (replace && rfs_catalog_tag_get(catalog(pull), repo, tag, &old) == 0)
@@ -602,6 +667,52 @@ int rfs_pull_resolve(struct rfs_pull *pull, const char *repo, const char *tag,
 	if (!up || surely_absent(pull, up, repo, tag))
 		return -ENOENT;
 	return resolve_upstream(pull, up, repo, tag, false, out, NULL, err);
+}
+
+int rfs_pull_check_policy(struct rfs_pull *pull, const struct rfs_tag *tag,
+			  struct rfs_error *err)
+{
+	const struct rfs_policy *policy = rfs_store_policy(pull->store);
+	const struct rfs_sign_key *const *keys;
+	struct rfs_error why = { 0 };
+	struct rfs_upstream *up;
+	struct rfs_tag now;
+	int rc;
+
+	if (!rfs_policy_keys(policy, tag->repo, &keys) ||
+	    rfs_policy_exempt(tag->name) ||
+	    rfs_policy_verified(policy, catalog(pull), tag->repo, tag->name,
+				rfs_policy_subject(tag)))
+		return 0;
+	if (!tag->origin[0])
+		return rfs_policy_check_local(pull->store, tag, err);
+	/* Pinned before the policy, or refused before: what the upstream
+	 * says now is checked as a new resolution is (check_signature). */
+	up = by_name(pull, tag->origin);
+	if (!up)
+		return rfs_error_set(err, -EACCES,
+				     "'%s:%s' came from upstream '%s', which "
+				     "is not configured: its signature cannot "
+				     "be checked",
+				     tag->repo, tag->name, tag->origin);
+	rc = resolve_upstream(pull, up, tag->repo, tag->name, true, &now, NULL,
+			      &why);
+	if (rc == -EACCES)
+		return rfs_error_set(err, rc, "%s",
+				     rfs_error_message(&why, rc));
+	if (rc)
+		return rfs_error_set(err, -EACCES,
+				     "the signature of '%s:%s' cannot be "
+				     "checked: %s",
+				     tag->repo, tag->name,
+				     rfs_error_message(&why, rc));
+	if (rfs_policy_verified(policy, catalog(pull), tag->repo, tag->name,
+				rfs_policy_subject(tag)))
+		return 0;
+	return rfs_error_set(err, -EACCES,
+			     "'%s:%s' moved upstream since it was pinned "
+			     "here (%s): look it up again",
+			     tag->repo, tag->name, rfs_policy_subject(tag));
 }
 
 /* The catalog setting that keeps the URL of -o upstream=. */

@@ -78,6 +78,14 @@ enum rfs_repo_state rfs_pull_folder_state(struct rfs_pull *pull,
  * upstream cannot be reached and nothing is pinned, the upstream's error. */
 int rfs_pull_resolve(struct rfs_pull *pull, const char *repo, const char *tag,
 		     struct rfs_tag *out, struct rfs_error *err);
+/* May tag's content be served under the store's require_signature policy
+ * (policy.h)? 0 when no signature is required or an ok verdict stands;
+ * else the signatures are checked now, a pulled tag's on its upstream
+ * (the tag is resolved again) and a local one's in the store: -EACCES,
+ * with the reason in err, when none verifies or the upstream cannot be
+ * asked. */
+int rfs_pull_check_policy(struct rfs_pull *pull, const struct rfs_tag *tag,
+			  struct rfs_error *err);
 /* Resolve an upstream tag again now; *changed tells whether it moved. */
 int rfs_pull_refresh(struct rfs_pull *pull, const char *repo, const char *tag,
 		     struct rfs_tag *out, bool *changed, struct rfs_error *err);

@@ -20,6 +20,7 @@
 
 #include "digest.h"
 #include "manifest.h"
+#include "policy.h"
 #include "push.h"
 #include "registry.h"
 #include "seal.h"
@@ -244,6 +245,15 @@ static int tag_manifest(struct rfs_registry *reg, const struct rfs_tag *tag,
 	struct rfs_error err = { 0 };
 	int rc;
 
+	if (!reg->opts.check_signatures)
+		rc = 0;
+	else if (reg->opts.pull)
+		rc = rfs_pull_check_policy(reg->opts.pull, tag, &err);
+	else
+		rc = rfs_policy_check_local(reg->store, tag, &err);
+	if (rc)
+		return fail(st, 403, RFS_OCI_DENIED, rc, "%s",
+			    rfs_error_message(&err, rc));
 	if (tag->manifest[0]) {
 		rc = read_manifest_blob(reg, tag->manifest, out, st);
 		if (rc)
@@ -762,6 +772,63 @@ static int fetch_verified(struct rfs_pull *pull, const struct rfs_tag *tag,
 	return rc == 1 ? 0 : rc;
 }
 
+/* Under require_signature, a blob is fetched from an upstream only for a
+ * tag whose signature verified: the search for one of repo's tags with
+ * an ok verdict whose content, layers or config is digest. */
+struct verified_search {
+	struct rfs_registry *reg;
+	const char *digest;
+	bool hit;
+};
+
+static bool manifest_names(struct rfs_registry *reg, const char *manifest,
+			   const char *digest)
+{
+	struct rfs_registry_manifest m = { 0 };
+	struct rfs_oci_status st = { 0 };
+	struct rfs_manifest pm = { 0 };
+	bool hit = false;
+
+	if (read_manifest_blob(reg, manifest, &m, &st))
+		return false;
+	if (rfs_manifest_parse(m.body, m.len, NULL, &pm, NULL) == 0) {
+		hit = strcmp(pm.config.digest, digest) == 0;
+		for (size_t i = 0; !hit && i < pm.n_entries; i++)
+			hit = strcmp(pm.entries[i].digest, digest) == 0;
+	}
+	rfs_manifest_release(&pm);
+	rfs_registry_manifest_release(&m);
+	return hit;
+}
+
+static int verified_naming(void *ctx, const struct rfs_tag *tag)
+{
+	struct verified_search *s = ctx;
+
+	if (!rfs_policy_verified(rfs_store_policy(s->reg->store),
+				 catalog(s->reg), tag->repo, tag->name,
+				 rfs_policy_subject(tag)))
+		return 0;
+	s->hit = strcmp(tag->digest, s->digest) == 0 ||
+		 (tag->manifest[0] &&
+		  manifest_names(s->reg, tag->manifest, s->digest));
+	return s->hit ? 1 : 0;
+}
+
+/* May digest be fetched from an upstream for repo? */
+static bool policy_allows_fetch(struct rfs_registry *reg, const char *repo,
+				const char *digest)
+{
+	const struct rfs_sign_key *const *keys;
+	struct verified_search s = { .reg = reg, .digest = digest };
+
+	if (!reg->opts.check_signatures ||
+	    !rfs_policy_keys(rfs_store_policy(reg->store), repo, &keys))
+		return true;
+	rfs_catalog_list_tags(catalog(reg), repo, verified_naming, &s);
+	return s.hit;
+}
+
 /* A blob of a pinned tag that is not fetched yet (or was evicted):
  * through the pull-through cache, once, verified; *fd its verified bytes
  * when they are not in the store yet. */
@@ -778,6 +845,11 @@ static int fetch_blob(struct rfs_registry *reg, const char *repo,
 		return -ENOENT;
 	if (rfs_catalog_list_tags(catalog(reg), repo, tag_naming, &tag) != 1)
 		return -ENOENT;
+	if (!policy_allows_fetch(reg, repo, digest))
+		return fail(st, 403, RFS_OCI_DENIED, -EACCES,
+			    "%s is no blob of a tag of '%s' whose signature "
+			    "verified (require_signature)",
+			    digest, repo);
 	rc = fetch_verified(reg->opts.pull, &tag, digest, b.size, fd, &err);
 	if (rc == -EACCES) /* the seal hook said no */
 		return fail(st, 403, RFS_OCI_DENIED, rc, "%s",
@@ -801,6 +873,11 @@ static int fetch_untagged(struct rfs_registry *reg, const char *repo,
 
 	if (!reg->opts.pull || !rfs_pull_serves(reg->opts.pull, repo))
 		return -ENOENT;
+	if (!policy_allows_fetch(reg, repo, digest))
+		return fail(st, 403, RFS_OCI_DENIED, -EACCES,
+			    "%s is no blob of a tag of '%s' whose signature "
+			    "verified (require_signature)",
+			    digest, repo);
 	lock = rfs_store_lock(reg->store, false);
 	if (lock < 0)
 		return store_failure(st, lock, RFS_OCI_BLOB_UNKNOWN, NULL);

@@ -74,6 +74,11 @@ struct rfs_registry_options {
 				       0: 10 minutes */
 	uint64_t max_manifest_size; /* 0: RFS_MANIFEST_MAX */
 	struct rfs_pull *pull;	    /* upstreams, or NULL */
+	/* Hand out a tag's manifest only as the store's require_signature
+	 * policy allows (policy.h): what regctl serve does. Off for the
+	 * registries that sign and verify, which must read what they
+	 * check. */
+	bool check_signatures;
 };
 
 struct rfs_registry;

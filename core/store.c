@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "digest.h"
+#include "policy.h"
 #include "store.h"
 
 struct rfs_store {
@@ -24,6 +25,7 @@ struct rfs_store {
 	/* The seal hook (see rfs_store_set_seal_hook), "" for none. */
 	char seal_hook[PATH_MAX];
 	int64_t seal_hook_timeout_ms;
+	struct rfs_policy *policy; /* require_signature, or NULL */
 };
 
 int rfs_store_default_path(char *buf, size_t size)
@@ -196,6 +198,7 @@ void rfs_store_close(struct rfs_store **storep)
 	if (!storep || !*storep)
 		return;
 	rfs_catalog_close(&(*storep)->catalog);
+	rfs_policy_free(&(*storep)->policy);
 	if ((*storep)->use_lock >= 0)
 		close((*storep)->use_lock);
 	free(*storep);
@@ -287,6 +290,17 @@ int rfs_store_set_seal_hook(struct rfs_store *store, const char *program,
 		 program ? program : "");
 	store->seal_hook_timeout_ms = timeout_ms;
 	return 0;
+}
+
+void rfs_store_set_policy(struct rfs_store *store, struct rfs_policy *policy)
+{
+	rfs_policy_free(&store->policy);
+	store->policy = policy;
+}
+
+const struct rfs_policy *rfs_store_policy(const struct rfs_store *store)
+{
+	return store->policy;
 }
 
 const char *rfs_store_seal_hook(const struct rfs_store *store,

@@ -85,4 +85,12 @@ int rfs_store_set_seal_hook(struct rfs_store *store, const char *program,
 const char *rfs_store_seal_hook(const struct rfs_store *store,
 				int64_t *timeout_ms);
 
+/* Policy: the signatures tags must carry (regfs.conf require_signature,
+ * see policy.h). The store takes policy over (NULL: none). Set once,
+ * before the store is shared between threads. */
+struct rfs_policy;
+void rfs_store_set_policy(struct rfs_store *store, struct rfs_policy *policy);
+/* The policy, or NULL. */
+const struct rfs_policy *rfs_store_policy(const struct rfs_store *store);
+
 #endif

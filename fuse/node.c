@@ -380,6 +380,9 @@ static int lookup_registry(struct regfs *fs, int64_t d, const char *name,
 					  rfs_error_message(&err, rc));
 				asked_in_vain = true;
 			}
+			/* Refused by require_signature: say so. */
+			if (rc == -EACCES)
+				return rc;
 		}
 	}
 	if (d != 0 && !asked_in_vain) {

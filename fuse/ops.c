@@ -496,9 +496,16 @@ static void open_blob(struct regfs *fs, fuse_req_t req, fuse_ino_t ino,
 {
 	struct rfs_error err = { 0 };
 	struct pending_open *p;
-	int fd = rfs_store_blob_open(fs->store, ref->digest);
-	int rc;
+	int fd, rc;
 
+	/* require_signature: not a byte of a tag without its signature. */
+	rc = rfs_pull_check_policy(fs->pull, tag, &err);
+	if (rc) {
+		regfs_log(REGFS_LOG_ERROR, "%s", rfs_error_message(&err, rc));
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	fd = rfs_store_blob_open(fs->store, ref->digest);
 	if (fd >= 0 || fd != -ENOENT || !tag->origin[0]) {
 		if (fd < 0) {
 			regfs_log(REGFS_LOG_ERROR,

@@ -24,7 +24,11 @@ static const char inspect_usage[] =
     "  --json      print a JSON object {repository, tag, digest, size,\n"
     "              created, mode, mtime, blob, origin, artifact_type,\n"
     "              yanked, yank {by, at, reason} when yanked,\n"
-    "              annotations}\n"
+    "              signature {verdict, key, reason, subject, checked} when\n"
+    "              require_signature judged it, annotations}\n"
+    "\n"
+    "A tag that require_signature refused to pull is not in the store;\n"
+    "inspect shows that verdict and exits 1.\n"
     "  -h, --help  show this help\n";
 
 static int add_note(void *ctx, const char *key, const char *value)
@@ -39,12 +43,45 @@ static int print_note(void *ctx, const char *key, const char *value)
 	return 0;
 }
 
+/* The last require_signature verdict on repo:tag (policy.h), if any. */
+static bool verdict_of(struct rfs_store *store, const char *repo,
+		       const char *tag, struct rfs_verdict *v)
+{
+	return rfs_catalog_verdict_get(rfs_store_catalog(store), repo, tag,
+				       NULL, v) == 0;
+}
+
+static json_t *verdict_json(const struct rfs_verdict *v)
+{
+	char when[REGCTL_TIME_STR_MAX];
+
+	regctl_format_time(v->checked_ns, REGCTL_TIME_RFC3339, when);
+	return json_pack("{s:s, s:s, s:s, s:s, s:s}", "verdict",
+			 v->ok ? "verified" : "refused", "key", v->key,
+			 "reason", v->reason, "subject", v->subject, "checked",
+			 when);
+}
+
+static void verdict_print(const struct rfs_verdict *v)
+{
+	char when[REGCTL_TIME_STR_MAX];
+
+	regctl_format_time(v->checked_ns, REGCTL_TIME_RFC3339, when);
+	if (v->ok)
+		printf("signature:  verified, key %s, %s (%s)\n", v->key, when,
+		       v->subject);
+	else
+		printf("signature:  refused, %s (%s): %s\n", when, v->subject,
+		       v->reason);
+}
+
 static int inspect_print_json(struct rfs_store *store,
 			      const struct rfs_tag *tag,
 			      const struct tag_fields *t, const char *blob)
 {
 	json_t *obj, *notes = json_object();
 	char when[REGCTL_TIME_STR_MAX];
+	struct rfs_verdict v;
 	struct rfs_yank y;
 	int ret;
 
@@ -67,6 +104,8 @@ static int inspect_print_json(struct rfs_store *store,
 				    json_pack("{s:s, s:s, s:s}", "by", y.by,
 					      "at", when, "reason", y.reason));
 	}
+	if (verdict_of(store, tag->repo, tag->name, &v))
+		json_object_set_new(obj, "signature", verdict_json(&v));
 	ret = regctl_print_json(obj);
 	json_decref(obj);
 	return ret;
@@ -77,6 +116,7 @@ static void inspect_print_text(struct rfs_store *store,
 			       const struct tag_fields *t, const char *blob)
 {
 	char size[REGCTL_SIZE_STR_MAX], when[REGCTL_TIME_STR_MAX];
+	struct rfs_verdict v;
 	struct rfs_yank y;
 
 	regctl_format_size(tag->size, size);
@@ -102,6 +142,8 @@ static void inspect_print_text(struct rfs_store *store,
 	} else if (tag->yanked) {
 		printf("yanked:     yes\n");
 	}
+	if (verdict_of(store, tag->repo, tag->name, &v))
+		verdict_print(&v);
 	rfs_catalog_list_annotations(rfs_store_catalog(store), tag->id,
 				     print_note, NULL);
 }
@@ -147,6 +189,31 @@ int cmd_inspect(int argc, char **argv, struct regctl *rc)
 		goto out;
 	r = rfs_catalog_tag_get(rfs_store_catalog(store), repo, name, &tag);
 	if (r == -ENOENT) {
+		struct rfs_verdict v;
+
+		/* Never pinned: require_signature may have refused it. */
+		if (verdict_of(store, repo, name, &v) && !v.ok) {
+			json_t *obj = verdict_json(&v);
+
+			if (json) {
+				json_t *all = json_pack(
+				    "{s:s, s:s, s:o}", "repository", repo,
+				    "tag", name, "signature", obj);
+
+				if (all)
+					regctl_print_json(all);
+				json_decref(all);
+			} else {
+				json_decref(obj);
+				printf("repository: %s\ntag:        %s\n", repo,
+				       name);
+				verdict_print(&v);
+			}
+			ret = regctl_error("'%s:%s' is not in the store: "
+					   "require_signature refused it",
+					   repo, name);
+			goto out;
+		}
 		ret = regctl_error("no such tag '%s:%s'", repo, name);
 		goto out;
 	}

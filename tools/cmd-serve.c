@@ -272,7 +272,9 @@ int cmd_serve(int argc, char **argv, struct regctl *rc)
 	/* A seal hook that cannot run stops the server at start. */
 	if (!r)
 		r = rfs_config_apply_seal_hook(&cfg, store, &err);
-	if (!r && cfg.n_upstreams)
+	/* Always a pull-through cache, if one with no upstream: it is
+	 * what applies the require_signature policy. */
+	if (!r)
 		r = rfs_pull_new(store, &cfg, &pull, &err);
 	if (r) {
 		regctl_error("%s", rfs_error_message(&err, r));
@@ -284,6 +286,7 @@ int cmd_serve(int argc, char **argv, struct regctl *rc)
 		.max_uploads = (unsigned)a.max_uploads,
 		.upload_idle_ns = (int64_t)a.upload_s * 1000000000,
 		.pull = pull,
+		.check_signatures = true,
 	};
 	r = rfs_registry_new(store, &ro, &reg, &err);
 	if (r) {

@@ -166,7 +166,7 @@ static void test_settings(void **state)
 	/* The schema version lives beside them, untouched. */
 	assert_int_equal(
 	    rfs_catalog_setting_get(f->cat, "schema", buf, sizeof(buf)), 0);
-	assert_string_equal(buf, "7");
+	assert_string_equal(buf, "8");
 }
 
 /* NFS handles: one generation for a catalog, kept; mounts counted. */
@@ -779,7 +779,7 @@ static void test_migrate_to_modes(void **state)
 	reopen(f);
 	assert_int_equal(
 	    rfs_catalog_setting_get(f->cat, "schema", buf, sizeof(buf)), 0);
-	assert_string_equal(buf, "7"); /* the newest */
+	assert_string_equal(buf, "8"); /* the newest */
 	assert_int_equal(rfs_catalog_tag_get(f->cat, "app", "old", &t), 0);
 	assert_int_equal(t.mode, 0644);
 	assert_true(t.mtime_ns == t.created_ns);
