@@ -69,8 +69,13 @@
 #define RFS_AUDIT_REMOVE	"remove" /* regctl rm, a DELETE to serve */
 #define RFS_AUDIT_HOOK_REFUSED	"hook-refused"
 #define RFS_AUDIT_VERIFY_FAILED "verify-failed"
-#define RFS_AUDIT_LOGIN		"login"	 /* Basic auth on regctl serve */
-#define RFS_AUDIT_DENIED	"denied" /* a login without the right */
+#define RFS_AUDIT_SIGN		"sign" /* a signature made (regctl sign, push) */
+/* A signature verification that did not pass: one that does not verify is
+ * written as verify-failed with action "verify"; none at all, or a
+ * registry that could not be read, as "verify" refused or failed. */
+#define RFS_AUDIT_VERIFY "verify"
+#define RFS_AUDIT_LOGIN	 "login"  /* Basic auth on regctl serve */
+#define RFS_AUDIT_DENIED "denied" /* a login without the right */
 
 /* A line, its newline included, is at most this long: one write() of it
  * is never split (a page, and far below what a regular file write could

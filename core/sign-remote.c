@@ -4,6 +4,12 @@
  * then the sha256-HEX.sig tag), reading each bounded, and handing them to
  * sign.c's judge.
  *
+ * Signing one there (rfs_sign_remote) and carrying the store's signatures
+ * along with a push (rfs_push_signatures) put each signature manifest by
+ * its digest (a referrer of the signed manifest) and merge its layers into
+ * the sha256-HEX.sig tag, as cosign appends to it: a registry without the
+ * referrers API then still shows every signature through the tag.
+ *
  * A failure to reach the registry is kept apart from a verdict all the way
  * through: only a signature that was read and judged makes -EBADMSG, and a
  * read that failed makes the whole answer that failure, since the
@@ -20,6 +26,8 @@
 
 #include "digest.h"
 #include "manifest.h"
+#include "push.h"
+#include "registry.h"
 
 #define REMOTE_CANDIDATES_MAX 64
 
@@ -241,4 +249,359 @@ out:
 		*out = res;
 	free(done);
 	return ret;
+}
+
+/* Signatures ---------------------------------------------------------- */
+
+#define SIG_CHUNK (1u << 20)
+
+struct mem_source {
+	const char *buf;
+	size_t len;
+};
+
+static ssize_t read_mem(void *ctx, void *buf, size_t len, uint64_t offset)
+{
+	const struct mem_source *m = ctx;
+
+	if (offset >= m->len)
+		return 0;
+	if (len > m->len - offset)
+		len = m->len - (size_t)offset;
+	memcpy(buf, m->buf + offset, len);
+	return (ssize_t)len;
+}
+
+/* A small blob (a payload, a config) into repo unless it is there. */
+static int put_small_blob(struct rfs_upstream *up, const char *repo,
+			  const void *buf, size_t len, const char *digest,
+			  struct rfs_error *err)
+{
+	struct mem_source m = { .buf = buf, .len = len };
+	uint64_t size = 0;
+	int r;
+
+	r = rfs_upstream_blob_exists(up, repo, digest, &size, err);
+	if (r == 0 && size == len)
+		return 0;
+	if (r && r != -ENOENT)
+		return r;
+	return rfs_upstream_blob_upload(up, repo, digest, len, read_mem,
+					SIG_CHUNK, NULL, &m, err);
+}
+
+/* The manifest holding layers (an array), subject the signed one, in
+ * *body (free() it). */
+static int signature_manifest(json_t *layers, const char *subject_type,
+			      const char *subject, json_int_t subject_size,
+			      char **body, struct rfs_error *err)
+{
+	json_t *man;
+
+	man = json_pack("{s:i, s:s, s:s, s:{s:s, s:s, s:i}, s:O, s:{s:s, s:s, "
+			"s:I}}",
+			"schemaVersion", 2, "mediaType", RFS_MT_OCI_MANIFEST,
+			"artifactType", RFS_COSIGN_ARTIFACT_TYPE, "config",
+			"mediaType", RFS_MT_EMPTY, "digest",
+			RFS_EMPTY_CONFIG_DIGEST, "size", 2, "layers", layers,
+			"subject", "mediaType", subject_type, "digest", subject,
+			"size", subject_size);
+	*body = man ? json_dumps(man, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_decref(man);
+	return *body ? 0 : rfs_error_set(err, -ENOMEM, "out of memory");
+}
+
+static bool same_layer(json_t *a, json_t *b)
+{
+	json_t *sa = json_object_get(json_object_get(a, "annotations"),
+				     RFS_COSIGN_SIG_ANNOTATION);
+	json_t *sb = json_object_get(json_object_get(b, "annotations"),
+				     RFS_COSIGN_SIG_ANNOTATION);
+
+	return json_equal(json_object_get(a, "digest"),
+			  json_object_get(b, "digest")) &&
+	       json_equal(sa, sb);
+}
+
+/* Append layer to layers unless it is there: 1 when appended. */
+static int add_layer(json_t *layers, json_t *layer)
+{
+	size_t i;
+	json_t *l;
+
+	json_array_foreach(layers, i, l) if (same_layer(l, layer)) return 0;
+	return json_array_append(layers, layer) == 0 ? 1 : -ENOMEM;
+}
+
+/* Make repo's sha256-HEX.sig tag of subject hold the signature layers it
+ * held and those of add (newest last, at most RFS_SIGN_CHECK_MAX: the
+ * oldest beyond stay referrers by their own digest). A tag holding
+ * anything but cosign signature layers is not replaced. */
+static int merge_sig_tag(struct rfs_upstream *up, const char *repo,
+			 const char *subject_type, const char *subject,
+			 json_int_t subject_size, json_t *add,
+			 struct rfs_error *err)
+{
+	struct rfs_manifest_blob old = { 0 };
+	char tag[RFS_TAG_MAX + 1];
+	json_t *root = NULL, *layers = NULL, *l;
+	char *body = NULL;
+	size_t i, added = 0;
+	int r;
+
+	snprintf(tag, sizeof(tag), "sha256-%s.sig", rfs_digest_hex(subject));
+	layers = json_array();
+	if (!layers)
+		return rfs_error_set(err, -ENOMEM, "out of memory");
+	r = rfs_upstream_get_manifest(up, repo, tag, &old, err);
+	if (r == 0) {
+		json_t *ol;
+
+		root =
+		    json_loadb(old.body, old.len, JSON_REJECT_DUPLICATES, NULL);
+		ol = json_object_get(root, "layers");
+		if (!json_is_array(ol)) {
+			r = rfs_error_set(err, -EEXIST,
+					  "'%s:%s' is not a signature "
+					  "manifest: not replaced",
+					  repo, tag);
+			goto out;
+		}
+		json_array_foreach(ol, i, l)
+		{
+			json_t *mt = json_object_get(l, "mediaType");
+
+			if (!json_is_string(mt) ||
+			    strcmp(json_string_value(mt),
+				   RFS_MT_COSIGN_PAYLOAD) != 0) {
+				r = rfs_error_set(err, -EEXIST,
+						  "'%s:%s' holds a layer that "
+						  "is not a cosign signature: "
+						  "not replaced",
+						  repo, tag);
+				goto out;
+			}
+			if (add_layer(layers, l) < 0) {
+				r = rfs_error_set(err, -ENOMEM,
+						  "out of memory");
+				goto out;
+			}
+		}
+	} else if (r != -ENOENT) {
+		goto out;
+	}
+	json_array_foreach(add, i, l)
+	{
+		r = add_layer(layers, l);
+		if (r < 0) {
+			r = rfs_error_set(err, -ENOMEM, "out of memory");
+			goto out;
+		}
+		added += (size_t)r;
+	}
+	r = 0;
+	if (!added && old.body)
+		goto out; /* it holds them all already */
+	while (json_array_size(layers) > RFS_SIGN_CHECK_MAX)
+		json_array_remove(layers, 0);
+	r = signature_manifest(layers, subject_type, subject, subject_size,
+			       &body, err);
+	if (!r)
+		r = put_small_blob(up, repo, "{}", 2, RFS_EMPTY_CONFIG_DIGEST,
+				   err);
+	if (!r)
+		r = rfs_upstream_put_manifest(up, repo, tag,
+					      RFS_MT_OCI_MANIFEST, body,
+					      strlen(body), err);
+out:
+	free(body);
+	json_decref(root);
+	json_decref(layers);
+	rfs_manifest_blob_release(&old);
+	return r;
+}
+
+int rfs_sign_remote(struct rfs_upstream *up, const char *host, const char *repo,
+		    const char *reference, const struct rfs_sign_key *key,
+		    struct rfs_sign_result *out, struct rfs_error *err)
+{
+	struct rfs_manifest_blob m = { 0 };
+	char pdigest[RFS_DIGEST_STR_MAX + 1];
+	char docker_ref[RFS_HOST_MAX + RFS_REPO_MAX + 2];
+	char *payload = NULL, *sig = NULL, *body = NULL;
+	json_t *layer = NULL, *layers = NULL;
+	size_t plen = 0;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	rfs_sign_key_fingerprint(key, out->fingerprint);
+	r = rfs_upstream_get_manifest(up, repo, reference, &m, err);
+	if (r)
+		return r;
+	snprintf(out->digest, sizeof(out->digest), "%s", m.digest);
+	snprintf(out->sig_tag, sizeof(out->sig_tag), "sha256-%s.sig",
+		 rfs_digest_hex(m.digest));
+	if (!m.media_type[0]) {
+		r = rfs_error_set(err, -EPROTO,
+				  "'%s:%s' has no media type to sign", repo,
+				  reference);
+		goto out;
+	}
+	/* cosign names the repository with its registry. */
+	snprintf(docker_ref, sizeof(docker_ref), "%s/%s", host, repo);
+	r = rfs_sign_payload(docker_ref, m.digest, &payload, &plen, err);
+	if (!r)
+		r = rfs_sign_buf(key, payload, plen, &sig, err);
+	if (!r && rfs_digest_buf(payload, plen, pdigest))
+		r = rfs_error_set(err, -EIO, "cannot hash");
+	if (r)
+		goto out;
+	layer = json_pack("{s:s, s:s, s:I, s:{s:s}}", "mediaType",
+			  RFS_MT_COSIGN_PAYLOAD, "digest", pdigest, "size",
+			  (json_int_t)plen, "annotations",
+			  RFS_COSIGN_SIG_ANNOTATION, sig);
+	layers = layer ? json_pack("[O]", layer) : NULL;
+	if (!layers) {
+		r = rfs_error_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	r = put_small_blob(up, repo, payload, plen, pdigest, err);
+	if (!r)
+		r = put_small_blob(up, repo, "{}", 2, RFS_EMPTY_CONFIG_DIGEST,
+				   err);
+	if (!r)
+		r = signature_manifest(layers, m.media_type, m.digest,
+				       (json_int_t)m.len, &body, err);
+	if (!r && rfs_digest_buf(body, strlen(body), out->signature))
+		r = rfs_error_set(err, -EIO, "cannot hash");
+	if (r)
+		goto out;
+	/* By its digest first, the referrer; then into the .sig tag. */
+	r = rfs_upstream_put_manifest(up, repo, out->signature,
+				      RFS_MT_OCI_MANIFEST, body, strlen(body),
+				      err);
+	if (!r)
+		r = merge_sig_tag(up, repo, m.media_type, m.digest,
+				  (json_int_t)m.len, layers, err);
+out:
+	json_decref(layer);
+	json_decref(layers);
+	free(body);
+	free(sig);
+	free(payload);
+	rfs_manifest_blob_release(&m);
+	return r;
+}
+
+/* Copy one blob a local signature manifest names (bounded: signatures
+ * are small) to up's repo. */
+static int copy_small_blob(struct rfs_registry *reg, const char *local_repo,
+			   struct rfs_upstream *up, const char *repo,
+			   json_t *desc, struct rfs_error *err)
+{
+	const char *d = NULL;
+	json_int_t size = -1;
+	char *buf = NULL;
+	size_t len = 0;
+	int r;
+
+	if (json_unpack(desc, "{s:s, s:I}", "digest", &d, "size", &size) ||
+	    !rfs_digest_valid(d) || size < 0 || size > RFS_SIGN_PAYLOAD_MAX)
+		return rfs_error_set(err, -EBADMSG,
+				     "a signature names a blob without a "
+				     "valid digest, or over %d bytes",
+				     RFS_SIGN_PAYLOAD_MAX);
+	r = rfs_sign_local_read(reg, local_repo, d, (uint64_t)size, &buf, &len,
+				err);
+	if (!r)
+		r = put_small_blob(up, repo, buf, len, d, err);
+	free(buf);
+	return r;
+}
+
+int rfs_push_signatures(struct rfs_store *store, const char *local_repo,
+			const char *digest, struct rfs_upstream *up,
+			const char *repo, unsigned *pushed,
+			struct rfs_error *err)
+{
+	char(*cands)[RFS_DIGEST_STR_MAX + 1] = NULL;
+	struct rfs_registry *reg = NULL;
+	json_t *add = NULL, *root = NULL, *subject = NULL;
+	size_t n = 0, i;
+	int r;
+
+	*pushed = 0;
+	r = rfs_sign_registry(store, &reg, err);
+	if (!r)
+		r = rfs_sign_local_list(reg, local_repo, digest, &cands, &n,
+					err);
+	add = json_array();
+	if (!r && !add)
+		r = rfs_error_set(err, -ENOMEM, "out of memory");
+	for (i = 0; !r && i < n; i++) {
+		struct rfs_registry_manifest m = { 0 };
+		struct rfs_oci_status st = { 0 };
+		json_t *layers, *l, *sd;
+		size_t k;
+
+		if (rfs_registry_manifest_get(reg, local_repo, cands[i], &m,
+					      &st))
+			continue; /* gone since it was listed */
+		json_decref(root);
+		root = json_loadb(m.body, m.len, JSON_REJECT_DUPLICATES, NULL);
+		layers = json_object_get(root, "layers");
+		sd =
+		    json_object_get(json_object_get(root, "subject"), "digest");
+		/* Only what signs this manifest; a referrer of another kind
+		 * is not ours to carry. */
+		if (!json_is_array(layers) || !json_is_string(sd) ||
+		    strcmp(json_string_value(sd), digest) != 0) {
+			rfs_registry_manifest_release(&m);
+			continue;
+		}
+		r = copy_small_blob(reg, local_repo, up, repo,
+				    json_object_get(root, "config"), err);
+		json_array_foreach(layers, k, l)
+		{
+			json_t *mt = json_object_get(l, "mediaType");
+
+			if (r)
+				break;
+			r = copy_small_blob(reg, local_repo, up, repo, l, err);
+			if (!r && json_is_string(mt) &&
+			    strcmp(json_string_value(mt),
+				   RFS_MT_COSIGN_PAYLOAD) == 0 &&
+			    add_layer(add, l) < 0)
+				r = rfs_error_set(err, -ENOMEM,
+						  "out of memory");
+		}
+		if (!r)
+			r = rfs_upstream_put_manifest(up, repo, m.digest,
+						      m.media_type, m.body,
+						      m.len, err);
+		if (!r) {
+			(*pushed)++;
+			json_decref(subject);
+			subject = json_incref(json_object_get(root, "subject"));
+		}
+		rfs_registry_manifest_release(&m);
+	}
+	if (!r && json_array_size(add)) {
+		const char *st = NULL;
+		json_int_t ss = 0;
+
+		if (json_unpack(subject, "{s:s, s:I}", "mediaType", &st, "size",
+				&ss) != 0)
+			r = rfs_error_set(err, -EBADMSG,
+					  "a signature's subject has no media "
+					  "type and size");
+		else
+			r = merge_sig_tag(up, repo, st, digest, ss, add, err);
+	}
+	json_decref(subject);
+	json_decref(root);
+	json_decref(add);
+	free(cands);
+	rfs_registry_free(&reg);
+	return r;
 }

@@ -21,7 +21,9 @@
 #include <stddef.h>
 
 #include "error.h"
+#include "remote.h"
 #include "sign.h"
+#include "store.h"
 #include "upstream.h"
 
 /* The artifactType of a cosign signature manifest in the referrers API. */
@@ -42,5 +44,27 @@ int rfs_verify_remote(struct rfs_upstream *up, const char *repo,
 		      const char *digest,
 		      const struct rfs_sign_key *const *keys, size_t nkeys,
 		      struct rfs_sign_result *out, struct rfs_error *err);
+
+/* Sign the manifest reference (a tag or a digest) of up's repository
+ * repo with key (private), as cosign signs: the payload names
+ * "HOST/REPO" (host as the registry is reached) and the manifest's
+ * digest; the payload and empty config blobs, the signature manifest by
+ * its digest (subject: the signed manifest) and the sha256-HEX.sig tag,
+ * which keeps the signature layers it held (a tag holding anything else is
+ * not replaced: -EEXIST). out names the manifest, the signature and the
+ * key. */
+int rfs_sign_remote(struct rfs_upstream *up, const char *host, const char *repo,
+		    const char *reference, const struct rfs_sign_key *key,
+		    struct rfs_sign_result *out, struct rfs_error *err);
+
+/* Carry the signatures store holds for manifest digest of local_repo (the
+ * .sig tag's and every referrer whose subject is digest) to up's repo,
+ * after the manifest itself was pushed there: their blobs, each manifest
+ * by its digest, then their layers merged into the .sig tag. *pushed
+ * counts the signature manifests. */
+int rfs_push_signatures(struct rfs_store *store, const char *local_repo,
+			const char *digest, struct rfs_upstream *up,
+			const char *repo, unsigned *pushed,
+			struct rfs_error *err);
 
 #endif

@@ -30,6 +30,7 @@
 #include "digest.h"
 #include "manifest.h"
 #include "push.h"
+#include "remote.h"
 
 #define SIGN_KEY_FILE_MAX   (64 << 10)
 #define SIGN_CANDIDATES_MAX 256
@@ -41,16 +42,27 @@ struct rfs_sign_key {
 	char fingerprint[RFS_SIGN_FPR_LEN + 1];
 };
 
+/* REPO, or HOST[:PORT]/REPO (remote.h's grammar, without a tag). */
+static bool docker_ref_valid(const char *ref)
+{
+	struct rfs_remote_ref r;
+
+	if (!rfs_remote_is_remote(ref))
+		return rfs_name_valid_repo(ref);
+	return rfs_remote_parse(ref, RFS_REMOTE_TAG_FORBIDDEN, &r, NULL) == 0;
+}
+
 int rfs_sign_payload(const char *docker_ref, const char *digest, char **out,
 		     size_t *len, struct rfs_error *err)
 {
 	char *buf;
 	int n;
 
-	/* A valid repository name and digest need no JSON escaping (Go's
-	 * encoder would escape only quotes, backslashes, controls, <, >, &),
-	 * so these bytes are exactly encoding/json's. */
-	if (!rfs_name_valid_repo(docker_ref))
+	/* A valid repository name (with its registry host for a remote one,
+	 * as cosign writes it) and digest need no JSON escaping (Go's encoder
+	 * would escape only quotes, backslashes, controls, <, >, &), so these
+	 * bytes are exactly encoding/json's. */
+	if (!docker_ref_valid(docker_ref))
 		return rfs_error_set(
 		    err, -EINVAL, "invalid repository name '%s'", docker_ref);
 	if (!rfs_digest_valid(digest))
@@ -525,13 +537,22 @@ static int read_local(void *ctx, const char *digest, uint64_t size, char **out,
 		      size_t *len, struct rfs_error *err)
 {
 	struct local_read *lr = ctx;
+
+	return rfs_sign_local_read(lr->reg, lr->repo, digest, size, out, len,
+				   err);
+}
+
+int rfs_sign_local_read(struct rfs_registry *reg, const char *repo,
+			const char *digest, uint64_t size, char **out,
+			size_t *len, struct rfs_error *err)
+{
 	struct rfs_registry_blob b = { .fd = -1 };
 	struct rfs_oci_status st = { 0 };
 	char *buf = NULL;
 	size_t got = 0;
 	int ret;
 
-	if (rfs_registry_blob_open(lr->reg, lr->repo, digest, &b, &st))
+	if (rfs_registry_blob_open(reg, repo, digest, &b, &st))
 		return oci_err(err, &st, "signature payload");
 	if (b.size != size) {
 		ret = rfs_error_set(err, -EBADMSG,
@@ -762,20 +783,55 @@ static int add_candidate(char (*cands)[RFS_DIGEST_STR_MAX + 1], size_t *n,
 	return 1;
 }
 
+int rfs_sign_local_list(struct rfs_registry *reg, const char *repo,
+			const char *digest,
+			char (**out)[RFS_DIGEST_STR_MAX + 1], size_t *n,
+			struct rfs_error *err)
+{
+	struct rfs_registry_manifest st_m = { 0 };
+	struct rfs_oci_status st = { 0 };
+	char(*cands)[RFS_DIGEST_STR_MAX + 1] = NULL;
+	char sig_tag[RFS_TAG_MAX + 1];
+	char *index = NULL;
+	size_t ilen = 0, i;
+	json_t *root = NULL, *mf, *e;
+
+	*out = NULL;
+	*n = 0;
+	cands = calloc(SIGN_CANDIDATES_MAX, sizeof(*cands));
+	if (!cands)
+		return rfs_error_set(err, -ENOMEM, "out of memory");
+	/* The .sig tag first (the newest, and cosign's own), then every
+	 * referrer. */
+	snprintf(sig_tag, sizeof(sig_tag), "sha256-%s.sig",
+		 rfs_digest_hex(digest));
+	if (!rfs_registry_manifest_get(reg, repo, sig_tag, &st_m, &st))
+		add_candidate(cands, n, st_m.digest);
+	if (!rfs_registry_referrers(reg, repo, digest, NULL, &index, &ilen,
+				    &st)) {
+		root = json_loadb(index, ilen, 0, NULL);
+		mf = json_object_get(root, "manifests");
+		json_array_foreach(mf, i, e) add_candidate(
+		    cands, n, json_string_value(json_object_get(e, "digest")));
+	}
+	json_decref(root);
+	free(index);
+	rfs_registry_manifest_release(&st_m);
+	*out = cands;
+	return 0;
+}
+
 int rfs_verify_tag(struct rfs_registry *reg, struct rfs_store *store,
 		   const char *repo, const char *tag,
 		   const struct rfs_sign_key *key, struct rfs_sign_result *out,
 		   struct rfs_error *err)
 {
-	struct rfs_registry_manifest m = { 0 }, st_m = { 0 };
-	struct rfs_oci_status st = { 0 };
+	struct rfs_registry_manifest m = { 0 };
 	char(*cands)[RFS_DIGEST_STR_MAX + 1] = NULL;
 	struct local_read lr = { .reg = reg, .repo = repo };
 	struct rfs_sign_check chk = { .keys = &key, .nkeys = 1 };
 	char what[RFS_REPO_MAX + RFS_TAG_MAX + RFS_DIGEST_STR_MAX + 8];
-	char *index = NULL;
-	size_t ilen = 0, n = 0, i;
-	json_t *root = NULL, *mf, *e;
+	size_t n = 0, i;
 	int ret;
 
 	memset(out, 0, sizeof(*out));
@@ -786,22 +842,9 @@ int rfs_verify_tag(struct rfs_registry *reg, struct rfs_store *store,
 	snprintf(out->digest, sizeof(out->digest), "%s", m.digest);
 	snprintf(out->sig_tag, sizeof(out->sig_tag), "sha256-%s.sig",
 		 rfs_digest_hex(m.digest));
-	cands = calloc(SIGN_CANDIDATES_MAX, sizeof(*cands));
-	if (!cands) {
-		ret = rfs_error_set(err, -ENOMEM, "out of memory");
+	ret = rfs_sign_local_list(reg, repo, m.digest, &cands, &n, err);
+	if (ret)
 		goto out;
-	}
-	/* The .sig tag first (the newest, and cosign's own), then every
-	 * referrer. */
-	if (!rfs_registry_manifest_get(reg, repo, out->sig_tag, &st_m, &st))
-		add_candidate(cands, &n, st_m.digest);
-	if (!rfs_registry_referrers(reg, repo, m.digest, NULL, &index, &ilen,
-				    &st)) {
-		root = json_loadb(index, ilen, 0, NULL);
-		mf = json_object_get(root, "manifests");
-		json_array_foreach(mf, i, e) add_candidate(
-		    cands, &n, json_string_value(json_object_get(e, "digest")));
-	}
 	if (n == 0) {
 		ret =
 		    rfs_error_set(err, -ENOENT, "'%s:%s' (%s) has no signature",
@@ -822,10 +865,7 @@ int rfs_verify_tag(struct rfs_registry *reg, struct rfs_store *store,
 	snprintf(what, sizeof(what), "'%s:%s' (%s)", repo, tag, m.digest);
 	ret = rfs_sign_check_verdict(&chk, what, err);
 out:
-	json_decref(root);
-	free(index);
 	free(cands);
-	rfs_registry_manifest_release(&st_m);
 	rfs_registry_manifest_release(&m);
 	return ret;
 }

@@ -11,7 +11,8 @@
  *   {"docker-manifest-digest":"sha256:HEX"},"type":"cosign container
  *   image signature"},"optional":null}
  * (one line). The docker-reference is the repository, as cosign 2 writes
- * it (the repository without tag or digest).
+ * it (the repository without tag or digest; for a remote one, with its
+ * registry host: "HOST[:PORT]/REPO").
  *
  * A signature of REPO:TAG is an OCI manifest in REPO: the empty config,
  * one layer (application/vnd.dev.cosign.simplesigning.v1+json, the
@@ -152,6 +153,19 @@ void rfs_sign_check_fail(struct rfs_sign_check *chk, int code,
  * ("'app:v1' (sha256:...)"). */
 int rfs_sign_check_verdict(const struct rfs_sign_check *chk, const char *what,
 			   struct rfs_error *err);
+
+/* The signature manifests stored in repo for manifest digest: the
+ * sha256-HEX.sig tag's first, then every referrer (*out, free() it; *n of
+ * them, at most 256). */
+int rfs_sign_local_list(struct rfs_registry *reg, const char *repo,
+			const char *digest,
+			char (**out)[RFS_DIGEST_STR_MAX + 1], size_t *n,
+			struct rfs_error *err);
+/* A blob of repo known to be size bytes (the caller bounds it), read
+ * whole into *out (malloc()ed, NUL after it). */
+int rfs_sign_local_read(struct rfs_registry *reg, const char *repo,
+			const char *digest, uint64_t size, char **out,
+			size_t *len, struct rfs_error *err);
 
 /* A registry over store whose sha256-*.sig tags may move. */
 int rfs_sign_registry(struct rfs_store *store, struct rfs_registry **out,

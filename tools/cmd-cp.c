@@ -183,7 +183,7 @@ int cmd_cp(int argc, char **argv, struct regctl *rc)
 		return copy_local(rc, &src, &dst);
 	if (!src.remote)
 		return regctl_push(rc, src.repo, src.tag, &dst.ref, plain,
-				   &opts);
+				   &opts, NULL);
 	if (!dst.remote)
 		return regctl_pull(rc, &src.ref, plain, dst.repo, dst.tag);
 	return copy_remote(rc, &src, &dst, plain, &opts);

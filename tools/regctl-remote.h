@@ -55,12 +55,15 @@ struct regctl;
 int regctl_pull(struct regctl *rc, const struct rfs_remote_ref *remote,
 		bool plain, const char *repo, const char *name);
 
-/* Push the local tag repo:name to remote (its tag set): regctl push and cp
- * share it. */
+/* Push the local tag repo:name to remote (its tag set), then the
+ * signatures the store holds for it, then (sign_key not NULL) a new
+ * signature by sign_key: regctl push and cp share it. */
 struct rfs_push_options;
+struct rfs_sign_key;
 int regctl_push(struct regctl *rc, const char *repo, const char *name,
 		const struct rfs_remote_ref *remote, bool plain,
-		struct rfs_push_options *opts);
+		struct rfs_push_options *opts,
+		const struct rfs_sign_key *sign_key);
 
 /* Milliseconds on a monotonic clock, to time a call. */
 int64_t regctl_now_ms(void);
