@@ -146,7 +146,8 @@ int catalog_file_open(struct rfs_catalog *cat, const char *path, bool readonly,
 	if (strlen(path) >= sizeof(cat->path))
 		return rfs_error_set(err, -ENAMETOOLONG,
 				     "catalog path too long '%s'", path);
-	snprintf(cat->path, sizeof(cat->path), "%s", path);
+	if (path != cat->path) /* not a reopen */
+		snprintf(cat->path, sizeof(cat->path), "%s", path);
 	cat->readonly = readonly;
 	rc = sqlite3_open_v2(
 	    path, &cat->db,
