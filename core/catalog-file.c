@@ -246,6 +246,26 @@ int rfs_catalog_check_file(struct rfs_catalog *cat, struct rfs_error *err)
 	return rc;
 }
 
+int rfs_catalog_rescue(struct rfs_catalog *cat, char *path, size_t size,
+		       struct rfs_error *err)
+{
+	struct rfs_catalog *copy = NULL;
+	int n, rc;
+
+	n = snprintf(path, size, "%s.rescued-%lld", cat->path,
+		     (long long)(rfs_now_ns() / 1000000000));
+	if (n < 0 || (size_t)n >= size)
+		return rfs_error_set(err, -ENAMETOOLONG,
+				     "catalog path too long '%s'", cat->path);
+	rc = rfs_catalog_open(path, false, &copy, err);
+	if (!rc)
+		rc = rfs_catalog_copy(copy, cat, err);
+	rfs_catalog_close(&copy);
+	if (rc)
+		unlink(path);
+	return rc;
+}
+
 /* A catalog made now is dated now; one found without a date (made by an
  * earlier regfs) that already records blobs is dated 0, "unknown", so that
  * its blobs are never taken for older than it. */

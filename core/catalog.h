@@ -162,6 +162,13 @@ int rfs_catalog_reopen(struct rfs_catalog *cat, struct rfs_error *err);
  * recorded in a file nobody will open again. Always 0 read-only. */
 int rfs_catalog_check_file(struct rfs_catalog *cat, struct rfs_error *err);
 
+/* Copy what a catalog that was deleted or replaced still holds (its
+ * connection reads the lost file) into a new catalog file beside it,
+ * PATH.rescued-SECONDS, named in path: what an operator moves back to
+ * catalog.db to keep every tag. */
+int rfs_catalog_rescue(struct rfs_catalog *cat, char *path, size_t size,
+		       struct rfs_error *err);
+
 /* When the catalog was created (recorded the first time it is opened for
  * writing; 0 when an earlier regfs made it and it already held blobs):
  * what tells a blob older than its catalog (fsck). -ENOENT when unknown. */

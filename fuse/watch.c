@@ -11,9 +11,12 @@
  *
  * The same look checks that catalog.db is still the file the daemon
  * opened: deleted or replaced, the catalog refuses every publish from then
- * on (see rfs_catalog_check_file), and the log says so, once.
+ * on (see rfs_catalog_check_file), the log says so, once, and what the
+ * lost file holds is copied beside it (rfs_catalog_rescue), so that no tag
+ * the daemon acknowledged is lost.
  */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdint.h>
 #include <string.h>
@@ -60,8 +63,26 @@ static void look(struct regfs *fs)
 
 	rc = rfs_catalog_check_file(cat, &err);
 	if (rc && !fs->catalog_lost_logged) {
+		struct rfs_error why = { 0 };
+		char rescued[PATH_MAX];
+		int r;
+
 		fs->catalog_lost_logged = true;
 		regfs_log(REGFS_LOG_ERROR, "%s", rfs_error_message(&err, rc));
+		r = rfs_catalog_rescue(cat, rescued, sizeof(rescued), &why);
+		if (r)
+			regfs_log(REGFS_LOG_ERROR,
+				  "cannot copy out what the lost catalog "
+				  "holds: %s",
+				  rfs_error_message(&why, r));
+		else
+			regfs_log(REGFS_LOG_ERROR,
+				  "every tag the lost catalog holds is copied "
+				  "to '%s': unmount, move it to "
+				  "STORE/catalog.db, remove the lost one's "
+				  "STORE/catalog.db-wal and -shm, and mount "
+				  "again",
+				  rescued);
 	}
 	rfs_catalog_list_retired(cat, fs->retired_seen, forget_name, fs);
 }
