@@ -250,19 +250,26 @@ int rfs_catalog_rescue(struct rfs_catalog *cat, char *path, size_t size,
 		       struct rfs_error *err)
 {
 	struct rfs_catalog *copy = NULL;
+	char tmp[PATH_MAX + 8];
 	int n, rc;
 
 	n = snprintf(path, size, "%s.rescued-%lld", cat->path,
 		     (long long)(rfs_now_ns() / 1000000000));
-	if (n < 0 || (size_t)n >= size)
+	if (n < 0 || (size_t)n >= size || strlen(path) + 5 > sizeof(tmp))
 		return rfs_error_set(err, -ENAMETOOLONG,
 				     "catalog path too long '%s'", cat->path);
-	rc = rfs_catalog_open(path, false, &copy, err);
+	/* Named when whole (closed: its WAL folded in and removed), so
+	 * that nobody moves back half a copy. */
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	rc = rfs_catalog_open(tmp, false, &copy, err);
 	if (!rc)
 		rc = rfs_catalog_copy(copy, cat, err);
 	rfs_catalog_close(&copy);
+	if (!rc && rename(tmp, path) < 0)
+		rc = rfs_error_set(err, -errno, "cannot rename '%s': %s", tmp,
+				   strerror(errno));
 	if (rc)
-		unlink(path);
+		unlink(tmp);
 	return rc;
 }
 
