@@ -9,7 +9,10 @@
 #ifndef RFS_CATALOG_INTERNAL_H
 #define RFS_CATALOG_INTERNAL_H
 
+#include <limits.h>
 #include <pthread.h>
+#include <stdbool.h>
+#include <sys/types.h>
 
 #include <sqlite3.h>
 
@@ -98,6 +101,14 @@ struct rfs_catalog {
 	pthread_mutex_t lock; /* recursive: held across a bulk transaction */
 	int txn_depth;
 	sqlite3_stmt *stmts[ST_COUNT];
+	/* catalog-file.c: the file opened, to tell when its path names
+	 * another (or none); lost says how, once it does */
+	char path[PATH_MAX];
+	bool readonly;
+	bool file_known;
+	dev_t file_dev;
+	ino_t file_ino;
+	const char *lost;
 };
 
 /* ROW_NONE: a query asked only whether there is a row (out is NULL). */
@@ -151,6 +162,18 @@ enum catalog_replace {
 int catalog_pin_tag_locked(struct rfs_catalog *cat, const struct rfs_pin *pin,
 			   enum catalog_replace replace, struct rfs_tag *out,
 			   struct rfs_error *err);
+
+/* catalog-file.c: open the database of a catalog (read-only ones
+ * immutable when no writer can exist); explain a SQLite failure to open or
+ * set up a catalog in one message; refuse (-EROFS) once the file opened is
+ * no longer the one at its path, checked by every write transaction; date
+ * a catalog when first opened for writing (see rfs_catalog_created_ns). */
+int catalog_file_open(struct rfs_catalog *cat, const char *path, bool readonly,
+		      struct rfs_error *err);
+int catalog_file_open_error(struct rfs_catalog *cat, int sqlite_rc,
+			    struct rfs_error *err);
+int catalog_file_check(struct rfs_catalog *cat, struct rfs_error *err);
+int catalog_file_date(struct rfs_catalog *cat, struct rfs_error *err);
 
 /* The SQL of the statements catalog-manifests.c owns (ST_MANIFEST_* and
  * ST_REPO_*), NULL for others. */

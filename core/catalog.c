@@ -385,11 +385,14 @@ static int db_error(struct rfs_catalog *cat, int rc, struct rfs_error *err,
 			     what, sqlite3_errmsg(cat->db));
 }
 
-static int exec(struct rfs_catalog *cat, const char *sql, struct rfs_error *err)
+/* what names the step in a message: never the SQL, which means nothing to
+ * whoever reads it. */
+static int exec(struct rfs_catalog *cat, const char *sql, const char *what,
+		struct rfs_error *err)
 {
 	int rc = sqlite3_exec(cat->db, sql, NULL, NULL, NULL);
 
-	return rc == SQLITE_OK ? 0 : db_error(cat, rc, err, sql);
+	return rc == SQLITE_OK ? 0 : db_error(cat, rc, err, what);
 }
 
 /* A prepared statement, reset and ready for binding. Lock held. */
@@ -511,13 +514,16 @@ static int migrate(struct rfs_catalog *cat, struct rfs_error *err)
 		snprintf(bump, sizeof(bump),
 			 "UPDATE meta SET value = '%d' WHERE key = 'schema'",
 			 version + 1);
-		rc = exec(cat, "BEGIN IMMEDIATE", err);
+		rc = exec(cat, "BEGIN IMMEDIATE", "cannot upgrade the schema",
+			  err);
 		if (!rc)
-			rc = exec(cat, migrations[version - 1], err);
+			rc = exec(cat, migrations[version - 1],
+				  "cannot upgrade the schema", err);
 		if (!rc)
-			rc = exec(cat, bump, err);
+			rc = exec(cat, bump, "cannot upgrade the schema", err);
 		if (!rc)
-			rc = exec(cat, "COMMIT", err);
+			rc = exec(cat, "COMMIT", "cannot upgrade the schema",
+				  err);
 		if (rc) {
 			sqlite3_exec(cat->db, "ROLLBACK", NULL, NULL, NULL);
 			return rc;
@@ -540,52 +546,22 @@ int rfs_catalog_open(const char *path, bool readonly, struct rfs_catalog **out,
 	pthread_mutex_init(&cat->lock, &attr);
 	pthread_mutexattr_destroy(&attr);
 
-	rc = sqlite3_open_v2(
-	    path, &cat->db,
-	    (readonly ? SQLITE_OPEN_READONLY
-		      : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
-		SQLITE_OPEN_NOMUTEX,
-	    NULL);
+	rc = catalog_file_open(cat, path, readonly, err);
+	if (rc || readonly)
+		goto out;
+	rc = sqlite3_exec(cat->db, schema_sql, NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
-		rc = rfs_error_set(err, rfs_errno_from_sqlite(rc),
-				   "cannot open catalog '%s': %s", path,
-				   cat->db ? sqlite3_errmsg(cat->db)
-					   : sqlite3_errstr(rc));
+		rc = catalog_file_open_error(cat, rc, err);
 		goto out;
 	}
-	sqlite3_busy_timeout(cat->db, 10000);
-	if (readonly) {
-		rc = exec(cat, "SELECT value FROM meta WHERE key = 'schema'",
-			  err);
-		if (rc)
-			rfs_error_set(err, -EINVAL,
-				      "'%s' is not a regfs catalog: %s", path,
-				      sqlite3_errmsg(cat->db));
-		else
-			*out = cat;
-		goto done;
-	}
-	/* WAL lets regctl read while the daemon writes; FULL makes every
-	 * committed seal survive power loss, not only a crash. */
-	rc = exec(cat,
-		  "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-		  "PRAGMA foreign_keys=ON;",
-		  err);
-	if (rc)
-		goto out;
-	rc = exec(cat, schema_sql, err);
+	rc = migrate(cat, err);
 	if (!rc)
-		rc = migrate(cat, err);
-	if (rc)
-		goto out;
-	*out = cat;
-	return 0;
+		rc = catalog_file_date(cat, err);
 out:
-	rfs_catalog_close(&cat);
-	return rc;
-done:
 	if (rc)
 		rfs_catalog_close(&cat);
+	else
+		*out = cat;
 	return rc;
 }
 
@@ -811,8 +787,11 @@ int catalog_txn_begin(struct rfs_catalog *cat, struct rfs_error *err)
 {
 	int rc = 0;
 
+	/* Never commit into a file nobody will open again. */
 	if (cat->txn_depth == 0)
-		rc = exec(cat, "BEGIN IMMEDIATE", err);
+		rc = catalog_file_check(cat, err);
+	if (cat->txn_depth == 0 && !rc)
+		rc = exec(cat, "BEGIN IMMEDIATE", "cannot begin a change", err);
 	if (!rc)
 		cat->txn_depth++;
 	return rc;
@@ -823,7 +802,7 @@ int catalog_txn_end(struct rfs_catalog *cat, int rc, struct rfs_error *err)
 	if (--cat->txn_depth > 0)
 		return rc;
 	if (rc == 0)
-		rc = exec(cat, "COMMIT", err);
+		rc = exec(cat, "COMMIT", "cannot commit a change", err);
 	if (rc)
 		sqlite3_exec(cat->db, "ROLLBACK", NULL, NULL, NULL);
 	return rc;

@@ -140,10 +140,39 @@ typedef int (*rfs_tag_fn)(void *ctx, const struct rfs_tag *tag);
 typedef int (*rfs_blob_fn)(void *ctx, const struct rfs_blob *blob);
 typedef int (*rfs_layer_fn)(void *ctx, const struct rfs_layer *layer);
 
-/* readonly: open an existing catalog for reading only. */
+/* readonly: open an existing catalog for reading only; on a store
+ * nobody can write (a read-only file system, another user's folder) with
+ * no writer, it is read as immutable. A catalog that cannot be opened is
+ * explained in err: which file, what is wrong (damaged, not a catalog,
+ * read-only, not yours), what to do. */
 int rfs_catalog_open(const char *path, bool readonly, struct rfs_catalog **out,
 		     struct rfs_error *err);
 void rfs_catalog_close(struct rfs_catalog **cat);
+
+/* Close the catalog's connection and open it again, in a process made by
+ * fork() after the open (the daemon going to the background): SQLite's
+ * locks belong to the process that took them, so a connection that
+ * crossed a fork holds none, and others would rebuild the shared WAL
+ * index under it (SIGBUS, or worse). The struct stays the same. */
+int rfs_catalog_reopen(struct rfs_catalog *cat, struct rfs_error *err);
+
+/* Whether the catalog's path still names the file this catalog opened:
+ * 0, or -EROFS (for good, with a message) once it was deleted or replaced,
+ * after which every write transaction is refused too, instead of being
+ * recorded in a file nobody will open again. Always 0 read-only. */
+int rfs_catalog_check_file(struct rfs_catalog *cat, struct rfs_error *err);
+
+/* Copy what a catalog that was deleted or replaced still holds (its
+ * connection reads the lost file) into a new catalog file beside it,
+ * PATH.rescued-SECONDS, named in path: what an operator moves back to
+ * catalog.db to keep every tag. */
+int rfs_catalog_rescue(struct rfs_catalog *cat, char *path, size_t size,
+		       struct rfs_error *err);
+
+/* When the catalog was created (recorded the first time it is opened for
+ * writing; 0 when an earlier regfs made it and it already held blobs):
+ * what tells a blob older than its catalog (fsck). -ENOENT when unknown. */
+int rfs_catalog_created_ns(struct rfs_catalog *cat, int64_t *out);
 
 /* Directories. parent 0 is the top of the tree. */
 int rfs_catalog_dir_by_id(struct rfs_catalog *cat, int64_t id,

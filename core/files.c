@@ -95,3 +95,36 @@ int rfs_fsync_dir(const char *path)
 	close(fd);
 	return rc;
 }
+
+int rfs_path_within(const char *path, const char *folder)
+{
+	char want[PATH_MAX], real[PATH_MAX], *slash;
+	struct stat top, st;
+
+	if (stat(folder, &top) < 0)
+		return -errno;
+	if (strlen(path) >= sizeof(want))
+		return -ENAMETOOLONG;
+	strcpy(want, path);
+	/* A path still to be made (a new store) is where its nearest
+	 * existing folder is. */
+	while (!realpath(want, real)) {
+		if (errno != ENOENT)
+			return -errno;
+		slash = strrchr(want, '/');
+		if (!slash || slash == want)
+			return -ENOENT;
+		*slash = '\0';
+	}
+	for (;;) {
+		if (stat(real, &st) < 0)
+			return -errno;
+		if (st.st_dev == top.st_dev && st.st_ino == top.st_ino)
+			return 1;
+		slash = strrchr(real, '/');
+		if (!slash || real[1] == '\0')
+			return 0;
+		/* "/a" goes up to "/", "/a/b" to "/a" */
+		slash[slash == real ? 1 : 0] = '\0';
+	}
+}

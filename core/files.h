@@ -1,6 +1,7 @@
 /*
  * files.h - small file helpers core and regctl share: read a small file
- * whole, make the folders above a path, fsync a folder.
+ * whole, make the folders above a path, fsync a folder, tell whether a
+ * path lies inside a folder.
  */
 #ifndef RFS_FILES_H
 #define RFS_FILES_H
@@ -20,5 +21,14 @@ int rfs_make_parents(const char *path);
 
 /* fsync a folder (after a link or rename in it): 0 or a negative errno. */
 int rfs_fsync_dir(const char *path);
+
+/* Whether path is folder or lies inside it, as the file system sees it
+ * (by device and inode of path and each folder above it, so symbolic
+ * links and bind mounts do not hide it): 1, 0, or a negative errno when
+ * either cannot be looked at. A path that does not exist yet stands where
+ * its nearest existing folder is. A store inside its own mount point is one
+ * (regfs refuses it: reaching the store would go through the mount it
+ * serves). */
+int rfs_path_within(const char *path, const char *folder);
 
 #endif

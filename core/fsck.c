@@ -41,8 +41,8 @@ static int collect_referenced(void *ctx, const struct rfs_blob *blob)
 
 /* Re-hash one blob file and tell whether anything references it. */
 static int check_blob(struct rfs_store *store, int dirfd, const char *name,
-		      const char *digest, rfs_fsck_fn fn, void *ctx,
-		      struct rfs_fsck_report *r)
+		      const char *digest, int64_t created_ns, rfs_fsck_fn fn,
+		      void *ctx, struct rfs_fsck_report *r)
 {
 	char actual[RFS_DIGEST_STR_MAX + 1];
 	struct rfs_blob blob;
@@ -73,6 +73,16 @@ static int check_blob(struct rfs_store *store, int dirfd, const char *name,
 		fn(ctx, RFS_FSCK_CORRUPT, digest, actual);
 	}
 	rc = rfs_catalog_blob_get(rfs_store_catalog(store), digest, &blob);
+	/* No row at all is what a crash between storing a blob and its
+	 * commit leaves, always after the catalog was made; before it, the
+	 * catalog was made anew over the store's blobs. */
+	if (rc == -ENOENT && created_ns > 0 &&
+	    (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec <
+		created_ns) {
+		r->unrecorded++;
+		fn(ctx, RFS_FSCK_UNRECORDED, digest, NULL);
+		return 0;
+	}
 	if (rc == -ENOENT || (rc == 0 && blob.refs == 0)) {
 		r->orphans++;
 		fn(ctx, RFS_FSCK_ORPHAN, digest, NULL);
@@ -87,10 +97,13 @@ int rfs_fsck(struct rfs_store *store, rfs_fsck_fn fn, void *ctx,
 	const char *blobs = rfs_store_blobs_dir(store);
 	struct digest_list referenced = { 0 };
 	struct dirent *de;
+	int64_t created_ns = 0;
 	DIR *d = NULL;
 	int rc;
 
 	memset(report, 0, sizeof(*report));
+	/* Unknown (0) for a catalog made before catalogs were dated. */
+	rfs_catalog_created_ns(rfs_store_catalog(store), &created_ns);
 	rc = rfs_catalog_list_blobs(rfs_store_catalog(store),
 				    collect_referenced, &referenced);
 	if (rc) {
@@ -127,8 +140,8 @@ int rfs_fsck(struct rfs_store *store, rfs_fsck_fn fn, void *ctx,
 			fn(ctx, RFS_FSCK_STRAY, de->d_name, NULL);
 			continue;
 		}
-		rc = check_blob(store, dirfd(d), de->d_name, digest, fn, ctx,
-				report);
+		rc = check_blob(store, dirfd(d), de->d_name, digest, created_ns,
+				fn, ctx, report);
 		if (rc) {
 			rfs_error_set(err, rc, "cannot check blob %s: %s",
 				      de->d_name, strerror(-rc));

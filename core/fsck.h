@@ -17,6 +17,9 @@ enum rfs_fsck_problem {
 	RFS_FSCK_STRAY,	     /* something in blobs/ that is not a blob file: a
 			      * bad name, a folder, a link (given by its name) */
 	RFS_FSCK_UNREADABLE, /* a blob file that cannot be read (damage) */
+	RFS_FSCK_UNRECORDED, /* a blob file older than the catalog that the
+			      * catalog does not know: the catalog was made
+			      * anew or replaced, and lost its tags (damage) */
 };
 
 struct rfs_fsck_report {
@@ -24,6 +27,7 @@ struct rfs_fsck_report {
 	uint64_t bytes_checked;
 	uint64_t missing, corrupt, orphans, strays;
 	uint64_t unreadable;
+	uint64_t unrecorded;
 };
 
 /* Called for every problem found. digest names the blob, or for a stray the

@@ -4,6 +4,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,13 +43,83 @@ static int by_digest(const void *a, const void *b)
 		      ((const struct rfs_blob *)b)->digest);
 }
 
-int rfs_gc(struct rfs_store *store, bool dry_run, rfs_gc_fn fn, void *ctx,
-	   struct rfs_gc_report *report, struct rfs_error *err)
+/* A blob file no row names, or whose row no tag needs. */
+struct candidate {
+	char digest[RFS_DIGEST_STR_MAX + 1];
+	uint64_t size;
+	bool has_row;
+};
+
+struct candidates {
+	struct candidate *items;
+	size_t n, cap;
+	uint64_t files; /* every blob file seen */
+};
+
+static int add_candidate(struct candidates *c, const char *digest,
+			 uint64_t size, bool has_row)
+{
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 64;
+		void *p = realloc(c->items, cap * sizeof(*c->items));
+
+		if (!p)
+			return -ENOMEM;
+		c->items = p;
+		c->cap = cap;
+	}
+	snprintf(c->items[c->n].digest, sizeof(c->items[c->n].digest), "%s",
+		 digest);
+	c->items[c->n].size = size;
+	c->items[c->n++].has_row = has_row;
+	return 0;
+}
+
+/* The blob files no tag needs, and how many blob files there are. */
+static int find_candidates(struct rfs_store *store, struct blob_rows *rows,
+			   struct candidates *c, struct rfs_error *err)
+{
+	DIR *d = opendir(rfs_store_blobs_dir(store));
+	struct dirent *de;
+	int rc = 0;
+
+	if (!d)
+		return rfs_error_set(err, -errno, "cannot read '%s': %s",
+				     rfs_store_blobs_dir(store),
+				     strerror(errno));
+	while (!rc && (de = readdir(d))) {
+		struct rfs_blob key, *row;
+		struct stat st;
+
+		if (!rfs_digest_from_blob_name(de->d_name, key.digest) ||
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) <
+			0 ||
+		    !S_ISREG(st.st_mode))
+			continue; /* not a blob: fsck reports it */
+		c->files++;
+		row = bsearch(&key, rows->rows, rows->n, sizeof(*rows->rows),
+			      by_digest);
+		if (row && row->refs > 0)
+			continue;
+		rc = add_candidate(c, key.digest, (uint64_t)st.st_size,
+				   row != NULL);
+		if (rc)
+			rfs_error_set(err, rc, "out of memory");
+	}
+	closedir(d);
+	return rc;
+}
+
+int rfs_gc_with(struct rfs_store *store, const struct rfs_gc_options *opts,
+		rfs_gc_fn fn, void *ctx, struct rfs_gc_report *report,
+		struct rfs_error *err)
 {
 	struct rfs_catalog *cat = rfs_store_catalog(store);
 	struct blob_rows rows = { 0 };
-	struct dirent *de;
-	DIR *d = NULL;
+	struct candidates c = { 0 };
+	bool dry_run = opts && opts->dry_run;
+	unsigned max_share = opts ? opts->max_share : 100;
+	bool over;
 	int lock, rc;
 
 	memset(report, 0, sizeof(*report));
@@ -61,50 +133,65 @@ int rfs_gc(struct rfs_store *store, bool dry_run, rfs_gc_fn fn, void *ctx,
 		goto out;
 	}
 	qsort(rows.rows, rows.n, sizeof(*rows.rows), by_digest);
-
-	d = opendir(rfs_store_blobs_dir(store));
-	if (!d) {
-		rc = rfs_error_set(err, -errno, "cannot read '%s': %s",
-				   rfs_store_blobs_dir(store), strerror(errno));
+	rc = find_candidates(store, &rows, &c, err);
+	if (rc)
 		goto out;
+	report->blobs_total = c.files;
+	/* A catalog that lost its tags (deleted and made anew, an old copy
+	 * put back) makes every blob look unneeded: a gc that would take
+	 * most of the store is much likelier that than real garbage. */
+	over = max_share < 100 && c.n * 100 > c.files * max_share;
+	if (over) {
+		rc = rfs_error_set(
+		    err, -EPERM,
+		    "would remove %zu of the store's %" PRIu64
+		    " blobs, more than %u%%: if the catalog was deleted, "
+		    "replaced or restored from an old copy, those blobs are "
+		    "tags it lost (run regctl fsck; restore the catalog from a "
+		    "backup); if they are garbage, give --force",
+		    c.n, c.files, max_share);
+		if (!dry_run) /* a dry run shows them, and fails as well */
+			goto out;
 	}
-	while ((de = readdir(d))) {
-		struct rfs_blob key, *row;
-		struct stat st;
+	for (size_t i = 0; i < c.n; i++) {
+		struct candidate *k = &c.items[i];
+		char path[PATH_MAX];
 
-		if (!rfs_digest_from_blob_name(de->d_name, key.digest) ||
-		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) <
-			0 ||
-		    !S_ISREG(st.st_mode))
-			continue; /* not a blob: fsck reports it */
-		row = bsearch(&key, rows.rows, rows.n, sizeof(*rows.rows),
-			      by_digest);
-		if (row && row->refs > 0)
-			continue;
 		if (fn)
-			fn(ctx, key.digest, (uint64_t)st.st_size);
+			fn(ctx, k->digest, k->size);
 		report->blobs_removed++;
-		report->bytes_freed += (uint64_t)st.st_size;
+		report->bytes_freed += k->size;
 		if (dry_run)
 			continue;
-		if (unlinkat(dirfd(d), de->d_name, 0) < 0 && errno != ENOENT) {
-			rc = rfs_error_set(err, -errno,
-					   "cannot remove blob %s: %s",
-					   key.digest, strerror(errno));
+		rc = rfs_store_blob_path(store, k->digest, path, sizeof(path));
+		if (!rc && unlink(path) < 0 && errno != ENOENT)
+			rc = -errno;
+		if (rc) {
+			rfs_error_set(err, rc, "cannot remove blob %s: %s",
+				      k->digest, strerror(-rc));
 			goto out;
 		}
-		if (row)
-			rfs_catalog_blob_forget(cat, key.digest);
+		if (k->has_row)
+			rfs_catalog_blob_forget(cat, k->digest);
 	}
 	/* Rows of unnamed blobs whose file was gone already. */
 	for (size_t i = 0; !dry_run && i < rows.n; i++)
 		if (rows.rows[i].refs == 0 &&
 		    rfs_catalog_blob_forget(cat, rows.rows[i].digest) == 0)
 			report->rows_removed++;
+	if (over)
+		rc = -EPERM;
 out:
-	if (d)
-		closedir(d);
+	free(c.items);
 	free(rows.rows);
 	rfs_store_unlock(lock);
 	return rc;
+}
+
+int rfs_gc(struct rfs_store *store, bool dry_run, rfs_gc_fn fn, void *ctx,
+	   struct rfs_gc_report *report, struct rfs_error *err)
+{
+	struct rfs_gc_options opts = { .dry_run = dry_run, .max_share = 100 };
+
+	return rfs_gc_with(store, &opts, fn, ctx, report, err);
 }

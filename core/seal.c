@@ -116,9 +116,15 @@ fail:
 int rfs_seal_begin_with(struct rfs_store *store, unsigned flags,
 			struct rfs_seal **out, struct rfs_error *err)
 {
-	struct rfs_seal *seal = calloc(1, sizeof(*seal));
+	struct rfs_seal *seal;
 	int rc;
 
+	/* Refused at the start (a create in incoming/), not only at the
+	 * commit: content for a catalog that was deleted would be lost. */
+	rc = rfs_catalog_check_file(rfs_store_catalog(store), err);
+	if (rc)
+		return rc;
+	seal = calloc(1, sizeof(*seal));
 	if (!seal)
 		return rfs_error_set(err, -ENOMEM, "out of memory");
 	seal->store = store;

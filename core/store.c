@@ -54,6 +54,22 @@ static int make_dir(const char *path, struct rfs_error *err)
 			     strerror(errno));
 }
 
+/* Whether a folder has anything in it (false when it cannot be read). */
+static bool has_entries(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *de;
+	bool found = false;
+
+	if (!d)
+		return false;
+	while (!found && (de = readdir(d)))
+		found = strcmp(de->d_name, ".") != 0 &&
+			strcmp(de->d_name, "..") != 0;
+	closedir(d);
+	return found;
+}
+
 /* Remove staging files that no live writer holds locked: what a killed
  * daemon or regctl left behind. */
 static void sweep_staging(const char *staging)
@@ -166,6 +182,20 @@ int rfs_store_open(const char *root, unsigned int flags, struct rfs_store **out,
 					   "'%s' is not a regfs store", root);
 			goto out;
 		}
+	}
+	/* A catalog made over blobs that exist would not know them: their
+	 * tags are lost, and gc would take them. Its old catalog is gone
+	 * (deleted by hand, or moved away), and only it can tell. */
+	if ((flags & RFS_STORE_CREATE) && stat(db, &st) < 0 &&
+	    errno == ENOENT && has_entries(store->blobs_dir)) {
+		rc = rfs_error_set(
+		    err, -ENOENT,
+		    "store '%s' has blobs but no catalog (was catalog.db "
+		    "deleted or moved?): not starting an empty catalog over "
+		    "them; restore the store from a backup (regctl restore, "
+		    "into a new folder), or move blobs/ away to start anew",
+		    root);
+		goto out;
 	}
 	rc = readonly ? 0 : make_dir(root, err);
 	if (!rc)

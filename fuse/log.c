@@ -64,6 +64,11 @@ void regfs_log(enum regfs_log_level level, const char *fmt, ...)
 	pthread_mutex_unlock(&log_lock);
 }
 
+bool regfs_log_is_stderr(void)
+{
+	return !log_file && !log_syslog;
+}
+
 void regfs_log_close(void)
 {
 	if (log_file)

@@ -12,6 +12,7 @@
 
 #include "audit.h"
 #include "config.h"
+#include "files.h"
 #include "seal-hook.h"
 #include "inode.h"
 #include "regfs.h"
@@ -104,6 +105,15 @@ static void log_error_line(const char *message)
 	regfs_log(REGFS_LOG_ERROR, "%s", message);
 }
 
+/* A failure before the mount: said on stderr, where whoever started the
+ * daemon looks, and logged, once each. */
+static void start_error(const char *message)
+{
+	if (!regfs_log_is_stderr())
+		fprintf(stderr, "regfs: %s\n", message);
+	regfs_log(REGFS_LOG_ERROR, "%s", message);
+}
+
 /* The daemon changes to / when it goes to the background. */
 static char *absolute_path(const char *path)
 {
@@ -177,10 +187,20 @@ int main(int argc, char *argv[])
 	}
 	regfs_log_open(opts.log, cmd.foreground, cmd.debug);
 	rfs_audit_setup("regfs", log_error_line);
+	/* Reaching such a store would go through the mount it serves: the
+	 * daemon would wait on itself. */
+	rc = rfs_path_within(store, cmd.mountpoint);
+	if (rc == 1) {
+		rfs_error_set(&err, -ELOOP,
+			      "store '%s' is inside the mount point '%s': "
+			      "put the store elsewhere",
+			      store, cmd.mountpoint);
+		start_error(err.msg);
+		goto out_log;
+	}
 	rc = rfs_store_open(store, RFS_STORE_CREATE, &fs.store, &err);
 	if (rc) {
-		fprintf(stderr, "regfs: %s\n", rfs_error_message(&err, rc));
-		regfs_log(REGFS_LOG_ERROR, "%s", rfs_error_message(&err, rc));
+		start_error(rfs_error_message(&err, rc));
 		goto out_log;
 	}
 	/* Inode numbers and generations that hold across restarts, for NFS
@@ -229,8 +249,7 @@ int main(int argc, char *argv[])
 	if (!rc && cfg.cache_max)
 		rfs_pull_evict(fs.pull, cfg.cache_max, NULL);
 	if (rc) {
-		fprintf(stderr, "regfs: %s\n", rfs_error_message(&err, rc));
-		regfs_log(REGFS_LOG_ERROR, "%s", rfs_error_message(&err, rc));
+		start_error(rfs_error_message(&err, rc));
 		goto out_incoming;
 	}
 	fs.uid = getuid();
@@ -259,6 +278,17 @@ int main(int argc, char *argv[])
 		  cmd.mountpoint);
 	if (fuse_daemonize(cmd.foreground) != 0)
 		goto out_unmount;
+	/* A SQLite connection must not cross a fork: its locks stayed
+	 * with the parent, and regctl would rebuild the WAL index under
+	 * us. */
+	if (!cmd.foreground) {
+		rc = rfs_catalog_reopen(rfs_store_catalog(fs.store), &err);
+		if (rc) {
+			regfs_log(REGFS_LOG_ERROR, "%s",
+				  rfs_error_message(&err, rc));
+			goto out_unmount;
+		}
+	}
 	/* After daemonizing: threads do not survive its fork. */
 	if (regfs_watch_start(&fs) != 0)
 		goto out_unmount;

@@ -561,6 +561,12 @@ static void regfs_open(fuse_req_t req, fuse_ino_t ino,
 	case RFS_NODE_LAYER:
 	case RFS_NODE_MANIFEST:
 		rc = regfs_blob_of(fs, ino, &tag, &ref);
+		/* A local tag regctl rm removed (retired: dir 0) is gone at
+		 * once, though the kernel may still know its name. */
+		if (rc == 0 && tag.dir == 0 && !tag.origin[0]) {
+			regfs_watch_poke(fs);
+			rc = -ENOENT;
+		}
 		if (rc == 0 && (write || (fi->flags & O_TRUNC)))
 			rc = -EROFS;
 		if (rc)

@@ -36,8 +36,10 @@ struct regfs {
 	/* watch.c: the thread that follows other processes' changes */
 	pthread_t watcher;
 	pthread_mutex_t watch_lock;
-	pthread_cond_t watch_cond;
 	bool watching;
+	int watch_wake;	   /* eventfd: regfs_watch_poke() and stop */
+	int watch_inotify; /* the store folder, or -1 */
+	bool catalog_lost_logged;
 	int64_t retired_seen;
 	uint32_t generation; /* of every inode: the catalog's */
 	uid_t uid;	     /* owner shown for every node */
@@ -99,8 +101,10 @@ void regfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		    const char *value, size_t size, int flags);
 void regfs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
 
-/* Follow the tags other processes remove or refresh (see watch.c). */
+/* Follow the tags other processes remove or refresh (see watch.c); poke:
+ * look now, for an operation that found a name gone. */
 int regfs_watch_start(struct regfs *fs);
+void regfs_watch_poke(struct regfs *fs);
 void regfs_watch_stop(struct regfs *fs);
 
 /* Kernel passthrough of sealed blobs (see passthrough.c). Start it after
@@ -123,5 +127,8 @@ void regfs_log_open(const char *file, bool foreground, bool debug);
 void regfs_log(enum regfs_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void regfs_log_close(void);
+/* Whether log lines go to stderr: then a message for the user at start is
+ * printed once, not once more as a log line. */
+bool regfs_log_is_stderr(void);
 
 #endif

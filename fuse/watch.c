@@ -4,12 +4,25 @@
  * The kernel keeps a sealed tag's name for as long as it likes, which is
  * right while the tag stays. When regctl removes a tag, or refreshes a
  * pinned one to a new inode, in another process, the daemon learns it from
- * the catalog's retired rows, once a second, and tells the kernel to forget
- * the name.
+ * the catalog's retired rows and tells the kernel to forget the name. It
+ * looks when the catalog's files change (inotify on the store folder: a
+ * commit writes catalog.db-wal), when an operation found a name that is
+ * gone (regfs_watch_poke), and once a second in any case.
+ *
+ * The same look checks that catalog.db is still the file the daemon
+ * opened: deleted or replaced, the catalog refuses every publish from then
+ * on (see rfs_catalog_check_file), the log says so, once, and what the
+ * lost file holds is copied beside it (rfs_catalog_rescue), so that no tag
+ * the daemon acknowledged is lost.
  */
 #include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdint.h>
 #include <string.h>
-#include <time.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <unistd.h>
 
 #include "inode.h"
 #include "regfs.h"
@@ -32,28 +45,69 @@ static int forget_name(void *ctx, const char *repo, const char *tag,
 	return 0;
 }
 
+static void drain(int fd)
+{
+	char buf[4096]
+	    __attribute__((aligned(__alignof__(struct inotify_event))));
+
+	if (fd >= 0)
+		while (read(fd, buf, sizeof(buf)) > 0)
+			;
+}
+
+static void look(struct regfs *fs)
+{
+	struct rfs_catalog *cat = rfs_store_catalog(fs->store);
+	struct rfs_error err = { 0 };
+	int rc;
+
+	rc = rfs_catalog_check_file(cat, &err);
+	if (rc && !fs->catalog_lost_logged) {
+		struct rfs_error why = { 0 };
+		char rescued[PATH_MAX];
+		int r;
+
+		fs->catalog_lost_logged = true;
+		regfs_log(REGFS_LOG_ERROR, "%s", rfs_error_message(&err, rc));
+		r = rfs_catalog_rescue(cat, rescued, sizeof(rescued), &why);
+		if (r)
+			regfs_log(REGFS_LOG_ERROR,
+				  "cannot copy out what the lost catalog "
+				  "holds: %s",
+				  rfs_error_message(&why, r));
+		else
+			regfs_log(REGFS_LOG_ERROR,
+				  "every tag the lost catalog holds is copied "
+				  "to '%s': unmount, move it to "
+				  "STORE/catalog.db, remove the lost one's "
+				  "STORE/catalog.db-wal and -shm, and mount "
+				  "again",
+				  rescued);
+	}
+	rfs_catalog_list_retired(cat, fs->retired_seen, forget_name, fs);
+}
+
 static void *watch(void *arg)
 {
 	struct regfs *fs = arg;
 
-	pthread_mutex_lock(&fs->watch_lock);
-	while (fs->watching) {
-		struct timespec until;
+	for (;;) {
+		struct pollfd p[2] = {
+			{ .fd = fs->watch_wake, .events = POLLIN },
+			{ .fd = fs->watch_inotify, .events = POLLIN },
+		};
+		bool watching;
 
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_nsec += WATCH_PERIOD_MS * 1000000L;
-		until.tv_sec += until.tv_nsec / 1000000000;
-		until.tv_nsec %= 1000000000;
-		pthread_cond_timedwait(&fs->watch_cond, &fs->watch_lock,
-				       &until);
-		if (!fs->watching)
-			break;
-		pthread_mutex_unlock(&fs->watch_lock);
-		rfs_catalog_list_retired(rfs_store_catalog(fs->store),
-					 fs->retired_seen, forget_name, fs);
+		poll(p, fs->watch_inotify >= 0 ? 2 : 1, WATCH_PERIOD_MS);
+		drain(fs->watch_wake);
+		drain(fs->watch_inotify);
 		pthread_mutex_lock(&fs->watch_lock);
+		watching = fs->watching;
+		pthread_mutex_unlock(&fs->watch_lock);
+		if (!watching)
+			break;
+		look(fs);
 	}
-	pthread_mutex_unlock(&fs->watch_lock);
 	return NULL;
 }
 
@@ -62,13 +116,43 @@ int regfs_watch_start(struct regfs *fs)
 	int rc;
 
 	pthread_mutex_init(&fs->watch_lock, NULL);
-	pthread_cond_init(&fs->watch_cond, NULL);
 	fs->retired_seen = rfs_now_ns();
+	fs->watch_wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (fs->watch_wake < 0)
+		return -errno;
+	/* Without inotify (too many watches), the period still holds. */
+	fs->watch_inotify = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+	if (fs->watch_inotify >= 0 &&
+	    inotify_add_watch(fs->watch_inotify, rfs_store_root(fs->store),
+			      IN_MODIFY | IN_CREATE | IN_DELETE |
+				  IN_MOVED_FROM | IN_MOVED_TO) < 0) {
+		regfs_log(REGFS_LOG_INFO,
+			  "cannot watch '%s' (%s): changes are seen within "
+			  "a second",
+			  rfs_store_root(fs->store), strerror(errno));
+		close(fs->watch_inotify);
+		fs->watch_inotify = -1;
+	}
 	fs->watching = true;
 	rc = pthread_create(&fs->watcher, NULL, watch, fs);
-	if (rc)
+	if (rc) {
 		fs->watching = false;
+		close(fs->watch_wake);
+		fs->watch_wake = -1;
+		if (fs->watch_inotify >= 0)
+			close(fs->watch_inotify);
+	}
 	return -rc;
+}
+
+/* Set before the session loop runs and closed after it: no operation
+ * sees it change. */
+void regfs_watch_poke(struct regfs *fs)
+{
+	uint64_t one = 1;
+
+	if (fs->watch_wake > 0 && write(fs->watch_wake, &one, sizeof(one)) < 0)
+		return; /* EAGAIN: a look is due already */
 }
 
 void regfs_watch_stop(struct regfs *fs)
@@ -77,7 +161,11 @@ void regfs_watch_stop(struct regfs *fs)
 		return;
 	pthread_mutex_lock(&fs->watch_lock);
 	fs->watching = false;
-	pthread_cond_signal(&fs->watch_cond);
 	pthread_mutex_unlock(&fs->watch_lock);
+	regfs_watch_poke(fs);
 	pthread_join(fs->watcher, NULL);
+	close(fs->watch_wake);
+	fs->watch_wake = -1;
+	if (fs->watch_inotify >= 0)
+		close(fs->watch_inotify);
 }

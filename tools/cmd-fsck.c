@@ -23,7 +23,10 @@ static const char fsck_usage[] =
     "Re-hash every blob in the store and check it against the catalog.\n"
     "Report missing blobs (named by a tag, no file), corrupt blobs (content\n"
     "that does not hash to the name), orphan blobs (no tag references them;\n"
-    "not damage) and stray files. Exit 1 when a blob is missing or corrupt.\n"
+    "not damage), unrecorded blobs (older than the catalog and unknown to\n"
+    "it: a catalog made anew or replaced, which lost their tags) and stray\n"
+    "files. Exit 1 when a blob is missing, corrupt, unreadable or\n"
+    "unrecorded.\n"
     "\n"
     "  --json      print one JSON object: the problems and the counts\n"
     "  -h, --help  show this help\n";
@@ -35,9 +38,12 @@ struct fsck_state {
 };
 
 static const char *const problem_names[] = {
-	[RFS_FSCK_MISSING] = "missing",	      [RFS_FSCK_CORRUPT] = "corrupt",
-	[RFS_FSCK_ORPHAN] = "orphan",	      [RFS_FSCK_STRAY] = "stray",
+	[RFS_FSCK_MISSING] = "missing",
+	[RFS_FSCK_CORRUPT] = "corrupt",
+	[RFS_FSCK_ORPHAN] = "orphan",
+	[RFS_FSCK_STRAY] = "stray",
 	[RFS_FSCK_UNREADABLE] = "unreadable",
+	[RFS_FSCK_UNRECORDED] = "unrecorded",
 };
 
 static void fsck_print_problem(const struct fsck_state *st,
@@ -59,6 +65,11 @@ static void fsck_print_problem(const struct fsck_state *st,
 		break;
 	case RFS_FSCK_STRAY:
 		printf("stray file %s/%s\n", st->blobs_dir, digest);
+		break;
+	case RFS_FSCK_UNRECORDED:
+		printf("unrecorded blob %s (older than the catalog, which does "
+		       "not know it)\n",
+		       digest);
 		break;
 	}
 }
@@ -103,7 +114,7 @@ static void fsck_problem(void *ctx, enum rfs_fsck_problem problem,
 static bool fsck_damaged(const struct rfs_fsck_report *report)
 {
 	return report->missing > 0 || report->corrupt > 0 ||
-	       report->unreadable > 0;
+	       report->unreadable > 0 || report->unrecorded > 0;
 }
 
 static int fsck_print_json(struct fsck_state *st,
@@ -114,13 +125,14 @@ static int fsck_print_json(struct fsck_state *st,
 
 	/* "O": the object takes a reference of its own to the array. */
 	obj = json_pack(
-	    "{s:O, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}", "problems",
+	    "{s:O, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}", "problems",
 	    st->problems, "blobs_checked", (json_int_t)report->blobs_checked,
 	    "bytes_checked", (json_int_t)report->bytes_checked, "missing",
 	    (json_int_t)report->missing, "corrupt", (json_int_t)report->corrupt,
 	    "orphans", (json_int_t)report->orphans, "strays",
 	    (json_int_t)report->strays, "unreadable",
-	    (json_int_t)report->unreadable, "damaged",
+	    (json_int_t)report->unreadable, "unrecorded",
+	    (json_int_t)report->unrecorded, "damaged",
 	    (int)fsck_damaged(report));
 	if (!obj)
 		return regctl_error("out of memory");
@@ -192,6 +204,13 @@ int cmd_fsck(int argc, char **argv, struct regctl *rc)
 		if (report.unreadable)
 			printf("%" PRIu64 " blobs could not be read\n",
 			       report.unreadable);
+		if (report.unrecorded)
+			printf("%" PRIu64 " blobs are older than the catalog "
+			       "and unknown to it: the catalog was made anew "
+			       "or replaced and lost their tags; restore it "
+			       "from a backup (regctl restore), and do not run "
+			       "regctl gc\n",
+			       report.unrecorded);
 	}
 	ret = fsck_damaged(&report) ? REGCTL_EXIT_FAILURE : REGCTL_EXIT_OK;
 out:

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +23,8 @@
 
 static const char publish_usage[] =
     "usage: regctl publish [--annotation KEY=VALUE]... [--type TYPE]\n"
-    "                      [--sha256 HEX] [--config FILE] FILE REPO:TAG\n"
+    "                      [--sha256 HEX] [--config FILE] [--init]\n"
+    "                      FILE REPO:TAG\n"
     "\n"
     "Seal FILE (or standard input for -) as REPO:TAG: hashed while it is\n"
     "copied into the store, synced, stored once per digest and recorded,\n"
@@ -38,6 +40,9 @@ static const char publish_usage[] =
     "  --config FILE           regfs.conf(5) FILE (default\n"
     "                          " RFS_CONFIG_DEFAULT_PATH " when it exists):\n"
     "                          its seal_hook must say yes to the content\n"
+    "  --init                  create the store when its folder does not\n"
+    "                          exist (without it, a mistyped --store is an\n"
+    "                          error, not a new store)\n"
     "  -h, --help              show this help\n";
 
 int cmd_publish(int argc, char **argv, struct regctl *rc)
@@ -47,7 +52,8 @@ int cmd_publish(int argc, char **argv, struct regctl *rc)
 		OPT_ANNOTATION,
 		OPT_TYPE,
 		OPT_SHA256,
-		OPT_CONFIG
+		OPT_CONFIG,
+		OPT_INIT
 	};
 	static const struct option options[] = {
 		{ "help", no_argument, NULL, OPT_HELP },
@@ -56,6 +62,7 @@ int cmd_publish(int argc, char **argv, struct regctl *rc)
 		{ "artifact-type", required_argument, NULL, OPT_TYPE },
 		{ "sha256", required_argument, NULL, OPT_SHA256 },
 		{ "config", required_argument, NULL, OPT_CONFIG },
+		{ "init", no_argument, NULL, OPT_INIT },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct rfs_annotation annotations[MAX_ANNOTATIONS];
@@ -68,6 +75,8 @@ int cmd_publish(int argc, char **argv, struct regctl *rc)
 	struct rfs_seal *seal = NULL;
 	struct rfs_tag tag = { 0 };
 	const char *file, *config = NULL;
+	char root[PATH_MAX];
+	bool init = false;
 	struct stat st;
 	int c, fd = -1, r, ret;
 
@@ -103,6 +112,7 @@ int cmd_publish(int argc, char **argv, struct regctl *rc)
 			opts.expected_digest = expected;
 			break;
 		case OPT_CONFIG: config = optarg; break;
+		case OPT_INIT: init = true; break;
 		default: return regctl_option_error(argv, c, publish_usage);
 		}
 	}
@@ -114,6 +124,15 @@ int cmd_publish(int argc, char **argv, struct regctl *rc)
 			  sizeof(name)) < 0)
 		return regctl_error("invalid reference '%s' (want REPO:TAG)",
 				    argv[optind + 1]);
+	/* A store is made on purpose: a mistyped --store or an unset
+	 * REGFS_STORE must not publish into a new, empty one. */
+	ret = regctl_store_path(rc, root, sizeof(root));
+	if (ret)
+		return ret;
+	if (!init && stat(root, &st) < 0 && errno == ENOENT)
+		return regctl_error("no store at '%s' (give --init to create "
+				    "one there)",
+				    root);
 	fd = strcmp(file, "-") == 0 ? STDIN_FILENO
 				    : open(file, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)

@@ -241,7 +241,7 @@ note "$nhosts ssh hosts up in $((($(now_ns) - t0) / 1000000)) ms: ${hosts[*]}"
 # rsync compress nothing here anyway).
 dd if=/dev/urandom of="$work/app" bs=1M count="$size_mib" status=none
 hex=$(sha "$work/app")
-"$REGCTL" --store "$store" publish "$work/app" app:v1 >/dev/null ||
+"$REGCTL" --store "$store" publish --init "$work/app" app:v1 >/dev/null ||
 	broken "regctl publish of app:v1 failed"
 blob=$store/blobs/sha256/$hex
 [[ -f $blob ]] || broken "no blob file '$blob' for app:v1"

@@ -91,7 +91,7 @@ printf 'listen 8080\n' >"$FSREG/myconf/v1"
 CONF_SHA=$(sha "$FSREG/myconf/v1")
 # The regfs registry exists already, with another tag.
 printf 'tool\n' >"$T/tool"
-expect_ok "a regfs registry with one tag" -- "$REGCTL" --store "$REG" publish "$T/tool" base/tool:v0
+expect_ok "a regfs registry with one tag" -- "$REGCTL" --store "$REG" publish --init "$T/tool" base/tool:v0
 
 # --- the main plan: publish, canary, rollout, verify -------------------------
 

@@ -175,7 +175,7 @@ printf '#!/bin/sh\necho app v2\n' >build/app
 V2=sha256:$(sha build/app)
 expect_ok "v2 pushed" -- R plan run release -c "$T/plans" -e VERSION=v2
 printf '#!/bin/sh\necho impostor\n' >"$T/impostor"
-"$REGCTL" --store "$T/side" publish "$T/impostor" other:v1 >/dev/null 2>&1 || bail_out "cannot publish other:v1"
+"$REGCTL" --store "$T/side" publish --init "$T/impostor" other:v1 >/dev/null 2>&1 || bail_out "cannot publish other:v1"
 OTHER=sha256:$(sha "$T/impostor")
 expect_status 0 R plan run moved -c "$T/plans"
 expect_eq "$(skopeo_manifest "$REGISTRY_UP_URL" tools/app v2 --creds "$CREDS" |

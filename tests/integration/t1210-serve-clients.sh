@@ -267,7 +267,7 @@ S3=$TEST_TMP/store3
 printf '#!/bin/sh\necho tool-ok\n' >"$SRC/tool"
 chmod 0755 "$SRC/tool"
 T=sha256:$(sha "$SRC/tool")
-expect_ok "publish an executable in another store" -- "$REGCTL" --store "$S3" publish "$SRC/tool" tools/tool:v1
+expect_ok "publish an executable in another store" -- "$REGCTL" --store "$S3" publish --init "$SRC/tool" tools/tool:v1
 read -r TMODE TMTIME < <(attrs_of "$S3" tools/tool:v1 | tr -d "(),'")
 expect_eq "$TMODE" 0755 "it is 0755 there"
 expect_ok "regctl push to the server" -- "$REGCTL" --store "$S3" push --plain-http tools/tool:v1 "$S/tools/tool:v1"

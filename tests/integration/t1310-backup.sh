@@ -305,9 +305,9 @@ expect_match "$OUT" ' 0 missing, 0 corrupt, 0 orphans' "restore from a copy into
 CS=$TEST_TMP/cstore
 mkrand "$SRC/c1" 300K
 mkrand "$SRC/c2" 200K
-"$REGCTL" --store "$CS" publish "$SRC/c1" app:v1 >/dev/null
+"$REGCTL" --store "$CS" publish --init "$SRC/c1" app:v1 >/dev/null
 expect_status 0 "$REGCTL" --store "$CS" backup --copy "$TEST_TMP/cbackup"
-"$REGCTL" --store "$CS" publish "$SRC/c2" app:v2 >/dev/null
+"$REGCTL" --store "$CS" publish --init "$SRC/c2" app:v2 >/dev/null
 c2=$(sha "$SRC/c2")
 chmod u+w "$CS/blobs/sha256/$c2"
 flip_byte "$CS/blobs/sha256/$c2" 1000

@@ -184,9 +184,9 @@ regfs_umount "$TEST_TMP/rmnt"
 
 P=$TEST_TMP/pstore
 expect_ok "regctl publish --config of a clean file" -- \
-	"$REGCTL" --store "$P" publish --config "$SCAN_CONF" "$SRC/clean" app:v1
+	"$REGCTL" --store "$P" publish --init --config "$SCAN_CONF" "$SRC/clean" app:v1
 expect_match "$OUT" "^app:v1 $clean_d" "prints the sealed tag"
-expect_status 1 "$REGCTL" --store "$P" publish --config "$SCAN_CONF" "$SRC/evil" app:evil
+expect_status 1 "$REGCTL" --store "$P" publish --init --config "$SCAN_CONF" "$SRC/evil" app:evil
 expect_match "$OUT" "cannot publish '.*evil' as 'app:evil': seal hook refused 'app:evil' \(exit 1\): found EVIL-MARKER in app:evil" \
 	"regctl publish shows the hook's reason"
 expect_status 1 "$REGCTL" --store "$P" inspect app:evil
@@ -198,12 +198,12 @@ expect_status 1 sh -c '"$1" --store "$2" publish --config "$3" - app:stdin-evil 
 expect_match "$OUT" "found EVIL-MARKER in app:stdin-evil" "standard input is scanned as well"
 
 MISSING_CONF=$(conf missing "seal_hook = $H/nosuch")
-expect_status 1 "$REGCTL" --store "$P" publish --config "$MISSING_CONF" "$SRC/clean" app:missing
+expect_status 1 "$REGCTL" --store "$P" publish --init --config "$MISSING_CONF" "$SRC/clean" app:missing
 expect_match "$OUT" "seal hook '$H/nosuch': No such file or directory" "a missing hook refuses the publish and says why"
 NOEXEC_CONF=$(conf noexec "seal_hook = $H/noexec")
-expect_status 1 "$REGCTL" --store "$P" publish --config "$NOEXEC_CONF" "$SRC/clean" app:noexec
+expect_status 1 "$REGCTL" --store "$P" publish --init --config "$NOEXEC_CONF" "$SRC/clean" app:noexec
 expect_match "$OUT" "is not executable" "a hook that is not executable refuses the publish"
-expect_status 1 "$REGCTL" --store "$P" publish --config "$(conf badval "seal_hook = $H/scan" "seal_hook_timeout = x")" \
+expect_status 1 "$REGCTL" --store "$P" publish --init --config "$(conf badval "seal_hook = $H/scan" "seal_hook_timeout = x")" \
 	"$SRC/clean" app:badval
 expect_match "$OUT" "'seal_hook_timeout' is not a duration" "a bad value refuses the publish"
 expect_status 1 "$REGCTL" --store "$P" ls app:missing
@@ -221,7 +221,7 @@ check "the marked item is not stored" test ! -e "$TEST_TMP/istore/blobs/sha256/$
 # A hook that writes the file it was given: as root it can, and the seal is
 # refused; as anyone else the file is read-only and the bytes stay.
 WRITER_CONF=$(conf writer "seal_hook = $H/writer")
-run_cmd "$REGCTL" --store "$P" publish --config "$WRITER_CONF" "$SRC/clean2" app:written
+run_cmd "$REGCTL" --store "$P" publish --init --config "$WRITER_CONF" "$SRC/clean2" app:written
 if grep -qx "wrote=yes" "$HOOKLOG"; then
 	expect_eq "$RC" 1 "a hook that changed the file: the publish is refused"
 	expect_match "$OUT" "the file changed while seal hook '$H/writer' ran" "and says so"
@@ -236,7 +236,7 @@ fi
 # A hook that hangs is killed at seal_hook_timeout.
 HANG_CONF=$(conf hang "seal_hook = $H/hang" "seal_hook_timeout = 1s")
 t0=$(now_ns)
-expect_status 1 "$REGCTL" --store "$P" publish --config "$HANG_CONF" "$SRC/clean2" app:hang
+expect_status 1 "$REGCTL" --store "$P" publish --init --config "$HANG_CONF" "$SRC/clean2" app:hang
 ms=$((($(now_ns) - t0) / 1000000))
 diag "the hanging hook's publish took $ms ms"
 expect_match "$OUT" "seal hook '$H/hang' ran over 1000 ms on 'app:hang' and was killed" "the refusal names the timeout"
@@ -309,11 +309,11 @@ check "nor stored" test ! -e "$TEST_TMP/sstore/blobs/sha256/${evil_d#sha256:}"
 
 # regctl push of a marked tag to the server shows the reason.
 L=$TEST_TMP/lstore
-expect_ok "publishing the marked file in a store without a hook" -- "$REGCTL" --store "$L" publish "$SRC/evil" app:evil
+expect_ok "publishing the marked file in a store without a hook" -- "$REGCTL" --store "$L" publish --init "$SRC/evil" app:evil
 expect_status 1 "$REGCTL" --store "$L" push --plain-http app:evil "$SERVE_MAIN_HOST/team/app:evil"
 expect_match "$OUT" "found EVIL-MARKER in team/app:" "regctl push shows the hook's reason"
 expect_eq "$(curl -s -o /dev/null -w '%{http_code}' "$S/v2/team/app/manifests/evil")" 404 "no tag is made"
-expect_ok "publishing a clean file there" -- "$REGCTL" --store "$L" publish "$SRC/clean2" app:ok
+expect_ok "publishing a clean file there" -- "$REGCTL" --store "$L" publish --init "$SRC/clean2" app:ok
 expect_ok "a clean tag pushes" -- "$REGCTL" --store "$L" push --plain-http app:ok "$SERVE_MAIN_HOST/team/app:ok"
 serve_stop main
 
