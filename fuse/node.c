@@ -353,6 +353,7 @@ static int lookup_registry(struct regfs *fs, int64_t d, const char *name,
 	struct rfs_error err = { 0 };
 	char path[RFS_REPO_MAX + 2];
 	bool asked_in_vain = false;
+	int vain_rc = -ENOENT;
 	struct rfs_tag tag;
 	int rc;
 
@@ -379,6 +380,10 @@ static int lookup_registry(struct regfs *fs, int64_t d, const char *name,
 				regfs_log(REGFS_LOG_ERROR, "%s",
 					  rfs_error_message(&err, rc));
 				asked_in_vain = true;
+				/* Refused credentials are not an absent tag:
+				 * the reader is told (EACCES). */
+				if (rc == -EACCES)
+					vain_rc = -EACCES;
 			}
 		}
 	}
@@ -400,7 +405,9 @@ static int lookup_registry(struct regfs *fs, int64_t d, const char *name,
 		regfs_entry_for_dir(fs, e, false, &dir);
 		return 0;
 	}
-	if (asked_in_vain || !rfs_name_valid_component(name))
+	if (asked_in_vain)
+		return vain_rc;
+	if (!rfs_name_valid_component(name))
 		return -ENOENT;
 	rc = snprintf(path, sizeof(path), "%s%s%s", parent.path, d ? "/" : "",
 		      name);
