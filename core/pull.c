@@ -1043,7 +1043,8 @@ static void *download(void *arg)
 		notify(w, rc, sink.seal, &err);
 	}
 	rfs_seal_free(&sink.seal);
-	if (!rc && pull->cache_max)
+	/* A kept partial counts in cache_max as a stored blob does. */
+	if (pull->cache_max)
 		rfs_pull_evict(pull, pull->cache_max, NULL);
 	free(f);
 
