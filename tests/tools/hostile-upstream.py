@@ -77,6 +77,9 @@ class Repos:
             "fat": (10, sha(b"fat")),
             "deep": (10, sha(b"deep")),
         }
+        # Made once, at start: it takes a second.
+        names = ["x%08d" % i for i in range(9 * 1024 * 1024 // 12 + 1)]
+        self.fat = json.dumps({"name": "fat", "tags": names}).encode()
         self.manifests = {}
         for name, (size, digest) in self.layers.items():
             body = json.dumps({
@@ -200,8 +203,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             link = '</v2/pages/tags/list?n=%d&last=%s>; rel="next"' % (args.page_tags, names[-1])
             return self.answer(200, body, headers=[("Link", link)])
         if repo == "fat":
-            names = ["x%08d" % i for i in range(9 * 1024 * 1024 // 12 + 1)]
-            return self.answer(200, json.dumps({"name": repo, "tags": names}).encode())
+            return self.answer(200, self.repos.fat)
         if repo == "deep":
             return self.answer(200, b'{"name":"deep","tags":' + b"[" * 100000 + b"]" * 100000 + b"}")
         return self.answer(200, json.dumps({"name": repo, "tags": ["v1"]}).encode())
