@@ -5,12 +5,15 @@
 #   pull-through keeps working for every other tag: the handle that failed
 #   is thrown away, not handed to the next request;
 # - a 401 reaches the reader as EACCES (not ENOENT), with a log line naming
-#   the 401; the same through regctl pull.
+#   the 401; regctl pull names it, and regctl serve --upstream answers a
+#   manifest GET with 403 DENIED, not 404.
 # shellcheck source-path=SCRIPTDIR disable=SC2317
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=registry.sh
 . "$(dirname "$0")/registry.sh"
+# shellcheck source=serve.sh
+. "$(dirname "$0")/serve.sh"
 
 hostile_start h
 U=$HOSTILE_H_URL
@@ -58,4 +61,14 @@ expect_fail "regctl pull of a tag the upstream refuses us fails" -- \
 expect_match "$OUT" "401 unauthorized" "regctl pull names the 401"
 expect_ok "regctl pull of a healthy tag works" -- \
 	"$REGCTL" --store "$TEST_TMP/s2" pull --plain-http "${U#http://}/ok:v1"
+
+serve_start hub --store "$TEST_TMP/s3" --upstream "$U"
+code=$(curl -s -o "$TEST_TMP/serve.out" -w '%{http_code}' \
+	-H "Accept: application/vnd.oci.image.manifest.v1+json" "$SERVE_HUB_URL/v2/locked/manifests/v1")
+expect_eq "$code" 403 "regctl serve: a tag the upstream refuses us is 403"
+expect_match "$(cat "$TEST_TMP/serve.out")" '"DENIED"' "with the code DENIED"
+code=$(curl -s -o /dev/null -w '%{http_code}' \
+	-H "Accept: application/vnd.oci.image.manifest.v1+json" "$SERVE_HUB_URL/v2/ok/manifests/v1")
+expect_eq "$code" 200 "and a healthy tag is 200"
+serve_stop hub
 done_testing
