@@ -988,12 +988,12 @@ static void *download(void *arg)
 	 * what readers are told (st_size). A blob that hashes right but is
 	 * shorter is a manifest that lies: corrupt. */
 	if (!rc && rfs_seal_size(sink.seal) != f->size)
-		rc = rfs_error_set(&err, -EBADMSG,
-				   "%s: corrupt: the manifest says %llu bytes, "
-				   "the blob with that digest has %llu",
-				   f->what, (unsigned long long)f->size,
-				   (unsigned long long)rfs_seal_size(
-				       sink.seal));
+		rc =
+		    rfs_error_set(&err, -EBADMSG,
+				  "%s: corrupt: the manifest says %llu bytes, "
+				  "the blob with that digest has %llu",
+				  f->what, (unsigned long long)f->size,
+				  (unsigned long long)rfs_seal_size(sink.seal));
 	/* Before any reader sees a byte: what the hook refuses is neither
 	 * served nor stored (and is fetched, and asked about, again). */
 	if (!rc)
@@ -1106,14 +1106,14 @@ static int start_fetch(struct rfs_pull *pull, const struct rfs_tag *tag,
 	/* Refused before a byte is fetched: what the manifest declares is
 	 * all that may come, and it must be allowed and fit. */
 	if (size > rfs_upstream_config(up)->max_blob_size)
-		return rfs_error_set(err, -EFBIG,
-				     "blob %s of '%s:%s' from upstream '%s': "
-				     "%llu bytes declared, more than "
-				     "max_blob_size (%llu): refused",
-				     digest, tag->repo, tag->name, tag->origin,
-				     (unsigned long long)size,
-				     (unsigned long long)rfs_upstream_config(up)
-					 ->max_blob_size);
+		return rfs_error_set(
+		    err, -EFBIG,
+		    "blob %s of '%s:%s' from upstream '%s': "
+		    "%llu bytes declared, more than "
+		    "max_blob_size (%llu): refused",
+		    digest, tag->repo, tag->name, tag->origin,
+		    (unsigned long long)size,
+		    (unsigned long long)rfs_upstream_config(up)->max_blob_size);
 	w = calloc(1, sizeof(*w));
 	if (!w)
 		return rfs_error_set(err, -ENOMEM, "out of memory");
