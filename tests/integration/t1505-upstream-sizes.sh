@@ -9,7 +9,7 @@
 #   released at once, not kept open;
 # - a layer larger than the store's free space is refused before it is
 #   fetched (a small tmpfs; skipped without root).
-# shellcheck source-path=SCRIPTDIR disable=SC2317,SC2012
+# shellcheck source-path=SCRIPTDIR disable=SC2317
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=registry.sh
@@ -31,7 +31,13 @@ conf() {
 	} >"$f"
 }
 # staged_fds PID: descriptors of the daemon on staged (unlinked) files.
-staged_fds() { ls -l "/proc/$1/fd" 2>/dev/null | grep -c 'staging/.*(deleted)' || :; }
+staged_fds() {
+	local fd n=0
+	for fd in "/proc/$1/fd"/*; do
+		[[ $(readlink "$fd" 2>/dev/null) == */staging/*' (deleted)' ]] && n=$((n + 1))
+	done
+	printf '%s\n' "$n"
+}
 # blob_gets REPO: the hostile upstream's blob GETs of REPO.
 blob_gets() { grep -c "GET /v2/$1/blobs/sha256:[0-9a-f]\{64\} " "$HOSTILE_H_LOG" || :; }
 
