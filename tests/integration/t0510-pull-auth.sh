@@ -3,7 +3,7 @@
 # from a 0600 credentials file in Docker's config.json shape: htpasswd basic
 # auth, the bearer-token flow (the registry's auth: token and the token
 # service of tests/tools), and a stale token refreshed. A wrong password, or
-# no credentials at all, gives the reader ENOENT quickly (no hang) and a log
+# no credentials at all, gives the reader EACCES quickly (no hang) and a log
 # line that says why and holds no secret. A credentials file readable by
 # others is refused.
 # shellcheck source-path=SCRIPTDIR disable=SC2317,SC2012,SC2016 # ls as users use it; literal $1 for bash -c
@@ -87,7 +87,7 @@ expect_eq "$(xattr "$M/team/app/v1" user.regfs.origin 2>&1)" up "the origin is t
 check "htpasswd: the daemon log has no secret" no_secret "$(daemon_log "$TEST_TMP/m1")" open-sesame alice:open-sesame
 regfs_umount "$TEST_TMP/m1"
 
-# A wrong password: ENOENT, quickly, and a log line that says why.
+# A wrong password: EACCES, quickly, and a log line that says why.
 creds_file "$TEST_TMP/wrong.json" "$REGISTRY_BASIC_HOST" alice:not-the-password
 conf "$TEST_TMP/wrong.conf" "$B" "$TEST_TMP/wrong.json"
 regfs_mount "$TEST_TMP/s2" "$TEST_TMP/m2" -o config="$TEST_TMP/wrong.conf"
@@ -95,7 +95,7 @@ M=$TEST_TMP/m2/registry
 log=$(daemon_log "$TEST_TMP/m2")
 run_timed cat "$M/team/app/v1"
 check "wrong password: cat fails" test "$RC" -ne 0
-expect_match "$OUT" 'No such file or directory' "wrong password: the reader gets ENOENT"
+expect_match "$OUT" 'Permission denied' "wrong password: the reader gets EACCES (issue 15)"
 check "wrong password: within the timeout (3 s; took ${ELAPSED} ms)" test "$ELAPSED" -lt 5000
 run_timed ls "$M/team/app"
 check "wrong password: ls does not hang (took ${ELAPSED} ms)" test "$ELAPSED" -lt 5000
@@ -115,7 +115,7 @@ timeout = 3s
 EOF
 regfs_mount "$TEST_TMP/s3" "$TEST_TMP/m3" -o config="$TEST_TMP/anon.conf"
 run_timed cat "$TEST_TMP/m3/registry/team/app/v1"
-expect_match "$OUT" 'No such file or directory' "no credentials: ENOENT"
+expect_match "$OUT" 'Permission denied' "no credentials: EACCES"
 check "no credentials: quickly (took ${ELAPSED} ms)" test "$ELAPSED" -lt 5000
 regfs_umount "$TEST_TMP/m3"
 
@@ -183,7 +183,7 @@ conf "$TEST_TMP/tokwrong.conf" "$T" "$TEST_TMP/tokwrong.json"
 regfs_mount "$TEST_TMP/s7" "$TEST_TMP/m7" -o config="$TEST_TMP/tokwrong.conf"
 log=$(daemon_log "$TEST_TMP/m7")
 run_timed cat "$TEST_TMP/m7/registry/team/app/v1"
-expect_match "$OUT" 'No such file or directory' "token, wrong password: ENOENT"
+expect_match "$OUT" 'Permission denied' "token, wrong password: EACCES"
 check "token, wrong password: quickly (took ${ELAPSED} ms)" test "$ELAPSED" -lt 5000
 check "token, wrong password: the log says the token was refused" wait_until 5 \
 	grep -Eqi "upstream 'up'.*token.*(401|unauthori[sz]ed|denied|credentials refused)" "$log"
