@@ -467,6 +467,38 @@ static int key_min_rate(struct parser *p, struct rfs_upstream_config *u,
 	return 0;
 }
 
+static int key_max_blob_size(struct parser *p, struct rfs_upstream_config *u,
+			     const char *value)
+{
+	int rc = rfs_parse_size(value, &u->max_blob_size);
+
+	if (rc == -ERANGE)
+		return parse_error(p, "'max_blob_size' is out of range: '%s'",
+				   value);
+	if (rc < 0 || !u->max_blob_size)
+		return parse_error(p,
+				   "'max_blob_size' must be a size above 0 "
+				   "(like 512M, 20G): '%s'",
+				   value);
+	return 0;
+}
+
+static int key_list_max(struct parser *p, struct rfs_upstream_config *u,
+			const char *value)
+{
+	const char *end;
+	uint64_t v;
+
+	if (parse_digits(value, &v, &end) < 0 || *end || v == 0 ||
+	    v > 100000000)
+		return parse_error(p,
+				   "'list_max' must be a number from 1 to "
+				   "100000000: '%s'",
+				   value);
+	u->list_max = v;
+	return 0;
+}
+
 static int key_tag_ttl(struct parser *p, struct rfs_upstream_config *u,
 		       const char *value)
 {
@@ -499,6 +531,8 @@ static const struct {
 	{ "min_rate", key_min_rate },
 	{ "tag_ttl", key_tag_ttl },
 	{ "list_ttl", key_list_ttl },
+	{ "max_blob_size", key_max_blob_size },
+	{ "list_max", key_list_max },
 };
 
 #define N_UPSTREAM_KEYS (sizeof(upstream_keys) / sizeof(upstream_keys[0]))

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -27,6 +28,8 @@
 
 /* Broken downloads whose bytes are kept for a resume. */
 #define MAX_PARTIALS 4
+/* How often a download looks again at the free space and cache_max. */
+#define ROOM_CHECK_BYTES (8ULL << 20)
 
 struct waiter {
 	struct waiter *next;
@@ -46,6 +49,10 @@ struct fetch {
 	char repo[RFS_REPO_MAX + 1];
 	char tag[RFS_TAG_MAX + 1];
 	uint64_t size;
+	/* Bytes in its staged file (the sink's; read under the lock), and
+	 * when free space and cache_max were last looked at. */
+	uint64_t written;
+	uint64_t checked;
 	struct waiter *waiters;
 	/* Once the bytes are verified, while they are being stored: readers
 	 * joining then are served at once. */
@@ -261,6 +268,7 @@ static struct tag_list *get_list(struct rfs_pull *pull, struct rfs_upstream *up,
 				 const char *repo, const char *remote,
 				 struct rfs_error *err)
 {
+	struct rfs_error why = { 0 };
 	struct tag_list *l, *fresh;
 
 	pthread_mutex_lock(&pull->lock);
@@ -278,9 +286,25 @@ static struct tag_list *get_list(struct rfs_pull *pull, struct rfs_upstream *up,
 	}
 	snprintf(fresh->repo, sizeof(fresh->repo), "%s", repo);
 	fresh->rc =
-	    remote ? rfs_upstream_list_tags(up, remote, list_add, fresh, err)
-		   : rfs_upstream_list_repos(up, list_add, fresh, err);
+	    remote ? rfs_upstream_list_tags(up, remote, list_add, fresh, &why)
+		   : rfs_upstream_list_repos(up, list_add, fresh, &why);
 	fresh->fetched_ns = rfs_now_ns();
+	if (fresh->rc) {
+		/* A failed list keeps none of its names: an endless one would
+		 * otherwise stay in memory for list_ttl. */
+		for (size_t i = 0; i < fresh->n; i++)
+			free(fresh->names[i]);
+		free(fresh->names);
+		fresh->names = NULL;
+		fresh->n = fresh->cap = 0;
+		/* Said once per list_ttl; a registry refusing its catalog
+		 * (most public ones) is no news. */
+		if (pull->log && fresh->rc != -ENOENT &&
+		    (remote || fresh->rc != -EACCES))
+			pull->log(rfs_error_message(&why, fresh->rc));
+		if (err)
+			*err = why;
+	}
 
 	pthread_mutex_lock(&pull->lock);
 	for (struct tag_list **pp = &pull->lists; *pp; pp = &(*pp)->next) {
@@ -893,22 +917,106 @@ static void keep_partial(struct rfs_pull *pull, const char *digest,
 	rfs_seal_free(&dropped);
 }
 
+/* Bytes of fetched content not in blobs/ yet: the staged files of
+ * downloads under way and the kept partials; lock held. They count
+ * against cache_max and the free space as the blobs do. */
+static uint64_t staged_locked(struct rfs_pull *pull)
+{
+	uint64_t n = 0;
+
+	for (struct fetch *f = pull->fetches; f; f = f->next)
+		n += f->written;
+	for (int i = 0; i < MAX_PARTIALS; i++)
+		if (pull->partials[i].seal)
+			n += rfs_seal_size(pull->partials[i].seal);
+	return n;
+}
+
+/* Bytes the downloads under way other than f will still write, by their
+ * sizes; lock held. */
+static uint64_t promised_locked(struct rfs_pull *pull, const struct fetch *f)
+{
+	uint64_t n = 0;
+
+	for (struct fetch *g = pull->fetches; g; g = g->next)
+		if (g != f && g->size > g->written)
+			n += g->size - g->written;
+	return n;
+}
+
+/* Is there room in the store's file system for the rest of f (want more
+ * bytes), besides what the other downloads still need? 0 or -ENOSPC with
+ * err set. */
+static int check_room(struct rfs_pull *pull, const struct fetch *f,
+		      const char *what, uint64_t want, struct rfs_error *err)
+{
+	struct statvfs fs;
+	uint64_t room, others;
+
+	if (statvfs(rfs_store_staging_dir(pull->store), &fs) != 0)
+		return 0; /* the writes will tell */
+	room = (uint64_t)fs.f_bavail * fs.f_frsize;
+	pthread_mutex_lock(&pull->lock);
+	others = promised_locked(pull, f);
+	pthread_mutex_unlock(&pull->lock);
+	if (want <= room && others <= room - want)
+		return 0;
+	return rfs_error_set(err, -ENOSPC,
+			     "%s: %llu bytes to fetch, but the store has %llu "
+			     "bytes free (%llu promised to other downloads)",
+			     what, (unsigned long long)want,
+			     (unsigned long long)room,
+			     (unsigned long long)others);
+}
+
 struct sink_ctx {
+	struct fetch *f;
 	struct rfs_seal *seal;
 	uint64_t size;
+	struct rfs_error err; /* why the sink refused */
 };
 
 static int sink_to_seal(void *ctx, const void *buf, size_t len)
 {
 	struct sink_ctx *s = ctx;
+	struct fetch *f = s->f;
+	struct rfs_pull *pull = f->pull;
 	uint64_t have = rfs_seal_size(s->seal);
 	ssize_t n;
+	int rc;
 
 	/* An upstream sending more than the descriptor says is wrong. */
 	if (have + len > s->size)
-		return -EBADMSG;
+		return rfs_error_set(&s->err, -EBADMSG,
+				     "%s: more bytes than its size %llu",
+				     f->what, (unsigned long long)s->size);
 	n = rfs_seal_write(s->seal, buf, len, have, NULL);
-	return n < 0 ? (int)n : 0;
+	if (n < 0)
+		return (int)n;
+	pthread_mutex_lock(&pull->lock);
+	f->written = have + len;
+	pthread_mutex_unlock(&pull->lock);
+	if (have + len - f->checked < ROOM_CHECK_BYTES)
+		return 0;
+	/* Now and then: does the rest still fit, and does cache_max hold
+	 * with these bytes counted? */
+	f->checked = have + len;
+	rc = check_room(pull, f, f->what, s->size - f->checked, &s->err);
+	if (rc)
+		return rc;
+	if (pull->cache_max)
+		rfs_pull_evict(pull, pull->cache_max, NULL);
+	return 0;
+}
+
+/* Is a broken download worth keeping for a resume? Only when the transfer
+ * broke off: what the upstream sent wrongly, too much of it, or what the
+ * store had no room for is dropped at once. */
+static bool worth_resuming(int rc)
+{
+	return rc == -ETIMEDOUT || rc == -EIO || rc == -ECONNREFUSED ||
+	       rc == -EHOSTUNREACH || rc == -ENETUNREACH || rc == -EAGAIN ||
+	       rc == -ECONNRESET;
 }
 
 /* Give a waiter fd (a descriptor of the verified bytes) or tell it why
@@ -966,7 +1074,7 @@ static void *download(void *arg)
 					 .tag = f->tag };
 	char digest[RFS_DIGEST_STR_MAX + 1];
 	struct rfs_error err = { 0 };
-	struct sink_ctx sink = { .size = f->size };
+	struct sink_ctx sink = { .f = f, .size = f->size };
 	struct waiter *w;
 	int rc = 0;
 
@@ -975,15 +1083,28 @@ static void *download(void *arg)
 		rc = rfs_seal_begin_with(
 		    pull->store, RFS_SEAL_STREAM | RFS_SEAL_LAZY_WRITEBACK,
 		    &sink.seal, &err);
-	if (!rc)
+	if (!rc) {
+		pthread_mutex_lock(&pull->lock);
+		f->written = f->checked = rfs_seal_size(sink.seal);
+		pthread_mutex_unlock(&pull->lock);
 		rc = rfs_upstream_get_blob(f->up, f->remote, f->digest,
 					   rfs_seal_size(sink.seal),
 					   sink_to_seal, &sink, &err);
-	if (rc == -EBADMSG && !err.msg[0])
-		rfs_error_set(&err, rc, "%s: more bytes than its size %llu",
-			      f->what, (unsigned long long)f->size);
+	}
+	if (rc && sink.err.msg[0])
+		err = sink.err; /* the sink's own words are better */
 	if (!rc)
 		rc = rfs_seal_verify(sink.seal, f->what, &opts, &err);
+	/* The digest holds; so must the size the manifest declared, which is
+	 * what readers are told (st_size). A blob that hashes right but is
+	 * shorter is a manifest that lies: corrupt. */
+	if (!rc && rfs_seal_size(sink.seal) != f->size)
+		rc =
+		    rfs_error_set(&err, -EBADMSG,
+				  "%s: corrupt: the manifest says %llu bytes, "
+				  "the blob with that digest has %llu",
+				  f->what, (unsigned long long)f->size,
+				  (unsigned long long)rfs_seal_size(sink.seal));
 	/* Before any reader sees a byte: what the hook refuses is neither
 	 * served nor stored (and is fetched, and asked about, again). */
 	if (!rc)
@@ -1004,11 +1125,13 @@ static void *download(void *arg)
 		rfs_store_unlock(lock);
 		if (rc && pull->log)
 			pull->log(rfs_error_message(&err, rc));
-	} else if (sink.seal && rc != -EBADMSG &&
+	} else if (sink.seal && worth_resuming(rc) &&
 		   rfs_seal_can_resume(sink.seal)) {
 		keep_partial(pull, f->digest, sink.seal);
 		sink.seal = NULL;
 	}
+	/* Otherwise a failed download's bytes are given back below, once
+	 * its waiters are told. */
 	rfs_audit(pull->store, RFS_AUDIT_FETCH, rc, &err, f->repo, f->tag,
 		  f->digest);
 
@@ -1031,7 +1154,8 @@ static void *download(void *arg)
 		notify(w, rc, sink.seal, &err);
 	}
 	rfs_seal_free(&sink.seal);
-	if (!rc && pull->cache_max)
+	/* A kept partial counts in cache_max as a stored blob does. */
+	if (pull->cache_max)
 		rfs_pull_evict(pull, pull->cache_max, NULL);
 	free(f);
 
@@ -1073,6 +1197,7 @@ static int start_fetch(struct rfs_pull *pull, const struct rfs_tag *tag,
 		       const char *digest, uint64_t size, bool stored,
 		       rfs_fetch_done_fn done, void *ctx, struct rfs_error *err)
 {
+	char what[sizeof(((struct fetch *)0)->what)];
 	struct waiter *w = NULL;
 	struct fetch *f = NULL;
 	struct rfs_upstream *up;
@@ -1089,6 +1214,17 @@ static int start_fetch(struct rfs_pull *pull, const struct rfs_tag *tag,
 				     "'%s:%s' came from upstream '%s', which "
 				     "is not configured",
 				     tag->repo, tag->name, tag->origin);
+	/* Refused before a byte is fetched: what the manifest declares is
+	 * all that may come, and it must be allowed and fit. */
+	if (size > rfs_upstream_config(up)->max_blob_size)
+		return rfs_error_set(
+		    err, -EFBIG,
+		    "blob %s of '%s:%s' from upstream '%s': "
+		    "%llu bytes declared, more than "
+		    "max_blob_size (%llu): refused",
+		    digest, tag->repo, tag->name, tag->origin,
+		    (unsigned long long)size,
+		    (unsigned long long)rfs_upstream_config(up)->max_blob_size);
 	w = calloc(1, sizeof(*w));
 	if (!w)
 		return rfs_error_set(err, -ENOMEM, "out of memory");
@@ -1114,6 +1250,23 @@ static int start_fetch(struct rfs_pull *pull, const struct rfs_tag *tag,
 		pthread_mutex_unlock(&pull->lock);
 		return 0;
 	}
+	pthread_mutex_unlock(&pull->lock);
+	snprintf(what, sizeof(what), "blob %s of '%s:%s' from upstream '%s'",
+		 digest, tag->repo, tag->name, tag->origin);
+	rc = check_room(pull, NULL, what, size, err);
+	if (rc) {
+		free(w);
+		return rc;
+	}
+	pthread_mutex_lock(&pull->lock);
+	f = find_fetch(pull, digest);
+	if (f) {
+		/* Started meanwhile: join it. */
+		w->next = f->waiters;
+		f->waiters = w;
+		pthread_mutex_unlock(&pull->lock);
+		return 0;
+	}
 	f = calloc(1, sizeof(*f));
 	if (!f) {
 		pthread_mutex_unlock(&pull->lock);
@@ -1126,9 +1279,7 @@ static int start_fetch(struct rfs_pull *pull, const struct rfs_tag *tag,
 	f->waiters = w;
 	snprintf(f->digest, sizeof(f->digest), "%s", digest);
 	rfs_upstream_remote_repo(up, tag->repo, f->remote, sizeof(f->remote));
-	snprintf(f->what, sizeof(f->what),
-		 "blob %s of '%s:%s' from upstream '%s'", digest, tag->repo,
-		 tag->name, tag->origin);
+	snprintf(f->what, sizeof(f->what), "%s", what);
 	snprintf(f->repo, sizeof(f->repo), "%s", tag->repo);
 	snprintf(f->tag, sizeof(f->tag), "%s", tag->name);
 	pthread_attr_init(&attr);
@@ -1260,7 +1411,9 @@ int64_t rfs_pull_evict(struct rfs_pull *pull, uint64_t max,
 		       struct rfs_error *err)
 {
 	struct rfs_catalog *cat = catalog(pull);
+	struct rfs_seal *dropped[MAX_PARTIALS];
 	struct candidates c = { 0 };
+	int n_dropped = 0;
 	uint64_t total;
 	int64_t freed = 0;
 	int rc;
@@ -1268,8 +1421,27 @@ int64_t rfs_pull_evict(struct rfs_pull *pull, uint64_t max,
 	if (max == 0)
 		return 0;
 	rc = rfs_catalog_cached_bytes(cat, &total);
-	if (rc || total <= max)
+	if (rc)
 		return rc;
+	/* Bytes being fetched, and kept for a resume, count too; kept ones
+	 * go first when the cache is over. */
+	pthread_mutex_lock(&pull->lock);
+	total += staged_locked(pull);
+	for (int i = MAX_PARTIALS - 1; i >= 0 && total > max; i--) {
+		struct rfs_seal *seal = pull->partials[i].seal;
+
+		if (!seal)
+			continue;
+		pull->partials[i].seal = NULL;
+		total -= rfs_seal_size(seal);
+		freed += (int64_t)rfs_seal_size(seal);
+		dropped[n_dropped++] = seal;
+	}
+	pthread_mutex_unlock(&pull->lock);
+	while (n_dropped > 0)
+		rfs_seal_free(&dropped[--n_dropped]);
+	if (total <= max)
+		return freed;
 	rc = rfs_catalog_list_evictable(cat, add_candidate, &c);
 	if (rc) {
 		free(c.blobs);

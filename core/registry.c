@@ -335,8 +335,17 @@ int rfs_registry_manifest_get(struct rfs_registry *reg, const char *repo,
 
 	memset(out, 0, sizeof(*out));
 	if (!is_digest_ref(reference)) {
-		if (!rfs_name_valid_tag(reference) ||
-		    find_tag(reg, repo, reference, &tag) != 0)
+		rc = rfs_name_valid_tag(reference)
+			 ? find_tag(reg, repo, reference, &tag)
+			 : -ENOENT;
+		/* The upstream refusing our credentials is not an absent
+		 * tag (issue 15). */
+		if (rc == -EACCES)
+			return fail(st, 403, RFS_OCI_DENIED, rc,
+				    "the upstream of '%s' refused our "
+				    "credentials for '%s'",
+				    repo, reference);
+		if (rc != 0)
 			return fail(st, 404, RFS_OCI_MANIFEST_UNKNOWN, -ENOENT,
 				    "no tag '%s' in '%s'", reference, repo);
 		return tag_manifest(reg, &tag, out, st);

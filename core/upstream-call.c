@@ -127,8 +127,7 @@ void upstream_call_init(struct call *c, struct rfs_upstream *up,
 
 void upstream_call_release(struct call *c)
 {
-	upstream_handle_put(c->up, c->curl);
-	c->curl = NULL;
+	upstream_call_drop_handle(c);
 	rfs_credential_release(&c->cred);
 	upstream_token_free(c->tok);
 	c->tok = NULL;
@@ -178,6 +177,10 @@ static void begin_body(struct call *c)
 		    cl >= 0)
 			c->size = (uint64_t)cl;
 	}
+	/* A blob announced past the bound is refused before its first
+	 * byte is taken. */
+	if (c->size != SIZE_UNKNOWN && c->size > c->max)
+		c->too_big = true;
 }
 
 /* n bytes went one way or the other: a moving deadline moves on, though
@@ -236,6 +239,10 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *userdata)
 			c->skip -= k;
 			/* Progress too, though not a resume's worth. */
 			progressed(c, k);
+		}
+		if (left && left > c->max - c->want) {
+			c->too_big = true;
+			return CURL_WRITEFUNC_ERROR;
 		}
 		if (left) {
 			int rc = c->sink(c->ctx, q, left);
@@ -460,6 +467,46 @@ static int setup(struct call *c, const char *url, int64_t left,
 	return cc == CURLE_OK ? 0 : -EINVAL;
 }
 
+/* Drop the call's handle: it goes back to the pool only when its last
+ * transfer went well. */
+void upstream_call_drop_handle(struct call *c)
+{
+	if (c->curl && c->curl_failed)
+		curl_easy_cleanup(c->curl);
+	else
+		upstream_handle_put(c->up, c->curl);
+	c->curl = NULL;
+	c->curl_failed = false;
+}
+
+/* A handle set up for one attempt: the call's own unless its last transfer
+ * failed, else one from the pool, else a new one. A handle that refuses its
+ * setup is thrown away, and a new one tried once: a broken handle must
+ * never break every later request. */
+static int setup_handle(struct call *c, const char *url, int64_t left,
+			struct curl_slist **headers)
+{
+	int rc = -ENOMEM;
+
+	if (c->curl && c->curl_failed)
+		upstream_call_drop_handle(c);
+	for (int i = 0; i < 2; i++) {
+		if (!c->curl)
+			c->curl = i == 0 ? upstream_handle_get(c->up)
+					 : curl_easy_init();
+		if (!c->curl)
+			return -ENOMEM;
+		curl_slist_free_all(*headers);
+		*headers = NULL;
+		rc = setup(c, url, left, headers);
+		if (rc == 0)
+			return 0;
+		curl_easy_cleanup(c->curl);
+		c->curl = NULL;
+	}
+	return rc;
+}
+
 /* ---- retries ---- */
 
 int64_t upstream_backoff_delay(struct call *c, unsigned int n)
@@ -505,11 +552,6 @@ static int run_attempts(struct call *c, const char *url, struct rfs_error *err)
 	unsigned int failures = 0;
 	int rc;
 
-	if (!c->curl) {
-		c->curl = upstream_handle_get(c->up);
-		if (!c->curl)
-			return upstream_fail(c, err, -ENOMEM, "out of memory");
-	}
 	for (;;) {
 		struct curl_slist *headers = NULL;
 		int64_t left = c->deadline - upstream_now_ms();
@@ -544,7 +586,7 @@ static int run_attempts(struct call *c, const char *url, struct rfs_error *err)
 		c->errbody[0] = '\0';
 		c->errbuf[0] = '\0';
 		c->len = 0;
-		rc = setup(c, url, left, &headers);
+		rc = setup_handle(c, url, left, &headers);
 		if (rc < 0) {
 			curl_slist_free_all(headers);
 			return upstream_fail(c, err, rc,
@@ -553,6 +595,11 @@ static int run_attempts(struct call *c, const char *url, struct rfs_error *err)
 		cc = curl_easy_perform(c->curl);
 		curl_slist_free_all(headers);
 		curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+		/* After a failed transfer the handle is suspect: what the
+		 * loop still reads of it (headers) is read now, and the next
+		 * attempt gets a fresh one. */
+		if (cc != CURLE_OK)
+			c->curl_failed = true;
 
 		if (c->sink_rc)
 			return upstream_fail(c, err, c->sink_rc,
@@ -692,22 +739,82 @@ static bool unreachable(int rc)
 	       rc == -ENETUNREACH || rc == -EAGAIN;
 }
 
-/* One request with its retries, unless the upstream was found unreachable
- * a moment ago (for as long as one call's budget, 1 to 10 s). Blob
- * transfers, which a reader asked for and which are made once however many
- * readers wait, always try; they only tell that the upstream is back. */
+/* Does it say so of the whole upstream? A refused connection or a name
+ * that does not resolve does; a timeout or a "try later" may be one slow
+ * repository's, and says so only of the call's scope. */
+static bool host_down(int rc)
+{
+	return rc == -ECONNREFUSED || rc == -EHOSTUNREACH || rc == -ENETUNREACH;
+}
+
+/* The entry of scope in up->down, or NULL; lock held. */
+static struct down *down_find(struct rfs_upstream *up, const char *scope)
+{
+	for (size_t i = 0; i < DOWN_MAX; i++)
+		if (up->down[i].until && !strcmp(up->down[i].scope, scope))
+			return &up->down[i];
+	return NULL;
+}
+
+/* Until when calls for scope fail at once (0: they do not), and why;
+ * lock held. */
+static int64_t down_until(struct rfs_upstream *up, const char *scope,
+			  int64_t now, int *rc)
+{
+	struct down *d = down_find(up, "");
+
+	if (!d || d->until <= now)
+		d = down_find(up, scope);
+	if (!d || d->until <= now)
+		return 0;
+	*rc = d->rc;
+	return d->until;
+}
+
+/* Remember scope as unreachable until until, in place of an entry that
+ * expired or else of the one that expires first; lock held. */
+static void down_set(struct rfs_upstream *up, const char *scope, int64_t until,
+		     int rc)
+{
+	struct down *d = down_find(up, scope);
+
+	for (size_t i = 0; !d && i < DOWN_MAX; i++)
+		if (!up->down[i].until)
+			d = &up->down[i];
+	for (size_t i = 0; !d && i < DOWN_MAX; i++)
+		if (!d || up->down[i].until < d->until)
+			d = &up->down[i];
+	snprintf(d->scope, sizeof(d->scope), "%s", scope);
+	d->until = until;
+	d->rc = rc;
+}
+
+static void down_clear(struct rfs_upstream *up, const char *scope)
+{
+	struct down *d = down_find(up, scope);
+
+	if (d)
+		d->until = 0;
+}
+
+/* One request with its retries, unless the upstream, or the repository
+ * the call is about, was found unreachable a moment ago (for as long as one
+ * call's budget, 1 to 10 s). Blob transfers, which a reader asked for and
+ * which are made once however many readers wait, always try; they only
+ * tell that the upstream is back. */
 int upstream_call_run(struct call *c, const char *url, struct rfs_error *err)
 {
 	struct rfs_upstream *up = c->up;
+	const char *scope = c->scope ? c->scope : "";
 	bool blob = c->moving_deadline;
-	int64_t now = upstream_now_ms(), until, hold;
-	int rc;
+	int64_t now = upstream_now_ms(), until = 0, hold;
+	int rc = 0;
 
 	pthread_mutex_lock(&up->lock);
-	until = blob ? 0 : up->down_until;
-	rc = up->down_rc;
+	if (!blob)
+		until = down_until(up, scope, now, &rc);
 	pthread_mutex_unlock(&up->lock);
-	if (now < until)
+	if (until)
 		return upstream_fail(
 		    c, err, rc,
 		    "unreachable a moment ago (%s); asking again in "
@@ -718,10 +825,12 @@ int upstream_call_run(struct call *c, const char *url, struct rfs_error *err)
 	hold = hold < 1000 ? 1000 : hold > 10000 ? 10000 : hold;
 	pthread_mutex_lock(&up->lock);
 	if (rc >= 0 || !unreachable(rc)) {
-		up->down_until = 0;
+		/* It answered: the host is up, and so is this scope. */
+		down_clear(up, "");
+		down_clear(up, scope);
 	} else if (!blob) {
-		up->down_until = upstream_now_ms() + hold;
-		up->down_rc = rc;
+		down_set(up, host_down(rc) ? "" : scope,
+			 upstream_now_ms() + hold, rc);
 	}
 	pthread_mutex_unlock(&up->lock);
 	return rc;

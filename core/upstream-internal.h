@@ -41,6 +41,10 @@
 #define TOKEN_BODY_MAX (64 << 10)
 #define ERROR_BODY_MAX 2048
 #define SIZE_UNKNOWN   UINT64_MAX
+/* Repositories (and the whole upstream) remembered as unreachable. */
+#define DOWN_MAX 32
+/* Pages of one tag or repository list, whatever list_max says. */
+#define LIST_PAGES_MAX 1000
 
 /* What a bearer token is fetched with, from a WWW-Authenticate challenge. */
 struct bearer {
@@ -57,6 +61,14 @@ struct token {
 	int64_t expires; /* monotonic ms */
 };
 
+/* A scope that was found unreachable: calls for it fail at once until
+ * until (ms). The scope "" is the whole upstream. */
+struct down {
+	char scope[RFS_REPO_MAX + 32];
+	int64_t until;
+	int rc;
+};
+
 /* The handle (upstream.h), shared between threads. */
 struct rfs_upstream {
 	struct rfs_upstream_config cfg; /* our own copy, normalised */
@@ -71,10 +83,12 @@ struct rfs_upstream {
 	struct token *tokens;
 	bool basic; /* the upstream asked for basic auth */
 	/* After a call found the upstream unreachable, calls fail at once
-	 * until down_until (ms): a dead upstream costs one timeout, not one
-	 * per request of an "ls -l". */
-	int64_t down_until;
-	int down_rc;
+	 * for a while: a dead upstream costs one timeout, not one per
+	 * request of an "ls -l". A refused connection marks the whole
+	 * upstream (scope ""); a timeout or a 429/503 only the call's scope
+	 * (its repository), so one slow repository does not poison the
+	 * others (upstream-call.c). */
+	struct down down[DOWN_MAX];
 };
 
 /* What a request carries: nothing, basic credentials, or c->tok. */
@@ -125,8 +139,12 @@ struct call {
 	const char *content_type;
 	char content_range[64]; /* "" for none */
 
-	/* The attempt in flight. */
+	/* The attempt in flight. A handle whose setup or transfer failed
+	 * is never used again nor pooled: libcurl may have left it in a
+	 * state that refuses options (7.88 refuses CURLOPT_BUFFERSIZE once a
+	 * transfer failed with its buffer allocated). */
 	CURL *curl;
+	bool curl_failed; /* its last transfer failed: not to be reused */
 	bool started, body_ok, too_big, nomem, bad_range, expired, stalled;
 	curl_off_t last_xfer; /* bytes received and sent */
 	int64_t last_rx;      /* when a byte last arrived */
@@ -179,11 +197,15 @@ void upstream_call_init(struct call *c, struct rfs_upstream *up,
 /* Give the easy handle back to the pool; free the call's credentials,
  * token and body. */
 void upstream_call_release(struct call *c);
+/* Give the call's easy handle back to the pool, or clean it up when its
+ * last transfer failed. */
+void upstream_call_drop_handle(struct call *c);
 /* The n-th retry's delay: exponential backoff with equal jitter. */
 int64_t upstream_backoff_delay(struct call *c, unsigned int n);
 /* One request to url with its retries, resumes and auth, within the
- * call's deadline (failing at once, but for blobs, while the upstream was
- * found unreachable a moment ago): 0, or a negative errno with err set. */
+ * call's deadline (failing at once, but for blobs, while the upstream, or
+ * the call's scope, was found unreachable a moment ago): 0, or a negative
+ * errno with err set. */
 int upstream_call_run(struct call *c, const char *url, struct rfs_error *err);
 
 /* upstream-answer.c -------------------------------------------------- */

@@ -5,6 +5,7 @@
  * resumed; the referrers of a manifest; and /v2/.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,6 +178,7 @@ static int list_names(struct rfs_upstream *up, const char *what,
 		      const char *key, rfs_name_fn fn, void *ctx,
 		      struct rfs_error *err)
 {
+	uint64_t names_seen = 0, names_max = up->cfg.list_max;
 	unsigned int pages = 0;
 	struct call c;
 	int rc = 0;
@@ -187,28 +189,50 @@ static int list_names(struct rfs_upstream *up, const char *what,
 	upstream_auth_start(&c);
 	while (url[0]) {
 		json_t *root, *names, *name;
+		json_error_t jerr;
 		size_t i;
 
-		if (++pages > 100000) {
-			rc = upstream_fail(&c, err, -ELOOP, "too many pages");
+		if (++pages > LIST_PAGES_MAX) {
+			rc = upstream_fail(&c, err, -ELOOP,
+					   "more than %d pages: refused",
+					   LIST_PAGES_MAX);
 			break;
 		}
 		rc = upstream_call_run(&c, url, err);
 		if (rc < 0)
 			break;
-		root = json_loadb(c.buf ? c.buf : "", c.len, 0, NULL);
+		root = json_loadb(c.buf ? c.buf : "", c.len, 0, &jerr);
 		names = json_object_get(root, key);
+		if (!root) {
+			/* jansson's text may quote the body ("near '...'"):
+			 * that part is the upstream's, and not logged. */
+			jerr.text[strcspn(jerr.text, "'")] = '\0';
+			rc = upstream_fail(&c, err, -EPROTO,
+					   "the %s list is not JSON (byte %d: "
+					   "%s)",
+					   key, jerr.position, jerr.text);
+			break;
+		}
 		if (!json_is_object(root) ||
 		    !(json_is_array(names) || json_is_null(names) || !names)) {
 			json_decref(root);
 			rc = upstream_fail(&c, err, -EPROTO,
-					   "the %s list is not JSON", key);
+					   "the %s list is not an object with "
+					   "an array '%s'",
+					   key, key);
 			break;
 		}
 		json_array_foreach(names, i, name)
 		{
 			if (!json_is_string(name))
 				continue;
+			if (++names_seen > names_max) {
+				rc = upstream_fail(&c, err, -EFBIG,
+						   "more than %" PRIu64
+						   " names (list_max): refused",
+						   names_max);
+				break;
+			}
 			rc = fn(ctx, json_string_value(name));
 			if (rc)
 				break;
@@ -272,7 +296,12 @@ int rfs_upstream_get_blob(struct rfs_upstream *up, const char *repo,
 	upstream_call_init(&c, up, what, scope);
 	if (!rfs_digest_valid(digest))
 		return upstream_fail(&c, err, -EINVAL, "invalid digest");
+	if (offset > up->cfg.max_blob_size)
+		return upstream_fail(&c, err, -EFBIG,
+				     "offset %" PRIu64 " is past max_blob_size",
+				     offset);
 	upstream_make_url(url, "%s/v2/%s/blobs/%s", up->base, repo, digest);
+	c.max = (size_t)up->cfg.max_blob_size;
 	c.follow = true;
 	c.moving_deadline = true;
 	c.sink = sink;

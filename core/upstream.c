@@ -52,6 +52,8 @@ void rfs_upstream_config_defaults(struct rfs_upstream_config *cfg)
 	cfg->tag_ttl_s = -1;
 	cfg->list_ttl_s = 60;
 	cfg->page_size = 1000;
+	cfg->max_blob_size = RFS_BLOB_MAX_DEFAULT;
+	cfg->list_max = RFS_LIST_MAX_DEFAULT;
 }
 
 void rfs_upstream_config_release(struct rfs_upstream_config *cfg)
@@ -111,6 +113,10 @@ static int copy_config(struct rfs_upstream_config *dst,
 		return -ENOMEM;
 	if (!dst->page_size)
 		dst->page_size = 1000;
+	if (!dst->max_blob_size)
+		dst->max_blob_size = RFS_BLOB_MAX_DEFAULT;
+	if (!dst->list_max)
+		dst->list_max = RFS_LIST_MAX_DEFAULT;
 	return 0;
 }
 
@@ -320,6 +326,8 @@ void upstream_handle_put(struct rfs_upstream *up, CURL *h)
 {
 	if (!h)
 		return;
+	/* Only handles whose last transfer went well come here
+	 * (upstream-call.c drops the others). */
 	curl_easy_reset(h); /* forget pointers into the finished call */
 	pthread_mutex_lock(&up->lock);
 	if (up->n_pool < POOL_MAX) {

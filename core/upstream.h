@@ -59,11 +59,22 @@ struct rfs_upstream_config {
 	int64_t tag_ttl_s;  /* re-resolve a pinned tag after this; -1 never */
 	int64_t list_ttl_s; /* keep a tags/list answer this long */
 	unsigned int page_size; /* tags/list ?n=, 1000 by default */
+	/* A blob larger than this is refused before it is fetched (when a
+	 * manifest declares it) and as soon as more bytes arrive; 0: the
+	 * default, RFS_BLOB_MAX_DEFAULT. */
+	uint64_t max_blob_size;
+	/* Names one tag or repository list may hold (over at most
+	 * LIST_PAGES_MAX pages, upstream-internal.h); 0: the default,
+	 * RFS_LIST_MAX_DEFAULT. */
+	uint64_t list_max;
 };
+
+#define RFS_BLOB_MAX_DEFAULT (64ULL << 30)
+#define RFS_LIST_MAX_DEFAULT 100000
 
 /* Defaults: total 20 s, connect 5 s, 4 retries from 250 ms up to 4 s,
  * min_rate 16 KiB/s, tag_ttl never, list_ttl 60 s, tls_verify on,
- * credentials "auto". */
+ * credentials "auto", max_blob_size 64 GiB, list_max 100 000. */
 void rfs_upstream_config_defaults(struct rfs_upstream_config *cfg);
 void rfs_upstream_config_release(struct rfs_upstream_config *cfg);
 
@@ -103,7 +114,9 @@ int rfs_upstream_get_manifest(struct rfs_upstream *up, const char *repo,
 void rfs_manifest_blob_release(struct rfs_manifest_blob *m);
 
 /* GET /v2/<repo>/tags/list, following Link pagination; fn is called with
- * each tag. Same errors as above. */
+ * each tag. Same errors as above, and -EFBIG past list_max names or a body
+ * over 8 MiB, -ELOOP past LIST_PAGES_MAX pages, -EPROTO for a body that is
+ * not the JSON expected (too deeply nested, say). */
 typedef int (*rfs_name_fn)(void *ctx, const char *name);
 int rfs_upstream_list_tags(struct rfs_upstream *up, const char *repo,
 			   rfs_name_fn fn, void *ctx, struct rfs_error *err);
@@ -118,7 +131,8 @@ int rfs_upstream_list_repos(struct rfs_upstream *up, rfs_name_fn fn, void *ctx,
  * request from the first byte not yet delivered (a server that ignores
  * Range is handled by skipping what was delivered). It does not verify
  * the digest: the caller hashes what it receives. A sink returning
- * non-zero aborts with that value. */
+ * non-zero aborts with that value. A blob whose Content-Length, or whose
+ * bytes, go past max_blob_size fail with -EFBIG. */
 typedef int (*rfs_sink_fn)(void *ctx, const void *buf, size_t len);
 int rfs_upstream_get_blob(struct rfs_upstream *up, const char *repo,
 			  const char *digest, uint64_t offset, rfs_sink_fn sink,

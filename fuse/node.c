@@ -380,7 +380,9 @@ static int lookup_registry(struct regfs *fs, int64_t d, const char *name,
 					  rfs_error_message(&err, rc));
 				asked_in_vain = true;
 			}
-			/* Refused by require_signature: say so. */
+			/* Refused credentials, or require_signature's
+			 * refusal, are not an absent tag: the reader is
+			 * told (EACCES). */
 			if (rc == -EACCES)
 				return rc;
 		}

@@ -78,6 +78,12 @@
 #       --count-file F: see its header); sets BAD_PROXY_<NAME>_URL, _LOG and
 #       _PID.
 #   bad_proxy_stop NAME
+#   hostile_start NAME [hostile-upstream.py options]
+#       tests/tools/hostile-upstream.py, a registry whose repositories each
+#       lie their own way (a redirect to file://, a blob that never ends, a
+#       short blob, endless tag pages, 401: see its header); sets
+#       HOSTILE_<NAME>_URL, _LOG (one "METHOD PATH STATUS" line a request)
+#       and _PID.
 #
 # How Distribution 2.8 logs a request (both lines, stdout and stderr, go to
 # the registry's log): a logrus line
@@ -490,6 +496,21 @@ bad_proxy_stop() {
 	[[ -n $pid ]] || bail_out "bad_proxy_stop: $1 is not running"
 	kill_wait TERM "$pid"
 	unset "_reg_bp_pid[$1]"
+}
+
+# --- hostile-upstream ---------------------------------------------------------
+
+hostile_start() {
+	_reg_main_shell hostile_start || return 1
+	local name=${1:?hostile_start NAME [options]}
+	shift
+	_reg_check_name "$name"
+	local log=$TEST_TMP/hostile-$name.log
+	_reg_start_py "$log" "$_reg_tools/hostile-upstream.py" "$@"
+	printf -v "HOSTILE_${name^^}_URL" '%s' "http://127.0.0.1:$_REG_PY_PORT"
+	printf -v "HOSTILE_${name^^}_LOG" '%s' "$log"
+	printf -v "HOSTILE_${name^^}_PID" '%s' "$_REG_PY_PID"
+	diag "hostile-upstream $name at http://127.0.0.1:$_REG_PY_PORT ($*)"
 }
 
 # --- pushing with curl ----------------------------------------------------------

@@ -95,7 +95,7 @@ M=$TEST_TMP/m2/registry
 log=$(daemon_log "$TEST_TMP/m2")
 run_timed cat "$M/team/app/v1"
 check "wrong password: cat fails" test "$RC" -ne 0
-expect_match "$OUT" 'Permission denied' "wrong password: the reader gets EACCES"
+expect_match "$OUT" 'Permission denied' "wrong password: the reader gets EACCES (issue 15)"
 check "wrong password: within the timeout (3 s; took ${ELAPSED} ms)" test "$ELAPSED" -lt 5000
 run_timed ls "$M/team/app"
 check "wrong password: ls does not hang (took ${ELAPSED} ms)" test "$ELAPSED" -lt 5000

@@ -112,6 +112,8 @@ static void test_minimal_defaults(void **state)
 	assert_int_equal(u->min_rate, 16 << 10);
 	assert_int_equal(u->tag_ttl_s, -1);
 	assert_int_equal(u->list_ttl_s, 60);
+	assert_int_equal(u->max_blob_size, 64ULL << 30);
+	assert_int_equal(u->list_max, 100000);
 	assert_int_equal(f->cfg.cache_max, 0);
 	assert_int_equal(rfs_config_validate(&f->cfg, &f->err), 0);
 }
@@ -146,7 +148,9 @@ static void test_every_key(void **state)
 	    "backoff_max = 10s\n"
 	    "min_rate = 2M\n"
 	    "tag_ttl = 1h\n"
-	    "list_ttl = 1500ms\n";
+	    "list_ttl = 1500ms\n"
+	    "max_blob_size = 200G\n"
+	    "list_max = 500000\n";
 
 	assert_int_equal(load(f, text), 0);
 	assert_int_equal(f->cfg.cache_max, 10ULL << 30);
@@ -173,6 +177,8 @@ static void test_every_key(void **state)
 	assert_int_equal(u->min_rate, 2 << 20);
 	assert_int_equal(u->tag_ttl_s, 3600);
 	assert_int_equal(u->list_ttl_s, 2); /* rounded up */
+	assert_int_equal(u->max_blob_size, 200ULL << 30);
+	assert_int_equal(u->list_max, 500000);
 	assert_int_equal(rfs_config_validate(&f->cfg, &f->err), 0);
 }
 
@@ -335,6 +341,16 @@ static void test_errors(void **state)
 		     "'tag_ttl' is out of range: '99999999999999999999'");
 	expect_error(f, U "list_ttl = never\n", 3,
 		     "'list_ttl' cannot be 'never'");
+	expect_error(f, U "max_blob_size = 0\n", 3,
+		     "'max_blob_size' must be a size above 0 (like 512M, "
+		     "20G): '0'");
+	expect_error(f, U "max_blob_size = big\n", 3,
+		     "'max_blob_size' must be a size above 0 (like 512M, "
+		     "20G): 'big'");
+	expect_error(f, U "list_max = 0\n", 3,
+		     "'list_max' must be a number from 1 to 100000000: '0'");
+	expect_error(f, U "list_max = 1e6\n", 3,
+		     "'list_max' must be a number from 1 to 100000000: '1e6'");
 	expect_error(f, U "prefix = hub\n", 3,
 		     "'prefix' must be empty or a repository name followed "
 		     "by '/': 'hub'");

@@ -1070,6 +1070,80 @@ static void test_fake_redirect(void **state)
 	fake_stop(&storage);
 }
 
+/* Blob GETs of "bad" go to file://; everything else is the blob. */
+static void fn_file_redirect(struct fake *f, int fd, int n, const char *req)
+{
+	(void)f;
+	(void)n;
+	if (strstr(req, "GET /v2/bad/"))
+		reply(fd, "307 Temporary Redirect",
+		      "Location: file:///etc/passwd\r\n", NULL);
+	else
+		reply_cut(fd, "200 OK", NULL, blob_data, BLOB_LEN, BLOB_LEN);
+}
+
+/* A redirect to file:// fails that call, and no later one: the handle it
+ * broke is not handed to them (issue 15). */
+static void test_fake_redirect_file(void **state)
+{
+	struct fake f;
+	struct rfs_upstream *up;
+	struct rfs_error err = { 0 };
+	int rc;
+
+	(void)state;
+	fake_start(&f, fn_file_redirect);
+	up = new_upstream(f.base, NULL, 3000);
+	for (int i = 0; i < 3; i++) {
+		struct sink s = { 0 };
+
+		rc = rfs_upstream_get_blob(up, "bad", BLOB_DIGEST, 0,
+					   sink_collect, &s, &err);
+		assert_int_equal(rc, -EPROTONOSUPPORT);
+		sink_release(&s);
+		rc = rfs_upstream_get_blob(up, "app", BLOB_DIGEST, 0,
+					   sink_collect, &s, &err);
+		if (rc)
+			fail_msg("get_blob after a file:// redirect: %d %s", rc,
+				 err.msg);
+		assert_int_equal(s.len, BLOB_LEN);
+		sink_release(&s);
+	}
+	rfs_upstream_free(&up);
+	fake_stop(&f);
+}
+
+/* A Content-Length over max_blob_size is refused before a byte is
+ * taken. */
+static void test_fake_blob_max(void **state)
+{
+	struct fake f;
+	struct rfs_upstream_config cfg;
+	struct rfs_upstream *up = NULL;
+	struct rfs_error err = { 0 };
+	struct sink s = { 0 };
+	int rc;
+
+	(void)state;
+	fake_start(&f, fn_file_redirect);
+	rfs_upstream_config_defaults(&cfg);
+	cfg.name = strdup("test");
+	cfg.url = strdup(f.base);
+	free(cfg.credentials);
+	cfg.credentials = strdup("none");
+	cfg.max_blob_size = BLOB_LEN - 1;
+	assert_int_equal(rfs_upstream_new(&cfg, &up, &err), 0);
+	rfs_upstream_config_release(&cfg);
+	rc = rfs_upstream_get_blob(up, "app", BLOB_DIGEST, 0, sink_collect, &s,
+				   &err);
+	assert_int_equal(rc, -EFBIG);
+	assert_int_equal(s.len, 0);
+	assert_non_null(strstr(err.msg, "larger than"));
+	sink_release(&s);
+	rfs_upstream_free(&up);
+	fake_stop(&f);
+}
+
 static int sink_refuse(void *ctx, const void *buf, size_t len)
 {
 	(void)ctx;
@@ -1155,6 +1229,13 @@ static void test_fake_hold_down(void **state)
 	assert_int_equal(rc, -ETIMEDOUT);
 	assert_true(dt < 300);
 	assert_non_null(strstr(err.msg, "unreachable a moment ago"));
+	/* A timeout is the repository's: another one is still asked. */
+	t0 = now_ms();
+	rc = rfs_upstream_get_manifest(up, "other", "v1", &m, &err);
+	dt = now_ms() - t0;
+	assert_int_equal(rc, -ETIMEDOUT);
+	assert_true(dt >= 800);
+	assert_null(strstr(err.msg, "unreachable a moment ago"));
 	rfs_upstream_free(&up);
 	fake_stop(&f);
 }
@@ -2597,6 +2678,8 @@ int main(void)
 		cmocka_unit_test(test_fake_blob_stall),
 		cmocka_unit_test(test_fake_blob_trickle),
 		cmocka_unit_test(test_fake_redirect),
+		cmocka_unit_test(test_fake_redirect_file),
+		cmocka_unit_test(test_fake_blob_max),
 		cmocka_unit_test(test_fake_sink_abort),
 		cmocka_unit_test(test_fake_never_answers),
 		cmocka_unit_test(test_fake_hold_down),
