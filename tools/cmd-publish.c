@@ -113,7 +113,7 @@ int cmd_publish(int argc, char **argv, struct regctl *rc)
 	if (rfs_ref_parse(argv[optind + 1], repo, sizeof(repo), name,
 			  sizeof(name)) < 0)
 		return regctl_error("invalid reference '%s' (want REPO:TAG)",
-				    argv[optind + 1]);
+				    REGCTL_NAME(argv[optind + 1]));
 	fd = strcmp(file, "-") == 0 ? STDIN_FILENO
 				    : open(file, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
