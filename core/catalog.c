@@ -20,6 +20,7 @@
 
 #include "catalog-internal.h"
 #include "digest.h"
+#include "text.h"
 
 #define SCHEMA_VERSION 8
 
@@ -734,10 +735,12 @@ static int dir_ensure_locked(struct rfs_catalog *cat, const char *path,
 	struct rfs_dir dir = { .id = 0 };
 	const char *start = path;
 	int64_t now = rfs_now_ns();
+	char shown[RFS_TEXT_NAME_BUF];
 
 	if (!rfs_name_valid_repo(path))
 		return rfs_error_set(err, -EINVAL,
-				     "invalid repository name '%s'", path);
+				     "invalid repository name '%s'",
+				     rfs_text_name(shown, path));
 	for (;;) {
 		const char *slash = strchr(start, '/');
 		size_t plen = slash ? (size_t)(slash - path) : strlen(path);
@@ -1076,11 +1079,12 @@ int rfs_catalog_add_tag_meta(struct rfs_catalog *cat, const char *repo,
 			     const struct rfs_tag_meta *meta,
 			     struct rfs_tag *out, struct rfs_error *err)
 {
+	char shown[RFS_TEXT_NAME_BUF];
 	int rc;
 
 	if (!rfs_name_valid_tag(tag))
 		return rfs_error_set(err, -EINVAL, "invalid tag name '%s'",
-				     tag);
+				     rfs_text_name(shown, tag));
 	if (!rfs_digest_valid(digest))
 		return rfs_error_set(err, -EINVAL, "invalid digest '%s'",
 				     digest);
@@ -1182,11 +1186,12 @@ int rfs_catalog_pin_tag(struct rfs_catalog *cat, const struct rfs_pin *pin,
 			bool replace, struct rfs_tag *out,
 			struct rfs_error *err)
 {
+	char shown[RFS_TEXT_NAME_BUF];
 	int rc;
 
 	if (!rfs_name_valid_tag(pin->tag))
 		return rfs_error_set(err, -EINVAL, "invalid tag name '%s'",
-				     pin->tag);
+				     rfs_text_name(shown, pin->tag));
 	if (!rfs_digest_valid(pin->digest) || !rfs_digest_valid(pin->manifest))
 		return rfs_error_set(err, -EINVAL, "invalid digest for '%s:%s'",
 				     pin->repo, pin->tag);
@@ -1295,10 +1300,19 @@ static int set_meta_locked(struct rfs_catalog *cat, int64_t id,
 			   const struct rfs_tag_meta *meta,
 			   struct rfs_error *err)
 {
+	char shown[RFS_TEXT_NAME_BUF];
 	int rc = 0;
 
 	if (!meta)
 		return 0;
+	if (meta->artifact_type && meta->artifact_type[0] &&
+	    !rfs_artifact_type_valid(meta->artifact_type))
+		return rfs_error_set(
+		    err, -EINVAL,
+		    "invalid artifact type '%s' (printable ASCII without "
+		    "spaces, at most %d bytes)",
+		    rfs_text_name(shown, meta->artifact_type),
+		    RFS_MEDIA_TYPE_MAX);
 	if (meta->artifact_type && meta->artifact_type[0])
 		rc = catalog_run(cat, ST_TAG_SET_META, "it", id,
 				 meta->artifact_type);
@@ -1307,11 +1321,14 @@ static int set_meta_locked(struct rfs_catalog *cat, int64_t id,
 	for (size_t i = 0; !rc && i < meta->n_annotations; i++) {
 		const struct rfs_annotation *a = &meta->annotations[i];
 
-		if (!a->key[0] || strlen(a->key) > RFS_ANNOTATION_KEY_MAX ||
-		    !rfs_utf8_valid(a->key, strlen(a->key)))
-			return rfs_error_set(err, -EINVAL,
-					     "invalid annotation key '%s'",
-					     a->key);
+		if (!rfs_annotation_key_valid(a->key))
+			return rfs_error_set(
+			    err, -EINVAL,
+			    "invalid annotation key '%s' (printable ASCII "
+			    "without spaces, a letter or digit first, at most "
+			    "%d bytes)",
+			    rfs_text_name(shown, a->key),
+			    RFS_ANNOTATION_KEY_MAX);
 		/* Annotations travel in JSON manifests: UTF-8 only. */
 		if (!rfs_utf8_valid(a->value, strlen(a->value)))
 			return rfs_error_set(err, -EINVAL,

@@ -40,9 +40,8 @@ struct rfs_dir {
 	int64_t changed_ns; /* when a tag was last sealed in it or below */
 };
 
-#define RFS_ORIGIN_MAX	       63 /* an upstream's name */
-#define RFS_ARTIFACT_TYPE_MAX  255
-#define RFS_ANNOTATION_KEY_MAX 255
+#define RFS_ORIGIN_MAX	      63 /* an upstream's name */
+#define RFS_ARTIFACT_TYPE_MAX 255
 
 enum rfs_tag_kind {
 	RFS_TAG_FILE = 0,

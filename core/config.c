@@ -407,6 +407,18 @@ static int key_plain_http(struct parser *p, struct rfs_upstream_config *u,
 	return 0;
 }
 
+static int key_plain_realm_credentials(struct parser *p,
+				       struct rfs_upstream_config *u,
+				       const char *value)
+{
+	if (parse_bool(value, &u->plain_realm_credentials) < 0)
+		return parse_error(p,
+				   "'plain_realm_credentials' must be true or "
+				   "false: '%s'",
+				   value);
+	return 0;
+}
+
 static int key_tls_verify(struct parser *p, struct rfs_upstream_config *u,
 			  const char *value)
 {
@@ -523,6 +535,7 @@ static const struct {
 	{ "ca_file", key_ca_file },
 	{ "plain_http", key_plain_http },
 	{ "tls_verify", key_tls_verify },
+	{ "plain_realm_credentials", key_plain_realm_credentials },
 	{ "connect_timeout", key_connect_timeout },
 	{ "timeout", key_timeout },
 	{ "retries", key_retries },

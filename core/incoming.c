@@ -1096,8 +1096,7 @@ static bool meta_name_ok(const char *name)
 	if (strcmp(name, "artifact_type") == 0)
 		return true;
 	return strncmp(name, ANNOTATION_PREFIX, plen) == 0 &&
-	       name[plen] != '\0' &&
-	       strlen(name + plen) <= RFS_ANNOTATION_KEY_MAX;
+	       rfs_annotation_key_valid(name + plen);
 }
 
 static int find_meta(const struct staged *e, const char *name)
@@ -1122,6 +1121,11 @@ int rfs_incoming_set_meta(struct rfs_incoming *inc, int64_t id,
 	copy = strndup(value, len);
 	if (!copy)
 		return -ENOMEM;
+	/* A value is kept as given (and shown escaped); a type is a name. */
+	if (!strcmp(name, "artifact_type") && !rfs_artifact_type_valid(copy)) {
+		free(copy);
+		return -EINVAL;
+	}
 	pthread_mutex_lock(&inc->lock);
 	e = find_id(inc, id);
 	if (!e || !e->linked) {

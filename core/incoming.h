@@ -173,7 +173,8 @@ int rfs_incoming_release(struct rfs_incoming *inc, int64_t id, bool write,
 
 /* Metadata for the seal, set with extended attributes on an entry in
  * progress: "annotation.<key>" and "artifact_type" (without "user.regfs.").
- * -EINVAL for another name, -E2BIG past 64 annotations or 4 KiB a value;
+ * -EINVAL for another name, a key or a type outside their grammar
+ * (names.h), -E2BIG past 64 annotations or 4 KiB a value (kept as given);
  * get and remove give -ENODATA for a name not set. list calls fn with each
  * name and value. */
 int rfs_incoming_set_meta(struct rfs_incoming *inc, int64_t id,

@@ -27,6 +27,7 @@
 
 #include "digest.h"
 #include "manifest.h"
+#include "names.h"
 
 /* More entries than this is not an image anyone pushed on purpose. */
 #define MAX_ENTRIES 4096
@@ -644,18 +645,16 @@ rfs_manifest_pick_platform(const struct rfs_manifest *index)
 
 /* ---- the files of a folder ------------------------------------------ */
 
-/* A title safe to show as a file in the folder: one path component, not
- * hidden (the folder keeps dot names for itself), not manifest.json. The
- * parser refuses NUL inside strings, so a title never hides one. */
+/* A title safe to show as a file in the folder: what a local name may be
+ * (names.h: one path component, not hidden, no control characters: a
+ * title with a newline or an escape sequence would print as a forged line
+ * in ls or find), not manifest.json. The parser refuses NUL inside
+ * strings, so a title never hides one. */
 static bool title_usable(const char *title)
 {
-	size_t len;
-
-	if (!title)
-		return false;
-	len = strlen(title);
-	return len > 0 && len <= RFS_LAYER_NAME_MAX && !strchr(title, '/') &&
-	       title[0] != '.' && strcmp(title, "manifest.json") != 0;
+	return rfs_name_valid_title(title) &&
+	       strlen(title) <= RFS_LAYER_NAME_MAX &&
+	       strcmp(title, "manifest.json") != 0;
 }
 
 /* The entry for name in the table of names given so far, or NULL. */
@@ -772,11 +771,15 @@ static void manifest_meta(const char *body, size_t len,
 		 strcmp(m->config.media_type,
 			"application/vnd.docker.container.image.v1+json") != 0)
 		t->meta.artifact_type = m->config.media_type;
+	/* What no local writer could give a tag is left off (names.h), so
+	 * that an upstream cannot put escape sequences in a type or a key. */
+	if (!rfs_artifact_type_valid(t->meta.artifact_type))
+		t->meta.artifact_type = NULL;
 	notes = json_object_get(json, "annotations");
 	t->meta.annotations = t->annotations;
 	json_object_foreach(notes, key, value)
 	{
-		if (!json_is_string(value) ||
+		if (!json_is_string(value) || !rfs_annotation_key_valid(key) ||
 		    t->meta.n_annotations == RFS_MANIFEST_TAG_ANNOTATIONS_MAX)
 			continue;
 		t->annotations[t->meta.n_annotations].key = key;

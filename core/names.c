@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "names.h"
+#include "text.h"
 
 static bool is_lower_alnum(char c)
 {
@@ -173,4 +174,42 @@ bool rfs_utf8_valid(const char *str, size_t n)
 		i += need + 1;
 	}
 	return true;
+}
+
+/* 1 to max bytes of printable ASCII without spaces, a letter or digit
+ * first. */
+static bool token_ok(const char *s, size_t max)
+{
+	size_t len = strlen(s);
+
+	if (len == 0 || len > max ||
+	    !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z') ||
+	      (s[0] >= '0' && s[0] <= '9')))
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (s[i] < '!' || s[i] > '~')
+			return false;
+	return true;
+}
+
+bool rfs_annotation_key_valid(const char *key)
+{
+	return key && token_ok(key, RFS_ANNOTATION_KEY_MAX);
+}
+
+bool rfs_artifact_type_valid(const char *type)
+{
+	return type && token_ok(type, RFS_MEDIA_TYPE_MAX);
+}
+
+bool rfs_name_valid_title(const char *title)
+{
+	size_t len;
+
+	if (!title)
+		return false;
+	len = strlen(title);
+	return len > 0 && len <= RFS_TITLE_MAX && title[0] != '.' &&
+	       !strchr(title, '/') && rfs_utf8_valid(title, len) &&
+	       rfs_text_is_plain(title, len);
 }

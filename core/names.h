@@ -14,15 +14,36 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define RFS_REPO_MAX	   255 /* whole repository name, as the distribution spec */
-#define RFS_TAG_MAX	   128
-#define RFS_DIGEST_STR_MAX 71 /* "sha256:" + 64 hex */
-#define RFS_MEDIA_TYPE_MAX 255
+#define RFS_REPO_MAX	       255 /* whole repository name, as the distribution spec */
+#define RFS_TAG_MAX	       128
+#define RFS_DIGEST_STR_MAX     71 /* "sha256:" + 64 hex */
+#define RFS_MEDIA_TYPE_MAX     255
+#define RFS_ANNOTATION_KEY_MAX 255
+#define RFS_TITLE_MAX	       255
 
 /* One path component of a repository name ("app" in "org/app"). */
 bool rfs_name_valid_component(const char *name);
 bool rfs_name_valid_repo(const char *repo);
 bool rfs_name_valid_tag(const char *tag);
+
+/* An annotation key: 1 to RFS_ANNOTATION_KEY_MAX bytes of printable ASCII
+ * without spaces ('!' to '~'), the first a letter or a digit. The OCI
+ * convention (reverse-domain keys such as org.opencontainers.image.title,
+ * dev.sigstore.cosign/bundle) fits it; an escape sequence or a newline does
+ * not. Every way a key comes in (xattrs, regctl --annotation, an upstream's
+ * manifest) holds to it. */
+bool rfs_annotation_key_valid(const char *key);
+
+/* An artifact type: a media type (application/vnd.example+json) or a short
+ * word (as other registries' indexes name kinds), by the same rule as an
+ * annotation key, at most RFS_MEDIA_TYPE_MAX bytes. */
+bool rfs_artifact_type_valid(const char *type);
+
+/* A layer title that may name a file in a tag's folder: what a local
+ * writer's name may hold, one path component of at most 255 bytes of
+ * UTF-8 that shows as it is (no control characters, no bidirectional
+ * controls, see text.h), not hidden (dot names are the folder's own). */
+bool rfs_name_valid_title(const char *title);
 
 /* In incoming/, "<tag>.sha256" names the checksum file for <tag>. Returns
  * true and writes the tag name when name has that shape. */

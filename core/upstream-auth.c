@@ -19,6 +19,16 @@
  *   30 s). A token refused (401 or 403) is dropped; a cached one is
  *   fetched again once, a fresh one is final. Docker's OAuth2 identity
  *   tokens are not spoken. Passwords and tokens never reach a message.
+ * - The realm is the upstream's word, so it is not trusted with more than
+ *   the upstream itself (issue 15): an https upstream's realm must be
+ *   https (plain_http or not); the credentials go to a realm over https,
+ *   or to one on the upstream's own scheme, host and port, and to a plain
+ *   http realm elsewhere (another host or port) only with
+ *   plain_realm_credentials. Refused, the call fails with EACCES and says
+ *   so, rather than ask for a token anonymously and fail later for a
+ *   reason nobody can see; without credentials the token is asked
+ *   anonymously wherever the realm is. libcurl sends them to the realm's
+ *   host only, never along a redirect.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -31,6 +41,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "text.h"
 #include "upstream-internal.h"
 
 /* ---- the token cache ---- */
@@ -434,6 +445,67 @@ void upstream_auth_start(struct call *c)
 
 /* ---- bearer tokens ---- */
 
+/* The scheme, host and port (the scheme's default when none is given) of
+ * url into origin ("https://host:443"), lowercase. 0, or -EINVAL when url
+ * is not a URL libcurl reads. */
+static int url_origin(const char *url, char *origin, size_t size)
+{
+	CURLU *u = curl_url();
+	char *scheme = NULL, *host = NULL, *port = NULL;
+	int rc = -EINVAL;
+
+	if (!u)
+		return -ENOMEM;
+	if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) ==
+		CURLUE_OK &&
+	    snprintf(origin, size, "%s://%s:%s", scheme, host, port) <
+		(int)size) {
+		for (char *o = origin; *o; o++)
+			*o = (char)tolower((unsigned char)*o);
+		rc = 0;
+	}
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	curl_url_cleanup(u);
+	return rc;
+}
+
+/* May a token be asked of realm, and may the credentials go with it
+ * (*creds_ok)? See the head of this file. 0, or a negative errno with err
+ * set (through t, the token call). */
+static int realm_check(struct rfs_upstream *up, const char *realm,
+		       bool *creds_ok, struct call *t, struct rfs_error *err)
+{
+	char ours[HOST_MAX + 32], theirs[URL_MAX + 32];
+	char shown[RFS_TEXT_NAME_BUF];
+	bool https = !strncasecmp(realm, "https://", 8);
+	bool http = !strncasecmp(realm, "http://", 7);
+
+	*creds_ok = false;
+	if (!https && !(http && up->plain_http))
+		return upstream_fail(t, err, -EPROTO,
+				     "the token realm '%s' is not https and "
+				     "plain http is not allowed here",
+				     rfs_text_name(shown, realm));
+	if (http && strncasecmp(up->base, "http://", 7))
+		return upstream_fail(t, err, -EPROTO,
+				     "the token realm '%s' is plain http for "
+				     "an https upstream: refused",
+				     rfs_text_name(shown, realm));
+	if (url_origin(realm, theirs, sizeof(theirs)) < 0 ||
+	    url_origin(up->base, ours, sizeof(ours)) < 0)
+		return upstream_fail(t, err, -EPROTO,
+				     "the token realm '%s' is not a URL",
+				     rfs_text_name(shown, realm));
+	*creds_ok =
+	    https || !strcmp(ours, theirs) || up->cfg.plain_realm_credentials;
+	return 0;
+}
+
 static int fetch_token(struct call *c, const struct bearer *b,
 		       struct rfs_error *err)
 {
@@ -444,6 +516,7 @@ static int fetch_token(struct call *c, const struct bearer *b,
 	struct token *tok = NULL;
 	json_t *root = NULL, *value, *expires;
 	struct rfs_error cerr = { 0 };
+	bool creds_ok = false;
 	int64_t ttl = 60;
 	int rc;
 
@@ -456,13 +529,9 @@ static int fetch_token(struct call *c, const struct bearer *b,
 	t.max = TOKEN_BODY_MAX;
 	t.budget = c->budget;
 	t.deadline = c->deadline;
-	if (strncasecmp(b->realm, "https://", 8) &&
-	    !(up->plain_http && !strncasecmp(b->realm, "http://", 7))) {
-		rc = upstream_fail(
-		    &t, err, -EPROTO,
-		    "the token realm is not https and plain http is not allowed here");
+	rc = realm_check(up, b->realm, &creds_ok, &t, err);
+	if (rc < 0)
 		goto out;
-	}
 	t.curl = upstream_handle_get(up);
 	if (!t.curl) {
 		rc = -ENOMEM;
@@ -491,7 +560,17 @@ static int fetch_token(struct call *c, const struct bearer *b,
 		goto out;
 	}
 	rc = credentials_get(up, &t.cred, &cerr);
-	if (rc == 0) {
+	if (rc == 0 && !creds_ok) {
+		char shown[RFS_TEXT_NAME_BUF];
+
+		rc = upstream_fail(
+		    &t, err, -EACCES,
+		    "the token realm '%s' is plain http on another host or "
+		    "port: the credentials for '%s' are not sent there (set "
+		    "plain_realm_credentials to allow it)",
+		    rfs_text_name(shown, b->realm), up->host);
+		goto out;
+	} else if (rc == 0) {
 		t.auth = AUTH_BASIC;
 	} else if (rc != -ENOENT) {
 		rc = upstream_fail(&t, err, rc, "credentials for '%s': %s",

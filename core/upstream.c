@@ -25,6 +25,7 @@
 #include <curl/curl.h>
 
 #include "upstream-internal.h"
+#include "text.h"
 
 void upstream_free_secret(char *s)
 {
@@ -355,11 +356,13 @@ int upstream_make_url(char *url, const char *fmt, ...)
 int upstream_check_repo(struct rfs_upstream *up, const char *repo,
 			struct rfs_error *err)
 {
+	char shown[RFS_TEXT_NAME_BUF];
+
 	if (rfs_name_valid_repo(repo))
 		return 0;
-	return rfs_error_set(err, -EINVAL,
-			     "upstream '%s' (%s): invalid repository name '%s'",
-			     up->cfg.name, up->base, repo);
+	return rfs_error_set(
+	    err, -EINVAL, "upstream '%s' (%s): invalid repository name '%s'",
+	    up->cfg.name, up->base, rfs_text_name(shown, repo));
 }
 
 /* Append "&key=escaped(value)" to url. */

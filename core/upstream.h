@@ -47,6 +47,9 @@ struct rfs_upstream_config {
 	char *ca_file;	 /* extra CA bundle, or NULL */
 	bool plain_http; /* http:// allowed (an http:// url implies it) */
 	bool tls_verify; /* true unless configured otherwise */
+	/* Send the credentials to a token realm on another host or port over
+	 * plain http (upstream-auth.c); off by default. */
+	bool plain_realm_credentials;
 	unsigned int connect_timeout_ms;
 	unsigned int total_timeout_ms; /* the whole call, retries included */
 	unsigned int retries;	       /* attempts after the first */

@@ -1,13 +1,20 @@
 /*
  * log.c - where the daemon's log lines go.
+ *
+ * Every line is escaped as a whole (text.h) before it is written: names,
+ * annotation values, an upstream's headers and messages reach it through
+ * core's error messages, and one escape here keeps each event one line of
+ * printable text whatever they hold.
  */
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <syslog.h>
 #include <time.h>
 
 #include "regfs.h"
+#include "text.h"
 
 static FILE *log_file;
 static bool log_syslog;
@@ -35,14 +42,25 @@ void regfs_log_open(const char *file, bool foreground, bool debug)
 void regfs_log(enum regfs_log_level level, const char *fmt, ...)
 {
 	static const char *const prefix[] = { "error: ", "", "debug: " };
-	char msg[1024];
+	char raw[1024], msg[4 * sizeof(raw) + 32];
 	va_list ap;
+	int n;
 
 	if (level == REGFS_LOG_DEBUG && !log_debug)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n < sizeof(raw)) {
+		rfs_text_escape(msg, sizeof(msg), raw, (size_t)n, RFS_TEXT_ALL);
+	} else {
+		size_t len = strlen(rfs_text_escape(
+		    msg, sizeof(msg) - 32, raw, sizeof(raw) - 1, RFS_TEXT_ALL));
+
+		snprintf(msg + len, sizeof(msg) - len, "...(%d bytes)", n);
+	}
 	if (log_syslog) {
 		syslog(level == REGFS_LOG_ERROR ? LOG_ERR : LOG_INFO, "%s%s",
 		       prefix[level], msg);

@@ -13,6 +13,7 @@
 #include "audit.h"
 #include "catalog.h"
 #include "regctl.h"
+#include "text.h"
 
 static const char audit_usage[] =
     "usage: regctl audit [--since T] [--repo REPO] [--kind KIND[,KIND]...]\n"
@@ -47,6 +48,11 @@ static void print_row(const struct rfs_audit_entry *e)
 {
 	char who[320], ref[RFS_REPO_MAX + RFS_TAG_MAX + 2], digest[24];
 	char when[32];
+	char s_when[RFS_TEXT_BUF(32)], s_kind[RFS_TEXT_BUF(sizeof(e->kind))];
+	char s_result[RFS_TEXT_BUF(sizeof(e->result))];
+	char s_who[RFS_TEXT_BUF(320)], s_digest[RFS_TEXT_BUF(24)];
+	char s_ref[RFS_TEXT_BUF(RFS_REPO_MAX + RFS_TAG_MAX + 2)];
+	char s_reason[RFS_TEXT_BUF(sizeof(e->reason))];
 
 	/* "2026-12-06T07:40:01.123Z" as "2026-12-06 07:40:01.123". */
 	snprintf(when, sizeof(when), "%.10s %.12s", e->time, e->time + 11);
@@ -63,8 +69,17 @@ static void print_row(const struct rfs_audit_entry *e)
 	else
 		snprintf(ref, sizeof(ref), "%s", e->repo[0] ? e->repo : "-");
 	short_digest(e->digest, digest, sizeof(digest));
-	printf("%-23s  %-13s  %-7s  %-22s  %-24s  %-19s  %s\n", when, e->kind,
-	       e->result, who, ref, digest, e->reason);
+	/* A user name over HTTP, a hook's reason, or a line someone else
+	 * wrote into the log: shown escaped (text.h), --json has them as
+	 * they are. */
+	printf("%-23s  %-13s  %-7s  %-22s  %-24s  %-19s  %s\n",
+	       regctl_shown(s_when, sizeof(s_when), when),
+	       regctl_shown(s_kind, sizeof(s_kind), e->kind),
+	       regctl_shown(s_result, sizeof(s_result), e->result),
+	       regctl_shown(s_who, sizeof(s_who), who),
+	       regctl_shown(s_ref, sizeof(s_ref), ref),
+	       regctl_shown(s_digest, sizeof(s_digest), digest),
+	       regctl_shown(s_reason, sizeof(s_reason), e->reason));
 }
 
 int cmd_audit(int argc, char **argv, struct regctl *rc)
@@ -150,7 +165,7 @@ int cmd_audit(int argc, char **argv, struct regctl *rc)
 		if (!rfs_audit_match(&e, since, repo, kinds))
 			continue;
 		if (json)
-			fputs(line, stdout);
+			regctl_write_json(line, (size_t)len);
 		else
 			print_row(&e);
 	}

@@ -20,6 +20,7 @@
 #include "config.h"
 #include "names.h"
 #include "regctl.h"
+#include "text.h"
 
 static const char import_usage[] =
     "usage: regctl import --from KIND [--dry-run] [--repo REPO] [--json]\n"
@@ -226,7 +227,8 @@ int cmd_import(int argc, char **argv, struct regctl *rc)
 		return regctl_usage_error(import_usage,
 					  "--repo is for --from oci");
 	if (opts.repo && !rfs_name_valid_repo(opts.repo))
-		return regctl_error("invalid repository name '%s'", opts.repo);
+		return regctl_error("invalid repository name '%s'",
+				    REGCTL_NAME(opts.repo));
 	if (argc - optind != 1)
 		return regctl_usage_error(
 		    import_usage, argc == optind ? "want the SOURCE to import"

@@ -7,12 +7,14 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "catalog.h"
 #include "names.h"
 #include "regctl.h"
 #include "tag-list.h"
+#include "text.h"
 
 static const char inspect_usage[] =
     "usage: regctl inspect REPO:TAG [--json]\n"
@@ -37,10 +39,18 @@ static int add_note(void *ctx, const char *key, const char *value)
 								     : 0;
 }
 
+/* Values are kept as their writer gave them, and shown escaped (text.h):
+ * --json has them exactly. */
 static int print_note(void *ctx, const char *key, const char *value)
 {
-	printf("annotation: %s=%s\n", key, value);
-	return 0;
+	char *k = rfs_text_escape_dup(key), *v = rfs_text_escape_dup(value);
+
+	(void)ctx;
+	if (k && v)
+		printf("annotation: %s=%s\n", k, v);
+	free(k);
+	free(v);
+	return k && v ? 0 : -ENOMEM;
 }
 
 /* The last require_signature verdict on repo:tag (policy.h), if any. */
@@ -64,6 +74,7 @@ static json_t *verdict_json(const struct rfs_verdict *v)
 
 static void verdict_print(const struct rfs_verdict *v)
 {
+	char reason[RFS_TEXT_BUF(RFS_VERDICT_REASON_MAX)];
 	char when[REGCTL_TIME_STR_MAX];
 
 	regctl_format_time(v->checked_ns, REGCTL_TIME_RFC3339, when);
@@ -72,7 +83,8 @@ static void verdict_print(const struct rfs_verdict *v)
 		       v->subject);
 	else
 		printf("signature:  refused, %s (%s): %s\n", when, v->subject,
-		       v->reason);
+		       rfs_text_escape(reason, sizeof(reason), v->reason,
+				       strlen(v->reason), RFS_TEXT_ALL));
 }
 
 static int inspect_print_json(struct rfs_store *store,
@@ -116,6 +128,9 @@ static void inspect_print_text(struct rfs_store *store,
 			       const struct tag_fields *t, const char *blob)
 {
 	char size[REGCTL_SIZE_STR_MAX], when[REGCTL_TIME_STR_MAX];
+	char type[RFS_TEXT_BUF(RFS_ARTIFACT_TYPE_MAX)];
+	char by[RFS_TEXT_BUF(RFS_YANK_BY_MAX)];
+	char reason[RFS_TEXT_BUF(RFS_YANK_REASON_MAX)];
 	struct rfs_verdict v;
 	struct rfs_yank y;
 
@@ -132,13 +147,16 @@ static void inspect_print_text(struct rfs_store *store,
 		printf("origin:     %s (manifest %s)\n", tag->origin,
 		       tag->manifest);
 	if (tag->artifact_type[0])
-		printf("type:       %s\n", tag->artifact_type);
+		printf("type:       %s\n",
+		       regctl_shown(type, sizeof(type), tag->artifact_type));
 	if (tag->yanked &&
 	    rfs_catalog_yank_get(rfs_store_catalog(store), tag->id, &y) == 0) {
 		regctl_format_time(y.yanked_ns, REGCTL_TIME_RFC3339, when);
 		printf("yanked:     yes, by %s at %s%s%s\n",
-		       y.by[0] ? y.by : "(unknown)", when,
-		       y.reason[0] ? ": " : "", y.reason);
+		       y.by[0] ? regctl_shown(by, sizeof(by), y.by)
+			       : "(unknown)",
+		       when, y.reason[0] ? ": " : "",
+		       regctl_shown(reason, sizeof(reason), y.reason));
 	} else if (tag->yanked) {
 		printf("yanked:     yes\n");
 	}
@@ -182,7 +200,7 @@ int cmd_inspect(int argc, char **argv, struct regctl *rc)
 	ref = argv[optind];
 	if (rfs_ref_parse(ref, repo, sizeof(repo), name, sizeof(name)) < 0)
 		return regctl_error("invalid reference '%s' (want REPO:TAG)",
-				    ref);
+				    REGCTL_NAME(ref));
 
 	ret = regctl_open_store(rc, RFS_STORE_READONLY, &store);
 	if (ret)

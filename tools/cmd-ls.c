@@ -15,6 +15,7 @@
 #include "regctl.h"
 #include "tag-list.h"
 #include "versions.h"
+#include "text.h"
 
 static const char ls_usage[] =
     "usage: regctl ls [REPO] [--type TYPE] [--versions] [--all] [--json]\n"
@@ -82,7 +83,7 @@ int cmd_ls(int argc, char **argv, struct regctl *rc)
 		repo = argv[optind];
 		if (!rfs_name_valid_repo(repo))
 			return regctl_error("invalid repository name '%s'",
-					    repo);
+					    REGCTL_NAME(repo));
 	}
 
 	ret = regctl_open_store(rc, RFS_STORE_READONLY, &store);

@@ -24,6 +24,7 @@
 #include "cmd-plan.h"
 #include "plan-run.h"
 #include "target.h"
+#include "text.h"
 
 static const char run_usage[] =
     "usage: regctl plan run PLAN [-f FILE | -c DIR] [-e K=V]...\n"
@@ -254,21 +255,29 @@ static void print_json_event(const struct rfs_plan_event *ev)
 				    json_integer(ev->exit_code));
 	line = json_dumps(o, JSON_COMPACT);
 	if (line)
-		printf("%s\n", line);
+		regctl_write_json(line, strlen(line));
 	free(line);
 	json_decref(o);
 	fflush(stdout);
 }
 
-static void on_event(void *ctx, const struct rfs_plan_event *ev)
+static void on_event(void *ctx, const struct rfs_plan_event *ev_in)
 {
 	struct printer *p = ctx;
 	bool dry = p->cli->dry_run;
+	struct rfs_plan_event shown = *ev_in, *ev = &shown;
+	char *text = NULL;
 
 	if (p->cli->json) {
 		if (ev->kind != RFS_PLAN_EV_OUTPUT || !p->cli->quiet)
 			print_json_event(ev);
 		return;
+	}
+	/* A command's output and messages are a target's words: escaped
+	 * (text.h), so that they cannot drive the terminal. */
+	if (ev->text) {
+		text = rfs_text_escape_dup(ev->text);
+		ev->text = text ? text : "(out of memory)";
 	}
 	switch (ev->kind) {
 	case RFS_PLAN_EV_RUN:
@@ -307,6 +316,7 @@ static void on_event(void *ctx, const struct rfs_plan_event *ev)
 		       ev->exit_code);
 		break;
 	}
+	free(text);
 	fflush(stdout);
 }
 

@@ -123,7 +123,7 @@ int cmd_publish(int argc, char **argv, struct regctl *rc)
 	if (rfs_ref_parse(argv[optind + 1], repo, sizeof(repo), name,
 			  sizeof(name)) < 0)
 		return regctl_error("invalid reference '%s' (want REPO:TAG)",
-				    argv[optind + 1]);
+				    REGCTL_NAME(argv[optind + 1]));
 	/* A store is made on purpose: a mistyped --store or an unset
 	 * REGFS_STORE must not publish into a new, empty one. */
 	ret = regctl_store_path(rc, root, sizeof(root));

@@ -17,6 +17,7 @@
 #include "pull.h"
 #include "regctl-remote.h"
 #include "regctl.h"
+#include "text.h"
 
 static const char pull_usage[] =
     "usage: regctl pull [--plain-http] HOST[:PORT]/REPO:TAG [REPO:TAG]\n"
@@ -143,7 +144,7 @@ int cmd_pull(int argc, char **argv, struct regctl *rc)
 	    rfs_ref_parse(argv[optind + 1], repo, sizeof(repo), name,
 			  sizeof(name)) < 0)
 		return regctl_error("invalid reference '%s' (want REPO:TAG)",
-				    argv[optind + 1]);
+				    REGCTL_NAME(argv[optind + 1]));
 	return regctl_pull(rc, &remote, plain, argc - optind == 2 ? repo : NULL,
 			   name);
 }
@@ -190,7 +191,9 @@ static int prefetch_one(struct rfs_pull *pull, const char *pattern)
 	repo[colon - pattern] = '\0';
 	m.glob = colon + 1;
 	if (!rfs_name_valid_repo(repo))
-		return regctl_error("invalid repository name '%s'", repo), 1;
+		return regctl_error("invalid repository name '%s'",
+				    REGCTL_NAME(repo)),
+		       1;
 	if (rfs_name_valid_tag(m.glob))
 		r = match_tag(&m, m.glob); /* a plain tag: no listing */
 	else

@@ -180,7 +180,7 @@ int cmd_push(int argc, char **argv, struct regctl *rc)
 	if (rfs_ref_parse(argv[optind], repo, sizeof(repo), name,
 			  sizeof(name)) < 0)
 		return regctl_error("invalid reference '%s' (want REPO:TAG)",
-				    argv[optind]);
+				    REGCTL_NAME(argv[optind]));
 	ret = regctl_parse_remote(push_usage, argv[optind + 1], 0, &remote);
 	if (ret)
 		return ret;

@@ -59,7 +59,7 @@ int cmd_refresh(int argc, char **argv, struct regctl *rc)
 	if (rfs_ref_parse(argv[optind], repo, sizeof(repo), name,
 			  sizeof(name)) < 0)
 		return regctl_error("invalid reference '%s' (want REPO:TAG)",
-				    argv[optind]);
+				    REGCTL_NAME(argv[optind]));
 
 	ret = regctl_open_store(rc, 0, &store);
 	if (ret)

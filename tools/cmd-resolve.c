@@ -13,6 +13,7 @@
 #include "pull.h"
 #include "regctl.h"
 #include "resolve.h"
+#include "text.h"
 
 static const char resolve_usage[] =
     "usage: regctl resolve [--json] [--config FILE] [--upstream URL]\n"
@@ -97,7 +98,8 @@ int cmd_resolve(int argc, char **argv, struct regctl *rc)
 	repo[at - argv[optind]] = '\0';
 	name = at + 1;
 	if (!rfs_name_valid_repo(repo))
-		return regctl_error("invalid repository name '%s'", repo);
+		return regctl_error("invalid repository name '%s'",
+				    REGCTL_NAME(repo));
 
 	ret = regctl_open_store(rc, 0, &store);
 	if (ret)

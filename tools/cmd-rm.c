@@ -50,7 +50,7 @@ int cmd_rm(int argc, char **argv, struct regctl *rc)
 	if (rfs_ref_parse(argv[optind], repo, sizeof(repo), name,
 			  sizeof(name)) < 0)
 		return regctl_error("invalid reference '%s' (want REPO:TAG)",
-				    argv[optind]);
+				    REGCTL_NAME(argv[optind]));
 	if (!force)
 		return regctl_error(
 		    "not removing '%s:%s' without --force "

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "regctl-remote.h"
@@ -41,6 +42,13 @@ int regctl_parse_registry(const char *usage, const char *text, char *host,
 	return 0;
 }
 
+/* Is an environment variable set to yes ("1", "true", "yes", "on")? */
+static bool env_true(const char *v)
+{
+	return v && (!strcmp(v, "1") || !strcasecmp(v, "true") ||
+		     !strcasecmp(v, "yes") || !strcasecmp(v, "on"));
+}
+
 int regctl_remote_config(const char *host, bool plain_http,
 			 struct rfs_upstream_config *cfg)
 {
@@ -56,6 +64,9 @@ int regctl_remote_config(const char *host, bool plain_http,
 	}
 	snprintf(cfg->url, len, "%s://%s", plain_http ? "http" : "https", host);
 	cfg->plain_http = plain_http;
+	/* regfs.conf's plain_realm_credentials, for regctl (regctl(1)). */
+	cfg->plain_realm_credentials =
+	    env_true(getenv("REGCTL_PLAIN_REALM_CREDENTIALS"));
 	return 0;
 }
 

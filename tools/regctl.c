@@ -19,6 +19,7 @@
 
 #include "files.h"
 #include "regctl.h"
+#include "text.h"
 
 #ifndef REGFS_VERSION
 #define REGFS_VERSION "unknown"
@@ -106,15 +107,28 @@ static void print_help(FILE *f)
 	    f);
 }
 
+/* "regctl: <message>" on stderr, escaped as the daemon's log is
+ * (text.h): a message quotes names, values and an upstream's words. */
+static void error_line(const char *fmt, va_list ap)
+{
+	char raw[2048], msg[4 * sizeof(raw) + 32];
+	int n = vsnprintf(raw, sizeof(raw), fmt, ap);
+
+	if (n < 0)
+		n = 0;
+	rfs_text_escape(msg, sizeof(msg), raw,
+			(size_t)n < sizeof(raw) ? (size_t)n : sizeof(raw) - 1,
+			RFS_TEXT_ALL);
+	fprintf(stderr, "regctl: %s\n", msg);
+}
+
 int regctl_error(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("regctl: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	error_line(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	return REGCTL_EXIT_FAILURE;
 }
 
@@ -128,11 +142,9 @@ int regctl_usage_error(const char *usage, const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("regctl: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	error_line(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	return regctl_usage(usage, true);
 }
 
@@ -248,9 +260,33 @@ fail:
 
 int regctl_print_json(const json_t *json)
 {
-	if (json_dumpf(json, stdout, JSON_INDENT(2)) < 0 ||
-	    fputc('\n', stdout) == EOF)
+	char *text = json_dumps(json, JSON_INDENT(2));
+	int ret;
+
+	if (!text)
+		return regctl_error("out of memory");
+	ret = regctl_write_json(text, strlen(text));
+	free(text);
+	return ret;
+}
+
+const char *regctl_shown(char *buf, size_t size, const char *s)
+{
+	return rfs_text_escape(buf, size, s, strlen(s), RFS_TEXT_ALL);
+}
+
+int regctl_write_json(const char *text, size_t len)
+{
+	char *safe = rfs_text_json_safe(text, len);
+
+	if (!safe)
+		return regctl_error("out of memory");
+	if (fputs(safe, stdout) == EOF ||
+	    (len && text[len - 1] != '\n' && fputc('\n', stdout) == EOF)) {
+		free(safe);
 		return regctl_error("cannot write output: %s", strerror(errno));
+	}
+	free(safe);
 	return REGCTL_EXIT_OK;
 }
 

@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include "store.h"
+#include "text.h"
 
 enum {
 	REGCTL_EXIT_OK = 0,
@@ -114,7 +115,19 @@ void regctl_format_time(int64_t ns, enum regctl_time_style style,
 			char buf[REGCTL_TIME_STR_MAX]);
 
 /* Print a JSON value, indented, and a newline to stdout. Returns an exit
- * status. */
+ * status. What jansson leaves raw but a terminal acts on (DEL, C1 and
+ * bidirectional controls) goes out as \u escapes (text.h). */
 int regctl_print_json(const json_t *json);
+/* The same for JSON text already made (len bytes; a newline added when it
+ * has none). */
+int regctl_write_json(const char *text, size_t len);
+
+/* A name as a message shows it: escaped, and cut at 255 bytes with a
+ * marker (rfs_text_name), in a buffer of the enclosing expression. */
+#define REGCTL_NAME(name) rfs_text_name((char[RFS_TEXT_NAME_BUF]){ 0 }, (name))
+
+/* Untrusted text (a value, a reason, what an upstream said) for a line of
+ * output: escaped (text.h) into buf of size bytes. Returns buf. */
+const char *regctl_shown(char *buf, size_t size, const char *s);
 
 #endif

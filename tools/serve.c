@@ -26,6 +26,7 @@
 #include "serve-browse.h"
 #include "serve-metrics.h"
 #include "serve.h"
+#include "text.h"
 
 /* Names per page of a tag list or the catalog, at most (and by default). */
 #define PAGE_MAX 1000
@@ -1316,6 +1317,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	struct serve *s = cls;
 	struct request *r = *con_cls;
 	char addr[INET6_ADDRSTRLEN], when[32];
+	char user[RFS_TEXT_NAME_BUF], method[RFS_TEXT_NAME_BUF];
+	char path[RFS_TEXT_NAME_BUF], ref[RFS_TEXT_NAME_BUF];
 	double seconds;
 	struct tm tm;
 	time_t t;
@@ -1335,12 +1338,17 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		t = (time_t)(r->start_ns / 1000000000);
 		gmtime_r(&t, &tm);
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		/* The user, the method and the path are the client's words:
+		 * escaped and cut (text.h), one line a request whatever they
+		 * hold. */
 		pthread_mutex_lock(&s->log_lock);
 		fprintf(s->opts.access_log,
 			"%s %s %s %s %s%s%s %d %" PRIu64 " %.3f%s\n", when,
-			addr, r->user[0] ? r->user : "-", r->method,
-			r->repo[0] ? r->repo : r->path, r->ref[0] ? " " : "",
-			r->ref, r->status, r->sent, seconds,
+			addr, r->user[0] ? rfs_text_name(user, r->user) : "-",
+			rfs_text_name(method, r->method),
+			rfs_text_name(path, r->repo[0] ? r->repo : r->path),
+			r->ref[0] ? " " : "", rfs_text_name(ref, r->ref),
+			r->status, r->sent, seconds,
 			why == MHD_REQUEST_TERMINATED_COMPLETED_OK
 			    ? ""
 			    : " (cut off)");
@@ -1412,9 +1420,20 @@ static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
 
 static void log_mhd(void *cls, const char *fmt, va_list ap)
 {
+	char raw[1024], msg[RFS_TEXT_BUF(sizeof(raw))];
+	int n = vsnprintf(raw, sizeof(raw), fmt, ap);
+
 	(void)cls;
-	fputs("regctl serve: ", stderr);
-	vfprintf(stderr, fmt, ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(raw))
+		n = (int)sizeof(raw) - 1;
+	/* libmicrohttpd's lines end in a newline and may quote a client. */
+	if (n > 0 && raw[n - 1] == '\n')
+		n--;
+	fprintf(
+	    stderr, "regctl serve: %s\n",
+	    rfs_text_escape(msg, sizeof(msg), raw, (size_t)n, RFS_TEXT_ALL));
 }
 
 int serve_start(const struct serve_options *opts, struct serve **out,

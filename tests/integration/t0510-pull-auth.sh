@@ -28,12 +28,15 @@ creds_file() {
 	chmod 600 "$1"
 }
 
-# conf FILE URL CREDS-FILE: a regfs.conf with one upstream "up".
+# conf FILE URL CREDS-FILE: a regfs.conf with one upstream "up" (whose
+# token service, for --token, is plain http on another port: t1545 tests
+# plain_realm_credentials).
 conf() {
 	cat >"$1" <<EOF
 [upstream up]
 url = $2
 plain_http = true
+plain_realm_credentials = true
 credentials = $3
 timeout = 3s
 retries = 1

@@ -221,6 +221,9 @@ unset REGFS_CREDENTIALS
 registry_start tok --token bob:tok-pass
 T=$REGISTRY_TOK_HOST
 oci_push_file "$REGISTRY_TOK_URL" team/app v3 "$SRC/a" --token-auth bob:tok-pass >/dev/null
+# Its token service is plain http on another port: credentials go there
+# only when allowed (t1545 tests the refusal).
+export REGCTL_PLAIN_REALM_CREDENTIALS=1
 
 expect_status 1 rc tags --plain-http "$T/team/app"
 login_stdin nope-nope --plain-http -u bob "$T"
@@ -250,6 +253,7 @@ backoff = 100ms
 [upstream locked]
 url = http://$T
 plain_http = true
+plain_realm_credentials = true
 prefix = locked/
 timeout = 2s
 retries = 1

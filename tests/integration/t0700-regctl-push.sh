@@ -336,6 +336,8 @@ rm -f "$HOME/.docker/config.json"
 
 registry_start tok --token bob:tok-pass
 T=$REGISTRY_TOK_HOST
+# Its token service is plain http on another port (t1545).
+export REGCTL_PLAIN_REALM_CREDENTIALS=1
 expect_status 1 R push --plain-http app:v1 "$T/team/app:v1"
 login_stdin tok-pass --plain-http -u bob "$T"
 expect_eq "$RC" 0 "login to the token registry"

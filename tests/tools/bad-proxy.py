@@ -23,6 +23,10 @@ real registry cannot be made to produce:
                        '^GET /v2/.+/blobs/sha256:'); --delay-ms applies to
                        every request unless --match is given
   --count-file F       append one line "METHOD PATH" per request to F
+  --set-header 'NAME: VALUE'
+                       in the answers to matching requests, NAME says VALUE
+                       instead of what the registry said (repeatable; a
+                       Content-Type holding an escape sequence, say)
 
 Usage: bad-proxy.py [options] UPSTREAM-URL. It listens on 127.0.0.1 (--port,
 0 by default: a free port), prints the port on the first line of stdout once
@@ -168,9 +172,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
             length = str(len(data))
 
         self.send_response_only(resp.status, resp.reason)
+        forced = {}
+        if matched:
+            for h in args.set_header or []:
+                k, _, v = h.partition(":")
+                forced[k.strip().lower()] = (k.strip(), v.strip())
+        if forced:
+            notes.append("headers set: " + ", ".join(sorted(forced)))
         for k, v in resp.getheaders():
-            if k.lower() in HOP_BY_HOP or k.lower() == "content-length":
+            if k.lower() in HOP_BY_HOP or k.lower() == "content-length" or k.lower() in forced:
                 continue
+            self.send_header(k, v)
+        for k, v in forced.values():
             self.send_header(k, v)
         if length is not None:
             self.send_header("Content-Length", length)
@@ -258,6 +271,7 @@ def main():
     ap.add_argument("--cut-times", type=int, default=1, metavar="N")
     ap.add_argument("--fail-status", type=int, metavar="CODE")
     ap.add_argument("--fail-times", type=int, default=1, metavar="N")
+    ap.add_argument("--set-header", action="append", metavar="'NAME: VALUE'")
     ap.add_argument("--retry-after", type=int, metavar="SECONDS")
     ap.add_argument("--delay-ms", type=int, default=0, metavar="MS")
     ap.add_argument("--rate", type=int, default=0, metavar="BYTES")

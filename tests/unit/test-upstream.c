@@ -2478,6 +2478,8 @@ static struct rfs_upstream *new_upstream_user(const char *url, const char *user,
 	cfg.backoff_ms = 20;
 	cfg.backoff_max_ms = 100;
 	cfg.total_timeout_ms = 5000;
+	/* REG_TOKEN's token service is plain http on another port. */
+	cfg.plain_realm_credentials = true;
 	rc = rfs_upstream_new(&cfg, &up, &err);
 	if (rc)
 		fail_msg("rfs_upstream_new: %d %s", rc, err.msg);
