@@ -198,9 +198,15 @@ int rfs_incoming_unlink(struct rfs_incoming *inc, int64_t dir,
 
 /* Parse sha256sum output ("<hex>  <file>" lines, or a bare hex digest) and
  * find the digest for tag: a line naming the tag (by basename), else the
- * only line. Writes "sha256:<hex>". -EINVAL if there is none. */
+ * only line. Writes "sha256:<hex>". -EINVAL if there is none, or if lines
+ * naming the tag disagree. */
 int rfs_sidecar_parse(const char *text, size_t len, const char *tag,
 		      char digest[RFS_DIGEST_STR_MAX + 1]);
+/* The same, and on -EINVAL why (a static string for messages): also when
+ * two lines name the tag with different digests. */
+int rfs_sidecar_parse_why(const char *text, size_t len, const char *tag,
+			  char digest[RFS_DIGEST_STR_MAX + 1],
+			  const char **why);
 
 /* How the process pid left its descriptor of the file with inode ino:
  * killed by a signal, still holding another descriptor, or done. Reads
