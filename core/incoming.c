@@ -45,6 +45,8 @@ struct staged {
 	struct staged *wprev, *wnext;	 /* the window queue, while in it */
 	bool queued;			 /* in the window queue */
 	struct rfs_hnode by_id, by_name; /* by_name while linked */
+	uid_t owner;			 /* who created it */
+	bool counted;			 /* in its owner's staged files */
 	int64_t id;
 	int64_t dir;
 	char name[RFS_STAGED_NAME_MAX + 1];
@@ -89,6 +91,14 @@ struct rfs_incoming {
 	char park_dir[PATH_MAX];
 	int park_lock;
 	bool park_tried;
+	/* Staged files (linked, not sealed) per user, bounded by max_files
+	 * each. Users are few: a plain array. */
+	struct staged_count {
+		uid_t uid;
+		unsigned n;
+	} * counts;
+	size_t n_counts;
+	unsigned max_files;
 	bool seal_on_rename;
 };
 
@@ -119,6 +129,7 @@ int rfs_incoming_new(struct rfs_store *store,
 	rfs_htable_init(&inc->by_id);
 	rfs_htable_init(&inc->by_name);
 	inc->park_lock = -1;
+	inc->max_files = RFS_INCOMING_MAX_FILES_DEFAULT;
 	*out = inc;
 	return 0;
 }
@@ -157,6 +168,7 @@ void rfs_incoming_free(struct rfs_incoming **incp)
 	rfs_htable_release(&inc->by_id);
 	rfs_htable_release(&inc->by_name);
 	rfs_store_park_close(inc->park_dir, inc->park_lock);
+	free(inc->counts);
 	pthread_mutex_destroy(&inc->lock);
 	free(inc);
 	*incp = NULL;
@@ -259,6 +271,37 @@ static void enqueue_locked(struct rfs_incoming *inc, struct staged *e)
 	e->queued = true;
 }
 
+static struct staged_count *count_of(struct rfs_incoming *inc, uid_t uid,
+				     bool add)
+{
+	struct staged_count *grown;
+
+	for (size_t i = 0; i < inc->n_counts; i++)
+		if (inc->counts[i].uid == uid)
+			return &inc->counts[i];
+	if (!add)
+		return NULL;
+	grown = realloc(inc->counts, (inc->n_counts + 1) * sizeof(*grown));
+	if (!grown)
+		return NULL;
+	inc->counts = grown;
+	grown[inc->n_counts] = (struct staged_count){ uid, 0 };
+	return &grown[inc->n_counts++];
+}
+
+/* e is no longer a staged file of its owner: removed, or sealed. */
+static void uncount_locked(struct rfs_incoming *inc, struct staged *e)
+{
+	struct staged_count *c;
+
+	if (!e->counted)
+		return;
+	e->counted = false;
+	c = count_of(inc, e->owner, false);
+	if (c && c->n)
+		c->n--;
+}
+
 static void drop_refs_locked(struct rfs_incoming *inc, struct staged *e, int n)
 {
 	e->refs -= n;
@@ -287,6 +330,7 @@ static void unlink_locked(struct rfs_incoming *inc, struct staged *e)
 	e->linked = false;
 	rfs_htable_remove(&inc->by_name, &e->by_name);
 	dequeue_locked(inc, e);
+	uncount_locked(inc, e);
 	drop_ref_locked(inc, e);
 }
 
@@ -514,9 +558,43 @@ static int name_free_locked(struct rfs_incoming *inc, const struct rfs_dir *d,
 	return 0;
 }
 
+void rfs_incoming_set_max_files(struct rfs_incoming *inc, unsigned n)
+{
+	pthread_mutex_lock(&inc->lock);
+	inc->max_files = n ? n : RFS_INCOMING_MAX_FILES_DEFAULT;
+	pthread_mutex_unlock(&inc->lock);
+}
+
+/* May uid stage one more file? Counts it if so. Lock held. */
+static int count_locked(struct rfs_incoming *inc, struct staged *e, uid_t uid,
+			struct rfs_error *err)
+{
+	struct staged_count *c = count_of(inc, uid, true);
+
+	if (!c)
+		return rfs_error_set(err, -ENOMEM, "out of memory");
+	if (c->n >= inc->max_files)
+		return rfs_error_set(err, -EDQUOT,
+				     "user %u has %u files staged in incoming/ "
+				     "(incoming_max_files): not creating '%s'",
+				     (unsigned)uid, c->n, e->name);
+	c->n++;
+	e->owner = uid;
+	e->counted = true;
+	return 0;
+}
+
 int rfs_incoming_create(struct rfs_incoming *inc, int64_t dir, const char *name,
 			unsigned mode, struct rfs_staged_info *out,
 			struct rfs_error *err)
+{
+	return rfs_incoming_create_by(inc, dir, name, mode, (uid_t)-1, out,
+				      err);
+}
+
+int rfs_incoming_create_by(struct rfs_incoming *inc, int64_t dir,
+			   const char *name, unsigned mode, uid_t uid,
+			   struct rfs_staged_info *out, struct rfs_error *err)
 {
 	struct rfs_catalog *cat = rfs_store_catalog(inc->store);
 	enum rfs_staged_kind kind;
@@ -560,6 +638,8 @@ int rfs_incoming_create(struct rfs_incoming *inc, int64_t dir, const char *name,
 
 	lock_namespace(inc);
 	rc = name_free_locked(inc, &d, name, kind, err);
+	if (!rc)
+		rc = count_locked(inc, e, uid, err);
 	if (!rc) {
 		e->id = inc->next_id++;
 		add_locked(inc, e);
@@ -1065,6 +1145,7 @@ out:
 		e->publisher = publisher;
 		e->window_end = monotonic_ns() + inc->window_ns;
 		enqueue_locked(inc, e);
+		uncount_locked(inc, e);
 	} else {
 		unlink_locked(inc, e);
 	}
@@ -1077,6 +1158,7 @@ out:
 		if (sidecar->linked) {
 			sidecar->linked = false;
 			rfs_htable_remove(&inc->by_name, &sidecar->by_name);
+			uncount_locked(inc, sidecar);
 			refs++;
 		}
 		drop_refs_locked(inc, sidecar, refs);

@@ -128,6 +128,18 @@ bool rfs_incoming_dir_busy(struct rfs_incoming *inc, int64_t dir);
 int rfs_incoming_create(struct rfs_incoming *inc, int64_t dir, const char *name,
 			unsigned mode, struct rfs_staged_info *out,
 			struct rfs_error *err);
+/* The same, by the user uid, who may have at most the staging table's
+ * max_files staged files (created and neither sealed nor removed) at a
+ * time: -EDQUOT past that. rfs_incoming_create counts all its files under
+ * one unknown user. */
+int rfs_incoming_create_by(struct rfs_incoming *inc, int64_t dir,
+			   const char *name, unsigned mode, uid_t uid,
+			   struct rfs_staged_info *out, struct rfs_error *err);
+/* Staged files one user may have (regfs.conf incoming_max_files); 0: the
+ * default. Their count is what bounds staging/ and the memory of the
+ * table against a writer that abandons files. */
+#define RFS_INCOMING_MAX_FILES_DEFAULT 10000u
+void rfs_incoming_set_max_files(struct rfs_incoming *inc, unsigned n);
 /* Open one more handle. A second writer of a tag in progress gets EEXIST,
  * and so does any writer of a sealed tag in its window. */
 int rfs_incoming_open(struct rfs_incoming *inc, int64_t id, bool write,

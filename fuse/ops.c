@@ -138,6 +138,22 @@ static void log_error(const struct rfs_error *err, int rc)
 	regfs_log(REGFS_LOG_ERROR, "%s", rfs_error_message(err, rc));
 }
 
+/* A writer over its incoming_max_files may well loop on it: say so at most
+ * once every 10 seconds. */
+static void log_quota(const struct rfs_error *err, int rc)
+{
+	static _Atomic long long last;
+	struct timespec ts;
+	long long now;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (long long)ts.tv_sec;
+	if (last && now - last < 10)
+		return;
+	last = now;
+	log_error(err, rc);
+}
+
 /* What a setattr asks of a file in incoming/. Owners and atimes are
  * accepted and not kept: a tag has no owner, and its atime is its mtime. */
 static struct rfs_staged_setattr decode_setattr(const struct stat *attr,
@@ -412,10 +428,12 @@ static void regfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	rc = rfs_incoming_create(fs->incoming, d, name, mode & 07777, &info,
-				 &err);
+	rc = rfs_incoming_create_by(fs->incoming, d, name, mode & 07777,
+				    fuse_req_ctx(req)->uid, &info, &err);
 	if (rc) {
-		if (rc != -EEXIST && rc != -EINVAL)
+		if (rc == -EDQUOT)
+			log_quota(&err, rc);
+		else if (rc != -EEXIST && rc != -EINVAL)
 			log_error(&err, rc);
 		handle_free(fs, h);
 		fuse_reply_err(req, -rc);

@@ -171,6 +171,7 @@ static void test_index_scales(void **state)
 	double t0, first, last;
 	const int n = 20000, probe = 1000;
 
+	rfs_incoming_set_max_files(f->inc, n);
 	t0 = now_s();
 	for (int i = 0; i < n; i++) {
 		snprintf(name, sizeof(name), ".x%d", i);
@@ -269,6 +270,47 @@ static void test_sidecar_for_existing_tag(void **state)
 	assert_false(staged(f, "v3.sha256"));
 }
 
+static int create_as(struct fixture *f, const char *name, uid_t uid,
+		     struct rfs_error *err)
+{
+	struct rfs_staged_info info;
+	int rc = rfs_incoming_create_by(f->inc, f->app.id, name, 0644, uid,
+					&info, err);
+
+	if (rc == 0)
+		assert_int_equal(
+		    rfs_incoming_release(f->inc, info.id, true, NULL, NULL), 0);
+	return rc;
+}
+
+/* Each user may have incoming_max_files staged files: one more is EDQUOT,
+ * with a message; other users are not hindered; sealing or removing one
+ * makes room. */
+static void test_max_files_per_user(void **state)
+{
+	struct fixture *f = *state;
+	struct rfs_error err = { 0 };
+
+	rfs_incoming_set_max_files(f->inc, 3);
+	assert_int_equal(create_as(f, ".a", 1000, &err), 0);
+	assert_int_equal(create_as(f, ".b", 1000, &err), 0);
+	assert_int_equal(create_as(f, ".c", 1000, &err), 0);
+	assert_int_equal(create_as(f, ".d", 1000, &err), -EDQUOT);
+	assert_non_null(strstr(err.msg, "user 1000 has 3 files staged"));
+	assert_non_null(strstr(err.msg, "incoming_max_files"));
+	assert_false(staged(f, ".d"));
+	assert_int_equal(create_as(f, ".e", 1001, &err), 0);
+
+	assert_int_equal(rfs_incoming_unlink(f->inc, f->app.id, ".a"), 0);
+	assert_int_equal(create_as(f, ".d", 1000, &err), 0);
+	assert_int_equal(create_as(f, ".f", 1000, &err), -EDQUOT);
+	/* A seal by rename: the temporary is a tag now, not staged. */
+	assert_int_equal(rfs_incoming_rename(f->inc, f->app.id, ".b", f->app.id,
+					     "v1", 0, getpid(), NULL, &err),
+			 0);
+	assert_int_equal(create_as(f, ".f", 1000, &err), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -282,6 +324,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_sidecar_for_existing_tag,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_max_files_per_user, setup,
+						teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
