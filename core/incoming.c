@@ -397,15 +397,11 @@ int rfs_incoming_dir_lookup(struct rfs_incoming *inc, int64_t parent,
 			    const char *name, struct rfs_dir *out,
 			    struct rfs_error *err)
 {
-	struct rfs_catalog *cat = rfs_store_catalog(inc->store);
-	int rc = rfs_catalog_dir_lookup(cat, parent, name, out);
-
-	/* A top-level name can only be a repository, so it exists as soon as
-	 * it is looked up; deeper, it could as well be a tag about to be
-	 * created, so it must be made with mkdir. */
-	if (rc == -ENOENT && parent == 0 && rfs_name_valid_component(name))
-		rc = rfs_catalog_dir_ensure(cat, name, out, err);
-	return rc;
+	(void)inc;
+	(void)err;
+	/* A lookup never makes a folder: see pending.h for the top level. */
+	return rfs_catalog_dir_lookup(rfs_store_catalog(inc->store), parent,
+				      name, out);
 }
 
 int rfs_incoming_mkdir(struct rfs_incoming *inc, int64_t parent,
@@ -1250,6 +1246,12 @@ int rfs_incoming_rename(struct rfs_incoming *inc, int64_t dir, const char *name,
 	bool seal = false;
 	int rc;
 
+	/* A folder first, wherever it goes: the same EPERM at every level. */
+	if (rfs_catalog_dir_lookup(cat, dir, name, &d) == 0)
+		return rfs_error_set(err, -EPERM,
+				     "repository folder '%s' cannot be renamed "
+				     "(make the new one and move its files)",
+				     d.path);
 	if (newdir == 0)
 		return rfs_error_set(err, -EINVAL,
 				     "'%s' must be inside a repository folder",
@@ -1261,9 +1263,6 @@ int rfs_incoming_rename(struct rfs_incoming *inc, int64_t dir, const char *name,
 	if (rc)
 		return rfs_error_set(err, rc, "no such repository folder");
 
-	if (rfs_catalog_dir_lookup(cat, dir, name, NULL) == 0)
-		return rfs_error_set(err, -EPERM,
-				     "repository folders cannot be renamed");
 	lock_namespace(inc);
 	e = find_linked(inc, dir, name);
 	target = find_linked(inc, newdir, newname);

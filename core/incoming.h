@@ -98,8 +98,10 @@ void rfs_incoming_free(struct rfs_incoming **inc);
  * created there. */
 int rfs_incoming_classify(const char *name, enum rfs_staged_kind *kind);
 
-/* Incoming directories: an unknown top-level name is created on lookup (so
- * "cp f incoming/app/v1" needs no mkdir); deeper levels need mkdir. */
+/* Incoming directories: the folder name in parent, -ENOENT if there is
+ * none. A lookup never makes one (a top-level name looked up is a pending
+ * folder, made by what is first created in it: see pending.h); mkdir
+ * does. */
 int rfs_incoming_dir_lookup(struct rfs_incoming *inc, int64_t parent,
 			    const char *name, struct rfs_dir *out,
 			    struct rfs_error *err);
@@ -219,6 +221,11 @@ int rfs_sidecar_parse(const char *text, size_t len, const char *tag,
 int rfs_sidecar_parse_why(const char *text, size_t len, const char *tag,
 			  char digest[RFS_DIGEST_STR_MAX + 1],
 			  const char **why);
+
+/* Is the thread tid making a folder (in mkdir(2) or mkdirat(2))? Reads
+ * /proc/<tid>/syscall, which needs the right to trace tid: false when it
+ * cannot tell. */
+bool rfs_proc_in_mkdir(pid_t tid);
 
 /* How the process pid left its descriptor of the file with inode ino:
  * killed by a signal, still holding another descriptor, or done. Reads

@@ -235,6 +235,8 @@ int main(int argc, char *argv[])
 	    opts.publish && !strcmp(opts.publish, "rename");
 	if (rfs_incoming_new(fs.store, &inc_opts, &fs.incoming) != 0)
 		goto out_store;
+	if (rfs_pending_new(fs.store, inc_opts.first_id, &fs.pending) != 0)
+		goto out_incoming;
 	if (rfs_versions_new(rfs_store_catalog(fs.store), 0, &fs.versions))
 		goto out_incoming;
 	rc = rfs_config_from_options(&cfg, opts.config, opts.upstream,
@@ -349,6 +351,7 @@ out_incoming:
 	rfs_pull_free(&fs.pull);
 	rfs_config_release(&cfg);
 	rfs_versions_free(&fs.versions);
+	rfs_pending_free(&fs.pending);
 	rfs_incoming_free(&fs.incoming);
 out_store:
 	rfs_store_close(&fs.store);

@@ -20,6 +20,7 @@
 
 #include "catalog.h"
 #include "incoming.h"
+#include "pending.h"
 #include "store.h"
 #include "tmptree.h"
 
@@ -311,6 +312,53 @@ static void test_max_files_per_user(void **state)
 	assert_int_equal(create_as(f, ".f", 1000, &err), 0);
 }
 
+/* A top-level name looked up is a pending folder: no catalog row until
+ * something is made in it, kept while the kernel holds it. */
+static void test_pending_folders(void **state)
+{
+	struct fixture *f = *state;
+	struct rfs_catalog *cat = rfs_store_catalog(f->store);
+	struct rfs_error err = { 0 };
+	struct rfs_pending *p = NULL;
+	struct rfs_dir d;
+	int64_t a, a2, b;
+
+	assert_int_equal(rfs_pending_new(f->store, 100, &p), 0);
+	assert_int_equal(rfs_pending_lookup(p, "newrepo", &a), 0);
+	assert_int_equal(rfs_pending_lookup(p, "newrepo", &a2), 0);
+	assert_int_equal(a, a2);
+	assert_true(a >= 100);
+	assert_int_equal(rfs_pending_lookup(p, "other", &b), 0);
+	assert_true(b != a);
+	assert_int_equal(rfs_pending_lookup(p, "Bad", &b), -EINVAL);
+	assert_int_equal(rfs_pending_count(p), 2);
+
+	/* Looking makes nothing. */
+	assert_int_equal(rfs_pending_resolve(p, a, false, &d, &err), 1);
+	assert_int_equal(rfs_catalog_dir_by_path(cat, "newrepo", &d), -ENOENT);
+	/* The first thing made in it makes it. */
+	assert_int_equal(rfs_pending_resolve(p, a, true, &d, &err), 0);
+	assert_string_equal(d.path, "newrepo");
+	assert_int_equal(rfs_catalog_dir_by_path(cat, "newrepo", &d), 0);
+	/* Made by someone else (mkdir through another name's path). */
+	assert_int_equal(rfs_incoming_mkdir(f->inc, 0, "other", &d, &err), 0);
+	assert_int_equal(rfs_pending_resolve(p, b, false, &d, &err), 0);
+	assert_string_equal(d.path, "other");
+
+	/* Kept while looked up: two lookups of a, one of "other". */
+	rfs_pending_forget(p, a, 1);
+	assert_int_equal(rfs_pending_resolve(p, a, false, &d, &err), 0);
+	rfs_pending_forget(p, a, 1);
+	assert_int_equal(rfs_pending_resolve(p, a, false, &d, &err), -ENOENT);
+	assert_int_equal(rfs_pending_ref(p, b), 0);
+	rfs_pending_forget(p, b, 2);
+	assert_int_equal(rfs_pending_count(p), 0);
+	assert_int_equal(rfs_pending_ref(p, b), -ENOENT);
+	rfs_pending_free(&p);
+	assert_null(p);
+	rfs_pending_free(NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -325,6 +373,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sidecar_for_existing_tag,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_max_files_per_user, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_pending_folders, setup,
 						teardown),
 	};
 
