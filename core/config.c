@@ -10,7 +10,8 @@
  *   cache_max = 10G                  (global keys, before any section:
  *   seal_hook = /usr/local/bin/scan   cache_max, seal_hook,
  *                                     seal_hook_timeout,
- *                                     require_signature)
+ *                                     require_signature,
+ *                                     incoming_max_files)
  *   [upstream NAME]                  (NAME is [A-Za-z0-9_.-]+)
  *   key = value                      (value trimmed, may be "quoted")
  *
@@ -58,6 +59,7 @@ struct parser {
 	int64_t seal_hook_timeout_ms;
 	struct rfs_signature_rule *sig_rules;
 	size_t n_sig_rules;
+	unsigned incoming_max_files; /* 0: not given */
 };
 
 static int parse_error(struct parser *p, const char *fmt, ...)
@@ -748,6 +750,26 @@ static void signature_rules_free(struct rfs_signature_rule *rules, size_t n)
 	free(rules);
 }
 
+/* incoming_max_files = N: staged files a user may have in incoming/. */
+static int key_incoming_max_files(struct parser *p, const char *value)
+{
+	char *end;
+	unsigned long long n;
+
+	if (p->incoming_max_files)
+		return parse_error(p, "duplicate key 'incoming_max_files'");
+	errno = 0;
+	n = strtoull(value, &end, 10);
+	if (value[0] < '0' || value[0] > '9' || *end || errno || n == 0 ||
+	    n > RFS_INCOMING_MAX_FILES_LIMIT)
+		return parse_error(p,
+				   "'incoming_max_files' is not a number "
+				   "from 1 to %u: '%s'",
+				   RFS_INCOMING_MAX_FILES_LIMIT, value);
+	p->incoming_max_files = (unsigned)n;
+	return 0;
+}
+
 static int set_key(struct parser *p, const char *key, const char *value)
 {
 	if (strcmp(key, "require_signature") == 0)
@@ -776,6 +798,8 @@ static int set_key(struct parser *p, const char *key, const char *value)
 			return key_seal_hook(p, value);
 		if (strcmp(key, "seal_hook_timeout") == 0)
 			return key_seal_hook_timeout(p, value);
+		if (strcmp(key, "incoming_max_files") == 0)
+			return key_incoming_max_files(p, value);
 		for (size_t i = 0; i < N_UPSTREAM_KEYS; i++) {
 			if (strcmp(key, upstream_keys[i].name) == 0)
 				return parse_error(p,
@@ -794,7 +818,8 @@ static int set_key(struct parser *p, const char *key, const char *value)
 		return upstream_keys[i].set(p, &p->ups[p->n_ups - 1], value);
 	}
 	if (strcmp(key, "cache_max") == 0 || strcmp(key, "seal_hook") == 0 ||
-	    strcmp(key, "seal_hook_timeout") == 0)
+	    strcmp(key, "seal_hook_timeout") == 0 ||
+	    strcmp(key, "incoming_max_files") == 0)
 		return parse_error(p,
 				   "'%s' is global: put it before the first "
 				   "section",
@@ -956,6 +981,8 @@ int rfs_config_load(struct rfs_config *cfg, const char *path,
 		p.sig_rules = NULL;
 		p.n_sig_rules = 0;
 	}
+	if (p.incoming_max_files)
+		cfg->incoming_max_files = p.incoming_max_files;
 out:
 	signature_rules_free(p.sig_rules, p.n_sig_rules);
 	free(p.seal_hook);

@@ -31,12 +31,17 @@ struct rfs_config {
 	 * section; a key may be named more than once. */
 	struct rfs_signature_rule *require_signature;
 	size_t n_require_signature;
+	/* incoming_max_files: staged files one user may have in incoming/
+	 * at a time (see rfs_incoming_set_max_files); 0: the default. */
+	unsigned incoming_max_files;
 };
 
 struct rfs_signature_rule {
 	char *upstream; /* the section's name, or NULL for a global key */
 	char *key_file;
 };
+
+#define RFS_INCOMING_MAX_FILES_LIMIT 100000000u
 
 /* Read path into cfg (which may already hold upstreams). A missing file is
  * -ENOENT; a bad line is -EINVAL with "FILE:LINE: what is wrong". */

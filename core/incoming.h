@@ -98,8 +98,10 @@ void rfs_incoming_free(struct rfs_incoming **inc);
  * created there. */
 int rfs_incoming_classify(const char *name, enum rfs_staged_kind *kind);
 
-/* Incoming directories: an unknown top-level name is created on lookup (so
- * "cp f incoming/app/v1" needs no mkdir); deeper levels need mkdir. */
+/* Incoming directories: the folder name in parent, -ENOENT if there is
+ * none. A lookup never makes one (a top-level name looked up is a pending
+ * folder, made by what is first created in it: see pending.h); mkdir
+ * does. */
 int rfs_incoming_dir_lookup(struct rfs_incoming *inc, int64_t parent,
 			    const char *name, struct rfs_dir *out,
 			    struct rfs_error *err);
@@ -128,6 +130,18 @@ bool rfs_incoming_dir_busy(struct rfs_incoming *inc, int64_t dir);
 int rfs_incoming_create(struct rfs_incoming *inc, int64_t dir, const char *name,
 			unsigned mode, struct rfs_staged_info *out,
 			struct rfs_error *err);
+/* The same, by the user uid, who may have at most the staging table's
+ * max_files staged files (created and neither sealed nor removed) at a
+ * time: -EDQUOT past that. rfs_incoming_create counts all its files under
+ * one unknown user. */
+int rfs_incoming_create_by(struct rfs_incoming *inc, int64_t dir,
+			   const char *name, unsigned mode, uid_t uid,
+			   struct rfs_staged_info *out, struct rfs_error *err);
+/* Staged files one user may have (regfs.conf incoming_max_files); 0: the
+ * default. Their count is what bounds staging/ and the memory of the
+ * table against a writer that abandons files. */
+#define RFS_INCOMING_MAX_FILES_DEFAULT 10000u
+void rfs_incoming_set_max_files(struct rfs_incoming *inc, unsigned n);
 /* Open one more handle. A second writer of a tag in progress gets EEXIST,
  * and so does any writer of a sealed tag in its window. */
 int rfs_incoming_open(struct rfs_incoming *inc, int64_t id, bool write,
@@ -199,9 +213,20 @@ int rfs_incoming_unlink(struct rfs_incoming *inc, int64_t dir,
 
 /* Parse sha256sum output ("<hex>  <file>" lines, or a bare hex digest) and
  * find the digest for tag: a line naming the tag (by basename), else the
- * only line. Writes "sha256:<hex>". -EINVAL if there is none. */
+ * only line. Writes "sha256:<hex>". -EINVAL if there is none, or if lines
+ * naming the tag disagree. */
 int rfs_sidecar_parse(const char *text, size_t len, const char *tag,
 		      char digest[RFS_DIGEST_STR_MAX + 1]);
+/* The same, and on -EINVAL why (a static string for messages): also when
+ * two lines name the tag with different digests. */
+int rfs_sidecar_parse_why(const char *text, size_t len, const char *tag,
+			  char digest[RFS_DIGEST_STR_MAX + 1],
+			  const char **why);
+
+/* Is the thread tid making a folder (in mkdir(2) or mkdirat(2))? Reads
+ * /proc/<tid>/syscall, which needs the right to trace tid: false when it
+ * cannot tell. */
+bool rfs_proc_in_mkdir(pid_t tid);
 
 /* How the process pid left its descriptor of the file with inode ino:
  * killed by a signal, still holding another descriptor, or done. Reads

@@ -14,6 +14,9 @@
  *                         where mount is the mount's number in the store
  *                         (rfs_catalog_export_ids), so no id repeats after
  *                         a restart (until 2^24 mounts of one store)
+ *   INCOMING_PENDING << 56 | id
+ *                         a top-level name of incoming/ looked up but not
+ *                         created (pending.h): ids as staged ones
  *
  * Catalog ids are never reused (AUTOINCREMENT), so an inode number always
  * names the same object, and any of them can be resolved to its node
@@ -38,6 +41,7 @@ enum rfs_node_kind {
 	RFS_NODE_RANGE,	   /* a version range in a repository folder: a
 			      symbolic link to the tag it resolved to (the
 			      tag's id) */
+	RFS_NODE_INCOMING_PENDING, /* a folder of incoming/ not made yet */
 };
 
 #define RFS_INO_ROOT	   1
@@ -66,7 +70,7 @@ static inline enum rfs_node_kind rfs_ino_kind(uint64_t ino)
 	case RFS_INO_INCOMING: return RFS_NODE_INCOMING_TOP;
 	}
 	uint64_t kind = ino >> RFS_INO_KIND_SHIFT;
-	if (kind < RFS_NODE_REGISTRY_DIR || kind > RFS_NODE_RANGE)
+	if (kind < RFS_NODE_REGISTRY_DIR || kind > RFS_NODE_INCOMING_PENDING)
 		return RFS_NODE_NONE;
 	return (enum rfs_node_kind)kind;
 }

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "incoming.h"
@@ -132,4 +133,41 @@ pid_t rfs_proc_tgid(pid_t pid)
 	buf[n] = '\0';
 	line = strstr(buf, "\nTgid:");
 	return line ? (pid_t)strtol(line + 6, NULL, 10) : pid;
+}
+
+/* The system call a thread is blocked in: the first field of
+ * /proc/<tid>/syscall, a number ("running" or an error when the thread
+ * runs, or when we may not look: then -1). */
+static long current_syscall(pid_t tid)
+{
+	char path[64], buf[64];
+	ssize_t n;
+	char *end;
+	long nr;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/syscall", (int)tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	nr = strtol(buf, &end, 10);
+	return end == buf || (*end != ' ' && *end != '\n') ? -1 : nr;
+}
+
+bool rfs_proc_in_mkdir(pid_t tid)
+{
+	long nr = tid > 0 ? current_syscall(tid) : -1;
+
+	if (nr < 0)
+		return false;
+#ifdef SYS_mkdir
+	if (nr == SYS_mkdir)
+		return true;
+#endif
+	return nr == SYS_mkdirat;
 }

@@ -8,10 +8,16 @@
  * use. Either way the blob appears by link(), which fails with EEXIST when
  * the content is already stored: content is stored once per digest without
  * a window where a reader could see a partial blob.
+ *
+ * A seal nobody is writing can be parked (rfs_seal_park): its file is named
+ * in a folder its owner holds locked and its descriptor is closed, to be
+ * opened again by the first operation that needs it. Staged files in
+ * incoming/ that nobody holds open cost the daemon no descriptor that way.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +37,7 @@ struct rfs_seal {
 	struct rfs_store *store;
 	int fd;
 	char path[PATH_MAX]; /* named staging file, or "" for O_TMPFILE */
+	bool parked;	     /* path is in a park folder (fd may be -1) */
 	struct rfs_hasher *hasher;
 	uint64_t hashed; /* bytes [0, hashed) went through the hasher */
 	uint64_t size;
@@ -113,6 +120,49 @@ fail:
 			     strerror(errno));
 }
 
+/* The descriptor of the staging file, opened again if the seal was parked. */
+static int seal_fd(struct rfs_seal *seal)
+{
+	if (seal->fd >= 0)
+		return seal->fd;
+	if (!seal->parked) {
+		errno = EBADF;
+		return -EBADF;
+	}
+	seal->fd = open(seal->path, O_RDWR | O_CLOEXEC);
+	return seal->fd >= 0 ? seal->fd : -errno;
+}
+
+int rfs_seal_park(struct rfs_seal *seal, const char *dir)
+{
+	static atomic_ullong parked;
+	char path[PATH_MAX], fdpath[64];
+	int n;
+
+	if (!seal || seal->fd < 0)
+		return 0;
+	if (seal->pipe || seal->done)
+		return -EBUSY;
+	if (!seal->parked) {
+		n = snprintf(path, sizeof(path), "%s/parked-%d-%llu", dir,
+			     (int)getpid(), (unsigned long long)++parked);
+		if (n < 0 || (size_t)n >= sizeof(path))
+			return -ENAMETOOLONG;
+		snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", seal->fd);
+		/* A named staging file moves (out of reach of sweeps, which
+		 * only its lock kept off); an O_TMPFILE gets its first name. */
+		if (seal->path[0] ? rename(seal->path, path)
+				  : linkat(AT_FDCWD, fdpath, AT_FDCWD, path,
+					   AT_SYMLINK_FOLLOW))
+			return -errno;
+		snprintf(seal->path, sizeof(seal->path), "%s", path);
+		seal->parked = true;
+	}
+	close(seal->fd);
+	seal->fd = -1;
+	return 0;
+}
+
 int rfs_seal_begin_with(struct rfs_store *store, unsigned flags,
 			struct rfs_seal **out, struct rfs_error *err)
 {
@@ -175,6 +225,10 @@ ssize_t rfs_seal_write(struct rfs_seal *seal, const void *buf, size_t len,
 		rc = offset == seal->size
 			 ? rfs_hashpipe_append(seal->pipe, buf, len)
 			 : -EINVAL;
+	else if ((rc = seal_fd(seal)) < 0)
+		/* Nothing was written: the content is still what it was. */
+		return rfs_error_set(err, rc, "cannot open staging file: %s",
+				     strerror(-rc));
 	else
 		rc = rfs_pwrite_all(seal->fd, buf, len, offset);
 	if (rc) {
@@ -212,6 +266,10 @@ int rfs_seal_truncate(struct rfs_seal *seal, uint64_t size,
 		return rfs_error_set(err, -EBADF, "the file is already sealed");
 	if (seal->pipe)
 		return rfs_error_set(err, -EINVAL, "a stream only appends");
+	if (seal_fd(seal) < 0)
+		return rfs_error_set(err, -errno,
+				     "cannot open staging file: %s",
+				     strerror(errno));
 	if (ftruncate(seal->fd, (off_t)size) < 0) {
 		seal->failed = -errno;
 		return rfs_error_set(err, -errno, "cannot truncate: %s",
@@ -240,6 +298,9 @@ ssize_t rfs_seal_read(struct rfs_seal *seal, void *buf, size_t len,
 
 	if (seal->pipe)
 		return -EINVAL; /* not all written yet */
+	n = seal_fd(seal);
+	if (n < 0)
+		return n;
 	do
 		n = pread(seal->fd, buf, len, (off_t)offset);
 	while (n < 0 && errno == EINTR);
@@ -295,6 +356,9 @@ static int final_digest(struct rfs_seal *seal, char *digest)
 		seal->hashed = 0;
 	}
 	if (seal->hashed < seal->size) {
+		rc = seal_fd(seal);
+		if (rc < 0)
+			return rc;
 		rc = rfs_hasher_update_fd(seal->hasher, seal->fd, seal->hashed);
 		if (rc)
 			return rc;
@@ -308,7 +372,7 @@ static int link_blob(struct rfs_seal *seal, const char *blob)
 {
 	char fdpath[64];
 
-	if (fchmod(seal->fd, 0444) < 0)
+	if (seal_fd(seal) < 0 || fchmod(seal->fd, 0444) < 0)
 		return -errno;
 	if (seal->path[0]) {
 		if (link(seal->path, blob) < 0)
@@ -367,7 +431,10 @@ int rfs_seal_scan(struct rfs_seal *seal, const char *what,
 	if (rc)
 		return rc;
 	hook = rfs_store_seal_hook(seal->store, &timeout_ms);
-	if (hook && !(opts && opts->manifest)) {
+	if (hook && !(opts && opts->manifest) && (rc = seal_fd(seal)) < 0) {
+		rc = rfs_error_set(err, rc, "cannot open %s again: %s", what,
+				   strerror(-rc));
+	} else if (hook && !(opts && opts->manifest)) {
 		const char *repo = opts && opts->repo ? opts->repo : "";
 		const char *tag = opts && opts->tag ? opts->tag : "";
 
@@ -408,7 +475,7 @@ int rfs_seal_store(struct rfs_seal *seal, const char *what,
 	if (rc)
 		return rc;
 	memcpy(digest, seal->digest, sizeof(seal->digest));
-	if (fsync(seal->fd) < 0)
+	if (seal_fd(seal) < 0 || fsync(seal->fd) < 0)
 		return rfs_error_set(err, -errno, "cannot fsync %s: %s", what,
 				     strerror(errno));
 	rc = rfs_store_blob_path(seal->store, digest, blob, sizeof(blob));

@@ -118,6 +118,14 @@ int rfs_seal_commit(struct rfs_seal *seal, const char *repo, const char *tag,
 		    const struct rfs_seal_options *opts, struct rfs_tag *out,
 		    struct rfs_error *err);
 
+/* Let go of the seal's descriptor until it is needed again: the staging
+ * file is given a name in dir, a folder the caller keeps from sweeps (by
+ * holding it locked with flock(), which rfs_store_open() respects) and
+ * whose files it removes. Any later operation opens the file again (and
+ * fails with what open(2) fails with). -EBUSY for a stream or a seal that
+ * takes no more writes; the seal is unchanged on any error. */
+int rfs_seal_park(struct rfs_seal *seal, const char *dir);
+
 /* Free; a seal not committed is aborted and its staging file removed. */
 void rfs_seal_free(struct rfs_seal **seal);
 

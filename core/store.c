@@ -70,8 +70,30 @@ static bool has_entries(const char *path)
 	return found;
 }
 
-/* Remove staging files that no live writer holds locked: what a killed
- * daemon or regctl left behind. */
+/* Empty and remove the folder name in dir (a park folder; see
+ * rfs_store_park_open). */
+static void remove_park(int dir, const char *name)
+{
+	int fd =
+	    openat(dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") != 0 &&
+		    strcmp(de->d_name, "..") != 0)
+			unlinkat(dirfd(d), de->d_name, 0);
+	closedir(d);
+	unlinkat(dir, name, AT_REMOVEDIR);
+}
+
+/* Remove staging files and park folders that no live writer holds locked:
+ * what a killed daemon or regctl left behind. */
 static void sweep_staging(const char *staging)
 {
 	DIR *d = opendir(staging);
@@ -88,8 +110,14 @@ static void sweep_staging(const char *staging)
 			    O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0)
 			continue;
-		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
-			unlinkat(dirfd(d), de->d_name, 0);
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+			struct stat st;
+
+			if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode))
+				remove_park(dirfd(d), de->d_name);
+			else
+				unlinkat(dirfd(d), de->d_name, 0);
+		}
 		close(fd);
 	}
 	closedir(d);
@@ -248,6 +276,55 @@ struct rfs_catalog *rfs_store_catalog(struct rfs_store *store)
 const char *rfs_store_blobs_dir(const struct rfs_store *store)
 {
 	return store->blobs_dir;
+}
+
+int rfs_store_park_open(struct rfs_store *store, char *dir, size_t size,
+			int *lock)
+{
+	for (;;) {
+		struct stat st;
+		int n =
+		    snprintf(dir, size, "%s/park-XXXXXX", store->staging_dir);
+
+		if (n < 0 || (size_t)n >= size)
+			return -ENAMETOOLONG;
+		if (!mkdtemp(dir))
+			return -errno;
+		*lock = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (*lock < 0)
+			return -errno;
+		if (flock(*lock, LOCK_EX) < 0) {
+			n = -errno;
+			close(*lock);
+			rmdir(dir);
+			return n;
+		}
+		/* Another process's sweep may have taken the empty folder
+		 * between its creation and our lock: then make another. */
+		if (fstat(*lock, &st) == 0 && st.st_nlink > 0)
+			return 0;
+		close(*lock);
+	}
+}
+
+void rfs_store_park_close(const char *dir, int lock)
+{
+	char parent[PATH_MAX];
+	const char *slash = strrchr(dir, '/');
+	int fd;
+
+	if (lock < 0)
+		return;
+	if (slash && (size_t)(slash - dir) < sizeof(parent)) {
+		memcpy(parent, dir, (size_t)(slash - dir));
+		parent[slash - dir] = '\0';
+		fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd >= 0) {
+			remove_park(fd, slash + 1);
+			close(fd);
+		}
+	}
+	close(lock);
 }
 
 const char *rfs_store_staging_dir(const struct rfs_store *store)

@@ -74,6 +74,14 @@ const char *rfs_store_blobs_dir(const struct rfs_store *store);
 int rfs_store_lock(const struct rfs_store *store, bool exclusive);
 void rfs_store_unlock(int fd);
 const char *rfs_store_staging_dir(const struct rfs_store *store);
+/* A park folder in staging/ for files that must outlive their descriptors
+ * (rfs_seal_park): created with a unique name written to dir, and held
+ * locked through *lock, so that no other process's rfs_store_open() sweeps
+ * it while it is in use; a killed owner's is swept like any leftover.
+ * rfs_store_park_close removes it with what is left in it. */
+int rfs_store_park_open(struct rfs_store *store, char *dir, size_t size,
+			int *lock);
+void rfs_store_park_close(const char *dir, int lock);
 
 /* Policy: the seal hook (regfs.conf seal_hook, see seal-hook.h) every seal
  * of this store runs before storing content, killed after timeout_ms (0:

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "audit.h"
@@ -128,6 +129,22 @@ static char *absolute_path(const char *path)
 	return out;
 }
 
+/* Every open blob a reader holds and every staged file being written costs
+ * a descriptor: take all the system allows this process, so that busy
+ * readers do not turn into EIO and EMFILE at the soft limit (often 1024). */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		regfs_log(REGFS_LOG_ERROR,
+			  "cannot raise the descriptor limit to %llu: %s",
+			  (unsigned long long)rl.rlim_max, strerror(errno));
+}
+
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -186,6 +203,7 @@ int main(int argc, char *argv[])
 		goto out_cmd;
 	}
 	regfs_log_open(opts.log, cmd.foreground, cmd.debug);
+	raise_nofile();
 	rfs_audit_setup("regfs", log_error_line);
 	/* Reaching such a store would go through the mount it serves: the
 	 * daemon would wait on itself. */
@@ -217,6 +235,8 @@ int main(int argc, char *argv[])
 	    opts.publish && !strcmp(opts.publish, "rename");
 	if (rfs_incoming_new(fs.store, &inc_opts, &fs.incoming) != 0)
 		goto out_store;
+	if (rfs_pending_new(fs.store, inc_opts.first_id, &fs.pending) != 0)
+		goto out_incoming;
 	if (rfs_versions_new(rfs_store_catalog(fs.store), 0, &fs.versions))
 		goto out_incoming;
 	rc = rfs_config_from_options(&cfg, opts.config, opts.upstream,
@@ -245,6 +265,7 @@ int main(int argc, char *argv[])
 			regfs_log(REGFS_LOG_ERROR, "%s",
 				  rfs_error_message(&kept, r));
 	}
+	rfs_incoming_set_max_files(fs.incoming, cfg.incoming_max_files);
 	/* A smaller cache_max than last time applies from the start. */
 	if (!rc && cfg.cache_max)
 		rfs_pull_evict(fs.pull, cfg.cache_max, NULL);
@@ -330,6 +351,7 @@ out_incoming:
 	rfs_pull_free(&fs.pull);
 	rfs_config_release(&cfg);
 	rfs_versions_free(&fs.versions);
+	rfs_pending_free(&fs.pending);
 	rfs_incoming_free(&fs.incoming);
 out_store:
 	rfs_store_close(&fs.store);

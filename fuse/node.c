@@ -215,6 +215,15 @@ int regfs_stat_ino(struct regfs *fs, uint64_t ino, struct stat *st,
 		fill_staged(fs, st, &info);
 		*timeout = 0;
 		return 0;
+	case RFS_NODE_INCOMING_PENDING:
+		rc = rfs_pending_resolve(fs->pending, rfs_ino_id(ino), false,
+					 &dir, NULL);
+		if (rc < 0)
+			return rc;
+		fill_dir(fs, st, ino, 0755,
+			 rc == 0 ? dir.changed_ns : started_ns(fs));
+		*timeout = 0;
+		return 0;
 	case RFS_NODE_NONE: break;
 	}
 	return -ENOENT;
@@ -238,6 +247,7 @@ int regfs_dir_of(uint64_t ino, bool *incoming, int64_t *dir)
 		*dir = rfs_ino_id(ino);
 		return 0;
 	case RFS_NODE_ROOT: return -EPERM;
+	case RFS_NODE_INCOMING_PENDING: /* see regfs_dir_of_fs() */
 	case RFS_NODE_TAG: /* a multi-layer tag: see lookup_layers() */
 	case RFS_NODE_LAYER:
 	case RFS_NODE_MANIFEST:
@@ -246,6 +256,45 @@ int regfs_dir_of(uint64_t ino, bool *incoming, int64_t *dir)
 	case RFS_NODE_NONE: break;
 	}
 	return -ENOENT;
+}
+
+int regfs_dir_of_fs(struct regfs *fs, uint64_t ino, bool make, bool *incoming,
+		    int64_t *dir)
+{
+	struct rfs_dir d;
+	int rc;
+
+	if (rfs_ino_kind(ino) != RFS_NODE_INCOMING_PENDING)
+		return regfs_dir_of(ino, incoming, dir);
+	rc = rfs_pending_resolve(fs->pending, rfs_ino_id(ino), make, &d, NULL);
+	if (rc == 0) {
+		*incoming = true;
+		*dir = d.id;
+	}
+	return rc;
+}
+
+int regfs_lookup_pending(struct regfs *fs, const char *name, pid_t caller,
+			 struct fuse_entry_param *e)
+{
+	int64_t id;
+	int rc;
+
+	/* mkdir(2) of the name must see that it does not exist, or the
+	 * kernel answers EEXIST without asking us to make it. Any other
+	 * caller may be about to create something in it. */
+	if (rfs_proc_in_mkdir(caller))
+		return -ENOENT;
+	rc = rfs_pending_lookup(fs->pending, name, &id);
+	if (rc)
+		return rc == -EINVAL ? -ENOENT : rc;
+	memset(e, 0, sizeof(*e));
+	e->ino = rfs_ino_make(RFS_NODE_INCOMING_PENDING, id);
+	e->generation = fs->generation;
+	fill_dir(fs, &e->attr, e->ino, 0755, started_ns(fs));
+	/* timeouts 0: asked again at each use, so the kernel turns to the
+	 * real folder as soon as there is one */
+	return 0;
 }
 
 void regfs_entry_for_dir(struct regfs *fs, struct fuse_entry_param *e,
@@ -514,6 +563,8 @@ static int lookup_parent(struct regfs *fs, uint64_t ino,
 	case RFS_NODE_ROOT:
 	case RFS_NODE_REGISTRY_TOP:
 	case RFS_NODE_INCOMING_TOP: return lookup_self(fs, RFS_INO_ROOT, e);
+	case RFS_NODE_INCOMING_PENDING:
+		return lookup_self(fs, RFS_INO_INCOMING, e);
 	case RFS_NODE_REGISTRY_DIR:
 	case RFS_NODE_INCOMING_DIR:
 		rc = rfs_catalog_dir_by_id(cat, rfs_ino_id(ino), &dir);
@@ -568,9 +619,9 @@ int regfs_lookup_in(struct regfs *fs, uint64_t parent, const char *name,
 			return -ENOENT;
 		return 0;
 	}
-	rc = regfs_dir_of(parent, &incoming, &d);
+	rc = regfs_dir_of_fs(fs, parent, false, &incoming, &d);
 	if (rc)
-		return rc == -EPERM ? -ENOENT : rc;
+		return rc == -EPERM || rc == 1 ? -ENOENT : rc;
 	if (incoming) {
 		if (d != 0 &&
 		    rfs_incoming_lookup(fs->incoming, d, name, &info) == 0) {

@@ -84,23 +84,45 @@ static struct handle *handle_of(const struct fuse_file_info *fi)
 
 static void regfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+	struct regfs *fs = regfs_data(req);
 	struct fuse_entry_param e;
-	int rc = regfs_lookup_in(regfs_data(req), parent, name, &e);
+	int rc = regfs_lookup_in(fs, parent, name, &e);
 
-	if (rc)
+	/* A pending folder is kept while the kernel holds its inode: count
+	 * this lookup of it (regfs_lookup_pending counts its own). */
+	if (rc == 0 && rfs_ino_kind(e.ino) == RFS_NODE_INCOMING_PENDING &&
+	    rfs_pending_ref(fs->pending, rfs_ino_id(e.ino)) != 0)
+		rc = -ENOENT;
+	if (rc == -ENOENT && parent == RFS_INO_INCOMING)
+		rc = regfs_lookup_pending(fs, name, fuse_req_ctx(req)->pid, &e);
+	if (rc) {
 		fuse_reply_err(req, -rc);
-	else
-		fuse_reply_entry(req, &e);
+		return;
+	}
+	if (fuse_reply_entry(req, &e) != 0 &&
+	    rfs_ino_kind(e.ino) == RFS_NODE_INCOMING_PENDING)
+		rfs_pending_forget(fs->pending, rfs_ino_id(e.ino), 1);
+}
+
+/* Inodes carry their meaning: only pending folders are kept for the
+ * kernel's lookups (see pending.h). */
+static void forget_one(struct regfs *fs, uint64_t ino, uint64_t nlookup)
+{
+	if (rfs_ino_kind(ino) == RFS_NODE_INCOMING_PENDING)
+		rfs_pending_forget(fs->pending, rfs_ino_id(ino), nlookup);
 }
 
 static void regfs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
+	forget_one(regfs_data(req), ino, nlookup);
 	fuse_reply_none(req);
 }
 
 static void regfs_forget_multi(fuse_req_t req, size_t count,
 			       struct fuse_forget_data *forgets)
 {
+	for (size_t i = 0; i < count; i++)
+		forget_one(regfs_data(req), forgets[i].ino, forgets[i].nlookup);
 	fuse_reply_none(req);
 }
 
@@ -136,6 +158,22 @@ static void regfs_readlink(fuse_req_t req, fuse_ino_t ino)
 static void log_error(const struct rfs_error *err, int rc)
 {
 	regfs_log(REGFS_LOG_ERROR, "%s", rfs_error_message(err, rc));
+}
+
+/* A writer over its incoming_max_files may well loop on it: say so at most
+ * once every 10 seconds. */
+static void log_quota(const struct rfs_error *err, int rc)
+{
+	static _Atomic long long last;
+	struct timespec ts;
+	long long now;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (long long)ts.tv_sec;
+	if (last && now - last < 10)
+		return;
+	last = now;
+	log_error(err, rc);
 }
 
 /* What a setattr asks of a file in incoming/. Owners and atimes are
@@ -224,7 +262,12 @@ static void regfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct rfs_dir dir;
 	bool incoming;
 	int64_t d;
-	int rc = regfs_dir_of(parent, &incoming, &d);
+	/* In a pending folder, the first folder made makes it too (a valid
+	 * one: a refused name must not make it). */
+	int rc = rfs_ino_kind(parent) == RFS_NODE_INCOMING_PENDING &&
+			 !rfs_name_valid_component(name)
+		     ? -EINVAL
+		     : regfs_dir_of_fs(fs, parent, true, &incoming, &d);
 
 	if (rc == 0 && !incoming)
 		rc = -EROFS;
@@ -240,24 +283,27 @@ static void regfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	fuse_reply_entry(req, &e);
 }
 
-/* The folder of an incoming/ change, or -EROFS for registry/ and the root. */
-static int incoming_dir_of(uint64_t ino, int64_t *dir)
+/* The folder of an incoming/ change, or -EROFS for registry/ and the root.
+ * A pending folder is made by a change that puts something in it (make),
+ * and holds nothing to remove or rename (-ENOENT) before. */
+static int incoming_dir_of(struct regfs *fs, uint64_t ino, bool make,
+			   int64_t *dir)
 {
 	bool incoming;
-	int rc = regfs_dir_of(ino, &incoming, dir);
+	int rc = regfs_dir_of_fs(fs, ino, make, &incoming, dir);
 
 	/* The root, registry/ and everything in it (the folder of a
 	 * multi-layer tag too) are read-only. */
 	if (rc == -EPERM || (rc == 0 && !incoming) ||
 	    rfs_ino_kind(ino) == RFS_NODE_TAG)
 		return -EROFS;
-	return rc;
+	return rc == 1 ? -ENOENT : rc;
 }
 
 static void regfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	int64_t d;
-	int rc = incoming_dir_of(parent, &d);
+	int rc = incoming_dir_of(regfs_data(req), parent, false, &d);
 
 	if (rc == 0)
 		rc = rfs_incoming_unlink(regfs_data(req)->incoming, d, name);
@@ -267,7 +313,7 @@ static void regfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 static void regfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	int64_t d;
-	int rc = incoming_dir_of(parent, &d);
+	int rc = incoming_dir_of(regfs_data(req), parent, false, &d);
 
 	if (rc == 0)
 		rc = rfs_incoming_rmdir(regfs_data(req)->incoming, d, name,
@@ -306,10 +352,24 @@ static void regfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct rfs_error err = { 0 };
 	struct rfs_tag tag = { 0 };
 	int64_t d, newd;
-	int rc = incoming_dir_of(parent, &d);
+	struct regfs *fs = regfs_data(req);
+	struct rfs_staged_info info;
+	int rc = incoming_dir_of(fs, parent, false, &d);
 
-	if (rc == 0)
-		rc = incoming_dir_of(newparent, &newd);
+	/* A file renamed into a pending folder makes it. Anything else
+	 * fails (a folder cannot move: EPERM) and must not leave one: it
+	 * goes to core as a move to the top, refused there. */
+	if (rc == 0) {
+		bool file = d != 0 && rfs_incoming_lookup(fs->incoming, d, name,
+							  &info) == 0;
+
+		rc = incoming_dir_of(fs, newparent, file, &newd);
+		if (rc == -ENOENT && !file &&
+		    rfs_ino_kind(newparent) == RFS_NODE_INCOMING_PENDING) {
+			newd = 0;
+			rc = 0;
+		}
+	}
 	if (rc == 0 && (flags & ~RENAME_NOREPLACE))
 		rc = -EINVAL;
 	if (rc == 0) {
@@ -326,7 +386,7 @@ static void regfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 static void refuse_node(fuse_req_t req, fuse_ino_t parent)
 {
 	int64_t d;
-	int rc = incoming_dir_of(parent, &d);
+	int rc = incoming_dir_of(regfs_data(req), parent, false, &d);
 
 	fuse_reply_err(req, rc ? -rc : EPERM);
 }
@@ -400,8 +460,16 @@ static void regfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct rfs_staged_info info;
 	struct fuse_entry_param e;
 	struct handle *h;
+	enum rfs_staged_kind kind;
 	int64_t d;
-	int rc = incoming_dir_of(parent, &d);
+	/* The first file created in a pending folder makes it; a name that
+	 * could not be created must not make it first. */
+	int rc = rfs_ino_kind(parent) == RFS_NODE_INCOMING_PENDING
+		     ? rfs_incoming_classify(name, &kind)
+		     : 0;
+
+	if (rc == 0)
+		rc = incoming_dir_of(fs, parent, true, &d);
 
 	if (rc) {
 		fuse_reply_err(req, -rc);
@@ -412,10 +480,12 @@ static void regfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	rc = rfs_incoming_create(fs->incoming, d, name, mode & 07777, &info,
-				 &err);
+	rc = rfs_incoming_create_by(fs->incoming, d, name, mode & 07777,
+				    fuse_req_ctx(req)->uid, &info, &err);
 	if (rc) {
-		if (rc != -EEXIST && rc != -EINVAL)
+		if (rc == -EDQUOT)
+			log_quota(&err, rc);
+		else if (rc != -EEXIST && rc != -EINVAL)
 			log_error(&err, rc);
 		handle_free(fs, h);
 		fuse_reply_err(req, -rc);
@@ -945,7 +1015,9 @@ static int build_listing(struct regfs *fs, uint64_t ino, struct listing *l)
 	}
 	if (rfs_ino_kind(ino) == RFS_NODE_TAG)
 		return list_layers(fs, ino, l);
-	rc = regfs_dir_of(ino, &c.incoming, &d);
+	rc = regfs_dir_of_fs(fs, ino, false, &c.incoming, &d);
+	if (rc == 1)
+		return 0; /* a pending folder: empty */
 	if (rc)
 		return rc;
 	rc = rfs_catalog_list_dirs(cat, d, !c.incoming, list_dir_cb, &c);

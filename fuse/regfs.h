@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "incoming.h"
+#include "pending.h"
 #include "pull.h"
 #include "store.h"
 
@@ -29,6 +30,7 @@ struct regfs_open {
 struct regfs {
 	struct rfs_store *store;
 	struct rfs_incoming *incoming;
+	struct rfs_pending *pending;   /* top-level names of incoming/ */
 	struct rfs_pull *pull;	       /* upstreams; serves nothing when none */
 	struct rfs_versions *versions; /* version ranges in the tree */
 	struct fuse_session *se;
@@ -70,6 +72,14 @@ void regfs_open_free_all(struct regfs *fs);
 int regfs_stat_ino(struct regfs *fs, uint64_t ino, struct stat *st,
 		   double *timeout);
 int regfs_dir_of(uint64_t ino, bool *incoming, int64_t *dir);
+/* The same for any inode, a pending folder of incoming/ too (pending.h):
+ * made with make, else 1 while it is still pending (nothing is in it). */
+int regfs_dir_of_fs(struct regfs *fs, uint64_t ino, bool make, bool *incoming,
+		    int64_t *dir);
+/* A name at the top of incoming/ that is no folder: a pending folder for
+ * the lookup of caller (a thread id), counted as one lookup, or -ENOENT. */
+int regfs_lookup_pending(struct regfs *fs, const char *name, pid_t caller,
+			 struct fuse_entry_param *e);
 void regfs_entry_for_dir(struct regfs *fs, struct fuse_entry_param *e,
 			 bool incoming, const struct rfs_dir *dir);
 void regfs_entry_for_tag(struct regfs *fs, struct fuse_entry_param *e,

@@ -789,6 +789,31 @@ static void test_seal_hook_errors(void **state)
 	assert_null(f->cfg.seal_hook);
 }
 
+/* incoming_max_files: a count of at least 1, global, once. */
+static void test_incoming_max_files(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(load(f, "\n"), 0);
+	assert_int_equal(f->cfg.incoming_max_files, 0);
+	assert_int_equal(load(f, "incoming_max_files = 500\n"), 0);
+	assert_int_equal(f->cfg.incoming_max_files, 500);
+	expect_error(f, "incoming_max_files = 0\n", 1,
+		     "'incoming_max_files' is not a number from 1 to "
+		     "100000000: '0'");
+	expect_error(f, "incoming_max_files = 10k\n", 1,
+		     "'incoming_max_files' is not a number from 1 to "
+		     "100000000: '10k'");
+	expect_error(f, "incoming_max_files = -3\n", 1,
+		     "'incoming_max_files' is not a number from 1 to "
+		     "100000000: '-3'");
+	expect_error(f, "incoming_max_files = 5\nincoming_max_files = 6\n", 2,
+		     "duplicate key 'incoming_max_files'");
+	expect_error(f, U "incoming_max_files = 5\n", 3,
+		     "'incoming_max_files' is global: put it before the first "
+		     "section");
+}
+
 /* rfs_config_apply_seal_hook: the program must be able to run. */
 static void test_apply_seal_hook(void **state)
 {
@@ -888,6 +913,8 @@ int main(void)
 		cmocka_unit_test(test_parse_size),
 		cmocka_unit_test(test_parse_duration),
 		cmocka_unit_test_setup_teardown(test_seal_hook_keys, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_incoming_max_files, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_seal_hook_errors, setup,
 						teardown),
