@@ -1,8 +1,10 @@
 /*
  * fuzz-registry.c - libFuzzer harness for the HTTP side of regctl serve,
- * driven at core/registry.c: the calls tools/serve.c makes for each route
- * (manifests put, got and deleted, blob uploads, mounts and deletes, tag
- * and repository lists with paging, referrers), with what a client sends.
+ * driven at core/registry.c (fuzz-serve-http has what serve.c reads
+ * before: the route, names in the path, Range and Accept): the calls
+ * tools/serve.c makes for each route (manifests put, got and deleted, blob
+ * uploads, mounts and deletes, tag and repository lists with paging,
+ * referrers), with what a client sends.
  *
  * Why there and not at serve.c: serve.c's handlers read their request
  * from a libmicrohttpd connection, so there is no seam without a socket;

@@ -26,7 +26,8 @@ cd "$top" || exit 1
 
 seconds=${1:-${REGFS_FUZZ_SECONDS:-25}}
 build=${REGFS_FUZZ_BUILD:-build-fuzz}
-all=(manifest www-authenticate config names sidecar link-taglist plan registry)
+all=(manifest www-authenticate config names sidecar link-taglist plan registry
+	serve-http)
 read -r -a only <<<"${REGFS_FUZZ_ONLY:-${all[*]}}"
 
 if ! command -v clang >/dev/null; then
