@@ -1,8 +1,8 @@
 /*
  * fuzz-names.c - libFuzzer harness for the name and reference grammar
  * (core/names.c, digests in core/digest.c, the file annotations' text in
- * core/manifest.c): the only gate between names users and upstreams give
- * and paths in the store.
+ * core/manifest.c, and the times regctl audit reads in core/audit.c): the
+ * only gate between names users and upstreams give and paths in the store.
  *
  * Differential where a second opinion is cheap: repository and tag names
  * against the distribution spec's regular expressions (POSIX regex), UTF-8
@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit.h"
 #include "digest.h"
 #include "manifest.h"
 #include "names.h"
@@ -105,6 +106,9 @@ static void check_time(const char *s)
 	}
 	if (rfs_manifest_parse_mode(s, &mode) == 0)
 		FUZZ_ASSERT(mode <= 07777);
+	/* regctl audit --since, and the times of its log. */
+	(void)rfs_audit_parse_time(s, &ns);
+	(void)rfs_audit_parse_since(s, (int64_t)1765000000 * 1000000000, &ns);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -138,6 +142,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_ASSERT(s[0] == '.' && !strchr(s, '/'));
 	check_ref(s);
 	check_time(s);
+	/* A line of the audit log (regctl audit reads it back). */
+	{
+		struct rfs_audit_entry e;
+
+		(void)rfs_audit_parse((const char *)data, size, &e);
+	}
 	free(s);
 	return 0;
 }
