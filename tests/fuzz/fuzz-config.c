@@ -53,8 +53,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rc = rfs_config_load(&cfg, path, &err);
 	if (rc == 0) {
 		rc = rfs_config_validate(&cfg, &err);
-		for (size_t i = 0; i < cfg.n_upstreams; i++)
-			FUZZ_ASSERT(cfg.upstreams[i].url);
+		/* Durations are used as nanoseconds and deadlines (pull.c
+		 * compares ttl * 1e9, a hook waits until now + timeout):
+		 * what loads must fit. */
+		for (size_t i = 0; i < cfg.n_upstreams; i++) {
+			const struct rfs_upstream_config *u = &cfg.upstreams[i];
+
+			FUZZ_ASSERT(u->url);
+			FUZZ_ASSERT(u->tag_ttl_s >= -1 &&
+				    u->tag_ttl_s <= INT64_MAX / 1000000000);
+			FUZZ_ASSERT(u->list_ttl_s >= 0 &&
+				    u->list_ttl_s <= INT64_MAX / 1000000000);
+		}
+		FUZZ_ASSERT(cfg.seal_hook_timeout_ms >= 0 &&
+			    cfg.seal_hook_timeout_ms <= INT64_MAX / 1000000);
 	} else {
 		/* A refusal says why, and where. */
 		FUZZ_ASSERT(rfs_error_message(&err, rc)[0]);
