@@ -484,7 +484,12 @@ int rfs_audit_parse_time(const char *s, int64_t *ns)
 	t = (int64_t)timegm(&tm);
 	if (tm.tm_mday != day) /* Feb 30 */
 		return -EINVAL;
-	*ns = (t - offset) * 1000000000 + frac;
+	t -= offset;
+	/* Nanoseconds in an int64_t span 1677 to 2262: a year outside is
+	 * refused, not overflowed. */
+	if (t > INT64_MAX / 1000000000 - 1 || t < INT64_MIN / 1000000000 + 1)
+		return -EINVAL;
+	*ns = t * 1000000000 + frac;
 	return 0;
 }
 

@@ -152,7 +152,8 @@ struct rfs_audit_entry {
 int rfs_audit_parse(const char *line, size_t len, struct rfs_audit_entry *out);
 
 /* RFC 3339 ("2026-12-06T07:40:01Z", "...01.123Z", "...01+02:00", a date
- * alone) to nanoseconds since the epoch. */
+ * alone) to nanoseconds since the epoch; -EINVAL for a time outside what
+ * they hold (1677 to 2262). */
 int rfs_audit_parse_time(const char *s, int64_t *ns);
 /* What --since takes: an RFC 3339 time, or a duration before now_ns
  * ("90s", "15m", "1h", "2d", "1w", or several: "1h30m"). */

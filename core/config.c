@@ -319,6 +319,11 @@ static int parse_ms(struct parser *p, const char *key, const char *value,
 	return 0;
 }
 
+/* The longest ttl or hook timeout, in ms: they become nanoseconds (pull.c
+ * compares ttl * 1e9) and deadlines (now + timeout), which an int64_t must
+ * hold. A century is out of anyone's way. */
+#define DURATION_MAX_MS (100LL * 365 * 86400 * 1000)
+
 /* A duration in seconds, rounded up; "never" is -1 where allowed. */
 static int parse_ttl(struct parser *p, const char *key, const char *value,
 		     bool never_ok, int64_t *out)
@@ -326,7 +331,7 @@ static int parse_ttl(struct parser *p, const char *key, const char *value,
 	int64_t ms;
 	int rc = rfs_parse_duration_ms(value, &ms);
 
-	if (rc == -ERANGE)
+	if (rc == -ERANGE || (rc == 0 && ms > DURATION_MAX_MS))
 		return parse_error(p, "'%s' is out of range: '%s'", key, value);
 	if (rc < 0)
 		return parse_error(p,
@@ -692,7 +697,7 @@ static int key_seal_hook_timeout(struct parser *p, const char *value)
 	if (p->have_seal_hook_timeout)
 		return parse_error(p, "duplicate key 'seal_hook_timeout'");
 	rc = rfs_parse_duration_ms(value, &ms);
-	if (rc == -ERANGE)
+	if (rc == -ERANGE || (rc == 0 && ms > DURATION_MAX_MS))
 		return parse_error(
 		    p, "'seal_hook_timeout' is out of range: '%s'", value);
 	if (rc < 0)

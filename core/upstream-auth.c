@@ -15,10 +15,11 @@
  *   push repository:<from>:pull" in no fixed order (nor of the actions),
  *   and a token is cached under the call's spelling. Cancelling a session
  *   takes the delete action, a token of its own. Tokens are cached per
- *   scope for expires_in (60 s when absent), less a tenth of it (at most
- *   30 s). A token refused (401 or 403) is dropped; a cached one is
- *   fetched again once, a fresh one is final. Docker's OAuth2 identity
- *   tokens are not spoken. Passwords and tokens never reach a message.
+ *   scope for expires_in (60 s when absent, a day at most), less a tenth
+ *   of it (at most 30 s). A token refused (401 or 403) is dropped; a
+ *   cached one is fetched again once, a fresh one is final. Docker's
+ *   OAuth2 identity tokens are not spoken. Passwords and tokens never
+ *   reach a message.
  * - The realm is the upstream's word, so it is not trusted with more than
  *   the upstream itself (issue 15): an https upstream's realm must be
  *   https (plain_http or not); the credentials go to a realm over https,
@@ -43,6 +44,9 @@
 
 #include "text.h"
 #include "upstream-internal.h"
+
+/* The longest a token is cached, in seconds, whatever its expires_in. */
+#define TOKEN_TTL_MAX (24 * 3600)
 
 /* ---- the token cache ---- */
 
@@ -592,6 +596,10 @@ static int fetch_token(struct call *c, const struct bearer *b,
 	expires = json_object_get(root, "expires_in");
 	if (json_is_integer(expires) && json_integer_value(expires) > 0)
 		ttl = json_integer_value(expires);
+	/* A token service may say anything: a day is plenty, and keeps the
+	 * sums below in range. */
+	if (ttl > TOKEN_TTL_MAX)
+		ttl = TOKEN_TTL_MAX;
 	tok = calloc(1, sizeof(*tok));
 	if (!tok) {
 		rc = -ENOMEM;

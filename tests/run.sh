@@ -1,12 +1,16 @@
 #!/bin/bash
 # tests/run.sh - build regfs and run its whole test suite, twice: a normal
 # build (warnings are errors) in build/, then an ASan + UBSan build in
-# build-asan/. Installs the Debian packages it needs first (as root, or
-# through sudo when that works without a password). .ci/run runs this.
+# build-asan/; then each libFuzzer harness of tests/fuzz for a bounded time
+# (clang, build-fuzz/). Installs the Debian packages it needs first (as
+# root, or through sudo when that works without a password). .ci/run runs
+# this.
 #
 #   tests/run.sh            everything
 #   REGFS_NO_INSTALL=1      do not install packages
 #   REGFS_SKIP_ASAN=1       only the normal build
+#   REGFS_SKIP_FUZZ=1       no fuzzing (tests/fuzz/run.sh, ~5 min)
+#   REGFS_FUZZ_SECONDS=N    seconds per fuzz harness (default 25)
 #   CTEST_ARGS="-R unit"    extra arguments for both ctest runs
 #
 # Exits non-zero if a package, a build or a test failed. Its last line counts
@@ -41,6 +45,9 @@ packages=(
 	# podman pulls from regctl serve (t1210; vfs storage, as root)
 	podman
 	nfs-ganesha nfs-ganesha-vfs rpcbind libnfs-utils libnfs-dev iproute2
+	# the fuzzers of tests/fuzz: clang, and libclang-rt-14-dev for
+	# libFuzzer and the sanitizer runtimes clang links (libclang_rt.*)
+	clang libclang-rt-14-dev
 )
 
 install_packages() {
@@ -162,6 +169,32 @@ if [[ ${REGFS_SKIP_ASAN:-0} != 1 ]]; then
 		say "tests (build-asan/, ASAN_OPTIONS=$ASAN_OPTIONS)"
 		run_suite build-asan
 	fi
+fi
+
+# The fuzzers, once (not per build): a harness that crashed counts as a
+# failed test.
+if [[ ${REGFS_SKIP_FUZZ:-0} != 1 ]]; then
+	say "fuzzing (build-fuzz/, ${REGFS_FUZZ_SECONDS:-25}s per harness)"
+	if [[ -z ${ASAN_OPTIONS:-} ]]; then
+		if leak_check_works; then
+			export ASAN_OPTIONS=detect_leaks=1
+		else
+			export ASAN_OPTIONS=detect_leaks=0
+		fi
+	fi
+	log=$(mktemp)
+	bash tests/fuzz/run.sh 2>&1 | tee "$log"
+	rc=${PIPESTATUS[0]}
+	passed=$((passed + $(grep -c '^fuzz: PASS' "$log")))
+	nfail=$(grep -c '^fuzz: FAIL' "$log")
+	if ((rc != 0 && nfail == 0)); then
+		nfail=1
+	fi
+	failed=$((failed + nfail))
+	if ((rc != 0)); then
+		status=1
+	fi
+	rm -f "$log"
 fi
 
 echo

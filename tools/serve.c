@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -729,6 +730,13 @@ static int check_chunk(struct request *r, struct MHD_Connection *c)
 			 "the chunk starts at %.40s, the upload has %" PRIu64
 			 " bytes",
 			 h, size);
+		return -1;
+	}
+	/* Its end + 1 must be a size: else chunk_end wraps to 0, which
+	 * means no range, and the chunk's length goes unchecked. */
+	if (b == ULLONG_MAX) {
+		snprintf(r->st.message, sizeof(r->st.message),
+			 "the chunk %.40s ends past any size", h);
 		return -1;
 	}
 	if (cl) {

@@ -248,6 +248,8 @@ static void test_time(void **state)
 				 1000000000);
 	assert_int_equal(rfs_audit_parse_time("1970-01-01T00:00:00Z", &ns), 0);
 	assert_int_equal(ns, 0);
+	assert_int_equal(rfs_audit_parse_time("2262-04-10", &ns), 0);
+	assert_int_equal(rfs_audit_parse_time("1677-09-22", &ns), 0);
 	static const char *const bad[] = {
 		"",
 		"2026",
@@ -259,6 +261,11 @@ static void test_time(void **state)
 		"2026-12-06T07:33:21Zjunk",
 		"2026-12-06T07:33Z",
 		"2026-12-06T07:33:21+0100",
+		/* Past what int64_t nanoseconds hold (they overflowed; found
+		 * by fuzz-names, tests/fuzz/corpus/names/regress-audit-*). */
+		"9999-12-31T23:59:59Z",
+		"0000-01-01",
+		"2262-04-12",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		if (rfs_audit_parse_time(bad[i], &ns) != -EINVAL)

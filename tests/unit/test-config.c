@@ -339,6 +339,12 @@ static void test_errors(void **state)
 		     "'soon'");
 	expect_error(f, U "tag_ttl = 99999999999999999999\n", 3,
 		     "'tag_ttl' is out of range: '99999999999999999999'");
+	/* Fits int64_t milliseconds, but not the nanoseconds pull.c makes
+	 * of it (it overflowed; found by fuzz-config). */
+	expect_error(f, U "tag_ttl = 10000000000s\n", 3,
+		     "'tag_ttl' is out of range: '10000000000s'");
+	expect_error(f, U "list_ttl = 36501d\n", 3,
+		     "'list_ttl' is out of range: '36501d'");
 	expect_error(f, U "list_ttl = never\n", 3,
 		     "'list_ttl' cannot be 'never'");
 	expect_error(f, U "max_blob_size = 0\n", 3,
@@ -776,6 +782,9 @@ static void test_seal_hook_errors(void **state)
 	expect_error(f, "seal_hook_timeout = 0s\n", 1,
 		     "'seal_hook_timeout' must be more than 0 (and not "
 		     "'never'): '0s'");
+	expect_error(f, "seal_hook_timeout = 9223372036854775807ms\n", 1,
+		     "'seal_hook_timeout' is out of range: "
+		     "'9223372036854775807ms'");
 	expect_error(f, "seal_hook_timeout = 99999999999999999999d\n", 1,
 		     "'seal_hook_timeout' is out of range: "
 		     "'99999999999999999999d'");

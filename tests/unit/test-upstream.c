@@ -337,7 +337,8 @@ struct fake {
 	size_t pre_len;
 	/* scenario state */
 	int token_fetches;
-	int expires_in; /* of the tokens it issues; 0: 300 s */
+	int expires_in;		  /* of the tokens it issues; 0: 300 s */
+	const char *expires_text; /* its JSON text instead, when set */
 	char valid_token[32];
 	bool forbid_stale;
 	const char *digest_header;
@@ -1363,9 +1364,15 @@ static void fn_bearer(struct fake *f, int fd, int n, const char *req)
 		f->token_fetches++;
 		snprintf(f->valid_token, sizeof(f->valid_token), "tok%d",
 			 f->token_fetches);
-		snprintf(line, sizeof(line),
-			 "{\"token\":\"%s\",\"expires_in\":%d}", f->valid_token,
-			 f->expires_in ? f->expires_in : 300);
+		if (f->expires_text)
+			snprintf(line, sizeof(line),
+				 "{\"token\":\"%s\",\"expires_in\":%s}",
+				 f->valid_token, f->expires_text);
+		else
+			snprintf(line, sizeof(line),
+				 "{\"token\":\"%s\",\"expires_in\":%d}",
+				 f->valid_token,
+				 f->expires_in ? f->expires_in : 300);
 		reply(fd, "200 OK", "Content-Type: application/json\r\n", line);
 		return;
 	}
@@ -1420,6 +1427,32 @@ static void test_fake_bearer_expiry(void **state)
 	assert_int_equal(f.token_fetches, 2);
 	assert_non_null(
 	    strstr(f.req[fake_count(&f) - 1], "Authorization: Bearer tok2"));
+	rfs_upstream_free(&up);
+	free(creds);
+	fake_stop(&f);
+}
+
+/* An expires_in past what milliseconds hold is a day, not a sum that
+ * overflows (to a token expired at once, fetched for every call): found
+ * by fuzz-www-authenticate (tests/fuzz/corpus/www-authenticate/
+ * regress-expires-in-overflow). */
+static void test_fake_bearer_expiry_huge(void **state)
+{
+	struct fake f;
+	struct rfs_upstream *up;
+	char host[64];
+	char *creds;
+
+	(void)state;
+	fake_start(&f, fn_bearer);
+	f.expires_text = "9223372036854775807";
+	snprintf(host, sizeof(host), "127.0.0.1:%d", f.port);
+	creds =
+	    strdup(credentials_file("expiry-huge", host, FAKE_USER, FAKE_PASS));
+	up = new_upstream(f.base, creds, 5000);
+	get_manifest_ok(up, "first");
+	get_manifest_ok(up, "second");
+	assert_int_equal(f.token_fetches, 1);
 	rfs_upstream_free(&up);
 	free(creds);
 	fake_stop(&f);
@@ -2688,6 +2721,7 @@ int main(void)
 		cmocka_unit_test(test_fake_refused),
 		cmocka_unit_test(test_fake_bearer),
 		cmocka_unit_test(test_fake_bearer_expiry),
+		cmocka_unit_test(test_fake_bearer_expiry_huge),
 		cmocka_unit_test(test_fake_tag_pages),
 		cmocka_unit_test(test_fake_upload),
 	};
