@@ -21,8 +21,8 @@
 #   mutator   regctl yank, regctl rm --force (more when many tags are live),
 #             regctl gc, and a publish onto an existing tag (must fail)
 #   sampler   the daemon's VmRSS and open descriptors, every second
-# and the main loop: after a random pause (SOAK_KILL_MIN..SOAK_KILL_MAX s)
-# it kills the daemon with SIGKILL, unmounts the dead mount lazily and
+# and the main loop: after a random pause (SOAK_KILL_MIN..SOAK_KILL_MAX s,
+# one time in 8 SOAK_LONG_LIFE) it kills the daemon with SIGKILL, unmounts the dead mount lazily and
 # mounts again, then runs regctl fsck and the full check.
 #
 # Invariants (tests/soak/soak-check.py has the details):
@@ -43,6 +43,7 @@
 # Environment:
 #   SOAK_DURATION     seconds of load (600)
 #   SOAK_KILL_MIN/MAX seconds between kills of the daemon (15 / 90)
+#   SOAK_LONG_LIFE    one pause in 8 is this long instead (300)
 #   SOAK_RSS_MAX_MIB  bound on the daemon's VmRSS (256)
 #   SOAK_FD_MAX       bound on the daemon's open descriptors (256)
 #   SOAK_CACHE_MAX    -o cache_max of the mount (1M)
@@ -57,6 +58,7 @@
 : "${SOAK_DURATION:=600}"
 : "${SOAK_KILL_MIN:=15}"
 : "${SOAK_KILL_MAX:=90}"
+: "${SOAK_LONG_LIFE:=300}"
 : "${SOAK_RSS_MAX_MIB:=256}"
 : "${SOAK_FD_MAX:=256}"
 : "${SOAK_CACHE_MAX:=1M}"
@@ -351,7 +353,9 @@ worker_mutator() {
 			fi
 			[[ $rc -eq 0 ]] && violation "$name: a second publish onto the sealed tag succeeded"
 		fi
-		sleep "$(rnd 0 1).$(rnd 0 9)"
+		# Past SOAK_LIVE_MAX, remove at once, so that the store (and
+		# the time of fsck and of a full check) stays bounded.
+		((n > SOAK_LIVE_MAX)) || sleep "$(rnd 0 1).$(rnd 0 9)"
 	done
 }
 
@@ -490,6 +494,9 @@ start=$(date +%s)
 end=$((start + SOAK_DURATION))
 while (($(date +%s) < end)); do
 	pause=$(rnd "$SOAK_KILL_MIN" "$SOAK_KILL_MAX")
+	# Now and then a long life, to see whether RSS and descriptors grow
+	# under load.
+	((RANDOM % 8 == 0)) && pause=$SOAK_LONG_LIFE
 	until=$(($(date +%s) + pause))
 	((until > end)) && until=$end
 	while (($(date +%s) < until)); do sleep 1; done
