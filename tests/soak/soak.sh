@@ -51,6 +51,7 @@
 #   SOAK_OP_TIMEOUT   seconds one operation may take (120)
 #   SOAK_OUT          a folder to copy the logs and the summary into (none)
 #   SOAK_SEED         seeds $RANDOM (else the PID)
+#   SOAK_COMMIT       the commit the summary names (else git rev-parse HEAD)
 #   and lib.sh's: REGFS, REGCTL, REGFS_BUILD_DIR, REGFS_TEST_KEEP, TMPDIR.
 # Exit status: 0 when no invariant was violated, 1 otherwise (lib.sh's).
 # shellcheck source-path=SCRIPTDIR disable=SC2317 # workers run in subshells
@@ -430,7 +431,7 @@ stop_workers() {
 
 # summary: the figures, from the logs.
 summary() {
-	diag "soaked $(git -C "$REGFS_SOURCE_DIR" rev-parse --short HEAD 2>/dev/null || echo '?') for ${SOAK_DURATION}s, seed $SOAK_SEED"
+	diag "soaked ${SOAK_COMMIT:-$(git -C "$REGFS_SOURCE_DIR" rev-parse --short HEAD 2>/dev/null || echo "?")} for ${SOAK_DURATION}s, seed $SOAK_SEED"
 	diag "operations (kind result count):"
 	awk '$1 == "OP" && $2 !~ /^(check|mount|mount-final|kill|gc-freed)$/ { c[$2 " " $3]++ }
 		$1 == "OP" && $2 == "gc-freed" { freed += $3 }
