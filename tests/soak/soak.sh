@@ -118,6 +118,17 @@ absorb() {
 	done
 }
 
+# failed_while_up NAME WHAT BEFORE ERRLOG: a publish through the mount
+# failed although the daemon was up, and the same daemon, from before it
+# (BEFORE: the state then) to after it: nothing explains it, a violation.
+failed_while_up() {
+	local now
+	now=$(cat "$STATE" 2>/dev/null)
+	if [[ $4 == up* && $now == "$4" ]]; then
+		violation "$1: $2 failed with the daemon up ($4): $(tail -n 1 "$3" 2>/dev/null)"
+	fi
+}
+
 # Workers never abort: a failed operation is data, not an error of the soak.
 worker_init() {
 	trap - ERR EXIT INT TERM
@@ -130,7 +141,7 @@ worker_init() {
 # pub_cp: cp into incoming/soak/cp/cN.
 worker_pub_cp() {
 	worker_init 1
-	local log=$LOGS/pub-cp.log src=$TEST_TMP/work/cp.src i=0 name size s rc
+	local log=$LOGS/pub-cp.log src=$TEST_TMP/work/cp.src i=0 name size s rc st
 	while running; do
 		daemon_up || { sleep 0.2; continue; }
 		i=$((i + 1))
@@ -139,6 +150,7 @@ worker_pub_cp() {
 		head -c "$size" /dev/urandom >"$src"
 		s=$(sha "$src")
 		echo "A $name $s $size" >>"$log"
+		st=$(cat "$STATE" 2>/dev/null)
 		mkdir -p "$I/soak/cp" 2>/dev/null
 		rc=0
 		timeout -k 5 "$SOAK_OP_TIMEOUT" cp "$src" "$I/$name" 2>>"$log.err" || rc=$?
@@ -149,6 +161,7 @@ worker_pub_cp() {
 			echo "F $name $rc" >>"$log"
 			echo "OP publish-cp fail" >>"$log"
 			timed_out "$rc" && violation "$name: cp hung (over ${SOAK_OP_TIMEOUT}s)"
+			failed_while_up "$name" cp "$st" "$log.err"
 		fi
 		sleep "0.$(rnd 1 5)"
 	done
@@ -193,7 +206,7 @@ record() {
 # which outlives its kill still writes its own bytes.
 worker_pub_slow() {
 	worker_init 2
-	local log=$LOGS/pub-slow.log src i=0 name size s pid
+	local log=$LOGS/pub-slow.log src i=0 name size s pid st
 	while running; do
 		daemon_up || { sleep 0.2; continue; }
 		i=$((i + 1))
@@ -203,6 +216,7 @@ worker_pub_slow() {
 		head -c "$size" /dev/urandom >"$src"
 		s=$(sha "$src")
 		echo "A $name $s $size" >>"$log"
+		st=$(cat "$STATE" 2>/dev/null)
 		mkdir -p "$I/soak/slow" 2>/dev/null
 		timeout -k 5 "$SOAK_OP_TIMEOUT" python3 "$CHECK" write "$I/$name" "$src" 65536 "$(rnd 10 40)" \
 			2>>"$log.err" &
@@ -214,6 +228,7 @@ worker_pub_slow() {
 		else
 			wait_op "$pid" "slow writer of $name"
 			record "$log" "$name" publish-slow
+			[[ $OP_RC -eq 0 ]] || failed_while_up "$name" "the slow writer" "$st" "$log.err"
 		fi
 		rm -f "$src"
 		sleep "0.$(rnd 1 5)"
@@ -242,6 +257,9 @@ worker_pub_ctl() {
 		else
 			wait_op "$pid" "regctl publish of $name"
 			record "$log" "$name" publish-ctl
+			# regctl needs no daemon: nothing explains a failure.
+			[[ $OP_RC -eq 0 ]] ||
+				violation "$name: regctl publish failed ($OP_RC): $(tail -n 1 "$log.err")"
 		fi
 		rm -f "$src"
 		sleep "0.$(rnd 2 9)"
