@@ -39,6 +39,19 @@ static int collect_referenced(void *ctx, const struct rfs_blob *blob)
 	return 0;
 }
 
+/* Does the catalog still say that digest's file must be in the store? A
+ * file found gone while fsck runs was, when not, removed by something that
+ * may remove it: gc (an unnamed blob) or an eviction (a fetched blob, which
+ * comes back on its next read). */
+static bool still_expected(struct rfs_store *store, const char *digest)
+{
+	struct rfs_blob blob;
+
+	return rfs_catalog_blob_get(rfs_store_catalog(store), digest, &blob) ==
+		   0 &&
+	       blob.refs > 0 && blob.present;
+}
+
 /* Re-hash one blob file and tell whether anything references it. */
 static int check_blob(struct rfs_store *store, int dirfd, const char *name,
 		      const char *digest, int64_t created_ns, rfs_fsck_fn fn,
@@ -61,6 +74,15 @@ static int check_blob(struct rfs_store *store, int dirfd, const char *name,
 				  : rfs_digest_fd(fd, actual);
 	if (fd >= 0)
 		close(fd);
+	if (rc == -ENOENT && fd < 0) {
+		/* Listed a moment ago, gone now: gc or an eviction ran
+		 * meanwhile, unless the catalog still needs the file. */
+		if (still_expected(store, digest)) {
+			r->missing++;
+			fn(ctx, RFS_FSCK_MISSING, digest, NULL);
+		}
+		return 0;
+	}
 	if (rc) {
 		r->unreadable++;
 		fn(ctx, RFS_FSCK_UNREADABLE, digest, strerror(-rc));
@@ -116,7 +138,9 @@ int rfs_fsck(struct rfs_store *store, rfs_fsck_fn fn, void *ctx,
 
 		rc = rfs_store_blob_path(store, referenced.items[i], path,
 					 sizeof(path));
-		if (rc == 0 && stat(path, &st) < 0 && errno == ENOENT) {
+		/* Evicted since it was listed: not damage. */
+		if (rc == 0 && stat(path, &st) < 0 && errno == ENOENT &&
+		    still_expected(store, referenced.items[i])) {
 			report->missing++;
 			fn(ctx, RFS_FSCK_MISSING, referenced.items[i], NULL);
 		}

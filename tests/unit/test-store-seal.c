@@ -25,6 +25,7 @@
 
 #include "catalog.h"
 #include "digest.h"
+#include "fsck.h"
 #include "hashpipe.h"
 #include "seal.h"
 #include "store.h"
@@ -1106,6 +1107,72 @@ static void test_seal_hook_missing(void **state)
 	seal_bytes(f, "app", "v1", HELLO, 12, &t);
 }
 
+/* What fsck's callback does on its first problem: remove every blob file,
+ * as a gc (or an eviction) running beside fsck does between its readdir()
+ * and its open() of the next file. */
+struct vanish {
+	struct fixture *f;
+	int calls;
+};
+
+static int unlink_blob(const char *path, const struct stat *st, int type,
+		       struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (type == FTW_F)
+		unlink(path);
+	return 0;
+}
+
+static void vanish_rest(void *ctx, enum rfs_fsck_problem p, const char *digest,
+			const char *detail)
+{
+	struct vanish *v = ctx;
+
+	(void)digest;
+	if (p != RFS_FSCK_ORPHAN)
+		fail_msg("fsck: problem %d on %s (%s)", (int)p, digest,
+			 detail ? detail : "");
+	if (v->calls++ == 0)
+		nftw(at(v->f, "blobs/sha256"), unlink_blob, 8, FTW_PHYS);
+}
+
+/* A blob file that gc or an eviction removes while fsck runs is no damage
+ * (the soak found "unreadable ... No such file or directory" from an fsck
+ * beside a gc, issue 15). */
+static void test_fsck_blob_gone_meanwhile(void **state)
+{
+	struct fixture *f = *state;
+	char d[RFS_DIGEST_STR_MAX + 1], path[512];
+	struct rfs_fsck_report r;
+	struct rfs_error err = { 0 };
+	struct vanish v = { .f = f };
+	unsigned char buf[100];
+
+	/* Orphans: blob files no catalog row names, as rm leaves them. */
+	for (unsigned i = 0; i < 4; i++) {
+		fill(buf, sizeof(buf), 7);
+		buf[0] = (unsigned char)i;
+		digest_of(buf, sizeof(buf), d);
+		snprintf(path, sizeof(path), "%s/blobs/sha256/%s", f->root,
+			 d + strlen("sha256:"));
+		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0444);
+
+		if (fd < 0)
+			fail_msg("open %s: %s", path, strerror(errno));
+		assert_int_equal(write(fd, buf, sizeof(buf)), sizeof(buf));
+		close(fd);
+	}
+	assert_int_equal(blob_count(f), 4);
+	assert_int_equal(rfs_fsck(f->store, vanish_rest, &v, &r, &err), 0);
+	assert_int_equal(v.calls, 1);
+	assert_int_equal(r.orphans, 1);
+	assert_int_equal(r.unreadable, 0);
+	assert_int_equal(r.missing, 0);
+	assert_int_equal(blob_count(f), 0);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1137,6 +1204,7 @@ int main(void)
 		T(test_seal_hook),
 		T(test_seal_hook_timeout),
 		T(test_seal_hook_missing),
+		T(test_fsck_blob_gone_meanwhile),
 		cmocka_unit_test(test_default_path),
 	};
 #undef T
