@@ -2,7 +2,7 @@
 # t1545-realm-credentials: the token realm a registry names gets no more
 # trust than the registry itself (issue 15, item 8). A registry over plain
 # http whose token service is on another port: the mount does not send the
-# credentials there (the read fails with ENOENT at once, the log says why
+# credentials there (the read fails with EACCES at once, the log says why
 # and names plain_realm_credentials, the token service sees no request with
 # credentials), and does with plain_realm_credentials = true in
 # regfs.conf(5). regctl the same, with REGCTL_PLAIN_REALM_CREDENTIALS=1.
@@ -53,7 +53,7 @@ before=$(granted "$TL" bob)
 regfs_mount "$TEST_TMP/s1" "$TEST_TMP/m1" -o config="$TEST_TMP/no.conf"
 log=$(daemon_log "$TEST_TMP/m1")
 run_timed cat "$TEST_TMP/m1/registry/team/app/v1"
-expect_match "$OUT" 'No such file or directory' "a realm on another port over plain http: the read fails (ENOENT)"
+expect_match "$OUT" 'Permission denied' "a realm on another port over plain http: the read fails (EACCES)"
 check "at once (took ${ELAPSED} ms)" test "$ELAPSED" -lt 5000
 check "the log says the credentials are not sent, and how to allow it" wait_until 5 \
 	grep -q "token realm 'http://127.0.0.1:[0-9]*/token' is plain http on another host or port: the credentials for '$REGISTRY_TOK_HOST' are not sent there (set plain_realm_credentials" "$log"
@@ -92,7 +92,7 @@ before=$(grep -c -- '-> ' "$TL" || :)
 regfs_mount "$TEST_TMP/s3" "$TEST_TMP/m3" -o config="$TEST_TMP/tls.conf"
 log=$(daemon_log "$TEST_TMP/m3")
 run_timed cat "$TEST_TMP/m3/registry/team/app/v1"
-expect_match "$OUT" 'No such file or directory' "an https upstream naming a plain http realm: refused (ENOENT)"
+expect_match "$OUT" 'No such file or directory' "an https upstream naming a plain http realm: refused (ENOENT; the log says why)"
 check "the log says why" wait_until 5 \
 	grep -q "token realm 'http://127.0.0.1:[0-9]*/token' is plain http for an https upstream: refused" "$log"
 expect_eq "$(grep -c -- '-> ' "$TL" || :)" "$before" "the token service was never asked, even with plain_http and plain_realm_credentials"
