@@ -11,7 +11,8 @@
 # signature, a signature replayed over another digest, a payload layer that
 # declares 100 MB (never downloaded: the registry's log shows no GET of it),
 # a layer that declares fewer bytes than its blob has, wrong key types and
-# malformed PEM; an unreachable registry and one answering 500 are errors,
+# malformed PEM, a .sig tag holding another artifact (not replaced); an
+# unreachable registry and one answering 500 are errors,
 # never a verdict. Signatures made and verifications refused are audited.
 # shellcheck source-path=SCRIPTDIR disable=SC2317 # helpers called through expect_ok
 # shellcheck source=lib.sh
@@ -197,6 +198,13 @@ expect_eq "$(curl -sf -H "$ACCEPT" "$U/v2/team/other/manifests/sha256-${MD3#sha2
 # A tag with no signature pushes none.
 expect_ok R push --plain-http app:v7 "$H/app:v7"
 expect_no_match "$OUT" "signature" "a tag without signatures pushes none"
+# A .sig tag that holds something else is left alone.
+MD7=$(digest_of app v7)
+expect_ok R push --plain-http app:v6 "$H/app:sha256-${MD7#sha256:}.sig"
+expect_status 1 R sign --plain-http --key "$K/a.pem" "$H/app:v7"
+expect_match "$OUT" "not replaced" "a .sig tag holding another artifact is not replaced, said"
+expect_status 1 R verify --plain-http --key "$K/a.pub" "$H/app:v7"
+expect_match "$OUT" "no cosign signature" "... and is no signature"
 
 # --- Bad signatures pushed by another client --------------------------------
 # push_blob FILE: into app, prints the digest.
