@@ -12,8 +12,10 @@
 # declares 100 MB (never downloaded: the registry's log shows no GET of it),
 # a layer that declares fewer bytes than its blob has, wrong key types and
 # malformed PEM, a .sig tag holding another artifact (not replaced); an
-# unreachable registry and one answering 500 are errors,
-# never a verdict. Signatures made and verifications refused are audited.
+# unreachable registry and one answering 500 are errors, never a verdict.
+# Push --sign, sign and verify through a registry that wants bearer
+# tokens, after regctl login. Signatures made and verifications refused
+# are audited.
 # shellcheck source-path=SCRIPTDIR disable=SC2317 # helpers called through expect_ok
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -287,6 +289,20 @@ expect_no_match "$OUT" "not verified" "... and not a verdict"
 bad_proxy_stop p
 expect_status 1 timeout 60 "$REGCTL" --store "$STORE" verify --plain-http --key "$K/a.pub" "127.0.0.1:1/app:v1"
 expect_match "$OUT" "cannot" "an unreachable registry is an error"
+
+# --- A registry behind bearer tokens ----------------------------------------
+registry_start tok --token bob:tok-pass
+T=$REGISTRY_TOK_HOST
+expect_status 1 R push --plain-http --sign --key "$K/a.pem" app:v3 "$T/app:v3"
+OUT=$(printf 'tok-pass\n' | "$REGCTL" login --password-stdin --plain-http -u bob "$T" 2>&1) ||
+	fail "login to the token registry: $OUT"
+expect_ok R push --plain-http --sign --key "$K/a.pem" app:v3 "$T/app:v3"
+expect_match "$OUT" "2 signatures" "the store's signatures go to a token registry"
+for k in a e; do
+	expect_ok R verify --plain-http --key "$K/$k.pub" "$T/app:v3"
+done
+expect_ok R sign --plain-http --key "$K/b.pem" "$T/app:v3"
+expect_ok R verify --plain-http --key "$K/b.pub" "$T/app:v3"
 
 # --- Audit ------------------------------------------------------------------
 run_cmd R audit --json --kind sign
