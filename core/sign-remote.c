@@ -520,6 +520,7 @@ static int copy_small_blob(struct rfs_registry *reg, const char *local_repo,
 			   struct rfs_upstream *up, const char *repo,
 			   json_t *desc, struct rfs_error *err)
 {
+	char got[RFS_DIGEST_STR_MAX + 1];
 	const char *d = NULL;
 	json_int_t size = -1;
 	char *buf = NULL;
@@ -534,10 +535,32 @@ static int copy_small_blob(struct rfs_registry *reg, const char *local_repo,
 				     RFS_SIGN_PAYLOAD_MAX);
 	r = rfs_sign_local_read(reg, local_repo, d, (uint64_t)size, &buf, &len,
 				err);
+	if (!r && (rfs_digest_buf(buf, len, got) || strcmp(got, d) != 0))
+		r = rfs_error_set(err, -EBADMSG,
+				  "the store's blob %s of a signature does not "
+				  "match its digest: not pushed",
+				  d);
 	if (!r)
 		r = put_small_blob(up, repo, buf, len, d, err);
 	free(buf);
 	return r;
+}
+
+/* Are layers all cosign signature layers, and some? */
+static bool only_signatures(json_t *layers)
+{
+	size_t i;
+	json_t *l;
+
+	json_array_foreach(layers, i, l)
+	{
+		json_t *mt = json_object_get(l, "mediaType");
+
+		if (!json_is_string(mt) ||
+		    strcmp(json_string_value(mt), RFS_MT_COSIGN_PAYLOAD) != 0)
+			return false;
+	}
+	return json_array_size(layers) > 0;
 }
 
 int rfs_push_signatures(struct rfs_store *store, const char *local_repo,
@@ -576,10 +599,11 @@ int rfs_push_signatures(struct rfs_store *store, const char *local_repo,
 		layers = json_object_get(root, "layers");
 		sd =
 		    json_object_get(json_object_get(root, "subject"), "digest");
-		/* Only what signs this manifest; a referrer of another kind
-		 * is not ours to carry. */
+		/* Only signatures of this manifest; a referrer of another
+		 * kind (an SBOM, say) is not carried, nor bounded as small. */
 		if (!json_is_array(layers) || !json_is_string(sd) ||
-		    strcmp(json_string_value(sd), digest) != 0) {
+		    strcmp(json_string_value(sd), digest) != 0 ||
+		    !only_signatures(layers)) {
 			rfs_registry_manifest_release(&m);
 			continue;
 		}
@@ -587,15 +611,10 @@ int rfs_push_signatures(struct rfs_store *store, const char *local_repo,
 				    json_object_get(root, "config"), err);
 		json_array_foreach(layers, k, l)
 		{
-			json_t *mt = json_object_get(l, "mediaType");
-
 			if (r)
 				break;
 			r = copy_small_blob(reg, local_repo, up, repo, l, err);
-			if (!r && json_is_string(mt) &&
-			    strcmp(json_string_value(mt),
-				   RFS_MT_COSIGN_PAYLOAD) == 0 &&
-			    add_layer(add, l) < 0)
+			if (!r && add_layer(add, l) < 0)
 				r = rfs_error_set(err, -ENOMEM,
 						  "out of memory");
 		}
