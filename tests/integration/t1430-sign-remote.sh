@@ -319,6 +319,8 @@ expect_match "$OUT" "cannot" "an unreachable registry is an error"
 # --- A registry behind bearer tokens ----------------------------------------
 registry_start tok --token bob:tok-pass
 T=$REGISTRY_TOK_HOST
+# Its token service is plain http on another port (t1545).
+export REGCTL_PLAIN_REALM_CREDENTIALS=1
 expect_status 1 R push --plain-http --sign --key "$K/a.pem" app:v3 "$T/app:v3"
 OUT=$(printf 'tok-pass\n' | "$REGCTL" login --password-stdin --plain-http -u bob "$T" 2>&1) ||
 	fail "login to the token registry: $OUT"
