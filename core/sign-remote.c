@@ -333,79 +333,99 @@ static int add_layer(json_t *layers, json_t *layer)
 	return json_array_append(layers, layer) == 0 ? 1 : -ENOMEM;
 }
 
-/* Make repo's sha256-HEX.sig tag of subject hold the signature layers it
- * held and those of add (newest last, at most RFS_SIGN_CHECK_MAX: the
- * oldest beyond stay referrers by their own digest). A tag holding
- * anything but cosign signature layers is not replaced. */
-static int merge_sig_tag(struct rfs_upstream *up, const char *repo,
-			 const char *subject_type, const char *subject,
-			 json_int_t subject_size, json_t *add,
-			 struct rfs_error *err)
+/* The signature layers repo's sha256-HEX.sig tag of subject holds now
+ * (*held, a new array: empty when there is no such tag, *exists false). A
+ * tag holding anything but cosign signature layers is not ours to
+ * replace: -EEXIST, asked before anything is pushed. */
+static int sig_tag_read(struct rfs_upstream *up, const char *repo,
+			const char *subject, json_t **held, bool *exists,
+			struct rfs_error *err)
 {
 	struct rfs_manifest_blob old = { 0 };
 	char tag[RFS_TAG_MAX + 1];
-	json_t *root = NULL, *layers = NULL, *l;
-	char *body = NULL;
-	size_t i, added = 0;
+	json_t *root = NULL, *layers, *ol, *l;
+	size_t i;
 	int r;
 
+	*held = NULL;
+	*exists = false;
 	snprintf(tag, sizeof(tag), "sha256-%s.sig", rfs_digest_hex(subject));
 	layers = json_array();
 	if (!layers)
 		return rfs_error_set(err, -ENOMEM, "out of memory");
 	r = rfs_upstream_get_manifest(up, repo, tag, &old, err);
-	if (r == 0) {
-		json_t *ol;
+	if (r == -ENOENT) {
+		r = 0;
+		goto out;
+	}
+	if (r)
+		goto out;
+	*exists = true;
+	root = json_loadb(old.body, old.len, JSON_REJECT_DUPLICATES, NULL);
+	ol = json_object_get(root, "layers");
+	if (!json_is_array(ol)) {
+		r = rfs_error_set(err, -EEXIST,
+				  "'%s:%s' is not a signature manifest: not "
+				  "replaced",
+				  repo, tag);
+		goto out;
+	}
+	json_array_foreach(ol, i, l)
+	{
+		json_t *mt = json_object_get(l, "mediaType");
 
-		root =
-		    json_loadb(old.body, old.len, JSON_REJECT_DUPLICATES, NULL);
-		ol = json_object_get(root, "layers");
-		if (!json_is_array(ol)) {
+		if (!json_is_string(mt) ||
+		    strcmp(json_string_value(mt), RFS_MT_COSIGN_PAYLOAD) != 0) {
 			r = rfs_error_set(err, -EEXIST,
-					  "'%s:%s' is not a signature "
-					  "manifest: not replaced",
+					  "'%s:%s' holds a layer that is not a "
+					  "cosign signature: not replaced",
 					  repo, tag);
 			goto out;
 		}
-		json_array_foreach(ol, i, l)
-		{
-			json_t *mt = json_object_get(l, "mediaType");
-
-			if (!json_is_string(mt) ||
-			    strcmp(json_string_value(mt),
-				   RFS_MT_COSIGN_PAYLOAD) != 0) {
-				r = rfs_error_set(err, -EEXIST,
-						  "'%s:%s' holds a layer that "
-						  "is not a cosign signature: "
-						  "not replaced",
-						  repo, tag);
-				goto out;
-			}
-			if (add_layer(layers, l) < 0) {
-				r = rfs_error_set(err, -ENOMEM,
-						  "out of memory");
-				goto out;
-			}
-		}
-	} else if (r != -ENOENT) {
-		goto out;
-	}
-	json_array_foreach(add, i, l)
-	{
-		r = add_layer(layers, l);
-		if (r < 0) {
+		if (add_layer(layers, l) < 0) {
 			r = rfs_error_set(err, -ENOMEM, "out of memory");
 			goto out;
 		}
+	}
+out:
+	json_decref(root);
+	rfs_manifest_blob_release(&old);
+	if (r)
+		json_decref(layers);
+	else
+		*held = layers;
+	return r;
+}
+
+/* Make the .sig tag of subject hold the layers it held (held, as
+ * sig_tag_read gave them; exists: there was a tag) and those of add,
+ * newest last, at most RFS_SIGN_CHECK_MAX: the oldest beyond stay
+ * referrers by their own digest. */
+static int sig_tag_write(struct rfs_upstream *up, const char *repo,
+			 const char *subject_type, const char *subject,
+			 json_int_t subject_size, json_t *held, bool exists,
+			 json_t *add, struct rfs_error *err)
+{
+	char tag[RFS_TAG_MAX + 1];
+	char *body = NULL;
+	size_t i, added = 0;
+	json_t *l;
+	int r;
+
+	snprintf(tag, sizeof(tag), "sha256-%s.sig", rfs_digest_hex(subject));
+	json_array_foreach(add, i, l)
+	{
+		r = add_layer(held, l);
+		if (r < 0)
+			return rfs_error_set(err, -ENOMEM, "out of memory");
 		added += (size_t)r;
 	}
-	r = 0;
-	if (!added && old.body)
-		goto out; /* it holds them all already */
-	while (json_array_size(layers) > RFS_SIGN_CHECK_MAX)
-		json_array_remove(layers, 0);
-	r = signature_manifest(layers, subject_type, subject, subject_size,
-			       &body, err);
+	if (!added && exists)
+		return 0; /* it holds them all already */
+	while (json_array_size(held) > RFS_SIGN_CHECK_MAX)
+		json_array_remove(held, 0);
+	r = signature_manifest(held, subject_type, subject, subject_size, &body,
+			       err);
 	if (!r)
 		r = put_small_blob(up, repo, "{}", 2, RFS_EMPTY_CONFIG_DIGEST,
 				   err);
@@ -413,11 +433,7 @@ static int merge_sig_tag(struct rfs_upstream *up, const char *repo,
 		r = rfs_upstream_put_manifest(up, repo, tag,
 					      RFS_MT_OCI_MANIFEST, body,
 					      strlen(body), err);
-out:
 	free(body);
-	json_decref(root);
-	json_decref(layers);
-	rfs_manifest_blob_release(&old);
 	return r;
 }
 
@@ -429,7 +445,8 @@ int rfs_sign_remote(struct rfs_upstream *up, const char *host, const char *repo,
 	char pdigest[RFS_DIGEST_STR_MAX + 1];
 	char docker_ref[RFS_HOST_MAX + RFS_REPO_MAX + 2];
 	char *payload = NULL, *sig = NULL, *body = NULL;
-	json_t *layer = NULL, *layers = NULL;
+	json_t *layer = NULL, *layers = NULL, *held = NULL;
+	bool exists = false;
 	size_t plen = 0;
 	int r;
 
@@ -438,6 +455,9 @@ int rfs_sign_remote(struct rfs_upstream *up, const char *host, const char *repo,
 	r = rfs_upstream_get_manifest(up, repo, reference, &m, err);
 	if (r)
 		return r;
+	r = sig_tag_read(up, repo, m.digest, &held, &exists, err);
+	if (r)
+		goto out;
 	snprintf(out->digest, sizeof(out->digest), "%s", m.digest);
 	snprintf(out->sig_tag, sizeof(out->sig_tag), "sha256-%s.sig",
 		 rfs_digest_hex(m.digest));
@@ -481,9 +501,10 @@ int rfs_sign_remote(struct rfs_upstream *up, const char *host, const char *repo,
 				      RFS_MT_OCI_MANIFEST, body, strlen(body),
 				      err);
 	if (!r)
-		r = merge_sig_tag(up, repo, m.media_type, m.digest,
-				  (json_int_t)m.len, layers, err);
+		r = sig_tag_write(up, repo, m.media_type, m.digest,
+				  (json_int_t)m.len, held, exists, layers, err);
 out:
+	json_decref(held);
 	json_decref(layer);
 	json_decref(layers);
 	free(body);
@@ -499,6 +520,7 @@ static int copy_small_blob(struct rfs_registry *reg, const char *local_repo,
 			   struct rfs_upstream *up, const char *repo,
 			   json_t *desc, struct rfs_error *err)
 {
+	char got[RFS_DIGEST_STR_MAX + 1];
 	const char *d = NULL;
 	json_int_t size = -1;
 	char *buf = NULL;
@@ -513,10 +535,32 @@ static int copy_small_blob(struct rfs_registry *reg, const char *local_repo,
 				     RFS_SIGN_PAYLOAD_MAX);
 	r = rfs_sign_local_read(reg, local_repo, d, (uint64_t)size, &buf, &len,
 				err);
+	if (!r && (rfs_digest_buf(buf, len, got) || strcmp(got, d) != 0))
+		r = rfs_error_set(err, -EBADMSG,
+				  "the store's blob %s of a signature does not "
+				  "match its digest: not pushed",
+				  d);
 	if (!r)
 		r = put_small_blob(up, repo, buf, len, d, err);
 	free(buf);
 	return r;
+}
+
+/* Are layers all cosign signature layers, and some? */
+static bool only_signatures(json_t *layers)
+{
+	size_t i;
+	json_t *l;
+
+	json_array_foreach(layers, i, l)
+	{
+		json_t *mt = json_object_get(l, "mediaType");
+
+		if (!json_is_string(mt) ||
+		    strcmp(json_string_value(mt), RFS_MT_COSIGN_PAYLOAD) != 0)
+			return false;
+	}
+	return json_array_size(layers) > 0;
 }
 
 int rfs_push_signatures(struct rfs_store *store, const char *local_repo,
@@ -526,7 +570,8 @@ int rfs_push_signatures(struct rfs_store *store, const char *local_repo,
 {
 	char(*cands)[RFS_DIGEST_STR_MAX + 1] = NULL;
 	struct rfs_registry *reg = NULL;
-	json_t *add = NULL, *root = NULL, *subject = NULL;
+	json_t *add = NULL, *root = NULL, *subject = NULL, *held = NULL;
+	bool exists = false;
 	size_t n = 0, i;
 	int r;
 
@@ -535,6 +580,8 @@ int rfs_push_signatures(struct rfs_store *store, const char *local_repo,
 	if (!r)
 		r = rfs_sign_local_list(reg, local_repo, digest, &cands, &n,
 					err);
+	if (!r && n)
+		r = sig_tag_read(up, repo, digest, &held, &exists, err);
 	add = json_array();
 	if (!r && !add)
 		r = rfs_error_set(err, -ENOMEM, "out of memory");
@@ -552,10 +599,11 @@ int rfs_push_signatures(struct rfs_store *store, const char *local_repo,
 		layers = json_object_get(root, "layers");
 		sd =
 		    json_object_get(json_object_get(root, "subject"), "digest");
-		/* Only what signs this manifest; a referrer of another kind
-		 * is not ours to carry. */
+		/* Only signatures of this manifest; a referrer of another
+		 * kind (an SBOM, say) is not carried, nor bounded as small. */
 		if (!json_is_array(layers) || !json_is_string(sd) ||
-		    strcmp(json_string_value(sd), digest) != 0) {
+		    strcmp(json_string_value(sd), digest) != 0 ||
+		    !only_signatures(layers)) {
 			rfs_registry_manifest_release(&m);
 			continue;
 		}
@@ -563,15 +611,10 @@ int rfs_push_signatures(struct rfs_store *store, const char *local_repo,
 				    json_object_get(root, "config"), err);
 		json_array_foreach(layers, k, l)
 		{
-			json_t *mt = json_object_get(l, "mediaType");
-
 			if (r)
 				break;
 			r = copy_small_blob(reg, local_repo, up, repo, l, err);
-			if (!r && json_is_string(mt) &&
-			    strcmp(json_string_value(mt),
-				   RFS_MT_COSIGN_PAYLOAD) == 0 &&
-			    add_layer(add, l) < 0)
+			if (!r && add_layer(add, l) < 0)
 				r = rfs_error_set(err, -ENOMEM,
 						  "out of memory");
 		}
@@ -596,8 +639,10 @@ int rfs_push_signatures(struct rfs_store *store, const char *local_repo,
 					  "a signature's subject has no media "
 					  "type and size");
 		else
-			r = merge_sig_tag(up, repo, st, digest, ss, add, err);
+			r = sig_tag_write(up, repo, st, digest, ss, held,
+					  exists, add, err);
 	}
+	json_decref(held);
 	json_decref(subject);
 	json_decref(root);
 	json_decref(add);

@@ -3,7 +3,7 @@
 # Distribution registry (Debian's docker-registry on loopback, which answers
 # the referrers API with 404: the sha256-<hex>.sig tag is what finds them),
 # regctl push --sign, and a push that carries the store's signatures of a
-# tag along (issue 14). Every verdict is checked independently: the payload
+# tag along (an SBOM referring to it stays home) (issue 14). Every verdict is checked independently: the payload
 # and signature are fetched from the registry with curl and given to
 # `openssl dgst -sha256 -verify` (P-256) or `openssl pkeyutl -verify
 # -rawin` (Ed25519), and the payload's docker-manifest-digest compared with
@@ -11,13 +11,18 @@
 # signature, a signature replayed over another digest, a payload layer that
 # declares 100 MB (never downloaded: the registry's log shows no GET of it),
 # a layer that declares fewer bytes than its blob has, wrong key types and
-# malformed PEM; an unreachable registry and one answering 500 are errors,
-# never a verdict. Signatures made and verifications refused are audited.
+# malformed PEM, a .sig tag holding another artifact (not replaced); an
+# unreachable registry and one answering 500 are errors, never a verdict.
+# Push --sign, sign and verify through a registry that wants bearer
+# tokens, after regctl login. Signatures made and verifications refused
+# are audited.
 # shellcheck source-path=SCRIPTDIR disable=SC2317 # helpers called through expect_ok
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=registry.sh
 . "$(dirname "$0")/registry.sh"
+# shellcheck source=serve.sh
+. "$(dirname "$0")/serve.sh"
 [[ -x $REGCTL ]] || bail_out "no regctl at $REGCTL"
 command -v jq >/dev/null || skip_all "jq is not installed"
 
@@ -49,6 +54,17 @@ H=$REGISTRY_UP_HOST
 U=$REGISTRY_UP_URL
 ACCEPT='Accept: application/vnd.oci.image.manifest.v1+json'
 digest_of() { curl -sf -I -H "$ACCEPT" "$U/v2/$1/manifests/$2" | tr -d '\r' | sed -n 's/^docker-content-digest: //Ip'; }
+# push_blob FILE [BASE-URL]: into repository app of the registry (or of
+# BASE-URL) with curl, a monolithic upload; prints the digest.
+push_blob() {
+	local f=$1 base=${2:-$U} d loc
+	d=sha256:$(sha "$f")
+	loc=$(curl -sf -X POST -D - -o /dev/null "$base/v2/app/blobs/uploads/" | tr -d '\r' | sed -n 's/^location: //Ip')
+	[[ $loc == http* ]] || loc=$base$loc
+	if [[ $loc == *\?* ]]; then loc="$loc&digest=$d"; else loc="$loc?digest=$d"; fi
+	curl -sf -X PUT -H 'Content-Type: application/octet-stream' --data-binary "@$f" "$loc" -o /dev/null || return 1
+	echo "$d"
+}
 
 for i in 1 2 3 4 5 6 7; do
 	echo "release $i" >"$SRC/app$i"
@@ -174,6 +190,29 @@ expect_ok R verify --plain-http --key "$K/e.pub" "$H/app:v2"
 # --- push carries the store's signatures ------------------------------------
 expect_ok R sign --key "$K/a.pem" app:v3
 expect_ok R sign --key "$K/e.pem" app:v3
+# Another referrer of v3 in the store, an 80 KiB SBOM pushed through
+# regctl serve: not a signature, so not carried.
+serve_start main --store "$STORE"
+S=$SERVE_MAIN_URL
+sbom_push() {
+	local d cd md ms body
+	head -c $((80 << 10)) /dev/zero | tr '\0' x >"$TEST_TMP/sbom.json"
+	printf '{}' >"$TEST_TMP/empty.json"
+	d=$(push_blob "$TEST_TMP/sbom.json" "$S") && cd=$(push_blob "$TEST_TMP/empty.json" "$S") || return 1
+	md=$(curl -sf -I -H "$ACCEPT" "$S/v2/app/manifests/v3" | tr -d '\r' | sed -n 's/^docker-content-digest: //Ip')
+	ms=$(curl -sf -H "$ACCEPT" "$S/v2/app/manifests/v3" | wc -c)
+	body=$(jq -cn --arg d "$d" --argjson s $((80 << 10)) --arg cd "$cd" --arg md "$md" --argjson ms "$ms" \
+		'{schemaVersion:2, mediaType:"application/vnd.oci.image.manifest.v1+json",
+		  artifactType:"application/spdx+json",
+		  config:{mediaType:"application/vnd.oci.empty.v1+json", digest:$cd, size:2},
+		  layers:[{mediaType:"application/spdx+json", digest:$d, size:$s}],
+		  subject:{mediaType:"application/vnd.oci.image.manifest.v1+json", digest:$md, size:$ms}}')
+	curl -sf -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' --data-binary "$body" \
+		"$S/v2/app/manifests/sha256:$(printf '%s' "$body" | sha256sum | cut -d' ' -f1)" -o /dev/null
+}
+expect_ok "an SBOM of v3 is pushed to the store" -- sbom_push
+expect_eq "$(curl -sf "$S/v2/app/referrers/$(curl -sf -I -H "$ACCEPT" "$S/v2/app/manifests/v3" | tr -d '\r' | sed -n 's/^docker-content-digest: //Ip')" | jq '.manifests | length')" 3 \
+	"the store has three referrers of v3: two signatures and the SBOM"
 run_cmd R verify --key "$K/a.pub" --json app:v3
 LSIG=$(jq -r .signature <<<"$OUT")
 expect_ok R push --plain-http app:v3 "$H/app:v3"
@@ -197,18 +236,15 @@ expect_eq "$(curl -sf -H "$ACCEPT" "$U/v2/team/other/manifests/sha256-${MD3#sha2
 # A tag with no signature pushes none.
 expect_ok R push --plain-http app:v7 "$H/app:v7"
 expect_no_match "$OUT" "signature" "a tag without signatures pushes none"
+# A .sig tag that holds something else is left alone.
+MD7=$(digest_of app v7)
+expect_ok R push --plain-http app:v6 "$H/app:sha256-${MD7#sha256:}.sig"
+expect_status 1 R sign --plain-http --key "$K/a.pem" "$H/app:v7"
+expect_match "$OUT" "not replaced" "a .sig tag holding another artifact is not replaced, said"
+expect_status 1 R verify --plain-http --key "$K/a.pub" "$H/app:v7"
+expect_match "$OUT" "no cosign signature" "... and is no signature"
 
 # --- Bad signatures pushed by another client --------------------------------
-# push_blob FILE: into app, prints the digest.
-push_blob() {
-	local f=$1 d loc
-	d=sha256:$(sha "$f")
-	loc=$(curl -sf -X POST -D - -o /dev/null "$U/v2/app/blobs/uploads/" | tr -d '\r' | sed -n 's/^location: //Ip')
-	[[ $loc == http* ]] || loc=$U$loc
-	if [[ $loc == *\?* ]]; then loc="$loc&digest=$d"; else loc="$loc?digest=$d"; fi
-	curl -sf -X PUT -H 'Content-Type: application/octet-stream' --data-binary "@$f" "$loc" -o /dev/null || return 1
-	echo "$d"
-}
 # push_sig TAG PAYLOAD SIG-B64 [SIZE]: a signature manifest of app:TAG as
 # its .sig tag; SIZE is what the layer declares (the payload's by default).
 push_sig() {
@@ -279,6 +315,22 @@ expect_no_match "$OUT" "not verified" "... and not a verdict"
 bad_proxy_stop p
 expect_status 1 timeout 60 "$REGCTL" --store "$STORE" verify --plain-http --key "$K/a.pub" "127.0.0.1:1/app:v1"
 expect_match "$OUT" "cannot" "an unreachable registry is an error"
+
+# --- A registry behind bearer tokens ----------------------------------------
+registry_start tok --token bob:tok-pass
+T=$REGISTRY_TOK_HOST
+# Its token service is plain http on another port (t1545).
+export REGCTL_PLAIN_REALM_CREDENTIALS=1
+expect_status 1 R push --plain-http --sign --key "$K/a.pem" app:v3 "$T/app:v3"
+OUT=$(printf 'tok-pass\n' | "$REGCTL" login --password-stdin --plain-http -u bob "$T" 2>&1) ||
+	fail "login to the token registry: $OUT"
+expect_ok R push --plain-http --sign --key "$K/a.pem" app:v3 "$T/app:v3"
+expect_match "$OUT" "2 signatures" "the store's signatures go to a token registry"
+for k in a e; do
+	expect_ok R verify --plain-http --key "$K/$k.pub" "$T/app:v3"
+done
+expect_ok R sign --plain-http --key "$K/b.pem" "$T/app:v3"
+expect_ok R verify --plain-http --key "$K/b.pub" "$T/app:v3"
 
 # --- Audit ------------------------------------------------------------------
 run_cmd R audit --json --kind sign
