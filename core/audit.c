@@ -19,6 +19,7 @@
 
 #include "audit.h"
 #include "catalog.h"
+#include "names.h"
 
 /* A warning about a log that cannot be written, at most this often. */
 #define WARN_INTERVAL_NS (60 * 1000000000LL)
@@ -83,39 +84,6 @@ void rfs_audit_format_time(int64_t ns, char buf[32])
 		 ns < 0 ? 0 : (int)(ns / 1000000 % 1000));
 }
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-	size_t len;
-	uint32_t cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		len = 2;
-		cp = s[0] & 0x1f;
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		len = 3;
-		cp = s[0] & 0x0f;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		len = 4;
-		cp = s[0] & 0x07;
-	} else {
-		return 0;
-	}
-	if (len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
-	return len;
-}
-
 /* A JSON string of at most max bytes of s: bytes that are not UTF-8
  * become '?', and a cut never splits a character. NULL s: null. */
 static json_t *bounded_string(const char *s, size_t max)
@@ -132,7 +100,8 @@ static json_t *bounded_string(const char *s, size_t max)
 	if (!buf)
 		return NULL;
 	for (size_t i = 0; i < n;) {
-		size_t len = utf8_len(p + i, n - i);
+		uint32_t cp;
+		size_t len = rfs_utf8_next(p + i, n - i, &cp);
 
 		if (out + (len ? len : 1) > max)
 			break;

@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define RFS_REPO_MAX	       255 /* whole repository name, as the distribution spec */
 #define RFS_TAG_MAX	       128
@@ -61,5 +62,9 @@ int rfs_ref_parse(const char *ref, char *repo, size_t repo_size, char *tag,
  * jansson and Prometheus) takes it: no overlong forms, no surrogates,
  * nothing past U+10FFFF? */
 bool rfs_utf8_valid(const char *s, size_t n);
+/* The length of the strict UTF-8 sequence at s (at most n bytes, n > 0)
+ * and its code point, or 0 when there is none (overlong, a surrogate, past
+ * U+10FFFF, cut short). */
+size_t rfs_utf8_next(const unsigned char *s, size_t n, uint32_t *cp);
 
 #endif

@@ -180,19 +180,6 @@ out:
 	return 0;
 }
 
-static ssize_t read_bytes(void *ctx, void *buf, size_t len, uint64_t offset)
-{
-	const char *bytes = ctx;
-	size_t have = strlen(bytes);
-
-	if (offset >= have)
-		return 0;
-	if (len > have - offset)
-		len = have - offset;
-	memcpy(buf, bytes + offset, len);
-	return (ssize_t)len;
-}
-
 static ssize_t read_fd(void *ctx, void *buf, size_t len, uint64_t offset)
 {
 	ssize_t n = pread(*(const int *)ctx, buf, len, (off_t)offset);
@@ -207,6 +194,7 @@ int rfs_push_tag(struct rfs_store *store, const struct rfs_tag *tag,
 		 struct rfs_push_result *out, struct rfs_error *err)
 {
 	struct rfs_manifest_blob remote = { 0 };
+	struct rfs_mem_source empty_config = { "{}", 2 };
 	enum rfs_blob_route config_route;
 	size_t len = 0;
 	char *body = NULL;
@@ -239,9 +227,9 @@ int rfs_push_tag(struct rfs_store *store, const struct rfs_tag *tag,
 	if (rc != 0 && rc != -ENOENT)
 		goto out;
 
-	rc =
-	    rfs_push_blob(store, up, host, remote_repo, RFS_EMPTY_CONFIG_DIGEST,
-			  2, read_bytes, "{}", NULL, &config_route, err);
+	rc = rfs_push_blob(store, up, host, remote_repo,
+			   RFS_EMPTY_CONFIG_DIGEST, 2, rfs_mem_source_read,
+			   &empty_config, NULL, &config_route, err);
 	if (rc)
 		goto out;
 	fd = rfs_store_blob_open(store, tag->digest);

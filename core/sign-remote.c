@@ -255,29 +255,12 @@ out:
 
 #define SIG_CHUNK (1u << 20)
 
-struct mem_source {
-	const char *buf;
-	size_t len;
-};
-
-static ssize_t read_mem(void *ctx, void *buf, size_t len, uint64_t offset)
-{
-	const struct mem_source *m = ctx;
-
-	if (offset >= m->len)
-		return 0;
-	if (len > m->len - offset)
-		len = m->len - (size_t)offset;
-	memcpy(buf, m->buf + offset, len);
-	return (ssize_t)len;
-}
-
 /* A small blob (a payload, a config) into repo unless it is there. */
 static int put_small_blob(struct rfs_upstream *up, const char *repo,
 			  const void *buf, size_t len, const char *digest,
 			  struct rfs_error *err)
 {
-	struct mem_source m = { .buf = buf, .len = len };
+	struct rfs_mem_source m = { .buf = buf, .len = len };
 	uint64_t size = 0;
 	int r;
 
@@ -286,8 +269,9 @@ static int put_small_blob(struct rfs_upstream *up, const char *repo,
 		return 0;
 	if (r && r != -ENOENT)
 		return r;
-	return rfs_upstream_blob_upload(up, repo, digest, len, read_mem,
-					SIG_CHUNK, NULL, &m, err);
+	return rfs_upstream_blob_upload(up, repo, digest, len,
+					rfs_mem_source_read, SIG_CHUNK, NULL,
+					&m, err);
 }
 
 /* The manifest holding layers (an array), subject the signed one, in

@@ -6,41 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "names.h"
 #include "text.h"
-
-/* The length of the UTF-8 sequence at s (at most n bytes) and its code
- * point, or 0 when it is not strict UTF-8 (overlong, a surrogate, past
- * U+10FFFF, cut short). */
-static size_t utf8_next(const unsigned char *s, size_t n, uint32_t *cp)
-{
-	size_t len;
-	uint32_t c, min;
-
-	if (s[0] < 0x80) {
-		*cp = s[0];
-		return 1;
-	}
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		len = 2, c = s[0] & 0x1f, min = 0x80;
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		len = 3, c = s[0] & 0x0f, min = 0x800;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		len = 4, c = s[0] & 0x07, min = 0x10000;
-	} else {
-		return 0;
-	}
-	if (len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		c = (c << 6) | (s[i] & 0x3f);
-	}
-	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-		return 0;
-	*cp = c;
-	return len;
-}
 
 /* Code points shown as \uNNNN: C1 controls, and what changes the
  * direction or the lines of what follows. */
@@ -57,7 +24,7 @@ static size_t show_unit(const unsigned char *s, size_t n, char *unit,
 			size_t *used)
 {
 	uint32_t cp;
-	size_t len = utf8_next(s, n, &cp);
+	size_t len = rfs_utf8_next(s, n, &cp);
 
 	if (len == 0) {
 		*used = 1;
@@ -162,7 +129,7 @@ char *rfs_text_json_safe(const char *json, size_t n)
 		return NULL;
 	for (size_t i = 0; i < n;) {
 		uint32_t cp;
-		size_t len = utf8_next(u + i, n - i, &cp);
+		size_t len = rfs_utf8_next(u + i, n - i, &cp);
 
 		if (len && (cp == 0x7f || cp_hidden(cp))) {
 			o += sprintf(o, "\\u%04x", (unsigned)cp);

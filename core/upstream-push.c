@@ -464,20 +464,15 @@ out:
 	return rc;
 }
 
-struct mem_source {
-	const char *buf;
-	size_t len;
-};
-
-static ssize_t mem_read(void *ctx, void *buf, size_t len, uint64_t offset)
+ssize_t rfs_mem_source_read(void *ctx, void *buf, size_t len, uint64_t offset)
 {
-	const struct mem_source *m = ctx;
+	const struct rfs_mem_source *m = ctx;
 
 	if (offset >= m->len)
 		return 0;
 	if (len > m->len - offset)
 		len = m->len - (size_t)offset;
-	memcpy(buf, m->buf + offset, len);
+	memcpy(buf, (const char *)m->buf + offset, len);
 	return (ssize_t)len;
 }
 
@@ -491,7 +486,7 @@ int rfs_upstream_put_manifest(struct rfs_upstream *up, const char *repo,
 	char scope[RFS_REPO_MAX + 32];
 	char url[URL_MAX];
 	char digest[RFS_DIGEST_STR_MAX + 1];
-	struct mem_source mem = { body, len };
+	struct rfs_mem_source mem = { body, len };
 	struct rfs_hasher *h = NULL;
 	const char *said;
 	struct call c;
@@ -532,7 +527,7 @@ int rfs_upstream_put_manifest(struct rfs_upstream *up, const char *repo,
 			  reference);
 	c.method = "PUT";
 	c.max = TOKEN_BODY_MAX;
-	call_body(&c, mem_read, &mem, 0, len);
+	call_body(&c, rfs_mem_source_read, &mem, 0, len);
 	c.moving_deadline = false; /* small: the whole budget is enough */
 	c.content_type = media_type;
 	upstream_auth_start(&c);

@@ -173,6 +173,12 @@ int rfs_upstream_blob_mount(struct rfs_upstream *up, const char *repo,
  * at the end, or a negative errno. */
 typedef ssize_t (*rfs_source_fn)(void *ctx, void *buf, size_t len,
 				 uint64_t offset);
+/* The source of bytes held in memory: ctx is a struct rfs_mem_source. */
+struct rfs_mem_source {
+	const void *buf;
+	size_t len;
+};
+ssize_t rfs_mem_source_read(void *ctx, void *buf, size_t len, uint64_t offset);
 /* Told how far an upload has come. */
 typedef void (*rfs_progress_fn)(void *ctx, uint64_t done, uint64_t total);
 

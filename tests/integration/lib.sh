@@ -761,6 +761,21 @@ kill_wait() {
 	} 2>/dev/null
 }
 
+# expect_start_refused DESC MESSAGE CONF: regfs given -o config=CONF stops
+# at start, not mounted, with MESSAGE in what it says.
+expect_start_refused() {
+	local desc=$1 msg=$2 conf=$3 mnt=$TEST_TMP/badmnt
+	mkdir -p "$mnt"
+	run_cmd timeout 20 "$REGFS" "$TEST_TMP/badstore" "$mnt" -f -o config="$conf"
+	if [[ $RC -ne 0 && $RC -ne 124 && $OUT == *"$msg"* ]] && ! is_mounted "$mnt"; then
+		ok "$desc stops the daemon at start"
+	else
+		fail "$desc stops the daemon at start"
+		diag "exit status $RC, output:" "$OUT"
+		is_mounted "$mnt" && fusermount3 -u "$mnt"
+	fi
+}
+
 # track_pid PID...: kill these at exit if still alive (the watchdog kills
 # them too).
 track_pid() {

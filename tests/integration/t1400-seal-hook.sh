@@ -81,18 +81,9 @@ evil2_d=sha256:$(sha "$SRC/evil2")
 # --- bad values stop the daemon at start --------------------------------------
 
 bad_start() { # bad_start DESC MESSAGE LINE...
-	local desc=$1 msg=$2 f
+	local desc=$1 msg=$2
 	shift 2
-	f=$(conf bad "$@")
-	mkdir -p "$TEST_TMP/badmnt"
-	run_cmd timeout 20 "$REGFS" "$TEST_TMP/badstore" "$TEST_TMP/badmnt" -f -o config="$f"
-	if [[ $RC -ne 0 && $RC -ne 124 && $OUT == *"$msg"* ]] && ! is_mounted "$TEST_TMP/badmnt"; then
-		ok "$desc stops the daemon at start"
-	else
-		fail "$desc stops the daemon at start"
-		diag "exit status $RC, output:" "$OUT"
-		is_mounted "$TEST_TMP/badmnt" && fusermount3 -u "$TEST_TMP/badmnt"
-	fi
+	expect_start_refused "$desc" "$msg" "$(conf bad "$@")"
 }
 bad_start "a relative seal_hook" "'seal_hook' must be an absolute path: 'scan'" "seal_hook = scan"
 bad_start "an empty seal_hook" "'seal_hook' must be an absolute path" "seal_hook ="

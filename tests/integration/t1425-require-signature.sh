@@ -186,18 +186,9 @@ serve_stop main
 
 printf 'not a key\n' >"$K/junk.pub"
 bad_start() { # bad_start DESC MESSAGE LINE...
-	local desc=$1 msg=$2 f
+	local desc=$1 msg=$2
 	shift 2
-	f=$(conf bad "$@")
-	mkdir -p "$TEST_TMP/badmnt"
-	run_cmd timeout 20 "$REGFS" "$TEST_TMP/badstore" "$TEST_TMP/badmnt" -f -o config="$f"
-	if [[ $RC -ne 0 && $RC -ne 124 && $OUT == *"$msg"* ]] && ! is_mounted "$TEST_TMP/badmnt"; then
-		ok "$desc stops the daemon at start"
-	else
-		fail "$desc stops the daemon at start"
-		diag "exit status $RC, output:" "$OUT"
-		is_mounted "$TEST_TMP/badmnt" && fusermount3 -u "$TEST_TMP/badmnt"
-	fi
+	expect_start_refused "$desc" "$msg" "$(conf bad "$@")"
 }
 bad_start "a missing key" "require_signature = $K/nope.pub" "require_signature = $K/nope.pub"
 bad_start "a malformed key" "require_signature = $K/junk.pub" "require_signature = $K/junk.pub"
