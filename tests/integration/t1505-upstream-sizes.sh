@@ -7,8 +7,9 @@
 #   corrupt: EIO, a log line, nothing stored;
 # - a broken download's partial counts in cache_max: over it, it is
 #   released at once, not kept open;
-# - a layer larger than the store's free space is refused before it is
-#   fetched (a small tmpfs; skipped without root).
+# - a layer larger than the store's free space, or than what it leaves
+#   besides the downloads under way, is refused before it is fetched (a
+#   small tmpfs; skipped without root).
 # shellcheck source-path=SCRIPTDIR disable=SC2317
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -94,14 +95,29 @@ mount -t tmpfs -o size=8m,mode=0755 regfs-test-tmpfs "$SMALL" || {
 	exit
 }
 track_mount "$(cd "$SMALL" && pwd -P)"
-hostile_start big --slow-size $((20 << 20)) --rate 5000000
+hostile_start big --huge-size $((20 << 20)) --slow-size $((5 << 20)) --rate 1500000
 conf "$TEST_TMP/big.conf" "$HOSTILE_BIG_URL"
 regfs_mount "$SMALL/store" "$TEST_TMP/m2" -o config="$TEST_TMP/big.conf"
 log2=$(daemon_log "$TEST_TMP/m2")
+B=$TEST_TMP/m2/registry/a
+big_gets() { grep -c "GET /v2/$1/blobs/sha256:[0-9a-f]\{64\} " "$HOSTILE_BIG_LOG" || :; }
 expect_fail_errno "a 20 MiB layer into an 8 MiB store fails" -- \
-	timeout 10 cat "$TEST_TMP/m2/registry/a/slowblob/v1" "Input/output error"
+	timeout 10 cat "$B/huge/v1" "Input/output error"
 check "the log says there is no room" grep -q "20971520 bytes to fetch, but the store has [0-9]* bytes free" "$log2"
-expect_eq "$(grep -c "GET /v2/slowblob/blobs/sha256:[0-9a-f]\{64\} " "$HOSTILE_BIG_LOG" || :)" 0 \
-	"no byte of it was asked for"
+expect_eq "$(big_gets huge)" 0 "no byte of it was asked for"
+# A 5 MiB download under way (about 3 s) leaves no room for another.
+timeout 30 cat "$B/steady/v1" >"$TEST_TMP/steady.out" 2>&1 &
+steady=$!
+track_pid "$steady"
+check "the first 5 MiB download starts" wait_until 5 grep -q "GET /v2/steady/blobs/" "$HOSTILE_BIG_LOG"
+expect_fail_errno "a second 5 MiB layer meanwhile fails" -- \
+	timeout 10 cat "$B/slowblob/v1" "Input/output error"
+check "the log counts the bytes promised to the first" \
+	grep -q "5242880 bytes to fetch, but the store has [0-9]* bytes free ([0-9]* promised to other downloads)" "$log2"
+expect_eq "$(big_gets slowblob)" 0 "no byte of the second was asked for"
+check "the first one reads whole" wait_exit "$steady" 20
+reap "$steady"
+expect_eq "$REAP_RC" 0 "(its reader exits 0)"
+expect_eq "$(stat -c %s "$TEST_TMP/steady.out")" $((5 << 20)) "with its 5 MiB"
 regfs_umount "$TEST_TMP/m2"
 done_testing

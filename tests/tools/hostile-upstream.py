@@ -17,6 +17,7 @@ with a title) whose layer is described below.
   slowblob   a --slow-size layer (4 MiB by default) of zeros at --rate
              bytes/s; its first GET is cut after half of it, later ones
              answer 503 (so the download breaks off for good)
+  steady     a --slow-size layer of 0x01 bytes, served whole at --rate
   locked     every request answers 401 with WWW-Authenticate: Basic
   pages      tags/list answers --page-tags tags a page, with a Link to the
              next page, for ever
@@ -72,6 +73,7 @@ class Repos:
             "huge": (args.huge_size, sha(b"huge")),
             "short": (50, sha(self.short)),
             "slowblob": (args.slow_size, sha(b"\0" * args.slow_size)),
+            "steady": (args.slow_size, sha(b"\1" * args.slow_size)),
             "locked": (10, sha(b"locked")),
             "pages": (10, sha(b"pages")),
             "fat": (10, sha(b"fat")),
@@ -117,8 +119,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def not_found(self):
         self.answer(404, b'{"errors":[{"code":"NAME_UNKNOWN","message":"unknown"}]}')
 
-    def stream(self, status, length, pace, until=None, headers=()):
-        """Zeros at --rate bytes/s: length bytes, or for ever (None)."""
+    def stream(self, status, length, pace, until=None, headers=(), byte=b"\0"):
+        """byte at --rate bytes/s: length bytes, or for ever (None)."""
         self.send_response(status)
         self.send_header("Content-Type", "application/octet-stream")
         if length is not None:
@@ -130,7 +132,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         log("%s %s %d (streaming)" % (self.command, self.path, status))
         sent = 0
-        chunk = b"\0" * CHUNK
+        chunk = byte * CHUNK
         try:
             while length is None or sent < length:
                 n = CHUNK if length is None else min(CHUNK, length - sent)
@@ -184,6 +186,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.answer(307, b"", headers=[("Location", "file:///etc/passwd")])
         if repo == "huge":
             return self.stream(200, size, self.server.args.rate)
+        if repo == "steady":
+            return self.stream(200, size, self.server.args.rate, byte=b"\1")
         if repo == "slowblob":
             with r.slow_cut:
                 r.slow_gets += 1
