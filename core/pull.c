@@ -28,8 +28,12 @@
 
 /* Broken downloads whose bytes are kept for a resume. */
 #define MAX_PARTIALS 4
-/* How often a download looks again at the free space and cache_max. */
-#define ROOM_CHECK_BYTES (8ULL << 20)
+/* How often a download looks again at the free space (a statvfs), and at
+ * cache_max (a catalog query). */
+#define ROOM_CHECK_BYTES  (1ULL << 20)
+#define CACHE_CHECK_BYTES (8ULL << 20)
+/* A partial download not resumed within this long is dropped. */
+#define PARTIAL_TTL_NS (600LL * 1000000000)
 
 struct waiter {
 	struct waiter *next;
@@ -52,7 +56,7 @@ struct fetch {
 	/* Bytes in its staged file (the sink's; read under the lock), and
 	 * when free space and cache_max were last looked at. */
 	uint64_t written;
-	uint64_t checked;
+	uint64_t checked, cache_checked;
 	struct waiter *waiters;
 	/* Once the bytes are verified, while they are being stored: readers
 	 * joining then are served at once. */
@@ -62,6 +66,7 @@ struct fetch {
 struct partial {
 	char digest[RFS_DIGEST_STR_MAX + 1];
 	struct rfs_seal *seal;
+	int64_t kept_ns;
 };
 
 /* A blob readers opened in this process: how many hold it, and when it was
@@ -882,10 +887,33 @@ static struct opened *use_locked(struct rfs_pull *pull, const char *digest)
 	return o;
 }
 
+/* Drop the partials nobody came back for within PARTIAL_TTL_NS: an
+ * upstream that stays away must not hold their space until the daemon
+ * exits. */
+static void drop_stale_partials(struct rfs_pull *pull)
+{
+	struct rfs_seal *stale[MAX_PARTIALS];
+	int64_t now = rfs_now_ns();
+	int n = 0;
+
+	pthread_mutex_lock(&pull->lock);
+	for (int i = 0; i < MAX_PARTIALS; i++) {
+		if (pull->partials[i].seal &&
+		    now - pull->partials[i].kept_ns > PARTIAL_TTL_NS) {
+			stale[n++] = pull->partials[i].seal;
+			pull->partials[i].seal = NULL;
+		}
+	}
+	pthread_mutex_unlock(&pull->lock);
+	while (n > 0)
+		rfs_seal_free(&stale[--n]);
+}
+
 static struct rfs_seal *take_partial(struct rfs_pull *pull, const char *digest)
 {
 	struct rfs_seal *seal = NULL;
 
+	drop_stale_partials(pull);
 	pthread_mutex_lock(&pull->lock);
 	for (int i = 0; i < MAX_PARTIALS; i++) {
 		if (pull->partials[i].seal &&
@@ -911,10 +939,12 @@ static void keep_partial(struct rfs_pull *pull, const char *digest,
 	memmove(&pull->partials[1], &pull->partials[0],
 		(MAX_PARTIALS - 1) * sizeof(pull->partials[0]));
 	pull->partials[0].seal = seal;
+	pull->partials[0].kept_ns = rfs_now_ns();
 	snprintf(pull->partials[0].digest, sizeof(pull->partials[0].digest),
 		 "%s", digest);
 	pthread_mutex_unlock(&pull->lock);
 	rfs_seal_free(&dropped);
+	drop_stale_partials(pull);
 }
 
 /* Bytes of fetched content not in blobs/ yet: the staged files of
@@ -1004,8 +1034,11 @@ static int sink_to_seal(void *ctx, const void *buf, size_t len)
 	rc = check_room(pull, f, f->what, s->size - f->checked, &s->err);
 	if (rc)
 		return rc;
-	if (pull->cache_max)
+	if (pull->cache_max &&
+	    f->checked - f->cache_checked >= CACHE_CHECK_BYTES) {
+		f->cache_checked = f->checked;
 		rfs_pull_evict(pull, pull->cache_max, NULL);
+	}
 	return 0;
 }
 
@@ -1085,7 +1118,8 @@ static void *download(void *arg)
 		    &sink.seal, &err);
 	if (!rc) {
 		pthread_mutex_lock(&pull->lock);
-		f->written = f->checked = rfs_seal_size(sink.seal);
+		f->written = f->checked = f->cache_checked =
+		    rfs_seal_size(sink.seal);
 		pthread_mutex_unlock(&pull->lock);
 		rc = rfs_upstream_get_blob(f->up, f->remote, f->digest,
 					   rfs_seal_size(sink.seal),

@@ -8,7 +8,8 @@
 # - a broken download's partial counts in cache_max: over it, it is
 #   released at once, not kept open;
 # - a layer larger than the store's free space, or than what it leaves
-#   besides the downloads under way, is refused before it is fetched (a
+#   besides the downloads under way, is refused before it is fetched, and
+#   a download is stopped when the free space no longer holds its rest (a
 #   small tmpfs; skipped without root).
 # shellcheck source-path=SCRIPTDIR disable=SC2317
 # shellcheck source=lib.sh
@@ -39,6 +40,8 @@ staged_fds() {
 	done
 	printf '%s\n' "$n"
 }
+# no_staged_fds PID: the daemon holds no staged file (for wait_until).
+no_staged_fds() { test "$(staged_fds "$1")" -eq 0; }
 # blob_gets REPO: the hostile upstream's blob GETs of REPO.
 blob_gets() { grep -c "GET /v2/$1/blobs/sha256:[0-9a-f]\{64\} " "$HOSTILE_H_LOG" || :; }
 
@@ -76,7 +79,7 @@ with open(sys.argv[1], "rb") as f:
 expect_fail "a download cut at 2 MiB of 4 and then refused (503) fails" -- \
 	timeout 20 cat "$R/a/slowblob/v1"
 check "(one GET cut short, then 503s)" test "$(blob_gets slowblob)" -ge 2
-check "its 2 MiB partial, over cache_max (1M), is released at once" wait_until 5 test "$(staged_fds "$pid")" -eq 0
+check "its 2 MiB partial, over cache_max (1M), is released at once" wait_until 5 no_staged_fds "$pid"
 diag "staged descriptors of the daemon: $(staged_fds "$pid")"
 regfs_umount "$MNT"
 
@@ -120,4 +123,28 @@ reap "$steady"
 expect_eq "$REAP_RC" 0 "(its reader exits 0)"
 expect_eq "$(stat -c %s "$TEST_TMP/steady.out")" $((5 << 20)) "with its 5 MiB"
 regfs_umount "$TEST_TMP/m2"
+
+# The free space shrinking under a download stops it, and its bytes are
+# given back at once.
+SMALL2=$TEST_TMP/small2
+mkdir -p "$SMALL2"
+mount -t tmpfs -o size=16m,mode=0755 regfs-test-tmpfs "$SMALL2"
+track_mount "$(cd "$SMALL2" && pwd -P)"
+regfs_mount "$SMALL2/store" "$TEST_TMP/m3" -o config="$TEST_TMP/big.conf"
+log3=$(daemon_log "$TEST_TMP/m3")
+gets_before=$(big_gets steady)
+timeout 30 cat "$TEST_TMP/m3/registry/a/steady/v1" >/dev/null 2>"$TEST_TMP/steady3.err" &
+steady=$!
+track_pid "$steady"
+more_gets() { test "$(big_gets "$1")" -gt "$2"; }
+check "a 5 MiB download starts" wait_until 5 more_gets steady "$gets_before"
+expect_ok "13 MiB written beside it leave too little room for the rest" -- \
+	dd if=/dev/zero of="$SMALL2/filler" bs=1M count=13 status=none
+check "the reader fails" wait_exit "$steady" 10
+reap "$steady"
+expect_match "$(cat "$TEST_TMP/steady3.err")" "Input/output error" "with EIO"
+check "the log says the rest no longer fits" grep -q "steady:v1' from upstream 'a': [0-9]* bytes to fetch, but the store has" "$log3"
+check "its bytes are given back" wait_until 5 no_staged_fds "$(daemon_pid "$TEST_TMP/m3")"
+rm -f "$SMALL2/filler"
+regfs_umount "$TEST_TMP/m3"
 done_testing
