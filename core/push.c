@@ -361,7 +361,8 @@ int rfs_copy_remote(struct rfs_store *store, struct rfs_upstream *src,
 						    dst_repo);
 			continue;
 		}
-		rc = rfs_fetch_blob(store, src, src_repo, d->digest, 0,
+		/* No more than the manifest declares (issue 15). */
+		rc = rfs_fetch_blob(store, src, src_repo, d->digest, d->size,
 				    &fetched, err);
 		if (rc)
 			break;
