@@ -218,7 +218,9 @@ static int open_cache(const char *pin_dir, struct rfs_store **store,
 
 /* Make pin's bytes present in the cache store, and the pin's source: the
  * blob is fetched by digest when absent, and sealed only if it hashes to
- * it and is no larger than pinned. */
+ * it and is no larger than pinned; it is the pin's only if it is exactly
+ * the size pinned (a registry may serve a shorter blob that hashes right
+ * under a manifest that lies about its size, issue 15). */
 static int fetch_into(struct rfs_store *store,
 		      const struct rfs_plan_registry *r, const char *repo,
 		      struct plan_pin *pin, struct rfs_error *err)
@@ -226,6 +228,7 @@ static int fetch_into(struct rfs_store *store,
 	char host[RFS_HOST_MAX + 1], remote[RFS_REPO_MAX + 1];
 	char path[PATH_MAX];
 	struct rfs_upstream *up = NULL;
+	struct stat st;
 	bool fetched;
 	int rc;
 
@@ -242,6 +245,16 @@ static int fetch_into(struct rfs_store *store,
 		if (rc)
 			return rc;
 	}
+	if (stat(path, &st) != 0)
+		return rfs_error_set(err, -errno, "blob %s: %s", pin->digest,
+				     strerror(errno));
+	if (pin->size && (uint64_t)st.st_size != pin->size)
+		return rfs_error_set(err, -EBADMSG,
+				     "'%s': corrupt: the manifest says %llu "
+				     "bytes, the blob with digest %s has %llu",
+				     pin->ref ? pin->ref : "",
+				     (unsigned long long)pin->size, pin->digest,
+				     (unsigned long long)st.st_size);
 	free(pin->source);
 	pin->source = strdup(path);
 	return pin->source ? 0 : rfs_error_set(err, -ENOMEM, "out of memory");

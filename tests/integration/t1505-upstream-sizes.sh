@@ -4,7 +4,7 @@
 # - a layer declaring 1e12 bytes is refused before a byte is fetched
 #   (max_blob_size, 64 GiB by default; a smaller one from regfs.conf);
 # - a layer declaring 50 bytes whose 25 served bytes match its digest is
-#   corrupt: EIO, a log line, nothing stored;
+#   corrupt: EIO, a log line, nothing stored; regctl plan refuses it too;
 # - a broken download's partial counts in cache_max: over it, it is
 #   released at once, not kept open;
 # - a layer larger than the store's free space, or than what it leaves
@@ -73,6 +73,21 @@ check "nothing of it is stored" test ! -e "$STORE/blobs/sha256/$short_d"
 expect_fail "mmap does not show it either" -- python3 -c 'import mmap, sys
 with open(sys.argv[1], "rb") as f:
     mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)' "$R/a/short/v1"
+
+# regctl plan, through the same core, refuses the short blob too.
+mkdir -p "$TEST_TMP/plans"
+cat >"$TEST_TMP/plans/short.hades.yaml" <<EOF
+registries:
+  hub: {type: oci, url: "$U"}
+jobs:
+  j: {local: true, actions: [{pull: {registry: hub, name: short, tag: v1, to: "$TEST_TMP/deployed"}}]}
+plans:
+  p: {steps: [{name: s, job: j, targets: [local]}]}
+EOF
+expect_fail "regctl plan of the short blob fails" -- \
+	"$REGCTL" --store "$TEST_TMP/plan-store" plan run p -c "$TEST_TMP/plans"
+expect_match "$OUT" "corrupt: the manifest says 50 bytes" "and says the blob is corrupt"
+check "nothing was deployed" test ! -e "$TEST_TMP/deployed"
 
 # --- a broken download over cache_max ---
 
