@@ -1089,7 +1089,8 @@ static void audit_publish(struct rfs_incoming *inc, const struct rfs_dir *d,
  * Discarded, the entry leaves the namespace; sealed, it stays for its
  * publisher's window. The caller holds a reference and no lock. */
 static int seal_entry(struct rfs_incoming *inc, struct staged *e, pid_t pid,
-		      struct rfs_tag *sealed, struct rfs_error *err)
+		      const struct rfs_cancel *cancel, struct rfs_tag *sealed,
+		      struct rfs_error *err)
 {
 	pid_t publisher = rfs_proc_tgid(pid);
 	struct rfs_tag tag = { 0 };
@@ -1117,7 +1118,9 @@ static int seal_entry(struct rfs_incoming *inc, struct staged *e, pid_t pid,
 		goto out;
 	opts.meta = &meta;
 	pthread_mutex_lock(&e->lock);
+	rfs_seal_set_cancel(e->seal, cancel);
 	rc = rfs_seal_commit(e->seal, d.path, e->name, &opts, &tag, err);
+	rfs_seal_set_cancel(e->seal, NULL);
 	e->committed = rc == 0;
 	pthread_mutex_unlock(&e->lock);
 	if (rc == 0 && sealed)
@@ -1174,7 +1177,8 @@ static bool ready_to_seal(const struct staged *e)
 
 int rfs_incoming_flush(struct rfs_incoming *inc, int64_t id, bool write,
 		       enum rfs_closer closer, pid_t pid,
-		       struct rfs_tag *sealed, struct rfs_error *err)
+		       const struct rfs_cancel *cancel, struct rfs_tag *sealed,
+		       struct rfs_error *err)
 {
 	struct staged *e;
 	bool seal = false;
@@ -1197,7 +1201,7 @@ int rfs_incoming_flush(struct rfs_incoming *inc, int64_t id, bool write,
 	}
 	pthread_mutex_unlock(&inc->lock);
 	if (seal)
-		rc = seal_entry(inc, e, pid, sealed, err);
+		rc = seal_entry(inc, e, pid, cancel, sealed, err);
 	put(inc, e);
 	return rc;
 }
@@ -1227,7 +1231,7 @@ int rfs_incoming_release(struct rfs_incoming *inc, int64_t id, bool write,
 	if (!e)
 		return 0;
 	if (seal)
-		rc = seal_entry(inc, e, publisher, sealed, err);
+		rc = seal_entry(inc, e, publisher, NULL, sealed, err);
 	else
 		drop_seal_if_idle(inc, e);
 	put(inc, e);
@@ -1308,7 +1312,7 @@ int rfs_incoming_rename(struct rfs_incoming *inc, int64_t dir, const char *name,
 	}
 	pthread_mutex_unlock(&inc->lock);
 	if (seal) {
-		rc = seal_entry(inc, e, pid, sealed, err);
+		rc = seal_entry(inc, e, pid, NULL, sealed, err);
 		put(inc, e);
 	}
 	return rc;

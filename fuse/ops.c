@@ -14,10 +14,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "inode.h"
@@ -33,6 +35,11 @@ struct handle {
 	char digest[RFS_DIGEST_STR_MAX + 1]; /* HANDLE_BLOB */
 	int64_t staged_id;		     /* HANDLE_STAGED */
 	bool write;
+	/* HANDLE_STAGED for writing: who opened it, and the last pid handed
+	 * out then (rfs_proc_closer looks at the processes that may share
+	 * it). */
+	pid_t opener;
+	pid_t since;
 };
 
 struct listing_entry {
@@ -493,6 +500,8 @@ static void regfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 	h->staged_id = info.id;
 	h->write = true;
+	h->opener = rfs_proc_tgid(fuse_req_ctx(req)->pid);
+	h->since = rfs_proc_last_pid();
 	fi->fh = (uintptr_t)h;
 	regfs_entry_for_staged(fs, &e, &info);
 	if (fuse_reply_create(req, &e, fi) != 0)
@@ -673,6 +682,10 @@ static void regfs_open(fuse_req_t req, fuse_ino_t ino,
 		}
 		h->staged_id = rfs_ino_id(ino);
 		h->write = write;
+		if (write) {
+			h->opener = rfs_proc_tgid(fuse_req_ctx(req)->pid);
+			h->since = rfs_proc_last_pid();
+		}
 		fi->direct_io = 1; /* the content may still change */
 		fi->fh = (uintptr_t)h;
 		if (fuse_reply_open(req, fi) != 0) {
@@ -738,29 +751,116 @@ static void regfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	}
 }
 
+/* A close that seals can take a while (hashing gigabytes). The kernel
+ * asks to interrupt it when its process gets a signal; only one that kills
+ * the process stops the seal, so that a writer that catches signals (Go
+ * programs get SIGURG all the time) still publishes. After the first
+ * interrupt no other comes, so from then on the closer is looked at now
+ * and then. */
+struct flush_cancel {
+	atomic_bool interrupted;
+	pid_t tid;
+	int64_t checked_ns;
+	bool dying;
+};
+
+#define FLUSH_CHECK_NS (50 * 1000000LL)
+
+static void flush_interrupted(fuse_req_t req, void *data)
+{
+	struct flush_cancel *c = data;
+
+	atomic_store(&c->interrupted, true);
+}
+
+static bool flush_cancelled(void *ctx)
+{
+	struct flush_cancel *c = ctx;
+	struct timespec ts;
+	int64_t now;
+
+	if (c->dying)
+		return true;
+	if (!atomic_load(&c->interrupted))
+		return false;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	if (c->checked_ns && now - c->checked_ns < FLUSH_CHECK_NS)
+		return false;
+	c->checked_ns = now;
+	c->dying = rfs_proc_dying(c->tid);
+	return c->dying;
+}
+
+/* The end of a staged file's path as processes' descriptors show it
+ * ("/incoming/app/v1"): what rfs_proc_closer looks for. NULL when not
+ * known (then it looks at every descriptor). */
+static const char *staged_path(struct regfs *fs, const struct handle *h,
+			       char *buf, size_t size)
+{
+	struct rfs_staged_info info;
+	struct rfs_dir dir;
+	int n;
+
+	if (rfs_incoming_stat(fs->incoming, h->staged_id, &info) != 0 ||
+	    rfs_catalog_dir_by_id(rfs_store_catalog(fs->store), info.dir,
+				  &dir) != 0)
+		return NULL;
+	n = snprintf(buf, size, "/incoming/%s/%s", dir.path, info.name);
+	return n > 0 && (size_t)n < size ? buf : NULL;
+}
+
+static void log_closer(struct regfs *fs, const struct handle *h,
+		       enum rfs_closer closer, pid_t pid)
+{
+	struct rfs_staged_info info;
+
+	if ((closer != RFS_CLOSER_KILLED && closer != RFS_CLOSER_SHARED) ||
+	    rfs_incoming_stat(fs->incoming, h->staged_id, &info) != 0)
+		return;
+	if (closer == RFS_CLOSER_KILLED)
+		regfs_log(REGFS_LOG_INFO,
+			  "writer %d of '%s' was killed by a signal: "
+			  "discarding what it wrote",
+			  (int)pid, info.name);
+	else
+		regfs_log(REGFS_LOG_INFO,
+			  "writer %d of '%s' closed it while another process "
+			  "holds it open for writing: the last one's close "
+			  "seals it",
+			  (int)pid, info.name);
+}
+
 static void regfs_flush(fuse_req_t req, fuse_ino_t ino,
 			struct fuse_file_info *fi)
 {
+	struct regfs *fs = regfs_data(req);
 	struct handle *h = handle_of(fi);
 	struct rfs_error err = { 0 };
 	struct rfs_tag tag = { 0 };
+	pid_t pid = fuse_req_ctx(req)->pid;
+	struct flush_cancel c = { .tid = pid };
+	struct rfs_cancel cancel = { flush_cancelled, &c };
 	enum rfs_closer closer;
 	int rc = 0;
 
 	if (h->kind == HANDLE_STAGED && h->write) {
-		struct rfs_staged_info info;
+		char suffix[RFS_STAGED_NAME_MAX + RFS_REPO_MAX + 16];
+		struct rfs_proc_file file = {
+			.ino = ino,
+			.suffix = staged_path(fs, h, suffix, sizeof(suffix)),
+			.opener = h->opener,
+			.since = h->since,
+		};
 
-		closer = rfs_proc_closer(fuse_req_ctx(req)->pid, ino);
-		if (closer == RFS_CLOSER_KILLED &&
-		    rfs_incoming_stat(regfs_data(req)->incoming, h->staged_id,
-				      &info) == 0)
-			regfs_log(REGFS_LOG_INFO,
-				  "writer %d of '%s' was killed by a signal: "
-				  "discarding what it wrote",
-				  (int)fuse_req_ctx(req)->pid, info.name);
-		rc = rfs_incoming_flush(regfs_data(req)->incoming, h->staged_id,
-					true, closer, fuse_req_ctx(req)->pid,
-					&tag, &err);
+		closer = rfs_proc_closer(pid, &file);
+		log_closer(fs, h, closer, pid);
+		atomic_init(&c.interrupted, false);
+		fuse_req_interrupt_func(req, flush_interrupted, &c);
+		rc = rfs_incoming_flush(fs->incoming, h->staged_id, true,
+					closer, pid, &cancel, &tag, &err);
+		/* Waits for a call under way: c is gone after this. */
+		fuse_req_interrupt_func(req, NULL, NULL);
 		seal_done(req, rc, &tag, &err);
 	}
 	fuse_reply_err(req, -rc);
