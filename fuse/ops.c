@@ -545,10 +545,11 @@ static void finish_open(struct regfs *fs, fuse_req_t req, fuse_ino_t ino,
 	}
 }
 
-/* An open waiting for a blob to be fetched from an upstream. */
+/* An open waiting for a blob to be fetched from an upstream: bounded and
+ * interruptible (wait.c). */
 struct pending_open {
+	struct regfs_wait wait;
 	struct regfs *fs;
-	fuse_req_t req;
 	fuse_ino_t ino;
 	struct fuse_file_info fi;
 	char digest[RFS_DIGEST_STR_MAX + 1];
@@ -558,13 +559,17 @@ static void fetched(void *ctx, int fd, const struct rfs_error *err)
 {
 	struct pending_open *p = ctx;
 
-	if (fd < 0) {
+	if (!regfs_wait_end(p->fs, &p->wait)) {
+		/* Answered already (EINTR, ETIMEDOUT): nobody to give it. */
+		if (fd >= 0)
+			close(fd);
+	} else if (fd < 0) {
 		/* A reader gets only verified bytes, or EIO; or EACCES for
 		 * bytes the seal hook refused. */
 		regfs_log(REGFS_LOG_ERROR, "%s", rfs_error_message(err, fd));
-		fuse_reply_err(p->req, fd == -EACCES ? EACCES : EIO);
+		fuse_reply_err(p->wait.req, fd == -EACCES ? EACCES : EIO);
 	} else {
-		finish_open(p->fs, p->req, p->ino, &p->fi, fd, p->digest);
+		finish_open(p->fs, p->wait.req, p->ino, &p->fi, fd, p->digest);
 	}
 	free(p);
 }
@@ -598,21 +603,31 @@ static void open_blob(struct regfs *fs, fuse_req_t req, fuse_ino_t ino,
 		return;
 	}
 	/* Not fetched yet, or evicted: the reply comes when the download
-	 * (ours, or the one under way) is verified and stored. No thread
-	 * of the session waits for it. */
+	 * (ours, or the one under way) is verified and stored, or at the
+	 * opener's interrupt, or at open_timeout. No thread of the session
+	 * waits for it. */
 	p = calloc(1, sizeof(*p));
 	if (!p) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	*p = (struct pending_open){
-		.fs = fs, .req = req, .ino = ino, .fi = *fi
-	};
+	*p = (struct pending_open){ .fs = fs, .ino = ino, .fi = *fi };
 	snprintf(p->digest, sizeof(p->digest), "%s", ref->digest);
+	snprintf(p->wait.what, sizeof(p->wait.what), "'%s:%s' (%s)", tag->repo,
+		 tag->name, ref->digest);
+	if (regfs_wait_begin(fs, &p->wait, req) != 0) {
+		fuse_reply_err(req, EINTR);
+		free(p);
+		return;
+	}
 	rc = rfs_pull_fetch(fs->pull, tag, ref->digest, ref->size, fetched, p,
 			    &err);
 	if (rc == 0)
+		return; /* fetched() answers, or the wait did, and frees p */
+	if (!regfs_wait_end(fs, &p->wait)) {
+		free(p); /* answered meanwhile */
 		return;
+	}
 	if (rc == 1) /* it arrived meanwhile */
 		rc = rfs_store_blob_open(fs->store, ref->digest);
 	if (rc >= 0) {
