@@ -1243,6 +1243,16 @@ int rfs_incoming_rename(struct rfs_incoming *inc, int64_t dir, const char *name,
 			pid_t pid, struct rfs_tag *sealed,
 			struct rfs_error *err)
 {
+	return rfs_incoming_rename_with(inc, dir, name, newdir, newname, flags,
+					pid, NULL, sealed, err);
+}
+
+int rfs_incoming_rename_with(struct rfs_incoming *inc, int64_t dir,
+			     const char *name, int64_t newdir,
+			     const char *newname, unsigned int flags, pid_t pid,
+			     const struct rfs_cancel *cancel,
+			     struct rfs_tag *sealed, struct rfs_error *err)
+{
 	struct rfs_catalog *cat = rfs_store_catalog(inc->store);
 	enum rfs_staged_kind kind;
 	struct staged *e, *target;
@@ -1312,7 +1322,7 @@ int rfs_incoming_rename(struct rfs_incoming *inc, int64_t dir, const char *name,
 	}
 	pthread_mutex_unlock(&inc->lock);
 	if (seal) {
-		rc = seal_entry(inc, e, pid, NULL, sealed, err);
+		rc = seal_entry(inc, e, pid, cancel, sealed, err);
 		put(inc, e);
 	}
 	return rc;

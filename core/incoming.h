@@ -216,6 +216,13 @@ int rfs_incoming_rename(struct rfs_incoming *inc, int64_t dir, const char *name,
 			int64_t newdir, const char *newname, unsigned int flags,
 			pid_t pid, struct rfs_tag *sealed,
 			struct rfs_error *err);
+/* The same, with a seal that asks cancel as rfs_incoming_flush's does
+ * (-EINTR, nothing sealed, the entry discarded, when it says stop). */
+int rfs_incoming_rename_with(struct rfs_incoming *inc, int64_t dir,
+			     const char *name, int64_t newdir,
+			     const char *newname, unsigned int flags, pid_t pid,
+			     const struct rfs_cancel *cancel,
+			     struct rfs_tag *sealed, struct rfs_error *err);
 /* Remove a staged entry; a sealed tag's name cannot be removed (-EROFS). */
 int rfs_incoming_unlink(struct rfs_incoming *inc, int64_t dir,
 			const char *name);

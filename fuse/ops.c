@@ -352,6 +352,65 @@ static void seal_done(fuse_req_t req, int rc, const struct rfs_tag *tag,
 	}
 }
 
+/* A close or rename that seals can take a while (hashing gigabytes). The
+ * kernel asks to interrupt it when its process gets a signal; only one
+ * that kills the process stops the seal, so that a writer that catches signals
+ * (Go programs get SIGURG all the time) still publishes. After the first
+ * interrupt no other comes, so from then on the closer is looked at now
+ * and then. */
+struct seal_cancel {
+	atomic_bool interrupted;
+	pid_t tid;
+	int64_t checked_ns;
+	bool dying;
+};
+
+#define SEAL_CHECK_NS (50 * 1000000LL)
+
+static void seal_interrupted(fuse_req_t req, void *data)
+{
+	struct seal_cancel *c = data;
+
+	atomic_store(&c->interrupted, true);
+}
+
+static bool seal_cancelled(void *ctx)
+{
+	struct seal_cancel *c = ctx;
+	struct timespec ts;
+	int64_t now;
+
+	if (c->dying)
+		return true;
+	if (!atomic_load(&c->interrupted))
+		return false;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	if (c->checked_ns && now - c->checked_ns < SEAL_CHECK_NS)
+		return false;
+	c->checked_ns = now;
+	c->dying = rfs_proc_dying(c->tid);
+	return c->dying;
+}
+
+/* Ask the kernel's interrupt of req to stop the seal it makes. */
+static void seal_cancel_begin(fuse_req_t req, struct seal_cancel *c,
+			      struct rfs_cancel *cancel)
+{
+	c->tid = fuse_req_ctx(req)->pid;
+	c->checked_ns = 0;
+	c->dying = false;
+	atomic_init(&c->interrupted, false);
+	*cancel = (struct rfs_cancel){ seal_cancelled, c };
+	fuse_req_interrupt_func(req, seal_interrupted, c);
+}
+
+/* Waits for a call of seal_interrupted under way: c may go after this. */
+static void seal_cancel_end(fuse_req_t req)
+{
+	fuse_req_interrupt_func(req, NULL, NULL);
+}
+
 static void regfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 			 fuse_ino_t newparent, const char *newname,
 			 unsigned int flags)
@@ -380,9 +439,14 @@ static void regfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (rc == 0 && (flags & ~RENAME_NOREPLACE))
 		rc = -EINVAL;
 	if (rc == 0) {
-		rc = rfs_incoming_rename(regfs_data(req)->incoming, d, name,
-					 newd, newname, flags,
-					 fuse_req_ctx(req)->pid, &tag, &err);
+		struct seal_cancel c;
+		struct rfs_cancel cancel;
+
+		seal_cancel_begin(req, &c, &cancel);
+		rc = rfs_incoming_rename_with(
+		    regfs_data(req)->incoming, d, name, newd, newname, flags,
+		    fuse_req_ctx(req)->pid, &cancel, &tag, &err);
+		seal_cancel_end(req);
 		seal_done(req, rc, &tag, &err);
 	}
 	fuse_reply_err(req, -rc);
@@ -766,47 +830,6 @@ static void regfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	}
 }
 
-/* A close that seals can take a while (hashing gigabytes). The kernel
- * asks to interrupt it when its process gets a signal; only one that kills
- * the process stops the seal, so that a writer that catches signals (Go
- * programs get SIGURG all the time) still publishes. After the first
- * interrupt no other comes, so from then on the closer is looked at now
- * and then. */
-struct flush_cancel {
-	atomic_bool interrupted;
-	pid_t tid;
-	int64_t checked_ns;
-	bool dying;
-};
-
-#define FLUSH_CHECK_NS (50 * 1000000LL)
-
-static void flush_interrupted(fuse_req_t req, void *data)
-{
-	struct flush_cancel *c = data;
-
-	atomic_store(&c->interrupted, true);
-}
-
-static bool flush_cancelled(void *ctx)
-{
-	struct flush_cancel *c = ctx;
-	struct timespec ts;
-	int64_t now;
-
-	if (c->dying)
-		return true;
-	if (!atomic_load(&c->interrupted))
-		return false;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-	if (c->checked_ns && now - c->checked_ns < FLUSH_CHECK_NS)
-		return false;
-	c->checked_ns = now;
-	c->dying = rfs_proc_dying(c->tid);
-	return c->dying;
-}
-
 /* The end of a staged file's path as processes' descriptors show it
  * ("/incoming/app/v1"): what rfs_proc_closer looks for. NULL when not
  * known (then it looks at every descriptor). */
@@ -854,8 +877,8 @@ static void regfs_flush(fuse_req_t req, fuse_ino_t ino,
 	struct rfs_error err = { 0 };
 	struct rfs_tag tag = { 0 };
 	pid_t pid = fuse_req_ctx(req)->pid;
-	struct flush_cancel c = { .tid = pid };
-	struct rfs_cancel cancel = { flush_cancelled, &c };
+	struct seal_cancel c;
+	struct rfs_cancel cancel;
 	enum rfs_closer closer;
 	int rc = 0;
 
@@ -870,12 +893,10 @@ static void regfs_flush(fuse_req_t req, fuse_ino_t ino,
 
 		closer = rfs_proc_closer(pid, &file);
 		log_closer(fs, h, closer, pid);
-		atomic_init(&c.interrupted, false);
-		fuse_req_interrupt_func(req, flush_interrupted, &c);
+		seal_cancel_begin(req, &c, &cancel);
 		rc = rfs_incoming_flush(fs->incoming, h->staged_id, true,
 					closer, pid, &cancel, &tag, &err);
-		/* Waits for a call under way: c is gone after this. */
-		fuse_req_interrupt_func(req, NULL, NULL);
+		seal_cancel_end(req);
 		seal_done(req, rc, &tag, &err);
 	}
 	fuse_reply_err(req, -rc);

@@ -10,7 +10,7 @@
 #   bytes, /proc/PID/io rchar, barely move) and seals with the right digest;
 # - a closer killed while its close seals a large file dies within a second
 #   or two instead of sitting in D state for the whole hash, and nothing is
-#   sealed.
+#   sealed; the same for a renamer whose rename seals.
 # shellcheck source-path=SCRIPTDIR disable=SC2016 # literal $1 for sh -c
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -151,6 +151,25 @@ check "the log says the seal was interrupted" wait_until 10 grep -q "sealing 'ap
 check "no seal of it is logged" _lib_not grep -q "sealed 'app:killed'" "$log"
 check "staging/ empties" wait_until 20 'test "$(count_files "$STORE/staging")" -eq 0'
 expect_ok "the name can then be published" -- cp "$SRC/two" "$I/app/killed"
+
+# The same for a rename that seals (rsync's way): a 12 GiB dot-temporary
+# renamed onto a tag, the renamer killed inside rename().
+python3 -c '
+import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT, 0o644)
+os.ftruncate(fd, 12 << 30)
+os.close(fd)
+os.rename(sys.argv[1], sys.argv[2])
+' "$I/app/.renamed.tmp" "$I/app/renamed" &
+renamer=$!
+track_pid "$renamer"
+in_rename() { [[ " 82 264 316 " == *" $(cut -d' ' -f1 "/proc/$renamer/syscall" 2>/dev/null) "* ]]; }
+check "the renamer is in rename() while the daemon seals" wait_until 10 in_rename
+kill -KILL "$renamer"
+check "the killed renamer is gone within 3 s" wait_exit "$renamer" 3
+reap "$renamer"
+check "nothing is sealed for it" _lib_not test -e "$R/app/renamed"
+check "the log says that seal was interrupted" wait_until 10 grep -q "sealing 'app:renamed' was interrupted" "$log"
 
 regfs_umount "$MNT"
 expect_ok "regctl fsck is clean" -- "$REGCTL" --store "$STORE" fsck
