@@ -3,8 +3,8 @@
 # (issue 15, item 10):
 # - max_tag_size (regfs.conf): a truncate or write past it fails with EFBIG
 #   at once, its close fails too, nothing is sealed; regctl publish of a
-#   larger file is refused before it copies a byte; a file of exactly
-#   max_tag_size publishes;
+#   larger file is refused before it copies a byte, an upload to regctl
+#   serve gets 413; a file of exactly max_tag_size publishes;
 # - the default (16 GiB) refuses a 1 TiB ftruncate at once;
 # - a sparse file is hashed without reading its holes (the daemon's read
 #   bytes, /proc/PID/io rchar, barely move) and seals with the right digest;
@@ -14,6 +14,8 @@
 # shellcheck source-path=SCRIPTDIR disable=SC2016 # literal $1 for sh -c
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
+# shellcheck source=serve.sh
+. "$(dirname "$0")/serve.sh"
 
 # one_file PATH SIZE [WRITE]: create PATH, ftruncate it to SIZE (or write
 # WRITE bytes), close it; prints "<errno of the first failed step> <step>"
@@ -80,6 +82,15 @@ expect_fail_errno "regctl publish of a 2 MiB file with max_tag_size 1M says why"
 run_cmd "$REGCTL" --store "$STORE" ls app
 expect_match "$OUT" "exact" "regctl ls still shows app:exact"
 check "regctl publish sealed nothing" _lib_not grep -q "two" <<<"$OUT"
+# regctl serve holds uploads to it too: 413 SIZE_INVALID, nothing stored.
+serve_start small --store "$STORE" --config "$TEST_TMP/small.conf"
+code=$(curl -s -o "$TEST_TMP/up.json" -w '%{http_code}' -X POST \
+	-H 'Content-Type: application/octet-stream' --data-binary "@$SRC/two" \
+	"$SERVE_SMALL_URL/v2/app/blobs/uploads/?digest=sha256:$(sha "$SRC/two")")
+expect_eq "$code" 413 "regctl serve: a monolithic upload past max_tag_size gets 413"
+expect_match "$(cat "$TEST_TMP/up.json")" 'SIZE_INVALID' "with SIZE_INVALID"
+check "no blob of it is stored" test ! -e "$STORE/blobs/sha256/$(sha "$SRC/two")"
+serve_stop small
 printf 'max_tag_size = 0\n' >"$TEST_TMP/zero.conf"
 expect_fail_errno "max_tag_size = 0 is refused" -- \
 	"$REGCTL" --store "$STORE" publish --config "$TEST_TMP/zero.conf" "$SRC/two" app:two \
