@@ -672,15 +672,31 @@ int rfs_incoming_open(struct rfs_incoming *inc, int64_t id, bool write,
 	return rc;
 }
 
-/* A checksum file is small: refuse one growing past RFS_SIDECAR_MAX. */
+/* What a process still holding a file that another writer of it was
+ * killed with gets: its work is not sealed, and it must hear so. */
+static int discarded(const struct staged *e, struct rfs_error *err)
+{
+	return rfs_error_set(err, -ECANCELED,
+			     "'%s' was discarded: another process writing it "
+			     "was killed by a signal",
+			     e->name);
+}
+
+/* A checksum file is small: refuse one growing past RFS_SIDECAR_MAX; and
+ * a file discarded because a writer was killed takes no more writes. */
 static int check_size(struct rfs_incoming *inc, struct staged *e, uint64_t end,
 		      struct rfs_error *err)
 {
 	bool sidecar;
+	int rc = 0;
 
 	pthread_mutex_lock(&inc->lock);
 	sidecar = e->kind == RFS_STAGED_SIDECAR;
+	if (e->killed)
+		rc = discarded(e, err);
 	pthread_mutex_unlock(&inc->lock);
+	if (rc)
+		return rc;
 	if (sidecar && end > RFS_SIDECAR_MAX)
 		return rfs_error_set(err, -EFBIG,
 				     "a checksum file holds at most %d bytes",
@@ -1194,6 +1210,10 @@ int rfs_incoming_flush(struct rfs_incoming *inc, int64_t id, bool write,
 		/* An interrupted writer: never seal what it left. */
 		e->killed = true;
 		unlink_locked(inc, e);
+	} else if (e->killed) {
+		/* Another holder was killed: this one's close must not say
+		 * that what it wrote is sealed. */
+		rc = discarded(e, err);
 	} else {
 		e->last_closer = pid;
 		seal = !inc->seal_on_rename && closer == RFS_CLOSER_DONE &&

@@ -13,8 +13,10 @@
  *
  * A discarded entry leaves the namespace at once; the handles still open on
  * it keep it alive until they are released. A writer killed by a signal
- * never seals. Creating a name that is a sealed tag or an entry in progress
- * fails with EEXIST, so two racing writers cannot both seal.
+ * never seals (nor does a file a killed writer shared: its other holders
+ * get -ECANCELED from write and close). Creating a name that is a sealed
+ * tag or an entry in progress fails with EEXIST, so two racing writers
+ * cannot both seal.
  *
  * Modes and times are part of what a publisher says: the mode given to
  * create, and any chmod, utimens or truncate before the seal, go with the

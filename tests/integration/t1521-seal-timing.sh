@@ -10,7 +10,8 @@
 #   parent's close seals nothing, the grandchild's later write succeeds, and
 #   its close seals everything written, returning the result;
 # - a grandchild killed while it holds the last writable descriptor seals
-#   nothing.
+#   nothing; a parent killed while the grandchild holds it seals nothing
+#   either, and the grandchild's write and close say so (ECANCELED).
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -136,6 +137,51 @@ expect_eq "$(shared_writer sharedkill 1)" "parent OK not-sealed grandchild kille
 	"the grandchild killed while it holds the last writable descriptor: nothing is sealed"
 check "still nothing sealed a moment later" _lib_not wait_until 2 test -e "$R/app/sharedkill"
 check "its incoming entry goes away" wait_until 10 test ! -e "$I/app/sharedkill"
+
+# The other way round: the parent is killed while the grandchild still
+# holds the file. Nothing is sealed, and the grandchild hears so: its next
+# write (and its close) fail with ECANCELED instead of a close() of 0 that
+# would say its bytes are kept.
+out=$(python3 - "$I/app/parentkilled" "$R/app/parentkilled" <<'EOF'
+import errno, os, signal, sys
+staged, tag = sys.argv[1], sys.argv[2]
+go_r, go_w = os.pipe()
+res_r, res_w = os.pipe()
+parent = os.fork()
+if parent == 0:
+    fd = os.open(staged, os.O_WRONLY | os.O_CREAT, 0o644)
+    os.write(fd, b'part 1\n')
+    if os.fork() == 0:
+        if os.fork() != 0:
+            os._exit(0)
+        os.setsid()
+        os.write(res_w, b'ready\n')
+        os.read(go_r, 1)
+        out = []
+        try:
+            os.write(fd, b'part 2\n')
+            out.append('write OK')
+        except OSError as e:
+            out.append('write ' + errno.errorcode[e.errno])
+        try:
+            os.close(fd)
+            out.append('close OK')
+        except OSError as e:
+            out.append('close ' + errno.errorcode[e.errno])
+        os.write(res_w, (' '.join(out) + '\n').encode())
+        os._exit(0)
+    os.wait()
+    signal.pause()
+os.read(res_r, 6)
+os.kill(parent, signal.SIGKILL)
+os.waitpid(parent, 0)
+os.write(go_w, b'g')
+print(os.read(res_r, 64).decode().strip(),
+      'sealed' if os.path.exists(tag) else 'not-sealed')
+EOF
+)
+expect_eq "$out" "write ECANCELED close ECANCELED not-sealed" \
+	"the parent killed while a grandchild holds the file: nothing is sealed, and the grandchild's write and close fail with ECANCELED"
 
 regfs_umount "$MNT"
 done_testing
