@@ -353,11 +353,11 @@ static void seal_done(fuse_req_t req, int rc, const struct rfs_tag *tag,
 }
 
 /* A close or rename that seals can take a while (hashing gigabytes). The
- * kernel asks to interrupt it when its process gets a signal; only one
- * that kills the process stops the seal, so that a writer that catches signals
- * (Go programs get SIGURG all the time) still publishes. After the first
- * interrupt no other comes, so from then on the closer is looked at now
- * and then. */
+ * kernel asks to interrupt it when its process gets a signal; only a
+ * signal that kills the process stops the seal, so that a writer that
+ * catches signals (Go programs get SIGURG all the time) still publishes.
+ * After the first interrupt no other comes, so from then on the closer is
+ * looked at now and then (SEAL_CHECK_NS). */
 struct seal_cancel {
 	atomic_bool interrupted;
 	pid_t tid;
