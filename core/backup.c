@@ -262,7 +262,8 @@ static int copy_blob(struct job *j, const struct rfs_blob *b, int fd)
 	int rc;
 
 	snprintf(what, sizeof(what), "blob %s in '%s'", b->digest, j->src_root);
-	rc = rfs_seal_begin_with(j->dst, RFS_SEAL_STREAM, &seal, &e);
+	rc = rfs_seal_begin_with(j->dst, RFS_SEAL_STREAM | RFS_SEAL_ANY_SIZE,
+				 &seal, &e);
 	if (!rc)
 		rc = rfs_seal_write_fd(seal, fd, &e);
 	if (!rc)

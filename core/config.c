@@ -11,7 +11,8 @@
  *   seal_hook = /usr/local/bin/scan   cache_max, seal_hook,
  *                                     seal_hook_timeout,
  *                                     require_signature,
- *                                     incoming_max_files)
+ *                                     incoming_max_files, max_tag_size,
+ *                                     open_timeout)
  *   [upstream NAME]                  (NAME is [A-Za-z0-9_.-]+)
  *   key = value                      (value trimmed, may be "quoted")
  *
@@ -60,6 +61,10 @@ struct parser {
 	struct rfs_signature_rule *sig_rules;
 	size_t n_sig_rules;
 	unsigned incoming_max_files; /* 0: not given */
+	bool have_max_tag_size;
+	uint64_t max_tag_size;
+	bool have_open_timeout;
+	int64_t open_timeout_ms;
 };
 
 static int parse_error(struct parser *p, const char *fmt, ...)
@@ -674,6 +679,28 @@ static int begin_section(struct parser *p, char *s)
 	return set_string(p, &u->name, name);
 }
 
+/* max_tag_size = SIZE: more than 0; a size as cache_max takes. */
+static int key_max_tag_size(struct parser *p, const char *value)
+{
+	int rc;
+
+	if (p->have_max_tag_size)
+		return parse_error(p, "duplicate key 'max_tag_size'");
+	rc = rfs_parse_size(value, &p->max_tag_size);
+	if (rc == -ERANGE)
+		return parse_error(p, "'max_tag_size' is out of range: '%s'",
+				   value);
+	if (rc < 0)
+		return parse_error(p,
+				   "'max_tag_size' is not a size (like 512M, "
+				   "16G): '%s'",
+				   value);
+	if (p->max_tag_size == 0)
+		return parse_error(p, "'max_tag_size' must be more than 0");
+	p->have_max_tag_size = true;
+	return 0;
+}
+
 /* seal_hook = PROGRAM: an absolute path, so that it means the same to a
  * daemon (whose folder is /) and to regctl. Whether it can run is checked
  * when it is applied to a store (rfs_config_apply_seal_hook). */
@@ -687,33 +714,54 @@ static int key_seal_hook(struct parser *p, const char *value)
 	return set_string(p, &p->seal_hook, value);
 }
 
-/* seal_hook_timeout = DURATION: more than 0, and never "never": a hook
- * that hangs must not hold a publish forever. */
+/* A duration of more than 0, and never "never": what bounds a wait. */
+static int bounded_duration(struct parser *p, const char *key,
+			    const char *value, int64_t *ms)
+{
+	int rc = rfs_parse_duration_ms(value, ms);
+
+	if (rc == -ERANGE || (rc == 0 && *ms > DURATION_MAX_MS))
+		return parse_error(p, "'%s' is out of range: '%s'", key, value);
+	if (rc < 0)
+		return parse_error(p,
+				   "'%s' is not a duration (like 30s, 5m): "
+				   "'%s'",
+				   key, value);
+	if (*ms <= 0)
+		return parse_error(p,
+				   "'%s' must be more than 0 (and not "
+				   "'never'): '%s'",
+				   key, value);
+	return 0;
+}
+
+/* seal_hook_timeout = DURATION: a hook that hangs must not hold a publish
+ * forever. */
 static int key_seal_hook_timeout(struct parser *p, const char *value)
 {
-	int64_t ms;
 	int rc;
 
 	if (p->have_seal_hook_timeout)
 		return parse_error(p, "duplicate key 'seal_hook_timeout'");
-	rc = rfs_parse_duration_ms(value, &ms);
-	if (rc == -ERANGE || (rc == 0 && ms > DURATION_MAX_MS))
-		return parse_error(
-		    p, "'seal_hook_timeout' is out of range: '%s'", value);
-	if (rc < 0)
-		return parse_error(
-		    p,
-		    "'seal_hook_timeout' is not a duration (like "
-		    "30s, 5m): '%s'",
-		    value);
-	if (ms <= 0)
-		return parse_error(p,
-				   "'seal_hook_timeout' must be more than 0 "
-				   "(and not 'never'): '%s'",
-				   value);
-	p->seal_hook_timeout_ms = ms;
-	p->have_seal_hook_timeout = true;
-	return 0;
+	rc = bounded_duration(p, "seal_hook_timeout", value,
+			      &p->seal_hook_timeout_ms);
+	if (!rc)
+		p->have_seal_hook_timeout = true;
+	return rc;
+}
+
+/* open_timeout = DURATION: how long an open waits for a download; a
+ * download that trickles must not hold a reader forever. */
+static int key_open_timeout(struct parser *p, const char *value)
+{
+	int rc;
+
+	if (p->have_open_timeout)
+		return parse_error(p, "duplicate key 'open_timeout'");
+	rc = bounded_duration(p, "open_timeout", value, &p->open_timeout_ms);
+	if (!rc)
+		p->have_open_timeout = true;
+	return rc;
 }
 
 /* require_signature = FILE: a PEM public key, by absolute path like
@@ -805,6 +853,10 @@ static int set_key(struct parser *p, const char *key, const char *value)
 			return key_seal_hook_timeout(p, value);
 		if (strcmp(key, "incoming_max_files") == 0)
 			return key_incoming_max_files(p, value);
+		if (strcmp(key, "max_tag_size") == 0)
+			return key_max_tag_size(p, value);
+		if (strcmp(key, "open_timeout") == 0)
+			return key_open_timeout(p, value);
 		for (size_t i = 0; i < N_UPSTREAM_KEYS; i++) {
 			if (strcmp(key, upstream_keys[i].name) == 0)
 				return parse_error(p,
@@ -824,7 +876,10 @@ static int set_key(struct parser *p, const char *key, const char *value)
 	}
 	if (strcmp(key, "cache_max") == 0 || strcmp(key, "seal_hook") == 0 ||
 	    strcmp(key, "seal_hook_timeout") == 0 ||
-	    strcmp(key, "incoming_max_files") == 0)
+	    strcmp(key, "incoming_max_files") == 0 ||
+
+	    strcmp(key, "max_tag_size") == 0 ||
+	    strcmp(key, "open_timeout") == 0)
 		return parse_error(p,
 				   "'%s' is global: put it before the first "
 				   "section",
@@ -988,6 +1043,10 @@ int rfs_config_load(struct rfs_config *cfg, const char *path,
 	}
 	if (p.incoming_max_files)
 		cfg->incoming_max_files = p.incoming_max_files;
+	if (p.have_max_tag_size)
+		cfg->max_tag_size = p.max_tag_size;
+	if (p.have_open_timeout)
+		cfg->open_timeout_ms = p.open_timeout_ms;
 out:
 	signature_rules_free(p.sig_rules, p.n_sig_rules);
 	free(p.seal_hook);
@@ -1105,6 +1164,8 @@ void rfs_config_release(struct rfs_config *cfg)
 	signature_rules_free(cfg->require_signature, cfg->n_require_signature);
 	cfg->require_signature = NULL;
 	cfg->n_require_signature = 0;
+	cfg->max_tag_size = 0;
+	cfg->open_timeout_ms = 0;
 }
 
 int rfs_config_apply_seal_hook(const struct rfs_config *cfg,
@@ -1115,6 +1176,7 @@ int rfs_config_apply_seal_hook(const struct rfs_config *cfg,
 				 : RFS_SEAL_HOOK_TIMEOUT_MS_DEFAULT;
 	int rc;
 
+	rfs_store_set_max_tag_size(store, cfg->max_tag_size);
 	if (!cfg->seal_hook)
 		return rfs_store_set_seal_hook(store, NULL, 0);
 	rc = rfs_seal_hook_check(cfg->seal_hook, err);

@@ -34,6 +34,12 @@ struct rfs_config {
 	/* incoming_max_files: staged files one user may have in incoming/
 	 * at a time (see rfs_incoming_set_max_files); 0: the default. */
 	unsigned incoming_max_files;
+	/* max_tag_size: the largest content a seal takes (see store.h);
+	 * 0: the default, RFS_MAX_TAG_SIZE_DEFAULT. */
+	uint64_t max_tag_size;
+	/* open_timeout: the longest an open(2) of a mount waits for a
+	 * download, whatever the blob's size; 0: the default. */
+	int64_t open_timeout_ms;
 };
 
 struct rfs_signature_rule {
@@ -42,6 +48,7 @@ struct rfs_signature_rule {
 };
 
 #define RFS_INCOMING_MAX_FILES_LIMIT 100000000u
+#define RFS_OPEN_TIMEOUT_MS_DEFAULT  (10 * 60 * 1000)
 
 /* Read path into cfg (which may already hold upstreams). A missing file is
  * -ENOENT; a bad line is -EINVAL with "FILE:LINE: what is wrong". */
@@ -62,15 +69,16 @@ int rfs_config_from_options(struct rfs_config *cfg, const char *file,
 			    const char *upstream_url, const char *cache_max,
 			    struct rfs_error *err);
 
-/* Give store the seal hook of cfg (none when cfg has none), after checking
- * that it can run: a missing or non-executable program is an error, so a
- * daemon stops at start rather than refusing every publish unexplained. */
+/* Give store the policy of cfg for its seals: its max_tag_size, and its
+ * seal hook (none when cfg has none), after checking that it can run: a
+ * missing or non-executable program is an error, so a daemon stops at
+ * start rather than refusing every publish unexplained. */
 struct rfs_store;
 int rfs_config_apply_seal_hook(const struct rfs_config *cfg,
 			       struct rfs_store *store, struct rfs_error *err);
 /* For a regctl command that publishes without other use for the file:
  * read file (or the default file when it exists and file is NULL) and
- * apply its seal hook to store. */
+ * apply its policy (seal hook, max_tag_size) to store. */
 int rfs_config_seal_hook_from_file(struct rfs_store *store, const char *file,
 				   struct rfs_error *err);
 

@@ -96,6 +96,92 @@ int rfs_hasher_update_fd(struct rfs_hasher *h, int fd, uint64_t offset)
 	return rc;
 }
 
+/* What a hole reads as: fed to the hash instead of reading it. */
+static const unsigned char zeros[HASH_CHUNK];
+
+/* Hash len zero bytes, asking cancel every chunk. */
+static int hash_zeros(struct rfs_hasher *h, uint64_t len,
+		      const struct rfs_cancel *cancel)
+{
+	while (len > 0) {
+		size_t n = len < HASH_CHUNK ? (size_t)len : HASH_CHUNK;
+		int rc;
+
+		if (rfs_cancelled(cancel))
+			return -EINTR;
+		rc = rfs_hasher_update(h, zeros, n);
+		if (rc)
+			return rc;
+		len -= n;
+	}
+	return 0;
+}
+
+/* Hash [offset, end) read from fd, asking cancel every chunk. */
+static int hash_read(struct rfs_hasher *h, int fd, uint64_t offset,
+		     uint64_t end, char *buf, const struct rfs_cancel *cancel)
+{
+	while (offset < end) {
+		size_t want = end - offset < HASH_CHUNK ? (size_t)(end - offset)
+							: HASH_CHUNK;
+		ssize_t n;
+		int rc;
+
+		if (rfs_cancelled(cancel))
+			return -EINTR;
+		n = pread(fd, buf, want, (off_t)offset);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EIO; /* shorter than its size */
+		rc = rfs_hasher_update(h, buf, (size_t)n);
+		if (rc)
+			return rc;
+		offset += (uint64_t)n;
+	}
+	return 0;
+}
+
+int rfs_hasher_update_range(struct rfs_hasher *h, int fd, uint64_t offset,
+			    uint64_t end, const struct rfs_cancel *cancel)
+{
+	char *buf = malloc(HASH_CHUNK);
+	int rc = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	while (!rc && offset < end) {
+		off_t data = lseek(fd, (off_t)offset, SEEK_DATA);
+		off_t hole;
+
+		if (data < 0 && errno == ENXIO) {
+			/* Nothing but a hole up to the end of the file. */
+			rc = hash_zeros(h, end - offset, cancel);
+			break;
+		}
+		if (data < 0) {
+			/* No hole knowledge here: read it all. */
+			rc = hash_read(h, fd, offset, end, buf, cancel);
+			break;
+		}
+		if ((uint64_t)data > end)
+			data = (off_t)end;
+		rc = hash_zeros(h, (uint64_t)data - offset, cancel);
+		offset = (uint64_t)data;
+		if (rc || offset >= end)
+			break;
+		hole = lseek(fd, data, SEEK_HOLE);
+		if (hole <= data || (uint64_t)hole > end)
+			hole = (off_t)end;
+		rc = hash_read(h, fd, offset, (uint64_t)hole, buf, cancel);
+		offset = (uint64_t)hole;
+	}
+	free(buf);
+	return rc;
+}
+
 int rfs_digest_fd(int fd, char out[RFS_DIGEST_STR_MAX + 1])
 {
 	struct rfs_hasher *h = NULL;

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cancel.h"
 #include "names.h"
 
 #define RFS_SHA256_HEX_LEN 64
@@ -27,6 +28,12 @@ void rfs_hasher_free(struct rfs_hasher **h);
 
 /* Hash everything readable from fd starting at offset into h. */
 int rfs_hasher_update_fd(struct rfs_hasher *h, int fd, uint64_t offset);
+/* Hash bytes [offset, end) of the regular file fd into h. Holes (as
+ * SEEK_DATA and SEEK_HOLE tell them) are hashed as the zeros they read as,
+ * without reading them; cancel is asked between chunks (-EINTR when it
+ * says stop). -EIO if the file ends before end. */
+int rfs_hasher_update_range(struct rfs_hasher *h, int fd, uint64_t offset,
+			    uint64_t end, const struct rfs_cancel *cancel);
 
 /* Hash len bytes of memory. */
 int rfs_digest_buf(const void *buf, size_t len,

@@ -672,15 +672,31 @@ int rfs_incoming_open(struct rfs_incoming *inc, int64_t id, bool write,
 	return rc;
 }
 
-/* A checksum file is small: refuse one growing past RFS_SIDECAR_MAX. */
+/* What a process still holding a file that another writer of it was
+ * killed with gets: its work is not sealed, and it must hear so. */
+static int discarded(const struct staged *e, struct rfs_error *err)
+{
+	return rfs_error_set(err, -ECANCELED,
+			     "'%s' was discarded: another process writing it "
+			     "was killed by a signal",
+			     e->name);
+}
+
+/* A checksum file is small: refuse one growing past RFS_SIDECAR_MAX; and
+ * a file discarded because a writer was killed takes no more writes. */
 static int check_size(struct rfs_incoming *inc, struct staged *e, uint64_t end,
 		      struct rfs_error *err)
 {
 	bool sidecar;
+	int rc = 0;
 
 	pthread_mutex_lock(&inc->lock);
 	sidecar = e->kind == RFS_STAGED_SIDECAR;
+	if (e->killed)
+		rc = discarded(e, err);
 	pthread_mutex_unlock(&inc->lock);
+	if (rc)
+		return rc;
 	if (sidecar && end > RFS_SIDECAR_MAX)
 		return rfs_error_set(err, -EFBIG,
 				     "a checksum file holds at most %d bytes",
@@ -1089,7 +1105,8 @@ static void audit_publish(struct rfs_incoming *inc, const struct rfs_dir *d,
  * Discarded, the entry leaves the namespace; sealed, it stays for its
  * publisher's window. The caller holds a reference and no lock. */
 static int seal_entry(struct rfs_incoming *inc, struct staged *e, pid_t pid,
-		      struct rfs_tag *sealed, struct rfs_error *err)
+		      const struct rfs_cancel *cancel, struct rfs_tag *sealed,
+		      struct rfs_error *err)
 {
 	pid_t publisher = rfs_proc_tgid(pid);
 	struct rfs_tag tag = { 0 };
@@ -1117,7 +1134,9 @@ static int seal_entry(struct rfs_incoming *inc, struct staged *e, pid_t pid,
 		goto out;
 	opts.meta = &meta;
 	pthread_mutex_lock(&e->lock);
+	rfs_seal_set_cancel(e->seal, cancel);
 	rc = rfs_seal_commit(e->seal, d.path, e->name, &opts, &tag, err);
+	rfs_seal_set_cancel(e->seal, NULL);
 	e->committed = rc == 0;
 	pthread_mutex_unlock(&e->lock);
 	if (rc == 0 && sealed)
@@ -1174,7 +1193,8 @@ static bool ready_to_seal(const struct staged *e)
 
 int rfs_incoming_flush(struct rfs_incoming *inc, int64_t id, bool write,
 		       enum rfs_closer closer, pid_t pid,
-		       struct rfs_tag *sealed, struct rfs_error *err)
+		       const struct rfs_cancel *cancel, struct rfs_tag *sealed,
+		       struct rfs_error *err)
 {
 	struct staged *e;
 	bool seal = false;
@@ -1190,6 +1210,10 @@ int rfs_incoming_flush(struct rfs_incoming *inc, int64_t id, bool write,
 		/* An interrupted writer: never seal what it left. */
 		e->killed = true;
 		unlink_locked(inc, e);
+	} else if (e->killed) {
+		/* Another holder was killed: this one's close must not say
+		 * that what it wrote is sealed. */
+		rc = discarded(e, err);
 	} else {
 		e->last_closer = pid;
 		seal = !inc->seal_on_rename && closer == RFS_CLOSER_DONE &&
@@ -1197,7 +1221,7 @@ int rfs_incoming_flush(struct rfs_incoming *inc, int64_t id, bool write,
 	}
 	pthread_mutex_unlock(&inc->lock);
 	if (seal)
-		rc = seal_entry(inc, e, pid, sealed, err);
+		rc = seal_entry(inc, e, pid, cancel, sealed, err);
 	put(inc, e);
 	return rc;
 }
@@ -1227,7 +1251,7 @@ int rfs_incoming_release(struct rfs_incoming *inc, int64_t id, bool write,
 	if (!e)
 		return 0;
 	if (seal)
-		rc = seal_entry(inc, e, publisher, sealed, err);
+		rc = seal_entry(inc, e, publisher, NULL, sealed, err);
 	else
 		drop_seal_if_idle(inc, e);
 	put(inc, e);
@@ -1238,6 +1262,16 @@ int rfs_incoming_rename(struct rfs_incoming *inc, int64_t dir, const char *name,
 			int64_t newdir, const char *newname, unsigned int flags,
 			pid_t pid, struct rfs_tag *sealed,
 			struct rfs_error *err)
+{
+	return rfs_incoming_rename_with(inc, dir, name, newdir, newname, flags,
+					pid, NULL, sealed, err);
+}
+
+int rfs_incoming_rename_with(struct rfs_incoming *inc, int64_t dir,
+			     const char *name, int64_t newdir,
+			     const char *newname, unsigned int flags, pid_t pid,
+			     const struct rfs_cancel *cancel,
+			     struct rfs_tag *sealed, struct rfs_error *err)
 {
 	struct rfs_catalog *cat = rfs_store_catalog(inc->store);
 	enum rfs_staged_kind kind;
@@ -1308,7 +1342,7 @@ int rfs_incoming_rename(struct rfs_incoming *inc, int64_t dir, const char *name,
 	}
 	pthread_mutex_unlock(&inc->lock);
 	if (seal) {
-		rc = seal_entry(inc, e, pid, sealed, err);
+		rc = seal_entry(inc, e, pid, cancel, sealed, err);
 		put(inc, e);
 	}
 	return rc;

@@ -13,8 +13,10 @@
  *
  * A discarded entry leaves the namespace at once; the handles still open on
  * it keep it alive until they are released. A writer killed by a signal
- * never seals. Creating a name that is a sealed tag or an entry in progress
- * fails with EEXIST, so two racing writers cannot both seal.
+ * never seals (nor does a file a killed writer shared: its other holders
+ * get -ECANCELED from write and close). Creating a name that is a sealed
+ * tag or an entry in progress fails with EEXIST, so two racing writers
+ * cannot both seal.
  *
  * Modes and times are part of what a publisher says: the mode given to
  * create, and any chmod, utimens or truncate before the seal, go with the
@@ -44,6 +46,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "cancel.h"
 #include "catalog.h"
 #include "error.h"
 #include "store.h"
@@ -76,7 +79,9 @@ struct rfs_staged_info {
 /* How the process that closed a handle left it (see rfs_proc_closer()). */
 enum rfs_closer {
 	RFS_CLOSER_DONE,       /* closed its last descriptor of the file */
-	RFS_CLOSER_STILL_OPEN, /* still holds another descriptor */
+	RFS_CLOSER_STILL_OPEN, /* still holds another writable descriptor */
+	RFS_CLOSER_SHARED,     /* is done, but another process still holds a
+				* writable descriptor (a shared one) */
 	RFS_CLOSER_KILLED,     /* is dying from a signal */
 };
 
@@ -173,15 +178,21 @@ int rfs_incoming_setattr(struct rfs_incoming *inc, int64_t id, pid_t pid,
 void rfs_incoming_set_window(struct rfs_incoming *inc, int64_t ms);
 
 /* The process pid closed a descriptor of a handle. For a tag whose last
- * writer is done this seals it and returns the seal's result, which the
- * closer sees as close()'s. A killed closer discards the entry. sealed is
- * filled when a tag was sealed (may be NULL). */
+ * writer is done (closer RFS_CLOSER_DONE: no process holds a writable
+ * descriptor of it any more; readers do not count) this seals it and
+ * returns the seal's result, which the closer sees as close()'s. A killed
+ * closer discards the entry. The seal asks cancel (may be NULL) as it
+ * goes: when it says stop (the closer is being killed), nothing is sealed,
+ * the entry is discarded and -EINTR returned. sealed is filled when a tag
+ * was sealed (may be NULL). */
 int rfs_incoming_flush(struct rfs_incoming *inc, int64_t id, bool write,
 		       enum rfs_closer closer, pid_t pid,
-		       struct rfs_tag *sealed, struct rfs_error *err);
+		       const struct rfs_cancel *cancel, struct rfs_tag *sealed,
+		       struct rfs_error *err);
 /* A handle is gone. A tag still unsealed after its last writer is sealed
  * here (nobody can see the result but the log); its publisher is the last
- * process that closed a writing descriptor. */
+ * process that closed a writing descriptor. That happens only when no
+ * close was seen as the last (a holder regfs cannot see in /proc). */
 int rfs_incoming_release(struct rfs_incoming *inc, int64_t id, bool write,
 			 struct rfs_tag *sealed, struct rfs_error *err);
 
@@ -207,6 +218,13 @@ int rfs_incoming_rename(struct rfs_incoming *inc, int64_t dir, const char *name,
 			int64_t newdir, const char *newname, unsigned int flags,
 			pid_t pid, struct rfs_tag *sealed,
 			struct rfs_error *err);
+/* The same, with a seal that asks cancel as rfs_incoming_flush's does
+ * (-EINTR, nothing sealed, the entry discarded, when it says stop). */
+int rfs_incoming_rename_with(struct rfs_incoming *inc, int64_t dir,
+			     const char *name, int64_t newdir,
+			     const char *newname, unsigned int flags, pid_t pid,
+			     const struct rfs_cancel *cancel,
+			     struct rfs_tag *sealed, struct rfs_error *err);
 /* Remove a staged entry; a sealed tag's name cannot be removed (-EROFS). */
 int rfs_incoming_unlink(struct rfs_incoming *inc, int64_t dir,
 			const char *name);
@@ -228,10 +246,26 @@ int rfs_sidecar_parse_why(const char *text, size_t len, const char *tag,
  * cannot tell. */
 bool rfs_proc_in_mkdir(pid_t tid);
 
-/* How the process pid left its descriptor of the file with inode ino:
- * killed by a signal, still holding another descriptor, or done. Reads
- * /proc/<pid>/stat and /proc/<pid>/fdinfo. */
-enum rfs_closer rfs_proc_closer(pid_t pid, uint64_t ino);
+/* A file a process closed, as rfs_proc_closer looks for it. */
+struct rfs_proc_file {
+	uint64_t ino;	    /* its inode number */
+	const char *suffix; /* the end of its path ("/incoming/app/v1"), or
+			     * NULL: every descriptor's fdinfo is read */
+	pid_t opener;	    /* the process that opened it, or 0 */
+	pid_t since;	    /* rfs_proc_last_pid() at its open, or 0: any
+			     * process may have it */
+};
+/* How the process pid left its descriptor of file: killed by a signal,
+ * still holding another writable descriptor, done while another process
+ * holds one, or done. Read-only descriptors do not count. Reads
+ * /proc/<pid>/stat and the descriptors of the opener and of every process
+ * created since the open (see proc.c for what it cannot see). */
+enum rfs_closer rfs_proc_closer(pid_t pid, const struct rfs_proc_file *file);
+/* The last pid the kernel handed out (0 when it cannot tell). */
+pid_t rfs_proc_last_pid(void);
+/* Is the thread pid being killed (SIGKILL pending, as every fatal signal
+ * becomes), or gone? */
+bool rfs_proc_dying(pid_t pid);
 /* The process (thread group) the thread pid belongs to: FUSE names the
  * calling thread. pid itself when /proc cannot tell. */
 pid_t rfs_proc_tgid(pid_t pid);

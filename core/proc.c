@@ -9,9 +9,25 @@
  * normal exit shows its status shifted left by 8. And a shell that opened
  * the file, dup2()ed it to stdout and closed the original still lists the
  * file in /proc/<pid>/fdinfo: that close is not the writer's last.
+ *
+ * Only writable descriptors count (the access mode in fdinfo's flags): a
+ * writer that also reads its file is done when it closes its writing
+ * descriptor. And the closer's are not the only ones: a descriptor shared
+ * with another process (fork, a double-forked daemon) is one open file
+ * whose writer is done only when the last process lets go, so other
+ * processes are looked at before a close is called the last: the opener,
+ * and every process created since the open (pids grow: those above
+ * ns_last_pid at the open), whose descriptors' paths are matched first
+ * and only then their fdinfo read. Not seen: a process whose /proc entries
+ * cannot be read (another user's, when the daemon is not root; another
+ * PID namespace), and an older process the descriptor was passed to over
+ * a socket (SCM_RIGHTS).
  */
+#include <ctype.h>
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,7 +78,21 @@ static int read_stat(pid_t pid, struct proc_stat *st)
 	return field > 52 ? 0 : -1;
 }
 
-/* Does pid hold a descriptor of the file with inode ino? */
+/* Is the fdinfo text buf of a writable descriptor of inode ino? */
+static bool fdinfo_writes(const char *buf, uint64_t ino)
+{
+	const char *line = strstr(buf, "\nino:");
+	const char *flags =
+	    strncmp(buf, "flags:", 6) == 0 ? buf : strstr(buf, "\nflags:");
+	unsigned long f;
+
+	if (!line || strtoull(line + 5, NULL, 10) != ino || !flags)
+		return false;
+	f = strtoul(flags + (flags == buf ? 6 : 7), NULL, 8);
+	return (f & O_ACCMODE) != O_RDONLY;
+}
+
+/* Does pid hold a writable descriptor of the file with inode ino? */
 static bool holds_file(pid_t pid, uint64_t ino)
 {
 	char path[64], buf[512];
@@ -76,7 +106,6 @@ static bool holds_file(pid_t pid, uint64_t ino)
 		return false;
 	while (!found && (de = readdir(d))) {
 		ssize_t n;
-		char *line;
 		int fd;
 
 		if (de->d_name[0] == '.')
@@ -89,15 +118,79 @@ static bool holds_file(pid_t pid, uint64_t ino)
 		if (n <= 0)
 			continue;
 		buf[n] = '\0';
-		line = strstr(buf, "\nino:");
-		if (line && strtoull(line + 5, NULL, 10) == ino)
+		if (fdinfo_writes(buf, ino))
 			found = true;
 	}
 	closedir(d);
 	return found;
 }
 
-enum rfs_closer rfs_proc_closer(pid_t pid, uint64_t ino)
+/* Does pid hold a writable descriptor of inode ino whose path ends with
+ * suffix? The paths (readlink, one call a descriptor) sift the candidates
+ * cheaply; fdinfo says which of them are the file, and writable. */
+static bool holds_path(pid_t pid, uint64_t ino, const char *suffix)
+{
+	size_t slen = strlen(suffix);
+	char path[64], target[4096];
+	struct dirent *de;
+	bool found = false;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	d = opendir(path);
+	if (!d)
+		return false;
+	while (!found && (de = readdir(d))) {
+		ssize_t n;
+
+		if (de->d_name[0] == '.')
+			continue;
+		n = readlinkat(dirfd(d), de->d_name, target,
+			       sizeof(target) - 1);
+		if (n < (ssize_t)slen ||
+		    memcmp(target + n - slen, suffix, slen) != 0)
+			continue;
+		found = holds_file(pid, ino);
+	}
+	closedir(d);
+	return found;
+}
+
+/* Does any process but skip (and this one) hold a writable descriptor of
+ * file? Only processes that can: its opener, and those created since it
+ * was opened (a fork is how a descriptor is shared); all of them when the
+ * pids wrapped around since. */
+static bool anyone_holds_file(pid_t skip, const struct rfs_proc_file *file)
+{
+	pid_t self = getpid(), since = file->since;
+	struct dirent *de;
+	bool found = false;
+	DIR *d;
+
+	if (since > 0 && rfs_proc_last_pid() < since)
+		since = 0; /* wrapped around */
+	if (file->opener > 0 && file->opener != skip && file->opener != self &&
+	    holds_file(file->opener, file->ino))
+		return true;
+	d = opendir("/proc");
+	if (!d)
+		return false;
+	while (!found && (de = readdir(d))) {
+		pid_t pid;
+
+		if (!isdigit((unsigned char)de->d_name[0]))
+			continue;
+		pid = (pid_t)strtol(de->d_name, NULL, 10);
+		if (pid == self || pid == skip || pid <= since)
+			continue;
+		found = file->suffix ? holds_path(pid, file->ino, file->suffix)
+				     : holds_file(pid, file->ino);
+	}
+	closedir(d);
+	return found;
+}
+
+enum rfs_closer rfs_proc_closer(pid_t pid, const struct rfs_proc_file *file)
 {
 	struct proc_stat st;
 
@@ -105,13 +198,60 @@ enum rfs_closer rfs_proc_closer(pid_t pid, uint64_t ino)
 		return RFS_CLOSER_DONE;
 	if ((st.flags & PF_EXITING) && (st.exit_code & 0x7f) != 0)
 		return RFS_CLOSER_KILLED;
-	if (holds_file(pid, ino))
+	if (holds_file(pid, file->ino))
 		return RFS_CLOSER_STILL_OPEN;
 	/* A command run by a shell whose redirection still holds the file:
-	 * "(cmd1; cmd2) > file". */
-	if (st.ppid > 1 && holds_file(st.ppid, ino))
+	 * "(cmd1; cmd2) > file". The cheap look first. */
+	if (st.ppid > 1 && holds_file(st.ppid, file->ino))
 		return RFS_CLOSER_STILL_OPEN;
+	if (anyone_holds_file(rfs_proc_tgid(pid), file))
+		return RFS_CLOSER_SHARED;
 	return RFS_CLOSER_DONE;
+}
+
+pid_t rfs_proc_last_pid(void)
+{
+	char buf[32];
+	ssize_t n;
+	int fd = open("/proc/sys/kernel/ns_last_pid", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	return (pid_t)strtol(buf, NULL, 10);
+}
+
+bool rfs_proc_dying(pid_t pid)
+{
+	char path[64], buf[2048], *line;
+	unsigned long long pending = 0;
+	ssize_t n;
+	int fd;
+
+	if (pid <= 0)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT; /* gone: not waiting for anything */
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	/* A fatal signal is turned into SIGKILL pending on every thread of
+	 * the process (complete_signal), whatever killed it. */
+	line = strstr(buf, "\nSigPnd:");
+	if (line)
+		pending |= strtoull(line + 8, NULL, 16);
+	line = strstr(buf, "\nShdPnd:");
+	if (line)
+		pending |= strtoull(line + 8, NULL, 16);
+	return (pending & (1ULL << (SIGKILL - 1))) != 0;
 }
 
 pid_t rfs_proc_tgid(pid_t pid)

@@ -1113,9 +1113,11 @@ static void *download(void *arg)
 
 	sink.seal = take_partial(pull, f->digest);
 	if (!sink.seal)
-		rc = rfs_seal_begin_with(
-		    pull->store, RFS_SEAL_STREAM | RFS_SEAL_LAZY_WRITEBACK,
-		    &sink.seal, &err);
+		rc = rfs_seal_begin_with(pull->store,
+					 RFS_SEAL_STREAM |
+					     RFS_SEAL_LAZY_WRITEBACK |
+					     RFS_SEAL_ANY_SIZE,
+					 &sink.seal, &err);
 	if (!rc) {
 		pthread_mutex_lock(&pull->lock);
 		f->written = f->checked = f->cache_checked =

@@ -291,7 +291,8 @@ int rfs_fetch_blob(struct rfs_store *store, struct rfs_upstream *src,
 		return 0;
 	}
 	snprintf(what, sizeof(what), "blob %s", digest);
-	rc = rfs_seal_begin(store, &sink.seal, err);
+	/* Fetched from a registry: bounded by max, not max_tag_size. */
+	rc = rfs_seal_begin_with(store, RFS_SEAL_ANY_SIZE, &sink.seal, err);
 	if (!rc)
 		rc = rfs_upstream_get_blob(src, src_repo, digest, 0, to_seal,
 					   &sink, err);

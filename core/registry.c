@@ -92,12 +92,16 @@ static int fail(struct rfs_oci_status *st, int http, enum rfs_oci_code code,
 	return errnum;
 }
 
-/* A failure of the store itself (disk, catalog): 507 when it is full. */
+/* A failure of the store itself (disk, catalog): 507 when it is full;
+ * and content past the store's max_tag_size (a seal's EFBIG): 413. */
 static int store_failure(struct rfs_oci_status *st, int rc,
 			 enum rfs_oci_code code, const struct rfs_error *err)
 {
 	if (rc == -ENOSPC || rc == -EDQUOT)
 		return fail(st, 507, code, rc, "the store is full: %s",
+			    rfs_error_message(err, rc));
+	if (rc == -EFBIG)
+		return fail(st, 413, RFS_OCI_SIZE_INVALID, rc, "%s",
 			    rfs_error_message(err, rc));
 	return fail(st, 500, code, rc, "%s", rfs_error_message(err, rc));
 }

@@ -53,6 +53,8 @@ struct rfs_seal {
 	uint64_t flushing;	   /* writeback started for [0, flushing) */
 	unsigned flags;		   /* RFS_SEAL_* */
 	struct rfs_hashpipe *pipe; /* RFS_SEAL_STREAM */
+	uint64_t max_size;	   /* 0: any (RFS_SEAL_ANY_SIZE) */
+	const struct rfs_cancel *cancel;
 };
 
 /* Start writing back what came in every so often, so that the fsync of
@@ -180,6 +182,8 @@ int rfs_seal_begin_with(struct rfs_store *store, unsigned flags,
 	seal->store = store;
 	seal->fd = -1;
 	seal->flags = flags;
+	if (!(flags & RFS_SEAL_ANY_SIZE))
+		seal->max_size = rfs_store_max_tag_size(store);
 	rc = rfs_hasher_new(&seal->hasher);
 	if (rc) {
 		rfs_error_set(err, rc, "cannot start a hash");
@@ -209,6 +213,37 @@ int rfs_seal_begin(struct rfs_store *store, struct rfs_seal **out,
 	return rfs_seal_begin_with(store, 0, out, err);
 }
 
+void rfs_seal_set_cancel(struct rfs_seal *seal, const struct rfs_cancel *cancel)
+{
+	seal->cancel = cancel;
+}
+
+/* The store's max_tag_size: refused before a byte past it is written, and
+ * the seal with it. */
+static int check_max_size(struct rfs_seal *seal, uint64_t size,
+			  struct rfs_error *err)
+{
+	if (!seal->max_size || size <= seal->max_size)
+		return 0;
+	seal->failed = -EFBIG;
+	return rfs_error_set(err, -EFBIG,
+			     "%llu bytes is larger than a tag may be "
+			     "(max_tag_size, %llu bytes)",
+			     (unsigned long long)size,
+			     (unsigned long long)seal->max_size);
+}
+
+static int check_cancel(struct rfs_seal *seal, const char *what,
+			struct rfs_error *err)
+{
+	if (!rfs_cancelled(seal->cancel))
+		return 0;
+	return rfs_error_set(err, -EINTR,
+			     "sealing %s was interrupted: its writer was "
+			     "killed, nothing is sealed",
+			     what);
+}
+
 ssize_t rfs_seal_write(struct rfs_seal *seal, const void *buf, size_t len,
 		       uint64_t offset, struct rfs_error *err)
 {
@@ -220,6 +255,11 @@ ssize_t rfs_seal_write(struct rfs_seal *seal, const void *buf, size_t len,
 		return rfs_error_set(err, seal->failed,
 				     "an earlier write failed: %s",
 				     strerror(-seal->failed));
+	if (offset + len < offset)
+		return rfs_error_set(err, -EFBIG, "offset out of range");
+	rc = check_max_size(seal, offset + len, err);
+	if (rc)
+		return rc;
 	/* A stream only appends; its pipe writes and hashes. */
 	if (seal->pipe)
 		rc = offset == seal->size
@@ -266,6 +306,8 @@ int rfs_seal_truncate(struct rfs_seal *seal, uint64_t size,
 		return rfs_error_set(err, -EBADF, "the file is already sealed");
 	if (seal->pipe)
 		return rfs_error_set(err, -EINVAL, "a stream only appends");
+	if (check_max_size(seal, size, err))
+		return -EFBIG;
 	if (seal_fd(seal) < 0)
 		return rfs_error_set(err, -errno,
 				     "cannot open staging file: %s",
@@ -310,9 +352,18 @@ ssize_t rfs_seal_read(struct rfs_seal *seal, void *buf, size_t len,
 int rfs_seal_write_fd(struct rfs_seal *seal, int fd, struct rfs_error *err)
 {
 	size_t bufsize = 1 << 20;
-	char *buf = malloc(bufsize);
+	struct stat st;
+	char *buf;
 	int rc = 0;
 
+	/* A file too large is refused before a byte of it is copied. */
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+		rc = check_max_size(seal, seal->size + (uint64_t)st.st_size,
+				    err);
+		if (rc)
+			return rc;
+	}
+	buf = malloc(bufsize);
 	if (!buf)
 		return rfs_error_set(err, -ENOMEM, "out of memory");
 	for (;;) {
@@ -355,11 +406,14 @@ static int final_digest(struct rfs_seal *seal, char *digest)
 			return rc;
 		seal->hashed = 0;
 	}
+	/* A sparse file's holes are hashed without reading them. */
 	if (seal->hashed < seal->size) {
 		rc = seal_fd(seal);
 		if (rc < 0)
 			return rc;
-		rc = rfs_hasher_update_fd(seal->hasher, seal->fd, seal->hashed);
+		rc = rfs_hasher_update_range(seal->hasher, seal->fd,
+					     seal->hashed, seal->size,
+					     seal->cancel);
 		if (rc)
 			return rc;
 	}
@@ -400,7 +454,12 @@ int rfs_seal_verify(struct rfs_seal *seal, const char *what,
 		return rfs_error_set(err, seal->failed,
 				     "not sealing %s: a write failed: %s", what,
 				     strerror(-seal->failed));
+	rc = check_max_size(seal, seal->size, err);
+	if (rc)
+		return rc;
 	rc = final_digest(seal, seal->digest);
+	if (rc == -EINTR)
+		return check_cancel(seal, what, err);
 	if (rc)
 		return rfs_error_set(err, rc, "cannot hash %s: %s", what,
 				     strerror(-rc));
@@ -478,6 +537,10 @@ int rfs_seal_store(struct rfs_seal *seal, const char *what,
 	if (seal_fd(seal) < 0 || fsync(seal->fd) < 0)
 		return rfs_error_set(err, -errno, "cannot fsync %s: %s", what,
 				     strerror(errno));
+	/* The last point where a killed writer's content can be let go. */
+	rc = check_cancel(seal, what, err);
+	if (rc)
+		return rc;
 	rc = rfs_store_blob_path(seal->store, digest, blob, sizeof(blob));
 	if (!rc)
 		rc = link_blob(seal, blob);

@@ -28,6 +28,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "cancel.h"
 #include "catalog.h"
 #include "error.h"
 #include "store.h"
@@ -62,12 +63,25 @@ enum {
 	/* Start no writeback while data arrives: nobody waits for the
 	 * content to be durable (a fetch serves its readers first). */
 	RFS_SEAL_LAZY_WRITEBACK = 1 << 1,
+	/* Not held to the store's max_tag_size (see store.h): content that
+	 * is bounded where it comes from (an upstream's blob, a backup's
+	 * copy of a store). */
+	RFS_SEAL_ANY_SIZE = 1 << 2,
 };
 int rfs_seal_begin_with(struct rfs_store *store, unsigned flags,
 			struct rfs_seal **out, struct rfs_error *err);
-/* Returns len, or a negative errno (-ENOSPC, -EIO...). */
+/* Ask cancel (kept by pointer: it must outlive the seal's use) while
+ * hashing and before storing: when it says stop, the seal fails with
+ * -EINTR and nothing is stored. For a writer that may be killed while its
+ * close seals (incoming.c). */
+void rfs_seal_set_cancel(struct rfs_seal *seal,
+			 const struct rfs_cancel *cancel);
+/* Returns len, or a negative errno (-ENOSPC, -EIO, -EFBIG past the
+ * store's max_tag_size...). */
 ssize_t rfs_seal_write(struct rfs_seal *seal, const void *buf, size_t len,
 		       uint64_t offset, struct rfs_error *err);
+/* -EFBIG past the store's max_tag_size. A failed write or truncate
+ * fails the seal too: the content is not what its writer meant. */
 int rfs_seal_truncate(struct rfs_seal *seal, uint64_t size,
 		      struct rfs_error *err);
 uint64_t rfs_seal_size(const struct rfs_seal *seal);

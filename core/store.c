@@ -26,6 +26,7 @@ struct rfs_store {
 	char seal_hook[PATH_MAX];
 	int64_t seal_hook_timeout_ms;
 	struct rfs_policy *policy; /* require_signature, or NULL */
+	uint64_t max_tag_size;	   /* see rfs_store_set_max_tag_size */
 };
 
 int rfs_store_default_path(char *buf, size_t size)
@@ -185,6 +186,7 @@ int rfs_store_open(const char *root, unsigned int flags, struct rfs_store **out,
 	if (!store)
 		return rfs_error_set(err, -ENOMEM, "out of memory");
 	store->use_lock = -1;
+	store->max_tag_size = RFS_MAX_TAG_SIZE_DEFAULT;
 	if (strlen(root) + 32 >= PATH_MAX) {
 		rc = rfs_error_set(err, -ENAMETOOLONG,
 				   "store path too long '%s'", root);
@@ -418,4 +420,14 @@ const char *rfs_store_seal_hook(const struct rfs_store *store,
 	if (timeout_ms)
 		*timeout_ms = store->seal_hook_timeout_ms;
 	return store->seal_hook;
+}
+
+void rfs_store_set_max_tag_size(struct rfs_store *store, uint64_t max)
+{
+	store->max_tag_size = max ? max : RFS_MAX_TAG_SIZE_DEFAULT;
+}
+
+uint64_t rfs_store_max_tag_size(const struct rfs_store *store)
+{
+	return store->max_tag_size;
 }

@@ -101,4 +101,17 @@ void rfs_store_set_policy(struct rfs_store *store, struct rfs_policy *policy);
 /* The policy, or NULL. */
 const struct rfs_policy *rfs_store_policy(const struct rfs_store *store);
 
+/* Policy: the largest content a seal of this store takes (regfs.conf
+ * max_tag_size; 0 sets the default). A write or truncate of a seal past it
+ * fails with -EFBIG at once, and the seal with it: nobody waits for
+ * gigabytes to be hashed only to be refused, and a sparse file of a
+ * terabyte is refused at its ftruncate. Every way in is held to it (a
+ * publish through incoming/, regctl publish, an upload to regctl serve, an
+ * import); content fetched from an upstream or copied by a backup is not
+ * (RFS_SEAL_ANY_SIZE in seal.h): it is bounded where it comes from. Set
+ * once, before the store is shared between threads. */
+#define RFS_MAX_TAG_SIZE_DEFAULT (16ULL << 30)
+void rfs_store_set_max_tag_size(struct rfs_store *store, uint64_t max);
+uint64_t rfs_store_max_tag_size(const struct rfs_store *store);
+
 #endif

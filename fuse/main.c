@@ -161,6 +161,7 @@ int main(int argc, char *argv[])
 	int rc, ret = 1;
 
 	pthread_mutex_init(&fs.open_lock, NULL);
+	pthread_mutex_init(&fs.wait_lock, NULL);
 	if (fuse_opt_parse(&args, &opts, option_spec, opt_proc) != 0)
 		return 2;
 	if (opts.show_version) {
@@ -251,6 +252,8 @@ int main(int argc, char *argv[])
 			  (long long)(cfg.seal_hook_timeout_ms
 					  ? cfg.seal_hook_timeout_ms
 					  : RFS_SEAL_HOOK_TIMEOUT_MS_DEFAULT));
+	fs.open_timeout_ms = cfg.open_timeout_ms ? cfg.open_timeout_ms
+						 : RFS_OPEN_TIMEOUT_MS_DEFAULT;
 	if (!rc)
 		rc = rfs_pull_new(fs.store, &cfg, &fs.pull, &err);
 	if (!rc)

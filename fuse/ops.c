@@ -14,10 +14,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "inode.h"
@@ -33,6 +35,11 @@ struct handle {
 	char digest[RFS_DIGEST_STR_MAX + 1]; /* HANDLE_BLOB */
 	int64_t staged_id;		     /* HANDLE_STAGED */
 	bool write;
+	/* HANDLE_STAGED for writing: who opened it, and the last pid handed
+	 * out then (rfs_proc_closer looks at the processes that may share
+	 * it). */
+	pid_t opener;
+	pid_t since;
 };
 
 struct listing_entry {
@@ -345,6 +352,65 @@ static void seal_done(fuse_req_t req, int rc, const struct rfs_tag *tag,
 	}
 }
 
+/* A close or rename that seals can take a while (hashing gigabytes). The
+ * kernel asks to interrupt it when its process gets a signal; only a
+ * signal that kills the process stops the seal, so that a writer that
+ * catches signals (Go programs get SIGURG all the time) still publishes.
+ * After the first interrupt no other comes, so from then on the closer is
+ * looked at now and then (SEAL_CHECK_NS). */
+struct seal_cancel {
+	atomic_bool interrupted;
+	pid_t tid;
+	int64_t checked_ns;
+	bool dying;
+};
+
+#define SEAL_CHECK_NS (50 * 1000000LL)
+
+static void seal_interrupted(fuse_req_t req, void *data)
+{
+	struct seal_cancel *c = data;
+
+	atomic_store(&c->interrupted, true);
+}
+
+static bool seal_cancelled(void *ctx)
+{
+	struct seal_cancel *c = ctx;
+	struct timespec ts;
+	int64_t now;
+
+	if (c->dying)
+		return true;
+	if (!atomic_load(&c->interrupted))
+		return false;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	if (c->checked_ns && now - c->checked_ns < SEAL_CHECK_NS)
+		return false;
+	c->checked_ns = now;
+	c->dying = rfs_proc_dying(c->tid);
+	return c->dying;
+}
+
+/* Ask the kernel's interrupt of req to stop the seal it makes. */
+static void seal_cancel_begin(fuse_req_t req, struct seal_cancel *c,
+			      struct rfs_cancel *cancel)
+{
+	c->tid = fuse_req_ctx(req)->pid;
+	c->checked_ns = 0;
+	c->dying = false;
+	atomic_init(&c->interrupted, false);
+	*cancel = (struct rfs_cancel){ seal_cancelled, c };
+	fuse_req_interrupt_func(req, seal_interrupted, c);
+}
+
+/* Waits for a call of seal_interrupted under way: c may go after this. */
+static void seal_cancel_end(fuse_req_t req)
+{
+	fuse_req_interrupt_func(req, NULL, NULL);
+}
+
 static void regfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 			 fuse_ino_t newparent, const char *newname,
 			 unsigned int flags)
@@ -373,9 +439,14 @@ static void regfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (rc == 0 && (flags & ~RENAME_NOREPLACE))
 		rc = -EINVAL;
 	if (rc == 0) {
-		rc = rfs_incoming_rename(regfs_data(req)->incoming, d, name,
-					 newd, newname, flags,
-					 fuse_req_ctx(req)->pid, &tag, &err);
+		struct seal_cancel c;
+		struct rfs_cancel cancel;
+
+		seal_cancel_begin(req, &c, &cancel);
+		rc = rfs_incoming_rename_with(
+		    regfs_data(req)->incoming, d, name, newd, newname, flags,
+		    fuse_req_ctx(req)->pid, &cancel, &tag, &err);
+		seal_cancel_end(req);
 		seal_done(req, rc, &tag, &err);
 	}
 	fuse_reply_err(req, -rc);
@@ -493,6 +564,8 @@ static void regfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 	h->staged_id = info.id;
 	h->write = true;
+	h->opener = rfs_proc_tgid(fuse_req_ctx(req)->pid);
+	h->since = rfs_proc_last_pid();
 	fi->fh = (uintptr_t)h;
 	regfs_entry_for_staged(fs, &e, &info);
 	if (fuse_reply_create(req, &e, fi) != 0)
@@ -536,10 +609,11 @@ static void finish_open(struct regfs *fs, fuse_req_t req, fuse_ino_t ino,
 	}
 }
 
-/* An open waiting for a blob to be fetched from an upstream. */
+/* An open waiting for a blob to be fetched from an upstream: bounded and
+ * interruptible (wait.c). */
 struct pending_open {
+	struct regfs_wait wait;
 	struct regfs *fs;
-	fuse_req_t req;
 	fuse_ino_t ino;
 	struct fuse_file_info fi;
 	char digest[RFS_DIGEST_STR_MAX + 1];
@@ -549,13 +623,17 @@ static void fetched(void *ctx, int fd, const struct rfs_error *err)
 {
 	struct pending_open *p = ctx;
 
-	if (fd < 0) {
+	if (!regfs_wait_end(p->fs, &p->wait)) {
+		/* Answered already (EINTR, ETIMEDOUT): nobody to give it. */
+		if (fd >= 0)
+			close(fd);
+	} else if (fd < 0) {
 		/* A reader gets only verified bytes, or EIO; or EACCES for
 		 * bytes the seal hook refused. */
 		regfs_log(REGFS_LOG_ERROR, "%s", rfs_error_message(err, fd));
-		fuse_reply_err(p->req, fd == -EACCES ? EACCES : EIO);
+		fuse_reply_err(p->wait.req, fd == -EACCES ? EACCES : EIO);
 	} else {
-		finish_open(p->fs, p->req, p->ino, &p->fi, fd, p->digest);
+		finish_open(p->fs, p->wait.req, p->ino, &p->fi, fd, p->digest);
 	}
 	free(p);
 }
@@ -589,21 +667,31 @@ static void open_blob(struct regfs *fs, fuse_req_t req, fuse_ino_t ino,
 		return;
 	}
 	/* Not fetched yet, or evicted: the reply comes when the download
-	 * (ours, or the one under way) is verified and stored. No thread
-	 * of the session waits for it. */
+	 * (ours, or the one under way) is verified and stored, or at the
+	 * opener's interrupt, or at open_timeout. No thread of the session
+	 * waits for it. */
 	p = calloc(1, sizeof(*p));
 	if (!p) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	*p = (struct pending_open){
-		.fs = fs, .req = req, .ino = ino, .fi = *fi
-	};
+	*p = (struct pending_open){ .fs = fs, .ino = ino, .fi = *fi };
 	snprintf(p->digest, sizeof(p->digest), "%s", ref->digest);
+	snprintf(p->wait.what, sizeof(p->wait.what), "'%s:%s' (%s)", tag->repo,
+		 tag->name, ref->digest);
+	if (regfs_wait_begin(fs, &p->wait, req) != 0) {
+		fuse_reply_err(req, EINTR);
+		free(p);
+		return;
+	}
 	rc = rfs_pull_fetch(fs->pull, tag, ref->digest, ref->size, fetched, p,
 			    &err);
 	if (rc == 0)
+		return; /* fetched() answers, or the wait did, and frees p */
+	if (!regfs_wait_end(fs, &p->wait)) {
+		free(p); /* answered meanwhile */
 		return;
+	}
 	if (rc == 1) /* it arrived meanwhile */
 		rc = rfs_store_blob_open(fs->store, ref->digest);
 	if (rc >= 0) {
@@ -673,6 +761,10 @@ static void regfs_open(fuse_req_t req, fuse_ino_t ino,
 		}
 		h->staged_id = rfs_ino_id(ino);
 		h->write = write;
+		if (write) {
+			h->opener = rfs_proc_tgid(fuse_req_ctx(req)->pid);
+			h->since = rfs_proc_last_pid();
+		}
 		fi->direct_io = 1; /* the content may still change */
 		fi->fh = (uintptr_t)h;
 		if (fuse_reply_open(req, fi) != 0) {
@@ -738,29 +830,73 @@ static void regfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	}
 }
 
+/* The end of a staged file's path as processes' descriptors show it
+ * ("/incoming/app/v1"): what rfs_proc_closer looks for. NULL when not
+ * known (then it looks at every descriptor). */
+static const char *staged_path(struct regfs *fs, const struct handle *h,
+			       char *buf, size_t size)
+{
+	struct rfs_staged_info info;
+	struct rfs_dir dir;
+	int n;
+
+	if (rfs_incoming_stat(fs->incoming, h->staged_id, &info) != 0 ||
+	    rfs_catalog_dir_by_id(rfs_store_catalog(fs->store), info.dir,
+				  &dir) != 0)
+		return NULL;
+	n = snprintf(buf, size, "/incoming/%s/%s", dir.path, info.name);
+	return n > 0 && (size_t)n < size ? buf : NULL;
+}
+
+static void log_closer(struct regfs *fs, const struct handle *h,
+		       enum rfs_closer closer, pid_t pid)
+{
+	struct rfs_staged_info info;
+
+	if ((closer != RFS_CLOSER_KILLED && closer != RFS_CLOSER_SHARED) ||
+	    rfs_incoming_stat(fs->incoming, h->staged_id, &info) != 0)
+		return;
+	if (closer == RFS_CLOSER_KILLED)
+		regfs_log(REGFS_LOG_INFO,
+			  "writer %d of '%s' was killed by a signal: "
+			  "discarding what it wrote",
+			  (int)pid, info.name);
+	else
+		regfs_log(REGFS_LOG_INFO,
+			  "writer %d of '%s' closed it while another process "
+			  "holds it open for writing: the last one's close "
+			  "seals it",
+			  (int)pid, info.name);
+}
+
 static void regfs_flush(fuse_req_t req, fuse_ino_t ino,
 			struct fuse_file_info *fi)
 {
+	struct regfs *fs = regfs_data(req);
 	struct handle *h = handle_of(fi);
 	struct rfs_error err = { 0 };
 	struct rfs_tag tag = { 0 };
+	pid_t pid = fuse_req_ctx(req)->pid;
+	struct seal_cancel c;
+	struct rfs_cancel cancel;
 	enum rfs_closer closer;
 	int rc = 0;
 
 	if (h->kind == HANDLE_STAGED && h->write) {
-		struct rfs_staged_info info;
+		char suffix[RFS_STAGED_NAME_MAX + RFS_REPO_MAX + 16];
+		struct rfs_proc_file file = {
+			.ino = ino,
+			.suffix = staged_path(fs, h, suffix, sizeof(suffix)),
+			.opener = h->opener,
+			.since = h->since,
+		};
 
-		closer = rfs_proc_closer(fuse_req_ctx(req)->pid, ino);
-		if (closer == RFS_CLOSER_KILLED &&
-		    rfs_incoming_stat(regfs_data(req)->incoming, h->staged_id,
-				      &info) == 0)
-			regfs_log(REGFS_LOG_INFO,
-				  "writer %d of '%s' was killed by a signal: "
-				  "discarding what it wrote",
-				  (int)fuse_req_ctx(req)->pid, info.name);
-		rc = rfs_incoming_flush(regfs_data(req)->incoming, h->staged_id,
-					true, closer, fuse_req_ctx(req)->pid,
-					&tag, &err);
+		closer = rfs_proc_closer(pid, &file);
+		log_closer(fs, h, closer, pid);
+		seal_cancel_begin(req, &c, &cancel);
+		rc = rfs_incoming_flush(fs->incoming, h->staged_id, true,
+					closer, pid, &cancel, &tag, &err);
+		seal_cancel_end(req);
 		seal_done(req, rc, &tag, &err);
 	}
 	fuse_reply_err(req, -rc);

@@ -27,6 +27,15 @@ struct regfs_open {
 	enum regfs_open_kind kind;
 };
 
+/* An open waiting for a download (wait.c), listed in fs->waits. */
+struct regfs_wait {
+	struct regfs_wait *prev, *next;
+	fuse_req_t req;
+	int64_t deadline_ns; /* CLOCK_MONOTONIC */
+	bool listed;
+	char what[RFS_REPO_MAX + RFS_TAG_MAX + RFS_DIGEST_STR_MAX + 16];
+};
+
 struct regfs {
 	struct rfs_store *store;
 	struct rfs_incoming *incoming;
@@ -53,6 +62,10 @@ struct regfs {
 	 * its later opens while the folder's changed_ns stays the same;
 	 * guarded by open_lock */
 	struct listing_snap *listing_cache;
+	/* wait.c: opens waiting for a download, and how long they may */
+	pthread_mutex_t wait_lock;
+	struct regfs_wait *waits;
+	int64_t open_timeout_ms;
 };
 
 extern const struct fuse_lowlevel_ops regfs_ops;
@@ -110,6 +123,15 @@ void regfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
 void regfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		    const char *value, size_t size, int flags);
 void regfs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
+
+/* Waits for downloads (wait.c). begin lists w for req (-EINTR when req
+ * was interrupted already: answer it); end takes it off the list, true
+ * when the caller is the one to answer it (not the interrupt or the
+ * deadline); expire answers those past open_timeout (the watcher calls
+ * it every second). */
+int regfs_wait_begin(struct regfs *fs, struct regfs_wait *w, fuse_req_t req);
+bool regfs_wait_end(struct regfs *fs, struct regfs_wait *w);
+void regfs_wait_expire(struct regfs *fs);
 
 /* Follow the tags other processes remove or refresh (see watch.c); poke:
  * look now, for an operation that found a name gone. */

@@ -14,6 +14,9 @@
  * on (see rfs_catalog_check_file), the log says so, once, and what the
  * lost file holds is copied beside it (rfs_catalog_rescue), so that no tag
  * the daemon acknowledged is lost.
+ *
+ * The same thread ends the opens that waited too long for a download
+ * (wait.c): it runs at least once a second.
  */
 #include <errno.h>
 #include <limits.h>
@@ -106,6 +109,7 @@ static void *watch(void *arg)
 		pthread_mutex_unlock(&fs->watch_lock);
 		if (!watching)
 			break;
+		regfs_wait_expire(fs);
 		look(fs);
 	}
 	return NULL;

@@ -54,12 +54,12 @@ for opt in $opts; do
 done
 
 # Every key of an upstream section (the parser's table in core/config.c) and
-# the global keys (cache_max, seal_hook, seal_hook_timeout) have a tagged
-# paragraph (.BI KEY " = " ...) in regfs.conf(5).
+# the global keys (cache_max, seal_hook, seal_hook_timeout, max_tag_size,
+# open_timeout) have a tagged paragraph (.BI KEY " = " ...) in regfs.conf(5).
 keys=$(sed -n '/upstream_keys\[\] = {/,/^};/p' "$REGFS_SOURCE_DIR/core/config.c" |
 	grep -oE '\{ "[a-z_]+", key_' | cut -d'"' -f2)
 expect_ne "$keys" "" "the upstream keys are found in core/config.c"
-for key in $keys cache_max seal_hook seal_hook_timeout; do
+for key in $keys cache_max seal_hook seal_hook_timeout max_tag_size open_timeout; do
 	check "regfs.conf.5 describes '$key'" grep -qE "^\.BI $key \" = \"" "$man_dir/regfs.conf.5"
 done
 

@@ -97,7 +97,7 @@ static void wr(struct fixture *f, int64_t id, const char *s)
 static int close_writer(struct fixture *f, int64_t id, struct rfs_error *err)
 {
 	int rc = rfs_incoming_flush(f->inc, id, true, RFS_CLOSER_DONE, getpid(),
-				    NULL, err);
+				    NULL, NULL, err);
 
 	assert_int_equal(rfs_incoming_release(f->inc, id, true, NULL, NULL), 0);
 	return rc;

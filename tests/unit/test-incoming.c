@@ -146,8 +146,8 @@ static int flush(struct fixture *f, int64_t id, enum rfs_closer closer,
 {
 	struct rfs_error err = { 0 };
 
-	return rfs_incoming_flush(f->inc, id, true, closer, getpid(), sealed,
-				  &err);
+	return rfs_incoming_flush(f->inc, id, true, closer, getpid(), NULL,
+				  sealed, &err);
 }
 
 static int release(struct fixture *f, int64_t id)
@@ -417,7 +417,7 @@ static void test_create_write_close_seals(void **state)
 
 	memset(&t, 0, sizeof(t));
 	assert_int_equal(rfs_incoming_flush(f->inc, id, true, RFS_CLOSER_DONE,
-					    getpid(), &t, &err),
+					    getpid(), NULL, &t, &err),
 			 0);
 	assert_string_equal(t.digest, SHA_HELLO);
 	assert_int_equal(t.size, 12);
@@ -540,7 +540,7 @@ static void test_create_conflicts(void **state)
 	wr(f, id, HELLO, 0);
 	/* The reader closes first: that does not seal. */
 	assert_int_equal(rfs_incoming_flush(f->inc, id, false, RFS_CLOSER_DONE,
-					    getpid(), NULL, &err),
+					    getpid(), NULL, NULL, &err),
 			 0);
 	assert_int_equal(rfs_incoming_release(f->inc, id, false, NULL, &err),
 			 0);
@@ -759,7 +759,7 @@ static void test_sidecar_mismatch(void **state)
 	int64_t id = create(f, f->app.id, "v1");
 	wr(f, id, HELLO, 0);
 	assert_int_equal(rfs_incoming_flush(f->inc, id, true, RFS_CLOSER_DONE,
-					    getpid(), &t, &err),
+					    getpid(), NULL, &t, &err),
 			 -EBADMSG);
 	assert_non_null(strstr(err.msg, "mismatch"));
 	(void)release(f, id);
@@ -899,7 +899,7 @@ static void test_sealed_handle_stays_readable(void **state)
 			 12);
 	assert_string_equal(buf, HELLO);
 	assert_int_equal(rfs_incoming_flush(f->inc, id, false, RFS_CLOSER_DONE,
-					    getpid(), NULL, &err),
+					    getpid(), NULL, NULL, &err),
 			 0);
 	assert_int_equal(rfs_incoming_release(f->inc, id, false, NULL, &err),
 			 0);
@@ -926,7 +926,7 @@ static void test_retry_after_mismatch(void **state)
 	id = create(f, f->app.id, "v1");
 	wr(f, id, HELLO, 0);
 	assert_int_equal(rfs_incoming_flush(f->inc, id, true, RFS_CLOSER_DONE,
-					    getpid(), &t, &err),
+					    getpid(), NULL, &t, &err),
 			 0);
 	assert_string_equal(t.digest, SHA_HELLO);
 	assert_int_equal(release(f, id), 0);
@@ -1008,9 +1008,9 @@ static void *race_create(void *arg)
 				       &err) != (ssize_t)len)
 			r->rc_seal = -EIO;
 		else
-			r->rc_seal = rfs_incoming_flush(r->f->inc, info.id,
-							true, RFS_CLOSER_DONE,
-							getpid(), NULL, &err);
+			r->rc_seal = rfs_incoming_flush(
+			    r->f->inc, info.id, true, RFS_CLOSER_DONE, getpid(),
+			    NULL, NULL, &err);
 		rfs_incoming_release(r->f->inc, info.id, true, NULL, &err);
 	}
 	return NULL;
@@ -1156,14 +1156,101 @@ static void test_proc_closer_self(void **state)
 	assert_int_equal(fstat(fd, &st), 0);
 
 	/* We hold a descriptor of that inode: still open. */
-	assert_int_equal(rfs_proc_closer(getpid(), st.st_ino),
-			 RFS_CLOSER_STILL_OPEN);
+	assert_int_equal(
+	    rfs_proc_closer(getpid(),
+			    &(struct rfs_proc_file){ .ino = st.st_ino }),
+	    RFS_CLOSER_STILL_OPEN);
 	close(fd);
 	unlink(path);
 	/* Now we hold none. */
-	assert_int_equal(rfs_proc_closer(getpid(), st.st_ino), RFS_CLOSER_DONE);
-	assert_int_equal(rfs_proc_closer(getpid(), UINT64_C(0x7ffffffffff1)),
+	assert_int_equal(
+	    rfs_proc_closer(getpid(),
+			    &(struct rfs_proc_file){ .ino = st.st_ino }),
+	    RFS_CLOSER_DONE);
+	assert_int_equal(rfs_proc_closer(getpid(),
+					 &(struct rfs_proc_file){
+					     .ino = UINT64_C(0x7ffffffffff1) }),
 			 RFS_CLOSER_DONE);
+}
+
+/* Only writable descriptors count, and those of every process: a file
+ * opened for writing and then shared with a child is not done with when
+ * we close our copy. */
+static void test_proc_closer_shared(void **state)
+{
+	char path[] = "/tmp/regfs-test-shared-XXXXXX";
+	const char *base;
+	int fd, ro, go[2];
+	struct stat st;
+	pid_t child, since;
+	char c = 0;
+
+	(void)state;
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	base = strrchr(path, '/');
+	ro = open(path, O_RDONLY);
+	assert_true(ro >= 0);
+	assert_int_equal(pipe(go), 0);
+	since = rfs_proc_last_pid();
+	assert_true(since > 0);
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		/* Holds fd (writable) until told to go. */
+		close(ro);
+		close(go[1]);
+		if (read(go[0], &c, 1) < 0)
+			_exit(1);
+		_exit(0);
+	}
+	close(go[0]);
+	close(fd);
+	/* A read-only descriptor of our own does not count; the child's
+	 * writable one does, found with or without a path to look for. */
+	assert_int_equal(
+	    rfs_proc_closer(getpid(),
+			    &(struct rfs_proc_file){ .ino = st.st_ino }),
+	    RFS_CLOSER_SHARED);
+	assert_int_equal(
+	    rfs_proc_closer(getpid(),
+			    &(struct rfs_proc_file){ .ino = st.st_ino,
+						     .suffix = base,
+						     .since = since }),
+	    RFS_CLOSER_SHARED);
+	/* A path that is not the file's: not looked at. */
+	assert_int_equal(
+	    rfs_proc_closer(getpid(),
+			    &(struct rfs_proc_file){ .ino = st.st_ino,
+						     .suffix = "/no/such" }),
+	    RFS_CLOSER_DONE);
+	/* Not looked at: a process older than the open (the opener is,
+	 * when it is named). */
+	assert_int_equal(
+	    rfs_proc_closer(
+		getpid(),
+		&(struct rfs_proc_file){ .ino = st.st_ino, .since = child }),
+	    RFS_CLOSER_DONE);
+	assert_int_equal(
+	    rfs_proc_closer(getpid(),
+			    &(struct rfs_proc_file){ .ino = st.st_ino,
+						     .since = child,
+						     .opener = child }),
+	    RFS_CLOSER_SHARED);
+	assert_int_equal(write(go[1], &c, 1), 1);
+	close(go[1]);
+	assert_int_equal(waitpid(child, NULL, 0), child);
+	assert_int_equal(
+	    rfs_proc_closer(getpid(),
+			    &(struct rfs_proc_file){ .ino = st.st_ino,
+						     .suffix = base,
+						     .since = since }),
+	    RFS_CLOSER_DONE);
+	close(ro);
+	unlink(path);
+	assert_false(rfs_proc_dying(getpid()));
+	assert_true(rfs_proc_dying(child)); /* gone */
 }
 
 /* A child that ends as told and stays a zombie, so /proc/<pid> remains. */
@@ -1197,20 +1284,28 @@ static void test_proc_closer_children(void **state)
 {
 	(void)state;
 	pid_t pid = zombie(-SIGKILL);
-	assert_int_equal(rfs_proc_closer(pid, 12345), RFS_CLOSER_KILLED);
+	assert_int_equal(
+	    rfs_proc_closer(pid, &(struct rfs_proc_file){ .ino = 12345 }),
+	    RFS_CLOSER_KILLED);
 	reap(pid);
 
 	pid = zombie(-SIGINT);
-	assert_int_equal(rfs_proc_closer(pid, 12345), RFS_CLOSER_KILLED);
+	assert_int_equal(
+	    rfs_proc_closer(pid, &(struct rfs_proc_file){ .ino = 12345 }),
+	    RFS_CLOSER_KILLED);
 	reap(pid);
 
 	/* A normal exit, even with a status that looks like a signal
 	 * number, is not a kill. */
 	pid = zombie(9);
-	assert_int_equal(rfs_proc_closer(pid, 12345), RFS_CLOSER_DONE);
+	assert_int_equal(
+	    rfs_proc_closer(pid, &(struct rfs_proc_file){ .ino = 12345 }),
+	    RFS_CLOSER_DONE);
 	reap(pid);
 	pid = zombie(3);
-	assert_int_equal(rfs_proc_closer(pid, 12345), RFS_CLOSER_DONE);
+	assert_int_equal(
+	    rfs_proc_closer(pid, &(struct rfs_proc_file){ .ino = 12345 }),
+	    RFS_CLOSER_DONE);
 	reap(pid);
 }
 
@@ -1461,6 +1556,7 @@ int main(void)
 		cmocka_unit_test(test_proc_tgid),
 		cmocka_unit_test(test_proc_closer_self),
 		cmocka_unit_test(test_proc_closer_children),
+		cmocka_unit_test(test_proc_closer_shared),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);
