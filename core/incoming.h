@@ -32,6 +32,12 @@
  * descriptors are still open (their later writes fail with EROFS). A file
  * created and never renamed is never sealed, however it was closed.
  *
+ * Staged files cost the daemon a descriptor only while a handle is open
+ * on them: an idle one is parked (rfs_seal_park) in a folder of staging/
+ * and opened again when used. Each user may have max_files of them
+ * (-EDQUOT past that). A checksum file is used by one seal of its tag,
+ * whatever the outcome, and leaves the namespace with it.
+ *
  * The table lives in memory: a restart forgets staged entries, and
  * rfs_store_open() removes their files. Their ids (inode ids) start at
  * first_id, which a mount makes greater than any earlier mount's. All
