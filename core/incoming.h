@@ -229,10 +229,12 @@ int rfs_sidecar_parse_why(const char *text, size_t len, const char *tag,
 			  char digest[RFS_DIGEST_STR_MAX + 1],
 			  const char **why);
 
-/* Is the thread tid making a folder (in mkdir(2) or mkdirat(2))? Reads
- * /proc/<tid>/syscall, which needs the right to trace tid: false when it
- * cannot tell. */
-bool rfs_proc_in_mkdir(pid_t tid);
+/* Is the thread tid making a folder (in mkdir(2) or mkdirat(2))? 1 and
+ * the last component of the path it makes in last, 0 when it is not (or
+ * we may not look), -1 when it is but its path cannot be read. Reads
+ * /proc/<tid>/syscall and the path from /proc/<tid>/mem, which need the
+ * right to trace tid. */
+int rfs_proc_mkdir_target(pid_t tid, char *last, size_t size);
 
 /* How the process pid left its descriptor of the file with inode ino:
  * killed by a signal, still holding another descriptor, or done. Reads
