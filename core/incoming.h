@@ -34,6 +34,12 @@
  * descriptors are still open (their later writes fail with EROFS). A file
  * created and never renamed is never sealed, however it was closed.
  *
+ * Staged files cost the daemon a descriptor only while a handle is open
+ * on them: an idle one is parked (rfs_seal_park) in a folder of staging/
+ * and opened again when used. Each user may have max_files of them
+ * (-EDQUOT past that). A checksum file is used by one seal of its tag,
+ * whatever the outcome, and leaves the namespace with it.
+ *
  * The table lives in memory: a restart forgets staged entries, and
  * rfs_store_open() removes their files. Their ids (inode ids) start at
  * first_id, which a mount makes greater than any earlier mount's. All
@@ -241,10 +247,12 @@ int rfs_sidecar_parse_why(const char *text, size_t len, const char *tag,
 			  char digest[RFS_DIGEST_STR_MAX + 1],
 			  const char **why);
 
-/* Is the thread tid making a folder (in mkdir(2) or mkdirat(2))? Reads
- * /proc/<tid>/syscall, which needs the right to trace tid: false when it
- * cannot tell. */
-bool rfs_proc_in_mkdir(pid_t tid);
+/* Is the thread tid making a folder (in mkdir(2) or mkdirat(2))? 1 and
+ * the last component of the path it makes in last, 0 when it is not (or
+ * we may not look), -1 when it is but its path cannot be read. Reads
+ * /proc/<tid>/syscall and the path from /proc/<tid>/mem, which need the
+ * right to trace tid. */
+int rfs_proc_mkdir_target(pid_t tid, char *last, size_t size);
 
 /* A file a process closed, as rfs_proc_closer looks for it. */
 struct rfs_proc_file {

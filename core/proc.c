@@ -275,14 +275,13 @@ pid_t rfs_proc_tgid(pid_t pid)
 	return line ? (pid_t)strtol(line + 6, NULL, 10) : pid;
 }
 
-/* The system call a thread is blocked in: the first field of
- * /proc/<tid>/syscall, a number ("running" or an error when the thread
- * runs, or when we may not look: then -1). */
-static long current_syscall(pid_t tid)
+/* The system call a thread is blocked in and its first arguments, from
+ * /proc/<tid>/syscall ("NR ARG1 ... ARG6 SP PC", the arguments in hex):
+ * the number, or -1 when it runs or we may not look. */
+static long current_syscall(pid_t tid, unsigned long long args[2])
 {
-	char path[64], buf[64];
+	char path[64], buf[256], *p, *end;
 	ssize_t n;
-	char *end;
 	long nr;
 	int fd;
 
@@ -296,18 +295,76 @@ static long current_syscall(pid_t tid)
 		return -1;
 	buf[n] = '\0';
 	nr = strtol(buf, &end, 10);
-	return end == buf || (*end != ' ' && *end != '\n') ? -1 : nr;
+	if (end == buf || *end != ' ')
+		return -1;
+	p = end;
+	for (int i = 0; i < 2; i++) {
+		args[i] = strtoull(p, &end, 16);
+		if (end == p)
+			return -1;
+		p = end;
+	}
+	return nr;
 }
 
-bool rfs_proc_in_mkdir(pid_t tid)
+/* The string at addr in the memory of tid (at most size - 1 bytes), read
+ * a page at a time so as not to run into an unmapped one. */
+static int read_string(pid_t tid, unsigned long long addr, char *out,
+		       size_t size)
 {
-	long nr = tid > 0 ? current_syscall(tid) : -1;
+	char path[64];
+	size_t got = 0;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/mem", (int)tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	while (got < size - 1) {
+		size_t want = 4096 - (size_t)((addr + got) % 4096);
+		ssize_t n;
+
+		if (want > size - 1 - got)
+			want = size - 1 - got;
+		n = pread(fd, out + got, want, (off_t)(addr + got));
+		if (n <= 0)
+			break;
+		if (memchr(out + got, '\0', (size_t)n)) {
+			close(fd);
+			return 0;
+		}
+		got += (size_t)n;
+	}
+	close(fd);
+	return -1;
+}
+
+int rfs_proc_mkdir_target(pid_t tid, char *last, size_t size)
+{
+	unsigned long long args[2];
+	char buf[4096], *end, *base;
+	long nr = tid > 0 ? current_syscall(tid, args) : -1;
+	unsigned long long addr;
 
 	if (nr < 0)
-		return false;
+		return 0;
 #ifdef SYS_mkdir
 	if (nr == SYS_mkdir)
-		return true;
+		addr = args[0];
+	else
 #endif
-	return nr == SYS_mkdirat;
+	    if (nr == SYS_mkdirat)
+		addr = args[1];
+	else
+		return 0;
+	if (read_string(tid, addr, buf, sizeof(buf)) != 0)
+		return -1;
+	/* The last component, trailing slashes aside ("mkdir app/"). */
+	end = buf + strlen(buf);
+	while (end > buf + 1 && end[-1] == '/')
+		*--end = '\0';
+	base = strrchr(buf, '/');
+	base = base ? base + 1 : buf;
+	snprintf(last, size, "%s", base);
+	return 1;
 }

@@ -277,13 +277,16 @@ int regfs_dir_of_fs(struct regfs *fs, uint64_t ino, bool make, bool *incoming,
 int regfs_lookup_pending(struct regfs *fs, const char *name, pid_t caller,
 			 struct fuse_entry_param *e)
 {
+	char last[RFS_REPO_MAX + 1];
 	int64_t id;
 	int rc;
 
-	/* mkdir(2) of the name must see that it does not exist, or the
-	 * kernel answers EEXIST without asking us to make it. Any other
-	 * caller may be about to create something in it. */
-	if (rfs_proc_in_mkdir(caller))
+	/* mkdir(2) of the name itself must see that it does not exist, or
+	 * the kernel answers EEXIST without asking us to make it; one of a
+	 * folder inside it (os.makedirs after a stat of the name) and any
+	 * other caller may be about to create something in it. */
+	rc = rfs_proc_mkdir_target(caller, last, sizeof(last));
+	if (rc < 0 || (rc == 1 && strcmp(last, name) == 0))
 		return -ENOENT;
 	rc = rfs_pending_lookup(fs->pending, name, &id);
 	if (rc)

@@ -249,7 +249,8 @@ static void regfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	/* Folders of incoming/ take modes, owners and times (tar, cp -a and
 	 * rsync -a set them) and keep none: a folder is a repository path. */
 	case RFS_NODE_INCOMING_TOP:
-	case RFS_NODE_INCOMING_DIR: break;
+	case RFS_NODE_INCOMING_DIR:
+	case RFS_NODE_INCOMING_PENDING: break;
 	default: rc = -EROFS; break;
 	}
 	if (rc == 0)
@@ -459,6 +460,9 @@ static void refuse_node(fuse_req_t req, fuse_ino_t parent)
 	int64_t d;
 	int rc = incoming_dir_of(regfs_data(req), parent, false, &d);
 
+	/* Refused in a pending folder too, which stays one. */
+	if (rc == -ENOENT && rfs_ino_kind(parent) == RFS_NODE_INCOMING_PENDING)
+		rc = 0;
 	fuse_reply_err(req, rc ? -rc : EPERM);
 }
 

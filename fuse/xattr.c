@@ -180,6 +180,7 @@ static int meta_name(fuse_ino_t ino, const char *name, const char **meta)
 		*meta = name + sizeof(prefix) - 1;
 		return 0;
 	case RFS_NODE_INCOMING_DIR:
+	case RFS_NODE_INCOMING_PENDING:
 	case RFS_NODE_INCOMING_TOP: return -ENOTSUP;
 	default: return -EROFS;
 	}

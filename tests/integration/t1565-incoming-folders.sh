@@ -42,14 +42,17 @@ expect_fail_errno "a second mkdir says it exists" -- mkdir "$I/newrepo" "File ex
 stat "$I/looked" >/dev/null 2>&1 || :
 expect_ok "mkdir of a name looked up just before" -- mkdir "$I/looked"
 expect_ok "mkdir -p of nested folders" -- mkdir -p "$I/org/team/app"
-expect_fail_errno "mkdir under a folder that does not exist" -- \
-	mkdir "$I/nothere/sub" "No such file or directory"
-check "and that one is not made" _lib_not listed nothere
+expect_ok "mkdir in a name never made makes both" -- mkdir "$I/parent/sub"
+check "the name is a folder now" listed parent
+stat "$I/py" >/dev/null 2>&1 || :
+expect_ok "os.makedirs after a stat of the top name (it exists, so only sub is made)" -- \
+	python3 -c 'import os, sys; os.makedirs(sys.argv[1])' "$I/py/sub"
+check "both are there" test -d "$I/py/sub"
 expect_ok "cp publishes with no mkdir" -- cp "$SRC/app" "$I/app/v1"
 expect_eq "$(sha "$R/app/v1" 2>&1)" "$(sha "$SRC/app")" "app:v1 holds the content"
 expect_ok "rsync -r into a folder never made" -- rsync -r "$SRC/dist/" "$I/rs/"
 expect_eq "$(ls "$R/rs" | tr '\n' ' ')" "r1 r2 " "rsync's tags are sealed"
-expect_eq "$(ls "$I" | tr '\n' ' ')" "app looked newrepo org rs " \
+expect_eq "$(ls "$I" | tr '\n' ' ')" "app looked newrepo org parent py rs " \
 	"incoming/ holds the folders made, and only those"
 expect_fail_errno "a bad name in a name looked up" -- \
 	touch "$I/badrepo/Not a tag" "Invalid argument"
