@@ -42,13 +42,6 @@ int regctl_parse_registry(const char *usage, const char *text, char *host,
 	return 0;
 }
 
-/* Is an environment variable set to yes ("1", "true", "yes", "on")? */
-static bool env_true(const char *v)
-{
-	return v && (!strcmp(v, "1") || !strcasecmp(v, "true") ||
-		     !strcasecmp(v, "yes") || !strcasecmp(v, "on"));
-}
-
 int regctl_remote_config(const char *host, bool plain_http,
 			 struct rfs_upstream_config *cfg)
 {
@@ -66,7 +59,7 @@ int regctl_remote_config(const char *host, bool plain_http,
 	cfg->plain_http = plain_http;
 	/* regfs.conf's plain_realm_credentials, for regctl (regctl(1)). */
 	cfg->plain_realm_credentials =
-	    env_true(getenv("REGCTL_PLAIN_REALM_CREDENTIALS"));
+	    regctl_env_true("REGCTL_PLAIN_REALM_CREDENTIALS");
 	return 0;
 }
 
