@@ -74,8 +74,12 @@ static void health_check(const struct rfs_upstream_config *cfg,
 	res->ms = regctl_now_ms() - t0;
 	res->rc = r;
 	if (r < 0)
-		snprintf(res->msg, sizeof(res->msg), "%s",
-			 regctl_upstream_message(&err, r));
+		snprintf(res->msg, sizeof(res->msg), "%s%s",
+			 regctl_upstream_message(&err, r),
+			 strncmp(res->url, "https://", 8)
+			     ? ""
+			     : regctl_plain_http_hint(res->url + 8,
+						      cfg->plain_http, r));
 	rfs_upstream_free(&up);
 }
 

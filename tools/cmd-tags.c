@@ -127,9 +127,10 @@ int cmd_tags(int argc, char **argv, struct regctl *rc)
 		goto out;
 	}
 	if (r < 0) {
-		ret = regctl_error("cannot list the tags of '%s' at '%s': %s",
-				   ref.repo, ref.host,
-				   regctl_upstream_message(&err, r));
+		ret = regctl_error(
+		    "cannot list the tags of '%s' at '%s': %s%s", ref.repo,
+		    ref.host, regctl_upstream_message(&err, r),
+		    regctl_plain_http_hint(ref.host, plain_http, r));
 		goto out;
 	}
 	if (json) {
