@@ -88,8 +88,10 @@ static void health_print_line(const struct health_result *res)
 	if (res->rc == 0)
 		printf("%s %s ok %lld ms\n", res->name, res->url,
 		       (long long)res->ms);
-	else
-		printf("%s %s failed: %s\n", res->name, res->url, res->msg);
+	else /* the message may quote what the registry said */
+		printf("%s %s failed: %s\n", res->name, res->url,
+		       regctl_shown((char[RFS_TEXT_BUF(sizeof(res->msg))]){ 0 },
+				    RFS_TEXT_BUF(sizeof(res->msg)), res->msg));
 	fflush(stdout);
 }
 

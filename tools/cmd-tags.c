@@ -136,8 +136,10 @@ int cmd_tags(int argc, char **argv, struct regctl *rc)
 	if (json) {
 		ret = tags_print_json(&list);
 	} else {
+		/* The registry's names, unchecked: shown escaped and cut
+		 * (text.h); --json has them as they came. */
 		for (size_t i = 0; i < list.nr; i++)
-			printf("%s\n", list.v[i]);
+			printf("%s\n", REGCTL_NAME(list.v[i]));
 		ret = REGCTL_EXIT_OK;
 	}
 out:
