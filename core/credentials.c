@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -47,6 +48,11 @@ static void wipe_free_str(char *s)
 {
 	if (s)
 		wipe_free(s, strlen(s));
+}
+
+int rfs_credentials_protect_process(void)
+{
+	return prctl(PR_SET_DUMPABLE, 0L, 0L, 0L, 0L) < 0 ? -errno : 0;
 }
 
 void rfs_credential_release(struct rfs_credential *cred)

@@ -23,6 +23,16 @@ struct rfs_credential {
 
 void rfs_credential_release(struct rfs_credential *cred); /* wipes */
 
+/* Keep this process's secrets out of core dumps and away from other
+ * processes of its user: PR_SET_DUMPABLE 0, so that no core is written
+ * (the password, tokens and Authorization headers that libcurl keeps in
+ * its own buffers included, which no wipe reaches), and ptrace and
+ * /proc/PID/mem, environ and fd are root's only. Children get their own
+ * setting back at execve. The daemon and regctl call it first thing,
+ * unless told to stay dumpable for debugging (-o dumpable,
+ * REGCTL_DUMPABLE=1). 0 or -errno. */
+int rfs_credentials_protect_process(void);
+
 int rfs_credentials_default_path(char *buf, size_t size);
 
 /* Find credentials for host ("host" or "host:port", as in a reference).

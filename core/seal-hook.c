@@ -8,11 +8,12 @@
  * are exactly the four words whatever bytes they hold.
  *
  * Why the hook cannot change what was hashed: it is given a path to a
- * descriptor opened read-only, and the file's mode is 0444 before it
- * starts, so opening that path again for writing fails for anyone but
- * root. A root hook could still write (or chmod): the file's size, mtime
- * and ctime are compared before and after, and any change refuses the
- * seal, as the kernel updates ctime on every write and chmod.
+ * descriptor opened read-only (its own standard input, /proc/<its
+ * pid>/fd/0), and the file's mode is 0444 before it starts, so opening
+ * that path again for writing fails for anyone but root. A root hook could
+ * still write (or chmod): the file's size, mtime and ctime are compared before
+ * and after, and any change refuses the seal, as the kernel updates ctime on
+ * every write and chmod.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -122,7 +123,11 @@ int rfs_seal_hook_run(const char *program, int64_t timeout_ms, int fd,
 	}
 	snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)getpid(), rofd);
 	quoted = rfs_shell_quote(program);
+	/* The hook's path is its own standard input (which is the file, from
+	 * path): /proc/<daemon>/fd/ is root's only, as the daemon and regctl
+	 * are not dumpable (credentials.h), and exec keeps the shell's pid. */
 	if (!quoted || asprintf(&script,
+				"REGFS_FILE=/proc/$$/fd/0; export REGFS_FILE; "
 				"exec %s \"$REGFS_FILE\" \"$REGFS_REPO\" "
 				"\"$REGFS_TAG\" \"$REGFS_DIGEST\"",
 				quoted) < 0) {

@@ -13,6 +13,7 @@
 
 #include "audit.h"
 #include "config.h"
+#include "credentials.h"
 #include "files.h"
 #include "seal-hook.h"
 #include "inode.h"
@@ -31,6 +32,7 @@ struct options {
 	char *log;
 	char *publish; /* "close" (the default) or "rename" */
 	int no_passthrough;
+	int dumpable;
 	int show_help;
 	int show_version;
 };
@@ -46,6 +48,7 @@ static const struct fuse_opt option_spec[] = {
 	OPT("cache_max=%s", cache_max),
 	OPT("publish=%s", publish),
 	OPT("no_passthrough", no_passthrough),
+	OPT("dumpable", dumpable),
 	OPT("-h", show_help),
 	OPT("--help", show_help),
 	OPT("-V", show_version),
@@ -77,6 +80,9 @@ static void usage(const char *progname)
 	    "                           renamed onto a tag name, never on close\n"
 	    "                           (for NFS re-export); default: close\n"
 	    "    -o log=FILE            append log lines to FILE\n"
+	    "    -o dumpable            allow core dumps and ptrace by the\n"
+	    "                           user (for debugging: a core holds the\n"
+	    "                           upstreams' credentials)\n"
 	    "    -h, --help             show this help\n"
 	    "    -V, --version          show the version\n"
 	    "\n",
@@ -181,6 +187,10 @@ int main(int argc, char *argv[])
 		ret = 2;
 		goto out_args;
 	}
+	/* Before any credential is read: no core dump holds one. */
+	if (!opts.dumpable && rfs_credentials_protect_process() < 0)
+		fprintf(stderr, "regfs: cannot turn core dumps off: %s\n",
+			strerror(errno));
 	if (opts.publish && strcmp(opts.publish, "close") != 0 &&
 	    strcmp(opts.publish, "rename") != 0) {
 		fprintf(stderr,

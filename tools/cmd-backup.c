@@ -236,8 +236,8 @@ static void on_problem(void *ctx, enum rfs_fsck_problem problem,
 
 	(void)ctx;
 	fprintf(stderr, "regctl: fsck: %s %s%s%s%s\n", names[problem],
-		digest ? digest : "?", detail ? " (" : "", detail ? detail : "",
-		detail ? ")" : "");
+		digest ? REGCTL_NAME(digest) : "?", detail ? " (" : "",
+		detail ? detail : "", detail ? ")" : "");
 }
 
 /* The check a restore ends with: 0 when clean, else an exit status. */

@@ -133,10 +133,15 @@ static int copy_remote(struct regctl *rc, const struct copy_ends *src,
 			    src->ref.tag, to, dst->ref.host, dst->ref.repo,
 			    dst->ref.tag, opts, digest, &err);
 	if (r) {
-		ret = regctl_error("cannot copy '%s/%s:%s' to '%s/%s:%s': %s",
+		const char *hint =
+		    regctl_plain_http_hint(src->ref.host, plain, r);
+
+		if (!*hint)
+			hint = regctl_plain_http_hint(dst->ref.host, plain, r);
+		ret = regctl_error("cannot copy '%s/%s:%s' to '%s/%s:%s': %s%s",
 				   src->ref.host, src->ref.repo, src->ref.tag,
 				   dst->ref.host, dst->ref.repo, dst->ref.tag,
-				   regctl_upstream_message(&err, r));
+				   regctl_upstream_message(&err, r), hint);
 		goto out;
 	}
 	printf("%s/%s:%s %s\n", dst->ref.host, dst->ref.repo, dst->ref.tag,

@@ -63,8 +63,9 @@ static void fsck_print_problem(const struct fsck_state *st,
 	case RFS_FSCK_UNREADABLE:
 		printf("unreadable blob %s (%s)\n", digest, detail);
 		break;
-	case RFS_FSCK_STRAY:
-		printf("stray file %s/%s\n", st->blobs_dir, digest);
+	case RFS_FSCK_STRAY: /* any name someone left in blobs/ */
+		printf("stray file %s/%s\n", st->blobs_dir,
+		       REGCTL_NAME(digest));
 		break;
 	case RFS_FSCK_UNRECORDED:
 		printf("unrecorded blob %s (older than the catalog, which does "

@@ -74,8 +74,12 @@ static void health_check(const struct rfs_upstream_config *cfg,
 	res->ms = regctl_now_ms() - t0;
 	res->rc = r;
 	if (r < 0)
-		snprintf(res->msg, sizeof(res->msg), "%s",
-			 regctl_upstream_message(&err, r));
+		snprintf(res->msg, sizeof(res->msg), "%s%s",
+			 regctl_upstream_message(&err, r),
+			 strncmp(res->url, "https://", 8)
+			     ? ""
+			     : regctl_plain_http_hint(res->url + 8,
+						      cfg->plain_http, r));
 	rfs_upstream_free(&up);
 }
 
@@ -84,8 +88,10 @@ static void health_print_line(const struct health_result *res)
 	if (res->rc == 0)
 		printf("%s %s ok %lld ms\n", res->name, res->url,
 		       (long long)res->ms);
-	else
-		printf("%s %s failed: %s\n", res->name, res->url, res->msg);
+	else /* the message may quote what the registry said */
+		printf("%s %s failed: %s\n", res->name, res->url,
+		       regctl_shown((char[RFS_TEXT_BUF(sizeof(res->msg))]){ 0 },
+				    RFS_TEXT_BUF(sizeof(res->msg)), res->msg));
 	fflush(stdout);
 }
 

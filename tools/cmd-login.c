@@ -205,8 +205,9 @@ static int check_login(const char *host, bool plain_http, char *user,
 	if (!r)
 		r = rfs_upstream_ping(up, &err);
 	if (r < 0)
-		ret = regctl_error("login to '%s' failed: %s", host,
-				   regctl_upstream_message(&err, r));
+		ret = regctl_error("login to '%s' failed: %s%s", host,
+				   regctl_upstream_message(&err, r),
+				   regctl_plain_http_hint(host, plain_http, r));
 	rfs_upstream_free(&up);
 	return ret;
 }

@@ -71,9 +71,10 @@ int regctl_pull(struct regctl *rc, const struct rfs_remote_ref *remote,
 	if (!r)
 		r = rfs_pull_fetch_tag(pull, &tag, &err);
 	if (r) {
-		ret = regctl_error("cannot pull '%s/%s:%s': %s", remote->host,
-				   remote->repo, remote->tag,
-				   regctl_upstream_message(&err, r));
+		ret = regctl_error(
+		    "cannot pull '%s/%s:%s': %s%s", remote->host, remote->repo,
+		    remote->tag, regctl_upstream_message(&err, r),
+		    regctl_plain_http_hint(remote->host, plain, r));
 		goto out;
 	}
 	printf("%s:%s %s\n", tag.repo, tag.name, tag.digest);

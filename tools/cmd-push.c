@@ -107,10 +107,11 @@ int regctl_push(struct regctl *rc, const char *repo, const char *name,
 			 remote->tag, opts, &result, &err);
 	progress_done(&bar);
 	if (r) {
-		ret =
-		    regctl_error("cannot push '%s:%s' to '%s/%s:%s': %s", repo,
-				 name, remote->host, remote->repo, remote->tag,
-				 regctl_upstream_message(&err, r));
+		ret = regctl_error(
+		    "cannot push '%s:%s' to '%s/%s:%s': %s%s", repo, name,
+		    remote->host, remote->repo, remote->tag,
+		    regctl_upstream_message(&err, r),
+		    regctl_plain_http_hint(remote->host, plain, r));
 		goto out;
 	}
 	printf("%s/%s:%s %s%s\n", remote->host, remote->repo, remote->tag,

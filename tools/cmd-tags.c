@@ -127,16 +127,19 @@ int cmd_tags(int argc, char **argv, struct regctl *rc)
 		goto out;
 	}
 	if (r < 0) {
-		ret = regctl_error("cannot list the tags of '%s' at '%s': %s",
-				   ref.repo, ref.host,
-				   regctl_upstream_message(&err, r));
+		ret = regctl_error(
+		    "cannot list the tags of '%s' at '%s': %s%s", ref.repo,
+		    ref.host, regctl_upstream_message(&err, r),
+		    regctl_plain_http_hint(ref.host, plain_http, r));
 		goto out;
 	}
 	if (json) {
 		ret = tags_print_json(&list);
 	} else {
+		/* The registry's names, unchecked: shown escaped and cut
+		 * (text.h); --json has them as they came. */
 		for (size_t i = 0; i < list.nr; i++)
-			printf("%s\n", list.v[i]);
+			printf("%s\n", REGCTL_NAME(list.v[i]));
 		ret = REGCTL_EXIT_OK;
 	}
 out:

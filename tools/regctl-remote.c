@@ -42,13 +42,6 @@ int regctl_parse_registry(const char *usage, const char *text, char *host,
 	return 0;
 }
 
-/* Is an environment variable set to yes ("1", "true", "yes", "on")? */
-static bool env_true(const char *v)
-{
-	return v && (!strcmp(v, "1") || !strcasecmp(v, "true") ||
-		     !strcasecmp(v, "yes") || !strcasecmp(v, "on"));
-}
-
 int regctl_remote_config(const char *host, bool plain_http,
 			 struct rfs_upstream_config *cfg)
 {
@@ -66,7 +59,7 @@ int regctl_remote_config(const char *host, bool plain_http,
 	cfg->plain_http = plain_http;
 	/* regfs.conf's plain_realm_credentials, for regctl (regctl(1)). */
 	cfg->plain_realm_credentials =
-	    env_true(getenv("REGCTL_PLAIN_REALM_CREDENTIALS"));
+	    regctl_env_true("REGCTL_PLAIN_REALM_CREDENTIALS");
 	return 0;
 }
 
@@ -98,6 +91,33 @@ const char *regctl_upstream_message(const struct rfs_error *err, int code)
 	url = strstr(msg + 10, "' (");
 	end = url ? strstr(url, "): ") : NULL;
 	return end ? end + 3 : msg;
+}
+
+/* A TLS handshake with a server that answers in plain http fails in
+ * OpenSSL's words ("wrong version number"), which do not say what to do.
+ * Ask: GET /v2/ over plain http, anonymously, once, within 3 s. An HTTP
+ * answer of any kind (200, 401, 404) means it speaks plain http. */
+const char *regctl_plain_http_hint(const char *host, bool plain_http, int code)
+{
+	static const char hint[] =
+	    " (the registry speaks plain HTTP; use --plain-http)";
+	struct rfs_upstream_config cfg;
+	struct rfs_upstream *up = NULL;
+	int r = -EPROTO;
+
+	if (plain_http || code != -EPROTO ||
+	    regctl_remote_config(host, true, &cfg) < 0)
+		return "";
+	free(cfg.credentials);
+	cfg.credentials = strdup("none");
+	cfg.total_timeout_ms = 3000;
+	cfg.connect_timeout_ms = 3000;
+	cfg.retries = 0;
+	if (cfg.credentials && rfs_upstream_new(&cfg, &up, NULL) == 0)
+		r = rfs_upstream_ping(up, NULL);
+	rfs_upstream_free(&up);
+	rfs_upstream_config_release(&cfg);
+	return r == 0 || r == -EACCES || r == -ENOENT ? hint : "";
 }
 
 int64_t regctl_now_ms(void)

@@ -65,6 +65,12 @@ int regctl_push(struct regctl *rc, const char *repo, const char *name,
 		struct rfs_push_options *opts,
 		const struct rfs_sign_key *sign_key);
 
+/* After a call to host failed with code: when it spoke https (not
+ * plain_http) and failed in TLS (-EPROTO) to a registry that answers plain
+ * http, " (the registry speaks plain HTTP; use --plain-http)", else "".
+ * It asks the registry once more, over plain http, to know. */
+const char *regctl_plain_http_hint(const char *host, bool plain_http, int code);
+
 /* Milliseconds on a monotonic clock, to time a call. */
 int64_t regctl_now_ms(void);
 

@@ -14,9 +14,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 
+#include "credentials.h"
 #include "files.h"
 #include "regctl.h"
 #include "text.h"
@@ -271,6 +273,14 @@ int regctl_print_json(const json_t *json)
 	return ret;
 }
 
+bool regctl_env_true(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v && (!strcmp(v, "1") || !strcasecmp(v, "true") ||
+		     !strcasecmp(v, "yes") || !strcasecmp(v, "on"));
+}
+
 const char *regctl_shown(char *buf, size_t size, const char *s)
 {
 	return rfs_text_escape(buf, size, s, strlen(s), RFS_TEXT_ALL);
@@ -401,6 +411,11 @@ int main(int argc, char **argv)
 	const struct regctl_cmd *cmd;
 	int c, ret;
 
+	/* Before any credential is read: no core dump holds one (regctl(1)
+	 * ENVIRONMENT). */
+	if (!regctl_env_true("REGCTL_DUMPABLE") &&
+	    rfs_credentials_protect_process() < 0)
+		regctl_error("cannot turn core dumps off: %s", strerror(errno));
 	opterr = 0;
 	/* '+': the first operand is the command; what follows is its own. */
 	while ((c = getopt_long(argc, argv, "+:hV", options, NULL)) != -1) {

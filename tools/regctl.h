@@ -126,6 +126,9 @@ int regctl_write_json(const char *text, size_t len);
  * marker (rfs_text_name), in a buffer of the enclosing expression. */
 #define REGCTL_NAME(name) rfs_text_name((char[RFS_TEXT_NAME_BUF]){ 0 }, (name))
 
+/* Is the environment variable name set to 1, true, yes or on? */
+bool regctl_env_true(const char *name);
+
 /* Untrusted text (a value, a reason, what an upstream said) for a line of
  * output: escaped (text.h) into buf of size bytes. Returns buf. */
 const char *regctl_shown(char *buf, size_t size, const char *s);

@@ -112,9 +112,12 @@ check "the daemon log names the hook" grep -q "seal hook '$H/scan' (timeout 2000
 expect_ok "cp of a clean file seals" -- cp "$SRC/clean" "$I/app/v1"
 expect_eq "$(sha "$R/app/v1" 2>&1)" "${clean_d#sha256:}" "the clean tag holds its bytes"
 line=$(grep "tag=v1 " "$HOOKLOG" | head -n 1)
-expect_match "$line" "^n=4 file=/proc/$pid/fd/[0-9]+ repo=app tag=v1 digest=$clean_d " \
+# The file is the hook's own standard input, by its pid: the daemon's
+# descriptors are not open to other processes (it is not dumpable).
+expect_match "$line" "^n=4 file=/proc/[0-9]+/fd/0 repo=app tag=v1 digest=$clean_d " \
 	"the hook gets the staged file, repository, tag and digest as arguments"
-expect_match "$line" "env=/proc/$pid/fd/[0-9]+\\|app\\|v1\\|$clean_d\$" \
+check "(the path is the hook's, not the daemon's)" _lib_not grep -q "file=/proc/$pid/" "$HOOKLOG"
+expect_match "$line" "env=/proc/[0-9]+/fd/0\\|app\\|v1\\|$clean_d\$" \
 	"and REGFS_FILE, REGFS_REPO, REGFS_TAG, REGFS_DIGEST"
 check "the hook sees the file read-only (0444)" grep -qx "mode=444" "$HOOKLOG"
 check "the hook read the digest's bytes from the path and stdin" _lib_not grep -q 'does not hash' "$log"

@@ -183,5 +183,13 @@ run_cmd R audit --kind login --json
 check "regctl audit --json prints no raw control byte" no_raw "$OUT"
 expect_match "$OUT" 'evil\\u001b\]0;pwned\\u0007user.*why\\u009b2J' "and --json has them JSON-escaped, C1 too"
 
+# A file someone left in blobs/ with an escape in its name: fsck shows it
+# escaped.
+touch "$STORE/blobs/sha256/stray${OSC}"
+run_cmd R fsck
+check "fsck prints no raw control byte" no_raw "$OUT"
+expect_match "$OUT" 'stray file .*/stray\\x1b\]0;pwned\\x07' "fsck names the stray file escaped"
+rm -f "$STORE/blobs/sha256/stray${OSC}"
+
 regfs_umount "$MNT"
 done_testing

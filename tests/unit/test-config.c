@@ -141,6 +141,7 @@ static void test_every_key(void **state)
 	    "ca_file = \"/etc/ssl/my ca.pem\"\n"
 	    "plain_http = false\n"
 	    "tls_verify = no\n"
+	    "plain_realm_credentials = yes\n"
 	    "connect_timeout = 1500ms\n"
 	    "timeout = 2m\n"
 	    "retries = 7\n"
@@ -160,6 +161,7 @@ static void test_every_key(void **state)
 	assert_string_equal(u->url, "http://127.0.0.1:5000");
 	assert_true(u->plain_http);
 	assert_true(u->tls_verify);
+	assert_false(u->plain_realm_credentials);
 	u = &f->cfg.upstreams[1];
 	assert_string_equal(u->name, "hub.io-2_x");
 	assert_string_equal(u->url, "https://registry-1.docker.io:443/");
@@ -169,6 +171,7 @@ static void test_every_key(void **state)
 	assert_string_equal(u->ca_file, "/etc/ssl/my ca.pem");
 	assert_false(u->plain_http);
 	assert_false(u->tls_verify);
+	assert_true(u->plain_realm_credentials);
 	assert_int_equal(u->connect_timeout_ms, 1500);
 	assert_int_equal(u->total_timeout_ms, 120000);
 	assert_int_equal(u->retries, 7);
