@@ -28,6 +28,7 @@
 #include "regfs.h"
 
 #define WATCH_PERIOD_MS 1000
+#define WATCH_AGAIN_MS	50
 
 static int forget_name(void *ctx, const char *repo, const char *tag,
 		       int64_t retired_ns)
@@ -90,6 +91,7 @@ static void look(struct regfs *fs)
 static void *watch(void *arg)
 {
 	struct regfs *fs = arg;
+	int timeout = WATCH_PERIOD_MS;
 
 	for (;;) {
 		struct pollfd p[2] = {
@@ -98,7 +100,13 @@ static void *watch(void *arg)
 		};
 		bool watching;
 
-		poll(p, fs->watch_inotify >= 0 ? 2 : 1, WATCH_PERIOD_MS);
+		poll(p, fs->watch_inotify >= 0 ? 2 : 1, timeout);
+		/* A commit's last write to the -wal file comes just before
+		 * it is visible (SQLite then updates the shared index, which
+		 * inotify does not see): look now and once more shortly. */
+		timeout = fs->watch_inotify >= 0 && (p[1].revents & POLLIN)
+			      ? WATCH_AGAIN_MS
+			      : WATCH_PERIOD_MS;
 		drain(fs->watch_wake);
 		drain(fs->watch_inotify);
 		pthread_mutex_lock(&fs->watch_lock);
