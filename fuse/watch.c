@@ -91,7 +91,7 @@ static void look(struct regfs *fs)
 static void *watch(void *arg)
 {
 	struct regfs *fs = arg;
-	int timeout = WATCH_PERIOD_MS;
+	bool again = false;
 
 	for (;;) {
 		struct pollfd p[2] = {
@@ -100,13 +100,15 @@ static void *watch(void *arg)
 		};
 		bool watching;
 
-		poll(p, fs->watch_inotify >= 0 ? 2 : 1, timeout);
 		/* A commit's last write to the -wal file comes just before
 		 * it is visible (SQLite then updates the shared index, which
-		 * inotify does not see): look now and once more shortly. */
-		timeout = fs->watch_inotify >= 0 && (p[1].revents & POLLIN)
-			      ? WATCH_AGAIN_MS
-			      : WATCH_PERIOD_MS;
+		 * inotify does not see): after a change, look once more
+		 * shortly, meanwhile deaf to further changes, which bounds
+		 * the looks of a busy store to 20 a second. */
+		poll(p, !again && fs->watch_inotify >= 0 ? 2 : 1,
+		     again ? WATCH_AGAIN_MS : WATCH_PERIOD_MS);
+		again =
+		    !again && fs->watch_inotify >= 0 && (p[1].revents & POLLIN);
 		drain(fs->watch_wake);
 		drain(fs->watch_inotify);
 		pthread_mutex_lock(&fs->watch_lock);
