@@ -170,6 +170,15 @@ static void test_no_catalog_over_blobs(void **state)
 	assert_null(again);
 	assert_non_null(strstr(err.msg, "has blobs but no catalog"));
 	assert_int_equal(access(at(f, "catalog.db"), F_OK), -1);
+	/* Commands that make no store say the same, not "not a store". */
+	for (int ro = 0; ro < 2; ro++) {
+		rfs_error_clear(&err);
+		assert_int_equal(rfs_store_open(f->root,
+						ro ? RFS_STORE_READONLY : 0,
+						&again, &err),
+				 -ENOENT);
+		assert_non_null(strstr(err.msg, "has blobs but no catalog"));
+	}
 }
 
 static void test_damaged_catalog(void **state)
