@@ -5,7 +5,7 @@
 # ENOENT within a moment (the daemon looks when the catalog changes, not
 # once a second). A reader that had it open reads on. A name published
 # again after its removal reads the new content.
-# shellcheck source-path=SCRIPTDIR
+# shellcheck source-path=SCRIPTDIR disable=SC2012,SC2317 # ls as users use it; helpers called through expect_* and check
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 [[ -x $REGCTL ]] || bail_out "no regctl at $REGCTL"
