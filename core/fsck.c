@@ -13,6 +13,11 @@
 #include "digest.h"
 #include "fsck.h"
 
+/* File times come from the kernel's coarse clock, which may lag the one
+ * that dated the catalog by a tick (up to 10 ms): a blob stored right after
+ * its catalog was made must not look older than it. */
+#define CLOCK_SLACK_NS (100 * 1000000LL)
+
 struct digest_list {
 	char (*items)[RFS_DIGEST_STR_MAX + 1];
 	size_t len, cap;
@@ -100,7 +105,7 @@ static int check_blob(struct rfs_store *store, int dirfd, const char *name,
 	 * catalog was made anew over the store's blobs. */
 	if (rc == -ENOENT && created_ns > 0 &&
 	    (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec <
-		created_ns) {
+		created_ns - CLOCK_SLACK_NS) {
 		r->unrecorded++;
 		fn(ctx, RFS_FSCK_UNRECORDED, digest, NULL);
 		return 0;

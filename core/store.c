@@ -207,7 +207,8 @@ int rfs_store_open(const char *root, unsigned int flags, struct rfs_store **out,
 					   root, strerror(errno));
 			goto out;
 		}
-		if (!S_ISDIR(st.st_mode) || stat(db, &st) < 0) {
+		if (!S_ISDIR(st.st_mode) ||
+		    (stat(db, &st) < 0 && !has_entries(store->blobs_dir))) {
 			rc = rfs_error_set(err, -EINVAL,
 					   "'%s' is not a regfs store", root);
 			goto out;
@@ -216,15 +217,18 @@ int rfs_store_open(const char *root, unsigned int flags, struct rfs_store **out,
 	/* A catalog made over blobs that exist would not know them: their
 	 * tags are lost, and gc would take them. Its old catalog is gone
 	 * (deleted by hand, or moved away), and only it can tell. */
-	if ((flags & RFS_STORE_CREATE) && stat(db, &st) < 0 &&
-	    errno == ENOENT && has_entries(store->blobs_dir)) {
+	if (stat(db, &st) < 0 && errno == ENOENT &&
+	    has_entries(store->blobs_dir)) {
 		rc = rfs_error_set(
 		    err, -ENOENT,
 		    "store '%s' has blobs but no catalog (was catalog.db "
-		    "deleted or moved?): not starting an empty catalog over "
-		    "them; restore the store from a backup (regctl restore, "
-		    "into a new folder), or move blobs/ away to start anew",
-		    root);
+		    "deleted or moved?): %srestore the store from a backup "
+		    "(regctl restore, into a new folder), or move blobs/ away "
+		    "to start anew",
+		    root,
+		    flags & RFS_STORE_CREATE
+			? "not starting an empty catalog over them; "
+			: "");
 		goto out;
 	}
 	rc = readonly ? 0 : make_dir(root, err);

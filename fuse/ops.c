@@ -724,10 +724,12 @@ static void regfs_open(fuse_req_t req, fuse_ino_t ino,
 	case RFS_NODE_MANIFEST:
 		rc = regfs_blob_of(fs, ino, &tag, &ref);
 		/* A local tag regctl rm removed (retired: dir 0) is gone at
-		 * once, though the kernel may still know its name. */
+		 * once, though the kernel may still know its name: ESTALE
+		 * makes open(2) look the name up again (LOOKUP_REVAL), which
+		 * gives ENOENT, or the tag published anew under it. */
 		if (rc == 0 && tag.dir == 0 && !tag.origin[0]) {
 			regfs_watch_poke(fs);
-			rc = -ENOENT;
+			rc = -ESTALE;
 		}
 		if (rc == 0 && (write || (fi->flags & O_TRUNC)))
 			rc = -EROFS;

@@ -31,6 +31,7 @@
 #include "regfs.h"
 
 #define WATCH_PERIOD_MS 1000
+#define WATCH_AGAIN_MS	50
 
 static int forget_name(void *ctx, const char *repo, const char *tag,
 		       int64_t retired_ns)
@@ -93,6 +94,7 @@ static void look(struct regfs *fs)
 static void *watch(void *arg)
 {
 	struct regfs *fs = arg;
+	bool again = false;
 
 	for (;;) {
 		struct pollfd p[2] = {
@@ -101,7 +103,15 @@ static void *watch(void *arg)
 		};
 		bool watching;
 
-		poll(p, fs->watch_inotify >= 0 ? 2 : 1, WATCH_PERIOD_MS);
+		/* A commit's last write to the -wal file comes just before
+		 * it is visible (SQLite then updates the shared index, which
+		 * inotify does not see): after a change, look once more
+		 * shortly, meanwhile deaf to further changes, which bounds
+		 * the looks of a busy store to 20 a second. */
+		poll(p, !again && fs->watch_inotify >= 0 ? 2 : 1,
+		     again ? WATCH_AGAIN_MS : WATCH_PERIOD_MS);
+		again =
+		    !again && fs->watch_inotify >= 0 && (p[1].revents & POLLIN);
 		drain(fs->watch_wake);
 		drain(fs->watch_inotify);
 		pthread_mutex_lock(&fs->watch_lock);

@@ -8,7 +8,7 @@
 # A catalog made anew over a store's blobs (here: another store's, put in
 # its place) is damage to fsck (unrecorded blobs, exit 1), and gc refuses
 # to remove more than --max-share of the blobs without --force.
-# shellcheck source-path=SCRIPTDIR
+# shellcheck source-path=SCRIPTDIR disable=SC2012,SC2317 # ls as users use it; helpers called through expect_* and check
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 [[ -x $REGCTL ]] || bail_out "no regctl at $REGCTL"

@@ -8,7 +8,7 @@
 # from regctl and from the daemon. A daemon gone to the background (no -f)
 # reopens its catalog: regctl publishing meanwhile does not kill it (SQLite
 # locks do not cross fork(): regctl rebuilt the WAL index under it, SIGBUS).
-# shellcheck source-path=SCRIPTDIR
+# shellcheck source-path=SCRIPTDIR disable=SC2012,SC2317 # ls as users use it; helpers called through expect_* and check
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 [[ -x $REGCTL ]] || bail_out "no regctl at $REGCTL"

@@ -7,7 +7,7 @@
 # (publish, rm, yank, gc) fail with one line that says what is wrong
 # (a read-only file system; whose catalog it is and who you are), and
 # change nothing.
-# shellcheck source-path=SCRIPTDIR
+# shellcheck source-path=SCRIPTDIR disable=SC2012,SC2317 # ls as users use it; helpers called through expect_* and check
 if [[ ${REGFS_T1590_NAMESPACE:-} != 1 ]]; then
 	if [[ $(id -u) -eq 0 ]] && unshare --mount --propagation private true 2>/dev/null; then
 		REGFS_T1590_NAMESPACE=1 exec unshare --mount --propagation private bash "$0" "$@"
