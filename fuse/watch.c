@@ -22,6 +22,8 @@
 #include <limits.h>
 #include <poll.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
@@ -33,19 +35,47 @@
 #define WATCH_PERIOD_MS 1000
 #define WATCH_AGAIN_MS	50
 
+/* A name to forget, gathered while the catalog is locked and told to the
+ * kernel once it is not: the kernel's entry invalidation waits for the
+ * folder's lock, which a lookup in that folder holds while its FUSE thread
+ * waits for the catalog's lock. Told under the catalog's lock, the two
+ * waited for each other for ever, and the watcher thread, in D state, kept
+ * even SIGKILL from ending the daemon (found by tests/soak, issue 15). */
+struct forget {
+	uint64_t parent;
+	char tag[RFS_TAG_MAX + 1];
+};
+
+struct forget_list {
+	struct regfs *fs;
+	struct forget *v;
+	size_t n, cap;
+};
+
 static int forget_name(void *ctx, const char *repo, const char *tag,
 		       int64_t retired_ns)
 {
-	struct regfs *fs = ctx;
+	struct forget_list *l = ctx;
+	struct regfs *fs = l->fs;
 	struct rfs_dir dir;
 
 	if (retired_ns > fs->retired_seen)
 		fs->retired_seen = retired_ns;
-	if (rfs_catalog_dir_by_path(rfs_store_catalog(fs->store), repo, &dir) ==
+	if (rfs_catalog_dir_by_path(rfs_store_catalog(fs->store), repo, &dir) !=
 	    0)
-		fuse_lowlevel_notify_inval_entry(
-		    fs->se, rfs_ino_make(RFS_NODE_REGISTRY_DIR, dir.id), tag,
-		    strlen(tag));
+		return 0;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 16;
+		struct forget *v = realloc(l->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM; /* the rest at the next look */
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n].parent = rfs_ino_make(RFS_NODE_REGISTRY_DIR, dir.id);
+	snprintf(l->v[l->n].tag, sizeof(l->v[l->n].tag), "%s", tag);
+	l->n++;
 	return 0;
 }
 
@@ -62,6 +92,7 @@ static void drain(int fd)
 static void look(struct regfs *fs)
 {
 	struct rfs_catalog *cat = rfs_store_catalog(fs->store);
+	struct forget_list l = { .fs = fs };
 	struct rfs_error err = { 0 };
 	int rc;
 
@@ -88,7 +119,11 @@ static void look(struct regfs *fs)
 				  "again",
 				  rescued);
 	}
-	rfs_catalog_list_retired(cat, fs->retired_seen, forget_name, fs);
+	rfs_catalog_list_retired(cat, fs->retired_seen, forget_name, &l);
+	for (size_t i = 0; i < l.n; i++)
+		fuse_lowlevel_notify_inval_entry(
+		    fs->se, l.v[i].parent, l.v[i].tag, strlen(l.v[i].tag));
+	free(l.v);
 }
 
 static void *watch(void *arg)
