@@ -49,6 +49,7 @@
 #   SOAK_CACHE_MAX    -o cache_max of the mount (1M)
 #   SOAK_LIVE_MAX     local tags kept live before the mutator removes more (150)
 #   SOAK_OP_TIMEOUT   seconds one operation may take (120)
+#   SOAK_MOUNT_TIMEOUT seconds a mount may take to appear (60)
 #   SOAK_OUT          a folder to copy the logs and the summary into (none)
 #   SOAK_SEED         seeds $RANDOM (else the PID)
 #   SOAK_COMMIT       the commit the summary names (else git rev-parse HEAD)
@@ -65,6 +66,7 @@
 : "${SOAK_CACHE_MAX:=1M}"
 : "${SOAK_LIVE_MAX:=150}"
 : "${SOAK_OP_TIMEOUT:=120}"
+: "${SOAK_MOUNT_TIMEOUT:=60}"
 : "${SOAK_OUT:=}"
 : "${SOAK_SEED:=$$}"
 # lib.sh's watchdog: the load, then time for the last checks.
@@ -411,12 +413,47 @@ worker_sampler() {
 # --- the main loop ---------------------------------------------------------------
 
 GEN=0
+# mount_it: mount the store again, as lib.sh's regfs_mount does but with a
+# deadline fit for a loaded machine (SOAK_MOUNT_TIMEOUT) and without
+# aborting the soak: a daemon that exits at its start (after a kill -9, a
+# store it refuses) is a violation, shown with its log, and tried again
+# once.
 mount_it() {
-	regfs_mount "$STORE" "$MNT" -o upstream="$REGISTRY_UP_URL" -o cache_max="$SOAK_CACHE_MAX"
+	local try log pid mnt deadline
+	mnt=$(_lib_canon "$MNT")
+	for try in 1 2; do
+		_lib_mount_seq=$((_lib_mount_seq + 1))
+		log=$TEST_TMP/regfs.$_lib_mount_seq.log
+		printf '### %s: mount %s\n' "$(date -u +%FT%TZ)" "$((GEN + 1))" >>"$log"
+		"$REGFS" "$STORE" "$mnt" -f -o upstream="$REGISTRY_UP_URL" -o cache_max="$SOAK_CACHE_MAX" \
+			</dev/null >>"$log" 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
+		pid=$!
+		track_pid "$pid"
+		printf '%s\n' "$pid" >>"$TEST_TMP/.daemons"
+		_lib_logs+=("$log")
+		_lib_mounts+=("$mnt")
+		_lib_daemon_pid[$mnt]=$pid
+		_lib_daemon_log[$mnt]=$log
+		deadline=$(($(date +%s) + SOAK_MOUNT_TIMEOUT))
+		while ! is_mounted "$mnt" && proc_alive "$pid" && (($(date +%s) < deadline)); do
+			sleep 0.1
+		done
+		is_mounted "$mnt" && break
+		if proc_alive "$pid"; then
+			violation "mount $((GEN + 1)): not mounted ${SOAK_MOUNT_TIMEOUT}s after the daemon started: $(tail -n 3 "$log" | tr '\n' ' ')"
+			kill -KILL "$pid" 2>/dev/null
+		else
+			violation "mount $((GEN + 1)): the daemon exited at its start: $(tail -n 3 "$log" | tr '\n' ' ')"
+		fi
+		{ wait "$pid" || :; } 2>/dev/null
+		unset "_lib_daemon_pid[$mnt]"
+		[[ $try -eq 2 ]] && bail_out "the daemon cannot be mounted again (see the violations)"
+	done
 	GEN=$((GEN + 1))
-	printf '%s\n' "$REGFS_PID" >"$TEST_TMP/daemon.pid"
+	printf '%s\n' "$pid" >"$TEST_TMP/daemon.pid"
 	printf 'up %s\n' "$GEN" >"$STATE"
 	echo "OP mount $GEN" >>"$LOGS/main.log"
+	diag "$(date -u +%T) mount $GEN: daemon $pid"
 }
 
 # fuse_conn MNT: the FUSE connection number of a mount (its device's minor),
@@ -569,7 +606,7 @@ while (($(date +%s) < end)); do
 	KILLS=$((KILLS + 1))
 	echo "OP kill $KILLS" >>"$LOGS/main.log"
 	regfs_lazy_umount "$MNT"
-	mount_it >/dev/null
+	mount_it
 	fsck_check "after remount $GEN"
 	full_check "after remount $GEN"
 	diag "$(date -u +%T) kill $KILLS, remount $GEN: $(wc -l <"$VIOL") violations so far"
@@ -583,7 +620,7 @@ regfs_umount "$MNT" 30
 fsck_check "at the end, unmounted"
 echo "OP mount-final 0" >>"$LOGS/main.log"
 # Unmounted: the catalog alone must still hold every acknowledged tag.
-mount_it >/dev/null
+mount_it
 full_check "after a clean remount"
 regfs_umount "$MNT" 30
 registry_stop up
