@@ -1,5 +1,7 @@
 /*
- * pull.c - the pull-through cache (see pull.h).
+ * pull.c - the pull-through cache (see pull.h): tag lists, downloads and
+ * the readers waiting for them, eviction. Resolving and pinning tags is
+ * pull-resolve.c's (pull-internal.h).
  *
  * Locking: pull->lock guards the tables below (downloads in flight, kept
  * partial downloads, open blobs, cached tag lists). It is never held while
@@ -15,97 +17,19 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include <jansson.h>
-
 #include "audit.h"
 #include "digest.h"
-#include "manifest.h"
 #include "policy.h"
-#include "pull.h"
+#include "pull-internal.h"
 #include "push.h"
 #include "seal.h"
-#include "sign-remote.h"
 
-/* Broken downloads whose bytes are kept for a resume. */
-#define MAX_PARTIALS 4
 /* How often a download looks again at the free space (a statvfs), and at
  * cache_max (a catalog query). */
 #define ROOM_CHECK_BYTES  (1ULL << 20)
 #define CACHE_CHECK_BYTES (8ULL << 20)
 /* A partial download not resumed within this long is dropped. */
 #define PARTIAL_TTL_NS (600LL * 1000000000)
-
-struct waiter {
-	struct waiter *next;
-	rfs_fetch_done_fn done;
-	void *ctx;
-	bool stored; /* waits for the blob to be stored, not just verified */
-};
-
-struct fetch {
-	struct fetch *next;
-	struct rfs_pull *pull;
-	struct rfs_upstream *up;
-	char digest[RFS_DIGEST_STR_MAX + 1];
-	char remote[RFS_REPO_MAX + 1];
-	char what[RFS_REPO_MAX + RFS_TAG_MAX + 128];
-	/* The tag it is fetched for, as the seal hook is told. */
-	char repo[RFS_REPO_MAX + 1];
-	char tag[RFS_TAG_MAX + 1];
-	uint64_t size;
-	/* Bytes in its staged file (the sink's; read under the lock), and
-	 * when free space and cache_max were last looked at. */
-	uint64_t written;
-	uint64_t checked, cache_checked;
-	struct waiter *waiters;
-	/* Once the bytes are verified, while they are being stored: readers
-	 * joining then are served at once. */
-	struct rfs_seal *verified;
-};
-
-struct partial {
-	char digest[RFS_DIGEST_STR_MAX + 1];
-	struct rfs_seal *seal;
-	int64_t kept_ns;
-};
-
-/* A blob readers opened in this process: how many hold it, and when it was
- * last used (kept here rather than written on every open). */
-struct opened {
-	char digest[RFS_DIGEST_STR_MAX + 1];
-	int count;
-	int64_t last_ns;
-};
-
-struct tag_list {
-	struct tag_list *next;
-	char repo[RFS_REPO_MAX + 1];
-	int rc; /* of the last tags/list call */
-	int64_t fetched_ns;
-	char **names;
-	size_t n, cap;
-};
-
-struct rfs_pull {
-	struct rfs_store *store;
-	struct rfs_upstream **ups;
-	size_t n_ups;
-	uint64_t cache_max;
-	pthread_mutex_t lock;
-	pthread_cond_t idle;
-	int downloads; /* threads running */
-	struct fetch *fetches;
-	struct partial partials[MAX_PARTIALS];
-	struct opened *opened;
-	size_t n_opened, cap_opened;
-	struct tag_list *lists;
-	rfs_pull_log_fn log; /* errors nobody waits for */
-};
-
-static struct rfs_catalog *catalog(struct rfs_pull *pull)
-{
-	return rfs_store_catalog(pull->store);
-}
 
 int rfs_pull_new(struct rfs_store *store, const struct rfs_config *cfg,
 		 struct rfs_pull **out, struct rfs_error *err)
@@ -167,7 +91,8 @@ void rfs_pull_free(struct rfs_pull **pullp)
 	pthread_mutex_unlock(&pull->lock);
 	/* Remember when blobs were last read, for the next LRU order. */
 	for (size_t i = 0; i < pull->n_opened; i++)
-		rfs_catalog_blob_touch(catalog(pull), pull->opened[i].digest,
+		rfs_catalog_blob_touch(pull_catalog(pull),
+				       pull->opened[i].digest,
 				       pull->opened[i].last_ns);
 	for (int i = 0; i < MAX_PARTIALS; i++)
 		rfs_seal_free(&pull->partials[i].seal);
@@ -187,9 +112,8 @@ void rfs_pull_free(struct rfs_pull **pullp)
 	*pullp = NULL;
 }
 
-/* The upstream serving repo: the one with the longest matching prefix. */
-static struct rfs_upstream *serving(struct rfs_pull *pull, const char *repo,
-				    char *remote, size_t size)
+struct rfs_upstream *pull_serving(struct rfs_pull *pull, const char *repo,
+				  char *remote, size_t size)
 {
 	struct rfs_upstream *best = NULL;
 	size_t best_len = 0;
@@ -210,7 +134,7 @@ static struct rfs_upstream *serving(struct rfs_pull *pull, const char *repo,
 	return best;
 }
 
-static struct rfs_upstream *by_name(struct rfs_pull *pull, const char *name)
+struct rfs_upstream *pull_by_name(struct rfs_pull *pull, const char *name)
 {
 	for (size_t i = 0; i < pull->n_ups; i++)
 		if (strcmp(rfs_upstream_config(pull->ups[i])->name, name) == 0)
@@ -343,7 +267,7 @@ enum rfs_repo_state rfs_pull_repo_state(struct rfs_pull *pull, const char *path)
 
 	if (!rfs_name_valid_repo(path))
 		return RFS_REPO_UNKNOWN;
-	up = serving(pull, path, remote, sizeof(remote));
+	up = pull_serving(pull, path, remote, sizeof(remote));
 	if (!up)
 		return RFS_REPO_UNKNOWN;
 	l = get_list(pull, up, path, remote, NULL);
@@ -372,7 +296,7 @@ enum rfs_repo_state rfs_pull_folder_state(struct rfs_pull *pull,
 		    strncmp(prefix, path, plen) == 0 && prefix[plen] == '/')
 			return RFS_REPO_EXISTS;
 	}
-	up = serving(pull, path, remote, sizeof(remote));
+	up = pull_serving(pull, path, remote, sizeof(remote));
 	if (!up)
 		return RFS_REPO_UNKNOWN;
 	/* Keys of repository lists are repository names; this one is not. */
@@ -400,7 +324,7 @@ int rfs_pull_list_tags(struct rfs_pull *pull, const char *repo, rfs_name_fn fn,
 	struct tag_list *l;
 	int rc;
 
-	up = serving(pull, repo, remote, sizeof(remote));
+	up = pull_serving(pull, repo, remote, sizeof(remote));
 	if (!up)
 		return -ENOENT;
 	l = get_list(pull, up, repo, remote, err);
@@ -446,7 +370,8 @@ int rfs_pull_fetch_untagged(struct rfs_pull *pull, const char *repo,
 			    const char *digest, struct rfs_error *err)
 {
 	char remote[RFS_REPO_MAX + 1];
-	struct rfs_upstream *up = serving(pull, repo, remote, sizeof(remote));
+	struct rfs_upstream *up =
+	    pull_serving(pull, repo, remote, sizeof(remote));
 	bool fetched;
 
 	if (!up)
@@ -456,9 +381,8 @@ int rfs_pull_fetch_untagged(struct rfs_pull *pull, const char *repo,
 			      RFS_PULL_UNTAGGED_MAX, &fetched, err);
 }
 
-/* Is tag surely absent upstream, going by a fresh tag list? */
-static bool surely_absent(struct rfs_pull *pull, struct rfs_upstream *up,
-			  const char *repo, const char *tag)
+bool pull_surely_absent(struct rfs_pull *pull, struct rfs_upstream *up,
+			const char *repo, const char *tag)
 {
 	bool absent = false;
 
@@ -477,372 +401,6 @@ static bool surely_absent(struct rfs_pull *pull, struct rfs_upstream *up,
 	}
 	pthread_mutex_unlock(&pull->lock);
 	return absent;
-}
-
-/* Resolution ---------------------------------------------------------- */
-
-/* Store a manifest's bytes as a blob of the store. */
-static int store_manifest(struct rfs_pull *pull,
-			  const struct rfs_manifest_blob *mb, const char *what,
-			  struct rfs_error *err)
-{
-	struct rfs_seal_options opts = { .expected_digest = mb->digest,
-					 .manifest = true };
-	char digest[RFS_DIGEST_STR_MAX + 1];
-	struct rfs_seal *seal = NULL;
-	ssize_t n;
-	int rc;
-
-	rc = rfs_seal_begin(pull->store, &seal, err);
-	if (rc)
-		return rc;
-	n = rfs_seal_write(seal, mb->body, mb->len, 0, err);
-	rc = n < 0 ? (int)n : rfs_seal_store(seal, what, &opts, digest, err);
-	rfs_seal_free(&seal);
-	return rc;
-}
-
-/* GET the manifest of remote:reference, following an index to this
- * platform's manifest; named is the digest reference names (the index's,
- * when it is one), which is what a signature of it covers. */
-static int fetch_manifest(struct rfs_upstream *up, const char *remote,
-			  const char *reference, struct rfs_manifest_blob *mb,
-			  struct rfs_manifest *m,
-			  char named[RFS_DIGEST_STR_MAX + 1],
-			  struct rfs_error *err)
-{
-	const struct rfs_descriptor *d;
-	char digest[RFS_DIGEST_STR_MAX + 1];
-	int rc;
-
-	rc = rfs_upstream_get_manifest(up, remote, reference, mb, err);
-	if (!rc) {
-		snprintf(named, RFS_DIGEST_STR_MAX + 1, "%s", mb->digest);
-		rc = rfs_manifest_parse(mb->body, mb->len, mb->media_type, m,
-					err);
-	}
-	if (rc || m->kind != RFS_MANIFEST_INDEX)
-		return rc;
-	d = rfs_manifest_pick_platform(m);
-	if (!d)
-		return rfs_error_set(err, -ENOENT,
-				     "'%s:%s' has no manifest for %s", remote,
-				     reference, rfs_manifest_platform());
-	snprintf(digest, sizeof(digest), "%s", d->digest);
-	rfs_manifest_release(m);
-	rfs_manifest_blob_release(mb);
-	rc = rfs_upstream_get_manifest(up, remote, digest, mb, err);
-	if (!rc)
-		rc = rfs_manifest_parse(mb->body, mb->len, mb->media_type, m,
-					err);
-	if (!rc && m->kind != RFS_MANIFEST_IMAGE)
-		rc = rfs_error_set(err, -EINVAL,
-				   "'%s@%s' is an index inside an index",
-				   remote, digest);
-	return rc;
-}
-
-/* require_signature for an upstream tag: a signature of the digest its
- * reference names (an index, usually) or of this platform's manifest,
- * found on the upstream. 0, or -EACCES with the verdict recorded; an error
- * of the upstream is no verdict and is returned as it is. */
-static int check_signature(struct rfs_pull *pull, struct rfs_upstream *up,
-			   const char *remote, const char *repo,
-			   const char *tag, const char *named,
-			   const char *platform, struct rfs_error *err)
-{
-	const struct rfs_policy *policy = rfs_store_policy(pull->store);
-	const struct rfs_sign_key *const *keys;
-	struct rfs_sign_result res = { 0 };
-	struct rfs_error why = { 0 };
-	size_t n = rfs_policy_keys(policy, repo, &keys);
-	int rc;
-
-	if (n == 0 || rfs_policy_exempt(tag) ||
-	    rfs_policy_verified(policy, catalog(pull), repo, tag, platform))
-		return 0;
-	rc = rfs_verify_remote(up, remote, named, keys, n, &res, &why);
-	if ((rc == -ENOENT || rc == -EBADMSG) && strcmp(named, platform)) {
-		struct rfs_error why2 = { 0 };
-		int rc2 = rfs_verify_remote(up, remote, platform, keys, n, &res,
-					    &why2);
-
-		/* Keep the more telling refusal: a bad signature says more
-		 * than a missing one. */
-		if (rc2 == 0 || rc2 == -EBADMSG || rc == -ENOENT) {
-			rc = rc2;
-			why = why2;
-		}
-	}
-	if (rc != 0 && rc != -ENOENT && rc != -EBADMSG)
-		return rfs_error_set(err, rc,
-				     "cannot check the signature of '%s:%s': "
-				     "%s",
-				     repo, tag, rfs_error_message(&why, rc));
-	rfs_policy_record(pull->store, repo, tag, platform, rc, res.fingerprint,
-			  &why);
-	if (rc == 0)
-		return 0;
-	return rfs_error_set(err, -EACCES,
-			     "'%s:%s' (%s) is refused: it needs a signature "
-			     "by a key of require_signature: %s",
-			     repo, tag, named, rfs_error_message(&why, rc));
-}
-
-static int resolve_upstream(struct rfs_pull *pull, struct rfs_upstream *up,
-			    const char *repo, const char *tag, bool replace,
-			    struct rfs_tag *out, bool *changed,
-			    struct rfs_error *err)
-{
-	char remote[RFS_REPO_MAX + 1], what[RFS_REPO_MAX + RFS_TAG_MAX + 64];
-	char named[RFS_DIGEST_STR_MAX + 1];
-	struct rfs_manifest_tag mt = { 0 };
-	struct rfs_manifest_blob mb = { 0 };
-	struct rfs_manifest m = { 0 };
-	struct rfs_tag old;
-	struct rfs_pin pin;
-	bool had = false, pinning = false;
-	int rc, lock = -1;
-
-	rfs_upstream_remote_repo(up, repo, remote, sizeof(remote));
-	snprintf(what, sizeof(what), "manifest of '%s:%s'", repo, tag);
-	rc = fetch_manifest(up, remote, tag, &mb, &m, named, err);
-	if (!rc)
-		rc = check_signature(pull, up, remote, repo, tag, named,
-				     mb.digest, err);
-	if (rc)
-		goto out;
-	if (replace && rfs_catalog_tag_get(catalog(pull), repo, tag, &old) == 0)
-		had = true;
-	if (had && strcmp(old.manifest, mb.digest) == 0) {
-		/* Same manifest: the pin stands, checked as of now. */
-		rfs_catalog_tag_touch(catalog(pull), old.id, rfs_now_ns());
-		*out = old;
-		goto out;
-	}
-	pinning = true; /* from here on, a new or moved pin or why not */
-	lock = rfs_store_lock(pull->store, false);
-	if (lock < 0) {
-		rc = rfs_error_set(err, lock, "cannot lock the store");
-		goto out;
-	}
-	rc = store_manifest(pull, &mb, what, err);
-	if (rc)
-		goto out;
-	rc = rfs_manifest_tag(mb.body, mb.len, mb.digest, &m, &mt, err);
-	if (rc)
-		goto out;
-	pin = (struct rfs_pin){
-		.meta = &mt.meta,
-		.repo = repo,
-		.tag = tag,
-		.origin = rfs_upstream_config(up)->name,
-		.manifest = mb.digest,
-		.manifest_size = mb.len,
-		.kind = mt.kind,
-		.digest = mt.digest,
-		.size = mt.size,
-		.layers = mt.layers,
-		.n_layers = mt.n_layers,
-	};
-	rc = rfs_catalog_pin_tag(catalog(pull), &pin, replace, out, err);
-	if (rc == -EEXIST && !replace) {
-		/* Pinned by another reader meanwhile: theirs stands. */
-		rc = rfs_catalog_tag_get(catalog(pull), repo, tag, out);
-	}
-	if (!rc && changed)
-		*changed = had;
-out:
-	rfs_store_unlock(lock);
-	if (pinning)
-		rfs_audit(pull->store, RFS_AUDIT_PULL, rc, err, repo, tag,
-			  mb.digest);
-	rfs_manifest_tag_release(&mt);
-	rfs_manifest_release(&m);
-	rfs_manifest_blob_release(&mb);
-	return rc;
-}
-
-int rfs_pull_resolve(struct rfs_pull *pull, const char *repo, const char *tag,
-		     struct rfs_tag *out, struct rfs_error *err)
-{
-	char remote[RFS_REPO_MAX + 1];
-	struct rfs_upstream *up;
-	int64_t ttl;
-	int rc;
-
-	rc = rfs_catalog_tag_get(catalog(pull), repo, tag, out);
-	if (rc == 0) {
-		if (!out->origin[0])
-			return 0;
-		up = by_name(pull, out->origin);
-		ttl = up ? rfs_upstream_config(up)->tag_ttl_s : -1;
-		if (ttl >= 0 &&
-		    rfs_now_ns() - out->resolved_ns >= ttl * 1000000000) {
-			struct rfs_tag moved;
-
-			/* When the upstream cannot say, the pin stands. */
-			if (resolve_upstream(pull, up, repo, tag, true, &moved,
-					     NULL, NULL) == 0)
-				*out = moved;
-		}
-		return 0;
-	}
-	if (rc != -ENOENT)
-		return rc;
-	if (!rfs_name_valid_repo(repo) || !rfs_name_valid_tag(tag))
-		return -ENOENT;
-	up = serving(pull, repo, remote, sizeof(remote));
-	if (!up || surely_absent(pull, up, repo, tag))
-		return -ENOENT;
-	return resolve_upstream(pull, up, repo, tag, false, out, NULL, err);
-}
-
-int rfs_pull_check_policy(struct rfs_pull *pull, const struct rfs_tag *tag,
-			  struct rfs_error *err)
-{
-	const struct rfs_policy *policy = rfs_store_policy(pull->store);
-	const struct rfs_sign_key *const *keys;
-	struct rfs_error why = { 0 };
-	struct rfs_upstream *up;
-	struct rfs_tag now;
-	int rc;
-
-	if (!rfs_policy_keys(policy, tag->repo, &keys) ||
-	    rfs_policy_exempt(tag->name) ||
-	    rfs_policy_verified(policy, catalog(pull), tag->repo, tag->name,
-				rfs_policy_subject(tag)))
-		return 0;
-	if (!tag->origin[0])
-		return rfs_policy_check_local(pull->store, tag, err);
-	/* Pinned before the policy, or refused before: what the upstream
-	 * says now is checked as a new resolution is (check_signature). */
-	up = by_name(pull, tag->origin);
-	if (!up)
-		return rfs_error_set(err, -EACCES,
-				     "'%s:%s' came from upstream '%s', which "
-				     "is not configured: its signature cannot "
-				     "be checked",
-				     tag->repo, tag->name, tag->origin);
-	rc = resolve_upstream(pull, up, tag->repo, tag->name, true, &now, NULL,
-			      &why);
-	if (rc == -EACCES)
-		return rfs_error_set(err, rc, "%s",
-				     rfs_error_message(&why, rc));
-	if (rc)
-		return rfs_error_set(err, -EACCES,
-				     "the signature of '%s:%s' cannot be "
-				     "checked: %s",
-				     tag->repo, tag->name,
-				     rfs_error_message(&why, rc));
-	if (rfs_policy_verified(policy, catalog(pull), tag->repo, tag->name,
-				rfs_policy_subject(tag)))
-		return 0;
-	return rfs_error_set(err, -EACCES,
-			     "'%s:%s' moved upstream since it was pinned "
-			     "here (%s): look it up again",
-			     tag->repo, tag->name, rfs_policy_subject(tag));
-}
-
-/* The catalog setting that keeps the URL of -o upstream=. */
-#define DEFAULT_UPSTREAM_SETTING "upstream.default.url"
-#define DEFAULT_UPSTREAM_URL_MAX 2048
-
-int rfs_pull_remember_default(struct rfs_store *store, const char *url,
-			      struct rfs_error *err)
-{
-	int rc = rfs_catalog_setting_set(rfs_store_catalog(store),
-					 DEFAULT_UPSTREAM_SETTING, url);
-
-	if (rc)
-		return rfs_error_set(err, rc,
-				     "cannot keep the upstream URL in the "
-				     "catalog: %s",
-				     strerror(-rc));
-	return 0;
-}
-
-/* Add the upstream the store keeps to cfg, unless it has a 'default'. */
-static int recall_default(struct rfs_store *store, struct rfs_config *cfg,
-			  struct rfs_error *err)
-{
-	char url[DEFAULT_UPSTREAM_URL_MAX];
-	int rc;
-
-	for (size_t i = 0; i < cfg->n_upstreams; i++)
-		if (cfg->upstreams[i].name &&
-		    strcmp(cfg->upstreams[i].name, "default") == 0)
-			return 0;
-	rc =
-	    rfs_catalog_setting_get(rfs_store_catalog(store),
-				    DEFAULT_UPSTREAM_SETTING, url, sizeof(url));
-	if (rc == -ENOENT)
-		return 0;
-	if (rc)
-		return rfs_error_set(err, rc,
-				     "cannot read the upstream URL the "
-				     "store keeps: %s",
-				     strerror(-rc));
-	rc = rfs_config_add_upstream_url(cfg, url, err);
-	if (!rc)
-		rc = rfs_config_validate(cfg, err);
-	return rc;
-}
-
-int rfs_pull_config_for_store(struct rfs_store *store, struct rfs_config *cfg,
-			      const char *file, const char *upstream_url,
-			      struct rfs_error *err)
-{
-	int rc = rfs_config_from_options(cfg, file, upstream_url, NULL, err);
-
-	if (!rc && !upstream_url)
-		rc = recall_default(store, cfg, err);
-	return rc;
-}
-
-int rfs_pull_refresh(struct rfs_pull *pull, const char *repo, const char *tag,
-		     struct rfs_tag *out, bool *changed, struct rfs_error *err)
-{
-	char remote[RFS_REPO_MAX + 1];
-	struct rfs_upstream *up;
-	struct rfs_tag cur;
-	int rc;
-
-	*changed = false;
-	rc = rfs_catalog_tag_get(catalog(pull), repo, tag, &cur);
-	if (rc == 0 && !cur.origin[0])
-		return rfs_error_set(err, -EINVAL,
-				     "'%s:%s' was published here: there is "
-				     "nothing to refresh",
-				     repo, tag);
-	if (rc == 0) {
-		up = by_name(pull, cur.origin);
-		/* 'default' is the name of -o upstream=URL; a store that
-		 * was never mounted with it does not know its URL. */
-		if (!up && strcmp(cur.origin, "default") == 0)
-			return rfs_error_set(
-			    err, -ENOENT,
-			    "'%s:%s' came from the upstream of "
-			    "-o upstream=URL: name it again "
-			    "with --upstream URL",
-			    repo, tag);
-		if (!up)
-			return rfs_error_set(err, -ENOENT,
-					     "'%s:%s' came from upstream '%s', "
-					     "which is not configured",
-					     repo, tag, cur.origin);
-	} else {
-		up = serving(pull, repo, remote, sizeof(remote));
-		if (!up)
-			return rfs_error_set(err, -ENOENT,
-					     "no upstream serves '%s'", repo);
-	}
-	return resolve_upstream(pull, up, repo, tag, true, out, changed, err);
-}
-
-void rfs_pull_set_log(struct rfs_pull *pull, rfs_pull_log_fn log)
-{
-	pull->log = log;
 }
 
 /* Fetching ------------------------------------------------------------ */
@@ -1211,7 +769,7 @@ static int blob_here(struct rfs_pull *pull, const char *digest,
 	struct rfs_blob blob;
 	int rc;
 
-	rc = rfs_catalog_blob_get(catalog(pull), digest, &blob);
+	rc = rfs_catalog_blob_get(pull_catalog(pull), digest, &blob);
 	if (rc)
 		return rfs_error_set(err, rc, "blob %s is not in the catalog",
 				     digest);
@@ -1225,7 +783,7 @@ static int blob_here(struct rfs_pull *pull, const char *digest,
 				     "(run regctl fsck)",
 				     digest);
 	if (blob.present)
-		rfs_catalog_blob_set_present(catalog(pull), digest, false);
+		rfs_catalog_blob_set_present(pull_catalog(pull), digest, false);
 	return 0;
 }
 
@@ -1244,7 +802,7 @@ static int start_fetch(struct rfs_pull *pull, const struct rfs_tag *tag,
 	rc = blob_here(pull, digest, err);
 	if (rc != 0)
 		return rc;
-	up = by_name(pull, tag->origin);
+	up = pull_by_name(pull, tag->origin);
 	if (!up)
 		return rfs_error_set(err, -EIO,
 				     "'%s:%s' came from upstream '%s', which "
@@ -1446,7 +1004,7 @@ static int by_last_access(const void *a, const void *b)
 int64_t rfs_pull_evict(struct rfs_pull *pull, uint64_t max,
 		       struct rfs_error *err)
 {
-	struct rfs_catalog *cat = catalog(pull);
+	struct rfs_catalog *cat = pull_catalog(pull);
 	struct rfs_seal *dropped[MAX_PARTIALS];
 	struct candidates c = { 0 };
 	int n_dropped = 0;
@@ -1546,7 +1104,8 @@ int rfs_pull_fetch_tag(struct rfs_pull *pull, const struct rfs_tag *tag,
 	if (tag->kind == RFS_TAG_FILE)
 		return rfs_pull_fetch_wait(pull, tag, tag->digest, tag->size,
 					   err);
-	rc = rfs_catalog_list_layers(catalog(pull), tag->id, add_layer, &l);
+	rc =
+	    rfs_catalog_list_layers(pull_catalog(pull), tag->id, add_layer, &l);
 	if (rc < 0)
 		rc = rfs_error_set(err, rc, "cannot list the layers of '%s:%s'",
 				   tag->repo, tag->name);
