@@ -431,10 +431,12 @@ int rfs_audit_parse_time(const char *s, int64_t *ns)
 		if (*s == 'Z' || *s == 'z') {
 			s++;
 		} else if (*s == '+' || *s == '-') {
-			int oh = digits(s + 1, 2), om = digits(s + 4, 2);
+			int oh = digits(s + 1, 2), om;
 
-			if (oh < 0 || oh > 23 || s[3] != ':' || om < 0 ||
-			    om > 59)
+			/* The minutes only once the hours and ':' are there:
+			 * s + 4 may be past the string's end. */
+			if (oh < 0 || oh > 23 || s[3] != ':' ||
+			    (om = digits(s + 4, 2)) < 0 || om > 59)
 				return -EINVAL;
 			offset = (oh * 3600 + om * 60) * (*s == '+' ? 1 : -1);
 			s += 6;

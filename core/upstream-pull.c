@@ -4,6 +4,7 @@
  * following Link pagination on the registry only; a blob, streamed and
  * resumed; the referrers of a manifest; and /v2/.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -136,23 +137,91 @@ void rfs_manifest_blob_release(struct rfs_manifest_blob *m)
 	}
 }
 
-/* The next page from a Link header, or "" when there is none. */
+/* Does the params text [p, end) of a link-value have rel="next"? rel's
+ * value is a list of relation types (RFC 8288), quoted or a token. */
+static bool rel_next(const char *p, const char *end)
+{
+	bool quoted = false;
+
+	for (; p < end; p++) {
+		const char *v, *stop;
+
+		if (*p == '"')
+			quoted = !quoted;
+		if (quoted || *p != ';')
+			continue;
+		for (v = p + 1; v < end && isspace((unsigned char)*v); v++)
+			;
+		if (end - v < 3 || strncasecmp(v, "rel", 3))
+			continue;
+		for (v += 3; v < end && isspace((unsigned char)*v); v++)
+			;
+		if (v == end || *v != '=')
+			continue;
+		for (v++; v < end && isspace((unsigned char)*v); v++)
+			;
+		if (v < end && *v == '"') {
+			v++;
+			stop = memchr(v, '"', (size_t)(end - v));
+		} else {
+			stop = memchr(v, ';', (size_t)(end - v));
+		}
+		if (!stop)
+			stop = end;
+		while (v < stop) {
+			size_t n = 0;
+
+			while (v + n < stop && !isspace((unsigned char)v[n]))
+				n++;
+			if (n == 4 && !strncasecmp(v, "next", 4))
+				return true;
+			v += n ? n : 1;
+		}
+	}
+	return false;
+}
+
+/* The URI of the link-value of a Link header value whose rel is "next",
+ * as *uri and its length *n: a header may hold several ("<a>; rel=prev,
+ * <b>; rel=next"), and the first is not always the next one. */
+static bool link_next(const char *v, const char **uri, size_t *n)
+{
+	while ((v = strchr(v, '<'))) {
+		const char *gt = strchr(v, '>'), *p;
+		bool quoted = false;
+
+		if (!gt)
+			return false;
+		for (p = gt + 1; *p && (quoted || *p != ','); p++)
+			if (*p == '"')
+				quoted = !quoted;
+		if (rel_next(gt + 1, p)) {
+			*uri = v + 1;
+			*n = (size_t)(gt - v - 1);
+			return true;
+		}
+		v = p;
+	}
+	return false;
+}
+
+/* The next page from the Link headers, or "" when there is none. */
 static int next_page(struct call *c, char *url, size_t size,
 		     struct rfs_error *err)
 {
-	const char *link = upstream_get_header(c->curl, "Link");
-	const char *lt, *gt;
-	size_t n, blen = strlen(c->up->base);
+	size_t count = upstream_header_count(c->curl, "Link");
+	const char *lt = NULL;
+	size_t n = 0, blen = strlen(c->up->base);
 
 	url[0] = '\0';
-	if (!link)
+	for (size_t i = 0; i < count && !lt; i++) {
+		const char *link = upstream_get_header_at(c->curl, "Link", i);
+
+		if (link && !link_next(link, &lt, &n))
+			lt = NULL;
+	}
+	if (!lt)
 		return 0;
-	lt = strchr(link, '<');
-	gt = lt ? strchr(lt, '>') : NULL;
-	if (!gt || !strstr(gt, "next"))
-		return 0;
-	lt++;
-	n = (size_t)(gt - lt);
 	if (*lt == '/') {
 		if (blen + n >= size)
 			return upstream_fail(c, err, -EPROTO,

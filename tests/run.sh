@@ -10,7 +10,7 @@
 #   REGFS_NO_INSTALL=1      do not install packages
 #   REGFS_SKIP_ASAN=1       only the normal build
 #   REGFS_SKIP_FUZZ=1       no fuzzing (tests/fuzz/run.sh, ~5 min)
-#   REGFS_FUZZ_SECONDS=N    seconds per fuzz harness (default 25)
+#   REGFS_FUZZ_SECONDS=N    seconds per fuzz harness (default 20)
 #   CTEST_ARGS="-R unit"    extra arguments for both ctest runs
 #
 # Exits non-zero if a package, a build or a test failed. Its last line counts
@@ -174,7 +174,7 @@ fi
 # The fuzzers, once (not per build): a harness that crashed counts as a
 # failed test.
 if [[ ${REGFS_SKIP_FUZZ:-0} != 1 ]]; then
-	say "fuzzing (build-fuzz/, ${REGFS_FUZZ_SECONDS:-25}s per harness)"
+	say "fuzzing (build-fuzz/, ${REGFS_FUZZ_SECONDS:-20}s per harness)"
 	if [[ -z ${ASAN_OPTIONS:-} ]]; then
 		if leak_check_works; then
 			export ASAN_OPTIONS=detect_leaks=1

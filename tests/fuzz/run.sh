@@ -4,7 +4,7 @@
 # after the other. Fails on any crash, leak, UB report, hang (an input
 # running longer than 10 s) or broken invariant. tests/run.sh runs it once.
 #
-#   tests/fuzz/run.sh [SECONDS]   seconds per harness (default 25, or
+#   tests/fuzz/run.sh [SECONDS]   seconds per harness (default 20, or
 #                                 REGFS_FUZZ_SECONDS)
 #   REGFS_FUZZ_ONLY="manifest names"  only these harnesses
 #   REGFS_FUZZ_BUILD=DIR              build folder (default build-fuzz)
@@ -24,7 +24,7 @@ export LC_ALL=C.UTF-8
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$top" || exit 1
 
-seconds=${1:-${REGFS_FUZZ_SECONDS:-25}}
+seconds=${1:-${REGFS_FUZZ_SECONDS:-20}}
 build=${REGFS_FUZZ_BUILD:-build-fuzz}
 all=(manifest www-authenticate config names sidecar link-taglist plan registry
 	serve-http)

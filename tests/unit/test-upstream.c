@@ -1272,7 +1272,8 @@ static int collect_tag(void *ctx, const char *name)
 	return 0;
 }
 
-/* Three pages: a relative Link, an absolute one, then none. */
+/* Three pages: a relative Link, an absolute one after a prev, then
+ * none. */
 static void fn_tags(struct fake *f, int fd, int n, const char *req)
 {
 	char link[256];
@@ -1283,8 +1284,11 @@ static void fn_tags(struct fake *f, int fd, int n, const char *req)
 		      "Link: </v2/app/tags/list?last=b&n=2>; rel=\"next\"\r\n",
 		      "{\"name\":\"app\",\"tags\":[\"a\",\"b\"]}");
 	} else if (strstr(req, "GET /v2/app/tags/list?last=b&n=2 ")) {
+		/* A previous page first, in the same header (RFC 8288):
+		 * followed, it looped back to page one. */
 		snprintf(link, sizeof(link),
-			 "Link: <%s/v2/app/tags/list?last=d&n=2>; "
+			 "Link: </v2/app/tags/list?n=2>; rel=\"prev\", "
+			 "<%s/v2/app/tags/list?last=d&n=2>; "
 			 "rel=\"next\"\r\n",
 			 f->base);
 		reply(fd, "200 OK", link,
