@@ -12,6 +12,7 @@
 
 #include "audit.h"
 #include "digest.h"
+#include "manifest.h"
 #include "registry.h"
 
 /* The keys of one scope: the global ones (prefix NULL), or those of an
@@ -162,13 +163,20 @@ size_t rfs_policy_keys(const struct rfs_policy *policy, const char *repo,
 	return best->n;
 }
 
-bool rfs_policy_exempt(const char *tag)
+bool rfs_policy_is_signature(const char *tag, const struct rfs_manifest *m)
 {
 	size_t len = strlen(tag);
 
-	return len == 7 + 64 + 4 && strncmp(tag, "sha256-", 7) == 0 &&
-	       strcmp(tag + len - 4, ".sig") == 0 &&
-	       strspn(tag + 7, "0123456789abcdef") == 64;
+	if (len != 7 + 64 + 4 || strncmp(tag, "sha256-", 7) != 0 ||
+	    strcmp(tag + len - 4, ".sig") != 0 ||
+	    strspn(tag + 7, "0123456789abcdef") != 64 ||
+	    m->kind != RFS_MANIFEST_IMAGE || m->n_entries == 0)
+		return false;
+	for (size_t i = 0; i < m->n_entries; i++)
+		if (strcmp(m->entries[i].media_type, RFS_MT_COSIGN_PAYLOAD) ||
+		    m->entries[i].size > RFS_SIGN_PAYLOAD_MAX)
+			return false;
+	return true;
 }
 
 const char *rfs_policy_subject(const struct rfs_tag *tag)
@@ -226,9 +234,8 @@ int rfs_policy_check_local(struct rfs_store *store, const struct rfs_tag *tag,
 	size_t n = rfs_policy_keys(policy, tag->repo, &keys);
 	int rc = -ENOENT;
 
-	if (n == 0 || rfs_policy_exempt(tag->name) ||
-	    rfs_policy_verified(policy, rfs_store_catalog(store), tag->repo,
-				tag->name, subject))
+	if (n == 0 || rfs_policy_verified(policy, rfs_store_catalog(store),
+					  tag->repo, tag->name, subject))
 		return 0;
 	rc = rfs_sign_registry(store, &reg, &why);
 	if (rc)

@@ -9,9 +9,11 @@
  * section names no key or no upstream serves R, by one of the global keys.
  * The rule is the same for tags pulled through and tags published here: a
  * local publish into R is sealed as ever, but reads as EACCES until
- * `regctl sign` stores a signature by an allowed key. Signature tags
- * themselves (cosign's sha256-HEX.sig) are exempt: they are what is
- * checked, not what is served.
+ * `regctl sign` stores a signature by an allowed key. A signature itself
+ * (cosign's tag sha256-HEX.sig naming a manifest of simple-signing
+ * payloads) is exempt where a client needs it to verify: its manifest
+ * from regctl serve, and its pin from an upstream for that. A mount never
+ * serves anything unsigned, a signature's payload included.
  *
  * Where it is checked. An upstream tag is checked when it is resolved,
  * before its manifest is stored or pinned (pull.c): refused, nothing of it
@@ -56,8 +58,12 @@ void rfs_policy_free(struct rfs_policy **policy);
 size_t rfs_policy_keys(const struct rfs_policy *policy, const char *repo,
 		       const struct rfs_sign_key *const **keys);
 
-/* Is tag a cosign signature tag (sha256-<64 hex>.sig)? */
-bool rfs_policy_exempt(const char *tag);
+/* Is tag:m a cosign signature: its name sha256-<64 hex>.sig, and m a
+ * manifest whose layers (one at least) are all simple-signing payloads of
+ * at most RFS_SIGN_PAYLOAD_MAX bytes? The name alone proves nothing:
+ * anyone may publish any bytes under it. */
+struct rfs_manifest;
+bool rfs_policy_is_signature(const char *tag, const struct rfs_manifest *m);
 
 /* The digest a verdict on tag is recorded under: its manifest when it has
  * one (pinned, pushed), else its content. */

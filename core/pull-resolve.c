@@ -83,8 +83,9 @@ static int fetch_manifest(struct rfs_upstream *up, const char *remote,
  * of the upstream is no verdict and is returned as it is. */
 static int check_signature(struct rfs_pull *pull, struct rfs_upstream *up,
 			   const char *remote, const char *repo,
-			   const char *tag, const char *named,
-			   const char *platform, struct rfs_error *err)
+			   const char *tag, const struct rfs_manifest *m,
+			   const char *named, const char *platform,
+			   struct rfs_error *err)
 {
 	const struct rfs_policy *policy = rfs_store_policy(pull->store);
 	const struct rfs_sign_key *const *keys;
@@ -93,7 +94,9 @@ static int check_signature(struct rfs_pull *pull, struct rfs_upstream *up,
 	size_t n = rfs_policy_keys(policy, repo, &keys);
 	int rc;
 
-	if (n == 0 || rfs_policy_exempt(tag) ||
+	/* A signature is pinned unsigned for regctl serve to hand to the
+	 * clients that check it (policy.h); a mount still refuses it. */
+	if (n == 0 || rfs_policy_is_signature(tag, m) ||
 	    rfs_policy_verified(policy, pull_catalog(pull), repo, tag,
 				platform))
 		return 0;
@@ -144,7 +147,7 @@ static int resolve_upstream(struct rfs_pull *pull, struct rfs_upstream *up,
 	snprintf(what, sizeof(what), "manifest of '%s:%s'", repo, tag);
 	rc = fetch_manifest(up, remote, tag, &mb, &m, named, err);
 	if (!rc)
-		rc = check_signature(pull, up, remote, repo, tag, named,
+		rc = check_signature(pull, up, remote, repo, tag, &m, named,
 				     mb.digest, err);
 	if (rc)
 		goto out;
@@ -246,7 +249,6 @@ int rfs_pull_check_policy(struct rfs_pull *pull, const struct rfs_tag *tag,
 	int rc;
 
 	if (!rfs_policy_keys(policy, tag->repo, &keys) ||
-	    rfs_policy_exempt(tag->name) ||
 	    rfs_policy_verified(policy, pull_catalog(pull), tag->repo,
 				tag->name, rfs_policy_subject(tag)))
 		return 0;
@@ -275,10 +277,17 @@ int rfs_pull_check_policy(struct rfs_pull *pull, const struct rfs_tag *tag,
 	if (rfs_policy_verified(policy, pull_catalog(pull), tag->repo,
 				tag->name, rfs_policy_subject(tag)))
 		return 0;
+	if (now.id != tag->id)
+		return rfs_error_set(err, -EACCES,
+				     "'%s:%s' moved upstream since it was "
+				     "pinned here (%s): look it up again",
+				     tag->repo, tag->name,
+				     rfs_policy_subject(tag));
+	/* A signature, pinned for regctl serve (policy.h). */
 	return rfs_error_set(err, -EACCES,
-			     "'%s:%s' moved upstream since it was pinned "
-			     "here (%s): look it up again",
-			     tag->repo, tag->name, rfs_policy_subject(tag));
+			     "'%s:%s' is not served: it needs a signature by "
+			     "a key of require_signature",
+			     tag->repo, tag->name);
 }
 
 /* The catalog setting that keeps the URL of -o upstream=. */

@@ -241,6 +241,34 @@ static int sniff_media_type(struct rfs_registry_manifest *out)
 
 /* The manifest of a tag: the stored one of a pushed or pinned tag, the
  * ORAS-shaped one regctl push builds for a local file. */
+/* May the manifest m of tag be handed out under require_signature
+ * (policy.h)? A signature's is, for the clients that check it. */
+static int policy_allows(struct rfs_registry *reg, const struct rfs_tag *tag,
+			 const struct rfs_registry_manifest *m,
+			 struct rfs_oci_status *st)
+{
+	struct rfs_error err = { 0 };
+	struct rfs_manifest pm = { 0 };
+	bool signature;
+	int rc;
+
+	if (!reg->opts.check_signatures)
+		return 0;
+	signature = rfs_manifest_parse(m->body, m->len, NULL, &pm, NULL) == 0 &&
+		    rfs_policy_is_signature(tag->name, &pm);
+	rfs_manifest_release(&pm);
+	if (signature)
+		return 0;
+	if (reg->opts.pull)
+		rc = rfs_pull_check_policy(reg->opts.pull, tag, &err);
+	else
+		rc = rfs_policy_check_local(reg->store, tag, &err);
+	if (rc)
+		return fail(st, 403, RFS_OCI_DENIED, rc, "%s",
+			    rfs_error_message(&err, rc));
+	return 0;
+}
+
 static int tag_manifest(struct rfs_registry *reg, const struct rfs_tag *tag,
 			struct rfs_registry_manifest *out,
 			struct rfs_oci_status *st)
@@ -249,15 +277,6 @@ static int tag_manifest(struct rfs_registry *reg, const struct rfs_tag *tag,
 	struct rfs_error err = { 0 };
 	int rc;
 
-	if (!reg->opts.check_signatures)
-		rc = 0;
-	else if (reg->opts.pull)
-		rc = rfs_pull_check_policy(reg->opts.pull, tag, &err);
-	else
-		rc = rfs_policy_check_local(reg->store, tag, &err);
-	if (rc)
-		return fail(st, 403, RFS_OCI_DENIED, rc, "%s",
-			    rfs_error_message(&err, rc));
 	if (tag->manifest[0]) {
 		rc = read_manifest_blob(reg, tag->manifest, out, st);
 		if (rc)
@@ -268,18 +287,23 @@ static int tag_manifest(struct rfs_registry *reg, const struct rfs_tag *tag,
 				 row.media_type);
 		else
 			sniff_media_type(out);
-		return 0;
+	} else {
+		rc = rfs_push_manifest(reg->store, tag, &out->body, &out->len,
+				       &err);
+		if (!rc)
+			rc = rfs_digest_buf(out->body, out->len, out->digest);
+		if (rc)
+			return fail(st, 500, RFS_OCI_MANIFEST_UNKNOWN, rc,
+				    "cannot build the manifest of '%s:%s': %s",
+				    tag->repo, tag->name,
+				    rfs_error_message(&err, rc));
+		snprintf(out->media_type, sizeof(out->media_type), "%s",
+			 RFS_MT_OCI_MANIFEST);
 	}
-	rc = rfs_push_manifest(reg->store, tag, &out->body, &out->len, &err);
-	if (!rc)
-		rc = rfs_digest_buf(out->body, out->len, out->digest);
+	rc = policy_allows(reg, tag, out, st);
 	if (rc)
-		return fail(st, 500, RFS_OCI_MANIFEST_UNKNOWN, rc,
-			    "cannot build the manifest of '%s:%s': %s",
-			    tag->repo, tag->name, rfs_error_message(&err, rc));
-	snprintf(out->media_type, sizeof(out->media_type), "%s",
-		 RFS_MT_OCI_MANIFEST);
-	return 0;
+		rfs_registry_manifest_release(out);
+	return rc;
 }
 
 /* A local file tag of repo whose built manifest has digest. */

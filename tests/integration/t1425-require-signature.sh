@@ -166,6 +166,11 @@ expect_fail_errno "signed by a key the policy does not name, it is still refused
 	cat "$LM/registry/team/app/v1" "Permission denied"
 expect_ok "$REGCTL" --store "$LS" sign --key "$K/ed.pem" team/app:v1
 expect_eq "$(cat "$LM/registry/team/app/v1")" "release 1" "signed by an allowed key (the second one), it reads"
+# A signature's name proves nothing: bytes published under one are refused.
+FAKESIG=sha256-$(printf 'a%.0s' {1..64}).sig
+echo "evil" >"$SRC/evil"
+expect_ok "bytes published under a signature's name seal" -- cp "$SRC/evil" "$LM/incoming/team/app/$FAKESIG"
+expect_fail_errno "and are not served unsigned" -- cat "$LM/registry/team/app/$FAKESIG" "Permission denied"
 regfs_umount "$LM"
 run_cmd "$REGCTL" --store "$LS" inspect team/app:v1
 check "inspect shows the local verdict" grep -q "signature:  verified" <<<"$OUT"
@@ -180,7 +185,27 @@ expect_eq "$(curl -s -o /dev/null -w '%{http_code}' -H "$ACCEPT" "$S/v2/team/app
 expect_eq "$(curl -s -o "$TEST_TMP/v2.json" -w '%{http_code}' -H "$ACCEPT" "$S/v2/team/app/manifests/v2")" 403 \
 	"and refuses the unsigned one with 403"
 expect_eq "$(jq -r '.errors[0].code' "$TEST_TMP/v2.json")" DENIED "as DENIED"
+MD1=$(curl -sf -I -H "$ACCEPT" "$S/v2/team/app/manifests/v1" | tr -d '\r' | sed -n 's/^docker-content-digest: //Ip')
+expect_eq "$(curl -s -o /dev/null -w '%{http_code}' -H "$ACCEPT" "$S/v2/team/app/manifests/sha256-${MD1#sha256:}.sig")" 200 \
+	"a real signature's manifest is handed out, for clients to verify"
+expect_eq "$(curl -s -o /dev/null -w '%{http_code}' -H "$ACCEPT" "$S/v2/team/app/manifests/$FAKESIG")" 403 \
+	"bytes under a signature's name are not"
 serve_stop main
+
+# regctl serve pulling through under the upstream's key: manifests and
+# blobs of the signed tag, nothing of the unsigned one.
+serve_start up --store "$TEST_TMP/servestore" --config "$UPCONF"
+S=$SERVE_UP_URL
+expect_eq "$(curl -s -o "$TEST_TMP/signed.json" -w '%{http_code}' -H "$ACCEPT" "$S/v2/app/manifests/signed")" 200 \
+	"serve pulls through the signed tag"
+LAYER=$(jq -r '.layers[0].digest' "$TEST_TMP/signed.json")
+expect_eq "$(curl -s "$S/v2/app/blobs/$LAYER" | sha256sum | cut -d' ' -f1)" "$(sha "$SRC/signed")" "and its blob"
+expect_eq "$(curl -s -o /dev/null -w '%{http_code}' -H "$ACCEPT" "$S/v2/app/manifests/unsigned")" 403 \
+	"serve refuses the unsigned upstream tag with 403"
+expect_eq "$(curl -s -o /dev/null -w '%{http_code}' "$S/v2/app/blobs/sha256:$(sha "$SRC/unsigned")")" 403 \
+	"and its blob, asked for by digest"
+check "nothing of it is stored" test ! -e "$TEST_TMP/servestore/blobs/sha256/$(sha "$SRC/unsigned")"
+serve_stop up
 
 # --- keys that cannot be used stop the daemon at start ---------------------
 
