@@ -284,7 +284,7 @@ static int sign_or_verify(int argc, char **argv, struct regctl *rc, bool verify)
 					    json, verify, key);
 		goto out;
 	}
-	ret = regctl_open_store(rc, 0, &store);
+	ret = regctl_open_store(rc, verify ? RFS_STORE_READONLY : 0, &store);
 	if (ret)
 		goto out;
 	ret = REGCTL_EXIT_FAILURE;
