@@ -33,6 +33,7 @@
 
 #include "config.h"
 #include "names.h"
+#include "policy.h"
 #include "seal-hook.h"
 #include "store.h"
 
@@ -1189,14 +1190,19 @@ int rfs_config_apply_seal_hook(const struct rfs_config *cfg,
 	return 0;
 }
 
-int rfs_config_seal_hook_from_file(struct rfs_store *store, const char *file,
-				   struct rfs_error *err)
+int rfs_config_policies_from_file(struct rfs_store *store, const char *file,
+				  struct rfs_error *err)
 {
 	struct rfs_config cfg = { 0 };
+	struct rfs_policy *policy = NULL;
 	int rc = rfs_config_from_options(&cfg, file, NULL, NULL, err);
 
 	if (!rc)
 		rc = rfs_config_apply_seal_hook(&cfg, store, err);
+	if (!rc)
+		rc = rfs_policy_new(&cfg, &policy, err);
+	if (!rc && policy)
+		rfs_store_set_policy(store, policy);
 	rfs_config_release(&cfg);
 	return rc;
 }

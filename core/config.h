@@ -76,11 +76,12 @@ int rfs_config_from_options(struct rfs_config *cfg, const char *file,
 struct rfs_store;
 int rfs_config_apply_seal_hook(const struct rfs_config *cfg,
 			       struct rfs_store *store, struct rfs_error *err);
-/* For a regctl command that publishes without other use for the file:
- * read file (or the default file when it exists and file is NULL) and
- * apply its policy (seal hook, max_tag_size) to store. */
-int rfs_config_seal_hook_from_file(struct rfs_store *store, const char *file,
-				   struct rfs_error *err);
+/* For a regctl command without other use for the file (publish, import,
+ * pull of a remote ref): read file (or the default file when it exists
+ * and file is NULL) and apply its policy (seal hook, max_tag_size,
+ * require_signature keys: policy.h) to store. */
+int rfs_config_policies_from_file(struct rfs_store *store, const char *file,
+				  struct rfs_error *err);
 
 /* "512", "10K", "64M", "2G" (powers of 1024) -> bytes. */
 int rfs_parse_size(const char *text, uint64_t *out);

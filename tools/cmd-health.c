@@ -138,7 +138,7 @@ int cmd_health(int argc, char **argv, struct regctl *rc)
 		{ NULL, 0, NULL, 0 },
 	};
 	char host[RFS_HOST_MAX + 1];
-	const char *config = NULL, *timeout = NULL;
+	const char *config = rc->config_path, *timeout = NULL;
 	struct rfs_config cfg = { 0 };
 	struct rfs_upstream_config one = { 0 };
 	struct rfs_upstream_config **targets = NULL;

@@ -199,7 +199,7 @@ int cmd_import(int argc, char **argv, struct regctl *rc)
 	struct rfs_import_summary sum;
 	struct rfs_store *store = NULL;
 	struct rfs_error err = { 0 };
-	const char *from = NULL, *config = NULL;
+	const char *from = NULL, *config = rc->config_path;
 	int c, r, ret = REGCTL_EXIT_OK;
 
 	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
@@ -243,7 +243,7 @@ int cmd_import(int argc, char **argv, struct regctl *rc)
 		goto out;
 	/* Each item passes the seal hook, as a publish does. */
 	if (store && !opts.dry_run) {
-		r = rfs_config_seal_hook_from_file(store, config, &err);
+		r = rfs_config_policies_from_file(store, config, &err);
 		if (r) {
 			ret = regctl_error("cannot import from %s '%s': %s",
 					   rfs_import_kind_name(opts.kind),

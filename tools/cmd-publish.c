@@ -75,7 +75,7 @@ int cmd_publish(int argc, char **argv, struct regctl *rc)
 	struct rfs_store *store = NULL;
 	struct rfs_seal *seal = NULL;
 	struct rfs_tag tag = { 0 };
-	const char *file, *config = NULL;
+	const char *file, *config = rc->config_path;
 	char root[PATH_MAX];
 	bool init = false;
 	struct stat st;
@@ -153,7 +153,7 @@ int cmd_publish(int argc, char **argv, struct regctl *rc)
 		goto out;
 	/* The seal hook of the configuration: a publish is refused when it
 	 * cannot run, as every publish of a mount with it would be. */
-	r = rfs_config_seal_hook_from_file(store, config, &err);
+	r = rfs_config_policies_from_file(store, config, &err);
 	if (r) {
 		ret = regctl_error("cannot publish '%s' as '%s:%s': %s", file,
 				   repo, name, rfs_error_message(&err, r));

@@ -60,9 +60,10 @@ int regctl_pull(struct regctl *rc, const struct rfs_remote_ref *remote,
 	if (ret)
 		goto out;
 	r = regctl_remote_config(remote->host, plain, &cfg.upstreams[0]);
-	/* What a pull stores passes the seal hook of regfs.conf(5). */
+	/* What a pull stores passes the seal hook of regfs.conf(5), and its
+	 * require_signature. */
 	if (!r)
-		r = rfs_config_seal_hook_from_file(store, NULL, &err);
+		r = rfs_config_policies_from_file(store, rc->config_path, &err);
 	if (!r)
 		r = rfs_pull_new(store, &cfg, &pull, &err);
 	if (!r)
@@ -235,7 +236,7 @@ int cmd_prefetch(int argc, char **argv, struct regctl *rc)
 		{ "upstream", required_argument, NULL, OPT_UPSTREAM },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *config = NULL, *upstream = NULL;
+	const char *config = rc->config_path, *upstream = NULL;
 	struct rfs_config cfg = { 0 };
 	struct rfs_error err = { 0 };
 	struct rfs_store *store = NULL;

@@ -34,7 +34,7 @@ int cmd_refresh(int argc, char **argv, struct regctl *rc)
 		{ NULL, 0, NULL, 0 },
 	};
 	char repo[RFS_REPO_MAX + 1], name[RFS_TAG_MAX + 1];
-	const char *config = NULL, *upstream = NULL;
+	const char *config = rc->config_path, *upstream = NULL;
 	struct rfs_error err = { 0 };
 	struct rfs_config cfg = { 0 };
 	struct rfs_store *store = NULL;

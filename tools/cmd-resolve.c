@@ -64,7 +64,7 @@ int cmd_resolve(int argc, char **argv, struct regctl *rc)
 		{ "upstream", required_argument, NULL, OPT_UPSTREAM },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *config = NULL, *upstream = NULL, *at, *name;
+	const char *config = rc->config_path, *upstream = NULL, *at, *name;
 	char repo[RFS_REPO_MAX + 1];
 	struct rfs_version_match match;
 	struct rfs_versions *versions = NULL;

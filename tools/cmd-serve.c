@@ -143,6 +143,7 @@ static int parse_args(int argc, char **argv, struct regctl *rc,
 	int c;
 
 	*a = (struct serve_args){ .listen = "127.0.0.1:5000",
+				  .config = rc->config_path,
 				  .access_log = "-",
 				  .idle_s = 60,
 				  .request_s = 3600,

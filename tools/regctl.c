@@ -89,7 +89,7 @@ static void print_help(FILE *f)
 		if (len > width)
 			width = len;
 	}
-	fputs("usage: regctl [--store STORE] COMMAND [ARGS]\n"
+	fputs("usage: regctl [--store STORE] [--config FILE] COMMAND [ARGS]\n"
 	      "\n"
 	      "Read and check a regfs store, mounted or not.\n"
 	      "\n"
@@ -103,6 +103,10 @@ static void print_help(FILE *f)
 	    "Options:\n"
 	    "  --store STORE   the store folder (default: $REGFS_STORE, else\n"
 	    "                  $XDG_DATA_HOME/regfs, else ~/.local/share/regfs)\n"
+	    "  --config FILE   regfs.conf(5) for the commands that read one\n"
+	    "                  (publish, import, pull, prefetch, refresh,\n"
+	    "                  resolve, serve, health), unless they name their\n"
+	    "                  own (default: /etc/regfs/regfs.conf if it exists)\n"
 	    "  -h, --help      show this help\n"
 	    "  -V, --version   print the version\n"
 	    "\n"
@@ -398,11 +402,13 @@ int main(int argc, char **argv)
 {
 	enum {
 		OPT_STORE = REGCTL_OPT_LONG,
+		OPT_CONFIG,
 		OPT_HELP,
 		OPT_VERSION,
 	};
 	static const struct option options[] = {
 		{ "store", required_argument, NULL, OPT_STORE },
+		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 },
@@ -428,6 +434,15 @@ int main(int argc, char **argv)
 				goto out;
 			}
 			rc.store_path = optarg;
+			break;
+		case OPT_CONFIG:
+			if (!*optarg) {
+				regctl_error("option '--config' needs a value");
+				print_help(stderr);
+				ret = REGCTL_EXIT_USAGE;
+				goto out;
+			}
+			rc.config_path = optarg;
 			break;
 		case 'h':
 		case OPT_HELP:

@@ -31,6 +31,9 @@ enum {
 /* The global options, given before the command. */
 struct regctl {
 	const char *store_path; /* --store, or NULL for the default */
+	/* --config: regfs.conf(5) for every command that reads one, unless
+	 * it names its own; NULL: the default file, if it exists. */
+	const char *config_path;
 };
 
 struct regctl_cmd {

@@ -183,6 +183,9 @@ expect_match "$OUT" "^app:v1 $clean_d" "prints the sealed tag"
 expect_status 1 "$REGCTL" --store "$P" publish --init --config "$SCAN_CONF" "$SRC/evil" app:evil
 expect_match "$OUT" "cannot publish '.*evil' as 'app:evil': seal hook refused 'app:evil' \(exit 1\): found EVIL-MARKER in app:evil" \
 	"regctl publish shows the hook's reason"
+expect_status 1 "$REGCTL" --store "$P" --config "$SCAN_CONF" publish "$SRC/evil" app:evil
+expect_match "$OUT" "seal hook refused 'app:evil' \(exit 1\): found EVIL-MARKER" \
+	"regctl --config FILE publish reads the hook there too"
 expect_status 1 "$REGCTL" --store "$P" inspect app:evil
 check "the refused content is not stored" test ! -e "$P/blobs/sha256/${evil_d#sha256:}"
 expect_ok "from standard input too" -- sh -c '"$1" --store "$2" publish --config "$3" - app:stdin <"$4"' \

@@ -148,6 +148,11 @@ expect_status 1 "$REGCTL" --store "$TEST_TMP/pullstore2" prefetch --config "$UPC
 expect_match "$OUT" "is refused" "regctl prefetch refuses an unsigned tag"
 check "and stores nothing of it" test ! -e "$TEST_TMP/pullstore2/blobs/sha256/$(sha "$SRC/unsigned")"
 expect_ok "$REGCTL" --store "$TEST_TMP/pullstore2" prefetch --config "$UPCONF" app:signed
+# regctl pull of a remote ref, under a global key given to regctl itself.
+RELCONF=$(conf rel "require_signature = $K/rel.pub")
+expect_status 1 "$REGCTL" --store "$TEST_TMP/pullstore3" --config "$RELCONF" pull --plain-http "${U#http://}/app:unsigned"
+expect_match "$OUT" "is refused" "regctl --config FILE pull HOST/REPO:TAG refuses an unsigned tag"
+expect_ok "$REGCTL" --store "$TEST_TMP/pullstore3" --config "$RELCONF" pull --plain-http "${U#http://}/app:signed"
 
 # --- local publishes under a global key ------------------------------------
 
