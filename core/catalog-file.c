@@ -155,6 +155,12 @@ int catalog_file_open(struct rfs_catalog *cat, const char *path, bool readonly,
 		      : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
 		SQLITE_OPEN_NOMUTEX,
 	    NULL);
+	/* Before the first statement: the probe and the pragmas below meet
+	 * the locks of other processes too (a daemon recovering the WAL after
+	 * a kill -9, a checkpoint), and without a busy handler they failed at
+	 * once with "database is locked" (found by tests/soak). */
+	if (rc == SQLITE_OK)
+		sqlite3_busy_timeout(cat->db, 10000);
 	if (rc == SQLITE_OK && readonly)
 		rc = probe(cat);
 	/* No -wal file and no way to make one: no writer has the catalog
@@ -171,8 +177,10 @@ int catalog_file_open(struct rfs_catalog *cat, const char *path, bool readonly,
 				     SQLITE_OPEN_READONLY | SQLITE_OPEN_URI |
 					 SQLITE_OPEN_NOMUTEX,
 				     NULL);
-		if (rc == SQLITE_OK)
+		if (rc == SQLITE_OK) {
+			sqlite3_busy_timeout(cat->db, 10000);
 			rc = probe(cat);
+		}
 	}
 	/* SQLite opens a file it cannot write read-only, quietly. */
 	if (rc == SQLITE_OK && !readonly &&
@@ -189,7 +197,6 @@ int catalog_file_open(struct rfs_catalog *cat, const char *path, bool readonly,
 				  NULL, NULL, NULL);
 	if (rc != SQLITE_OK)
 		return catalog_file_open_error(cat, rc, err);
-	sqlite3_busy_timeout(cat->db, 10000);
 	remember_file(cat);
 	return 0;
 }
