@@ -59,8 +59,10 @@
 #include "store.h"
 
 /* The kinds of events. */
-#define RFS_AUDIT_PUBLISH	"publish" /* incoming/, regctl publish */
-#define RFS_AUDIT_PUSH		"push"	/* a manifest pushed to regctl serve */
+#define RFS_AUDIT_PUBLISH "publish" /* incoming/, regctl publish */
+/* a manifest pushed to regctl serve; or by regctl push, its repository
+ * named HOST/REPO */
+#define RFS_AUDIT_PUSH		"push"
 #define RFS_AUDIT_PULL		"pull"	/* a tag pinned from an upstream */
 #define RFS_AUDIT_FETCH		"fetch" /* a blob fetched from an upstream */
 #define RFS_AUDIT_COPY		"copy"	/* regctl cp or pull to a local name */

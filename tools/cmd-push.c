@@ -86,6 +86,7 @@ int regctl_push(struct regctl *rc, const char *repo, const char *name,
 	struct progress bar;
 	struct rfs_tag tag;
 	char label[RFS_REPO_MAX + RFS_TAG_MAX + 2];
+	char where[RFS_HOST_MAX + RFS_REPO_MAX + 2];
 	int r, ret;
 
 	ret = regctl_open_store(rc, 0, &store);
@@ -106,6 +107,9 @@ int regctl_push(struct regctl *rc, const char *repo, const char *name,
 	r = rfs_push_tag(store, &tag, up, remote->host, remote->repo,
 			 remote->tag, opts, &result, &err);
 	progress_done(&bar);
+	snprintf(where, sizeof(where), "%s/%s", remote->host, remote->repo);
+	rfs_audit(store, RFS_AUDIT_PUSH, r, &err, where, remote->tag,
+		  r ? NULL : result.digest);
 	if (r) {
 		ret = regctl_error(
 		    "cannot push '%s:%s' to '%s/%s:%s': %s%s", repo, name,

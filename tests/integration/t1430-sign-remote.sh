@@ -333,6 +333,8 @@ expect_ok R sign --plain-http --key "$K/b.pem" "$T/app:v3"
 expect_ok R verify --plain-http --key "$K/b.pub" "$T/app:v3"
 
 # --- Audit ------------------------------------------------------------------
+run_cmd R audit --json --kind push
+expect_match "$OUT" "\"repo\":\"$H/app\"" "pushes to a registry are audited with its repository"
 run_cmd R audit --json --kind sign
 expect_match "$OUT" "\"repo\":\"$H/app\"" "signatures made are audited with the registry's repository"
 expect_match "$OUT" "\"repo\":\"app\",\"tag\":\"v3\"" "local signatures are audited"
