@@ -328,4 +328,16 @@ expect_eq "$(curl -s "$S/v2/app/blobs/$clean_d" | sha256sum | cut -d' ' -f1)" "$
 	"the clean tag's blob is served"
 serve_stop hub
 
+# --- every refusal is in the audit log ------------------------------------------
+
+refused() { # refused DESC STORE TAG REASON: a hook-refused entry for TAG (JSON)
+	check "the audit log has $1" \
+		grep -q '"kind":"hook-refused","result":"refused".*"tag":'"$3"'.*'"$4" "$2/audit/audit.log"
+}
+refused "the hook that hung" "$TEST_TMP/hstore" '"v1"' "ran over 1000 ms"
+refused "the pull-through refusal" "$PS" '"bad"' "found EVIL-MARKER in app:bad"
+refused "regctl serve's refused upload (no tag yet)" "$TEST_TMP/sstore" null "found EVIL-MARKER in team/app:"
+refused "regctl serve's refused pull-through" "$TEST_TMP/hub" '"bad"' "found EVIL-MARKER in app:bad"
+refused "regctl publish's refusal" "$P" '"evil"' "found EVIL-MARKER in app:evil"
+
 done_testing
