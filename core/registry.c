@@ -247,12 +247,15 @@ static int policy_allows(struct rfs_registry *reg, const struct rfs_tag *tag,
 			 const struct rfs_registry_manifest *m,
 			 struct rfs_oci_status *st)
 {
+	const struct rfs_sign_key *const *keys;
 	struct rfs_error err = { 0 };
 	struct rfs_manifest pm = { 0 };
 	bool signature;
 	int rc;
 
-	if (!reg->opts.check_signatures)
+	/* Most stores require nothing: no manifest is parsed for them. */
+	if (!reg->opts.check_signatures ||
+	    !rfs_policy_keys(rfs_store_policy(reg->store), tag->repo, &keys))
 		return 0;
 	signature = rfs_manifest_parse(m->body, m->len, NULL, &pm, NULL) == 0 &&
 		    rfs_policy_is_signature(tag->name, &pm);
