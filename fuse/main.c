@@ -20,7 +20,7 @@
 #include "regfs.h"
 #include "versions.h"
 
-enum { KEY_FSNAME, KEY_SUBTYPE };
+enum { KEY_FSNAME, KEY_SUBTYPE, KEY_MAX_READ };
 
 struct options {
 	char *store;
@@ -29,6 +29,7 @@ struct options {
 	char *cache_max;
 	bool has_fsname; /* given on the command line: keep the user's */
 	bool has_subtype;
+	unsigned max_read; /* -o max_read=, which libfuse also takes */
 	char *log;
 	char *publish; /* "close" (the default) or "rename" */
 	int no_passthrough;
@@ -55,6 +56,7 @@ static const struct fuse_opt option_spec[] = {
 	OPT("--version", show_version),
 	FUSE_OPT_KEY("fsname=", KEY_FSNAME),
 	FUSE_OPT_KEY("subtype=", KEY_SUBTYPE),
+	FUSE_OPT_KEY("max_read=", KEY_MAX_READ),
 	FUSE_OPT_END
 };
 
@@ -104,6 +106,13 @@ static int opt_proc(void *data, const char *arg, int key,
 		opts->has_fsname = true;
 	if (key == KEY_SUBTYPE)
 		opts->has_subtype = true;
+	if (key == KEY_MAX_READ &&
+	    (sscanf(arg, "max_read=%u", &opts->max_read) != 1 ||
+	     opts->max_read < 4096)) {
+		fprintf(stderr, "regfs: -o %s: a number of bytes, 4096 or more\n",
+			arg);
+		return -1;
+	}
 	return 1;
 }
 
@@ -297,6 +306,18 @@ int main(int argc, char *argv[])
 	if (!opts.has_subtype &&
 	    fuse_opt_add_arg(&args, "-osubtype=regfs") != 0)
 		goto out_incoming;
+	/* READs of 512 KiB unless told otherwise: readahead.c. */
+	if (!opts.max_read) {
+		char max_read[32];
+
+		opts.max_read = REGFS_MAX_READ_DEFAULT;
+		snprintf(max_read, sizeof(max_read), "-omax_read=%u",
+			 opts.max_read);
+		if (fuse_opt_add_arg(&args, max_read) != 0)
+			goto out_incoming;
+	}
+	fs.max_read = opts.max_read;
+	fs.mountpoint = cmd.mountpoint;
 
 	se = fuse_session_new(&args, &regfs_ops, sizeof(regfs_ops), &fs);
 	if (!se)

@@ -1294,9 +1294,9 @@ static void regfs_statfs(fuse_req_t req, fuse_ino_t ino)
 
 static void regfs_init(void *userdata, struct fuse_conn_info *conn)
 {
-	/* Requests of up to 1 MiB each way. */
+	/* Writes of up to 1 MiB; READs and readahead: readahead.c. */
 	conn->max_write = 1 << 20;
-	conn->max_readahead = 1 << 20;
+	regfs_readahead_init(userdata, conn);
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
 		conn->want |= FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
 	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
