@@ -107,7 +107,7 @@ int catalog_file_open_error(struct rfs_catalog *cat, int sqlite_rc,
 		    err, -EROFS,
 		    "store '%s' is on a read-only file system: "
 		    "only reading commands (ls, inspect, "
-		    "search, fsck, verify) work on it",
+		    "search, resolve, fsck, verify) work on it",
 		    dir);
 	if (stat(path, &st) == 0 &&
 	    (access(path, readonly ? R_OK : R_OK | W_OK) < 0 ||
@@ -119,9 +119,10 @@ int catalog_file_open_error(struct rfs_catalog *cat, int sqlite_rc,
 		    readonly ? "cannot read" : "cannot write to", path,
 		    (unsigned)st.st_uid, (unsigned)(st.st_mode & 0777),
 		    (unsigned)geteuid(),
-		    readonly ? ""
-			     : ": run as its owner, or use only reading "
-			       "commands (ls, inspect, search, fsck, verify)");
+		    readonly
+			? ""
+			: ": run as its owner, or use only reading "
+			  "commands (ls, inspect, search, resolve, fsck, verify)");
 	return rfs_error_set(err, rfs_errno_from_sqlite(sqlite_rc),
 			     "cannot open catalog '%s': %s", path, what);
 }

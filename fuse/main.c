@@ -109,8 +109,8 @@ static int opt_proc(void *data, const char *arg, int key,
 	if (key == KEY_MAX_READ &&
 	    (sscanf(arg, "max_read=%u", &opts->max_read) != 1 ||
 	     opts->max_read < 4096)) {
-		fprintf(stderr, "regfs: -o %s: a number of bytes, 4096 or more\n",
-			arg);
+		fprintf(stderr,
+			"regfs: -o %s: a number of bytes, 4096 or more\n", arg);
 		return -1;
 	}
 	return 1;

@@ -101,13 +101,22 @@ int cmd_resolve(int argc, char **argv, struct regctl *rc)
 		return regctl_error("invalid repository name '%s'",
 				    REGCTL_NAME(repo));
 
-	ret = regctl_open_store(rc, 0, &store);
+	/* Read-only, so that a store regctl may only read resolves too;
+	 * writable only where an upstream may be asked (its lists are
+	 * kept in the store). */
+	ret = regctl_open_store(rc, RFS_STORE_READONLY, &store);
 	if (ret)
 		goto out;
 	ret = REGCTL_EXIT_FAILURE;
 	r = rfs_pull_config_for_store(store, &cfg, config, upstream, &err);
-	if (!r && cfg.n_upstreams)
+	if (!r && cfg.n_upstreams) {
+		rfs_store_close(&store);
+		ret = regctl_open_store(rc, 0, &store);
+		if (ret)
+			goto out;
+		ret = REGCTL_EXIT_FAILURE;
 		r = rfs_pull_new(store, &cfg, &pull, &err);
+	}
 	if (!r)
 		r = rfs_versions_new(rfs_store_catalog(store), 1, &versions);
 	if (r) {

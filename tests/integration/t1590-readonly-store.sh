@@ -1,7 +1,8 @@
 #!/bin/bash
 # t1590-readonly-store: a store regctl may only read (issue 15, item 16).
 # On a read-only bind mount of the store, and as a user who does not own
-# it, the reading commands (ls, inspect, search, fsck, verify; audit where its
+# it, the reading commands (ls, inspect, search, resolve, fsck, verify; audit
+# where its
 # log may be read) work, with no
 # writer and with a mount serving the store meanwhile; the writing ones
 # (publish, rm, yank, gc) fail with one line that says what is wrong
@@ -29,6 +30,7 @@ mkrand "$SRC/a" 10K
 mkrand "$SRC/b" 10K
 expect_ok R publish --annotation description=first "$SRC/a" app:v1
 A=$(sha "$SRC/a")
+expect_ok R publish "$SRC/a" app:1.2.0
 openssl genpkey -algorithm ed25519 -out "$TEST_TMP/key.pem" 2>/dev/null || bail_out "genpkey"
 openssl pkey -in "$TEST_TMP/key.pem" -pubout -out "$TEST_TMP/key.pub"
 chmod 644 "$TEST_TMP/key.pub"
@@ -44,6 +46,8 @@ reads() {
 	expect_match "$OUT" "digest: +sha256:$A" "$who: inspect shows its digest"
 	expect_ok "$who: regctl search" -- "$run" search first
 	expect_match "$OUT" "app:v1|app +v1" "$who: search finds it"
+	expect_ok "$who: regctl resolve" -- "$run" resolve 'app@^1'
+	expect_eq "$OUT" "app:1.2.0 sha256:$A" "$who: resolve picks the version"
 	expect_ok "$who: regctl fsck" -- "$run" fsck
 	expect_match "$OUT" "0 missing, 0 corrupt" "$who: fsck checks the blobs"
 	expect_ok "$who: regctl verify" -- "$run" verify --key "$TEST_TMP/key.pub" app:v1
@@ -63,7 +67,7 @@ for cmd in "publish $SRC/b app:v2" "rm --force app:v1" "yank app:v1" "gc"; do
 	# shellcheck disable=SC2086 # the command's words
 	run_cmd R $cmd
 	expect_eq "$RC" 1 "read-only: regctl $cmd exits 1"
-	expect_eq "$OUT" "regctl: store '$STORE' is on a read-only file system: only reading commands (ls, inspect, search, fsck, verify) work on it" \
+	expect_eq "$OUT" "regctl: store '$STORE' is on a read-only file system: only reading commands (ls, inspect, search, resolve, fsck, verify) work on it" \
 		"read-only: regctl $cmd says the store is on a read-only file system"
 done
 expect_eq "$(catalog_sum)" "$before" "the catalog is unchanged"
