@@ -22,8 +22,12 @@ int rfs_strv_add(void *ctx, const char *s)
 		l->v = v;
 		l->cap = cap;
 	}
+	/* A name that could not be copied is not counted: no NULL in v. */
 	l->v[l->n] = strdup(s);
-	return l->v[l->n++] ? 0 : -ENOMEM;
+	if (!l->v[l->n])
+		return -ENOMEM;
+	l->n++;
+	return 0;
 }
 
 void rfs_strv_free(struct rfs_strv *l)
