@@ -1059,9 +1059,18 @@ int64_t rfs_pull_evict(struct rfs_pull *pull, uint64_t max,
 		if (rfs_store_blob_path(pull->store, c.blobs[i].digest, path,
 					sizeof(path)) != 0)
 			continue;
-		if (unlink(path) < 0 && errno != ENOENT)
+		/* The catalog first: a kill between the two leaves a file the
+		 * catalog calls absent (fetched again on its next read, the
+		 * file replaced), never a blob it calls present with no file,
+		 * which fsck would report missing. */
+		if (rfs_catalog_blob_set_present(cat, c.blobs[i].digest,
+						 false) != 0)
 			continue;
-		rfs_catalog_blob_set_present(cat, c.blobs[i].digest, false);
+		if (unlink(path) < 0 && errno != ENOENT) {
+			rfs_catalog_blob_set_present(cat, c.blobs[i].digest,
+						     true);
+			continue;
+		}
 		total -= c.blobs[i].size;
 		freed += (int64_t)c.blobs[i].size;
 	}
