@@ -146,7 +146,7 @@ void regfs_watch_stop(struct regfs *fs);
 /* Readahead (readahead.c): the READ size and readahead the mount asks
  * for, at INIT. */
 #define REGFS_MAX_READ_DEFAULT (512u << 10)
-#define REGFS_READAHEAD_KIB 2048u
+#define REGFS_READAHEAD_KIB    2048u
 void regfs_readahead_init(struct regfs *fs, struct fuse_conn_info *conn);
 
 int regfs_passthrough_start(struct regfs *fs, const char *store);
