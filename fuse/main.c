@@ -177,8 +177,10 @@ int main(int argc, char *argv[])
 
 	pthread_mutex_init(&fs.open_lock, NULL);
 	pthread_mutex_init(&fs.wait_lock, NULL);
-	if (fuse_opt_parse(&args, &opts, option_spec, opt_proc) != 0)
-		return 2;
+	if (fuse_opt_parse(&args, &opts, option_spec, opt_proc) != 0) {
+		ret = 2;
+		goto out_args;
+	}
 	if (opts.show_version) {
 		printf("regfs %s (libfuse %s)\n", REGFS_VERSION,
 		       fuse_pkgversion());
