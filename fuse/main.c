@@ -308,18 +308,7 @@ int main(int argc, char *argv[])
 	if (!opts.has_subtype &&
 	    fuse_opt_add_arg(&args, "-osubtype=regfs") != 0)
 		goto out_incoming;
-	/* READs of 512 KiB unless told otherwise: readahead.c. */
-	if (!opts.max_read) {
-		char max_read[32];
-
-		opts.max_read = REGFS_MAX_READ_DEFAULT;
-		snprintf(max_read, sizeof(max_read), "-omax_read=%u",
-			 opts.max_read);
-		if (fuse_opt_add_arg(&args, max_read) != 0)
-			goto out_incoming;
-	}
 	fs.max_read = opts.max_read;
-	fs.mountpoint = cmd.mountpoint;
 
 	se = fuse_session_new(&args, &regfs_ops, sizeof(regfs_ops), &fs);
 	if (!se)

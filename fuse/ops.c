@@ -1294,9 +1294,13 @@ static void regfs_statfs(fuse_req_t req, fuse_ino_t ino)
 
 static void regfs_init(void *userdata, struct fuse_conn_info *conn)
 {
-	/* Writes of up to 1 MiB; READs and readahead: readahead.c. */
+	struct regfs *fs = userdata;
+
+	/* Requests of up to 1 MiB each way, READs less with -o max_read,
+	 * which libfuse wants said again here. */
 	conn->max_write = 1 << 20;
-	regfs_readahead_init(userdata, conn);
+	conn->max_readahead = 1 << 20;
+	conn->max_read = fs->max_read;
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
 		conn->want |= FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
 	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)

@@ -66,8 +66,7 @@ struct regfs {
 	pthread_mutex_t wait_lock;
 	struct regfs_wait *waits;
 	int64_t open_timeout_ms;
-	const char *mountpoint; /* as libfuse resolved it */
-	unsigned max_read;	/* -o max_read: the largest READ */
+	unsigned max_read; /* -o max_read, or 0: the kernel's */
 };
 
 extern const struct fuse_lowlevel_ops regfs_ops;
@@ -143,12 +142,6 @@ void regfs_watch_stop(struct regfs *fs);
 
 /* Kernel passthrough of sealed blobs (see passthrough.c). Start it after
  * the mount and before the session loop. */
-/* Readahead (readahead.c): the READ size and readahead the mount asks
- * for, at INIT. */
-#define REGFS_MAX_READ_DEFAULT (512u << 10)
-#define REGFS_READAHEAD_KIB    2048u
-void regfs_readahead_init(struct regfs *fs, struct fuse_conn_info *conn);
-
 int regfs_passthrough_start(struct regfs *fs, const char *store);
 void regfs_passthrough_free(struct regfs *fs);
 /* The backing id to open ino with (fd is its blob), or 0 to serve its

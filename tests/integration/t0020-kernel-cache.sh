@@ -1,10 +1,10 @@
 #!/bin/bash
 # t0020-kernel-cache: sealed content suits the kernel's caches. A sealed tag's
 # data, attributes and entry are kept by the kernel (keep_cache, long
-# timeouts): reading or stating it again asks the daemon nothing. Writes go
-# up to 1 MiB, READs up to 512 KiB (-o max_read) with 2 MiB of readahead
-# (fuse/readahead.c). Observed through the requests the daemon logs with -d,
-# with -o no_passthrough: this is the path where the daemon serves reads.
+# timeouts): reading or stating it again asks the daemon nothing. Requests go
+# up to 1 MiB, READs less with -o max_read. Observed through the requests the
+# daemon logs with -d, with -o no_passthrough: this is the path where the
+# daemon serves reads.
 # shellcheck source-path=SCRIPTDIR disable=SC2012,SC2016,SC2002,SC2317 # tools as users use them
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -30,26 +30,11 @@ big_writes=$(tail -n "+$((m + 1))" "$log" | grep 'opcode: WRITE ' | grep -cE 'in
 diag "WRITE requests of 1 MiB: $big_writes"
 check "writes arrive as 1 MiB requests" test "$big_writes" -ge 3
 
-# --- READs of 512 KiB, 2 MiB of readahead ---
-
-mountinfo_opts() { awk -v m="$1" '$5 == m { print $6, $NF }' /proc/self/mountinfo | tail -n 1; }
-bdi_readahead() { cat "/sys/class/bdi/$(mountpoint -d "$1")/read_ahead_kb"; }
-expect_match "$(mountinfo_opts "$MNT")" 'max_read=524288' "the mount's READs go up to 512 KiB"
-expect_eq "$(bdi_readahead "$MNT")" "2048" "the mount reads 2 MiB ahead (the kernel's default is 128 KiB)"
-
 m=$(mark)
 expect_ok "a direct read with 1 MiB blocks" -- dd if="$R/app/v1" of=/dev/null bs=1M iflag=direct status=none
-big_reads=$(tail -n "+$((m + 1))" "$log" | grep -cE 'success, outsize: 5243(04|20)' || :)
-diag "READ replies of 512 KiB: $big_reads"
-check "direct reads are answered in 512 KiB requests" test "$big_reads" -ge 6
-
-echo 3 >/proc/sys/vm/drop_caches
-m=$(mark)
-expect_eq "$(sha "$R/app/v1")" "$(sha "$SRC/f")" "a read through the page cache is the content"
-big_reads=$(tail -n "+$((m + 1))" "$log" | grep -cE 'success, outsize: 5243(04|20)' || :)
-diag "READ replies of 512 KiB: $big_reads, READs: $(since "$m" READ)"
-check "readahead asks in 512 KiB requests" test "$big_reads" -ge 6
-echo 3 >/proc/sys/vm/drop_caches
+big_reads=$(tail -n "+$((m + 1))" "$log" | grep -cE 'success, outsize: 10485(92|76)' || :)
+diag "READ replies of 1 MiB: $big_reads"
+check "reads are answered in 1 MiB requests" test "$big_reads" -ge 3
 
 # --- caching of sealed tags ---
 
@@ -74,7 +59,9 @@ expect_eq "$(since "$m" READ)" "0" "reopened twice: still no READ"
 
 regfs_umount "$MNT"
 
-# A max_read of the user's own is kept; a bad one is refused.
+# A max_read of the user's own is what the mount gets (libfuse refused to
+# mount with one before); a bad one is refused.
+mountinfo_opts() { awk -v m="$1" '$5 == m { print $6, $NF }' /proc/self/mountinfo | tail -n 1; }
 regfs_mount "$STORE" "$MNT" -d -o no_passthrough,max_read=131072
 log=$(daemon_log "$MNT")
 expect_match "$(mountinfo_opts "$MNT")" 'max_read=131072' "-o max_read=131072 is what the mount gets"
