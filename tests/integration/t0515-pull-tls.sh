@@ -97,7 +97,7 @@ M=$TEST_TMP/m3/registry
 expect_eq "$(sha "$M/team/app/v1" 2>&1)" "${app_d#sha256:}" "ca_file: cat gives the pushed bytes"
 expect_eq "$(ls "$M/team/app" 2>&1)" v1 "ca_file: ls lists the upstream tag"
 expect_eq "$(xattr "$M/team/app/v1" user.regfs.digest 2>&1)" "$app_d" "ca_file: user.regfs.digest is the layer digest"
-check "ca_file: the blob is in the store" in_store "$TEST_TMP/s3" "$app_d"
+check "ca_file: the blob is in the store" wait_until 10 in_store "$TEST_TMP/s3" "$app_d"
 regfs_umount "$TEST_TMP/m3"
 
 # --- the host name is verified ------------------------------------------------------
