@@ -27,6 +27,10 @@
 #include "catalog-internal.h"
 
 #define CREATED_KEY "created_ns"
+/* How long a statement waits for another process's lock on the catalog. */
+#define BUSY_TIMEOUT_MS 10000
+/* What works on a store this process may not write. */
+#define READING_COMMANDS "ls, inspect, search, resolve, fsck, verify"
 
 /* The folder the catalog is in, for messages and checks. */
 static void store_dir(const char *path, char dir[PATH_MAX])
@@ -106,8 +110,7 @@ int catalog_file_open_error(struct rfs_catalog *cat, int sqlite_rc,
 		return rfs_error_set(
 		    err, -EROFS,
 		    "store '%s' is on a read-only file system: "
-		    "only reading commands (ls, inspect, "
-		    "search, resolve, fsck, verify) work on it",
+		    "only reading commands (" READING_COMMANDS ") work on it",
 		    dir);
 	if (stat(path, &st) == 0 &&
 	    (access(path, readonly ? R_OK : R_OK | W_OK) < 0 ||
@@ -119,10 +122,9 @@ int catalog_file_open_error(struct rfs_catalog *cat, int sqlite_rc,
 		    readonly ? "cannot read" : "cannot write to", path,
 		    (unsigned)st.st_uid, (unsigned)(st.st_mode & 0777),
 		    (unsigned)geteuid(),
-		    readonly
-			? ""
-			: ": run as its owner, or use only reading "
-			  "commands (ls, inspect, search, resolve, fsck, verify)");
+		    readonly ? ""
+			     : ": run as its owner, or use only reading "
+			       "commands (" READING_COMMANDS ")");
 	return rfs_error_set(err, rfs_errno_from_sqlite(sqlite_rc),
 			     "cannot open catalog '%s': %s", path, what);
 }
@@ -161,7 +163,7 @@ int catalog_file_open(struct rfs_catalog *cat, const char *path, bool readonly,
 	 * a kill -9, a checkpoint), and without a busy handler they failed at
 	 * once with "database is locked" (found by tests/soak). */
 	if (rc == SQLITE_OK)
-		sqlite3_busy_timeout(cat->db, 10000);
+		sqlite3_busy_timeout(cat->db, BUSY_TIMEOUT_MS);
 	if (rc == SQLITE_OK && readonly)
 		rc = probe(cat);
 	/* No -wal file and no way to make one: no writer has the catalog
@@ -179,7 +181,7 @@ int catalog_file_open(struct rfs_catalog *cat, const char *path, bool readonly,
 					 SQLITE_OPEN_NOMUTEX,
 				     NULL);
 		if (rc == SQLITE_OK) {
-			sqlite3_busy_timeout(cat->db, 10000);
+			sqlite3_busy_timeout(cat->db, BUSY_TIMEOUT_MS);
 			rc = probe(cat);
 		}
 	}

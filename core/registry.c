@@ -239,8 +239,6 @@ static int sniff_media_type(struct rfs_registry_manifest *out)
 	return rc;
 }
 
-/* The manifest of a tag: the stored one of a pushed or pinned tag, the
- * ORAS-shaped one regctl push builds for a local file. */
 /* May the manifest m of tag be handed out under require_signature
  * (policy.h)? A signature's is, for the clients that check it. */
 static int policy_allows(struct rfs_registry *reg, const struct rfs_tag *tag,
@@ -272,6 +270,9 @@ static int policy_allows(struct rfs_registry *reg, const struct rfs_tag *tag,
 	return 0;
 }
 
+/* The manifest of a tag: the stored one of a pushed or pinned tag, the
+ * ORAS-shaped one regctl push builds for a local file; refused (403) where
+ * require_signature does not allow it. */
 static int tag_manifest(struct rfs_registry *reg, const struct rfs_tag *tag,
 			struct rfs_registry_manifest *out,
 			struct rfs_oci_status *st)

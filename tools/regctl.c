@@ -427,22 +427,19 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "+:hV", options, NULL)) != -1) {
 		switch (c) {
 		case OPT_STORE:
-			if (!*optarg) {
-				regctl_error("option '--store' needs a value");
-				print_help(stderr);
-				ret = REGCTL_EXIT_USAGE;
-				goto out;
-			}
-			rc.store_path = optarg;
-			break;
 		case OPT_CONFIG:
 			if (!*optarg) {
-				regctl_error("option '--config' needs a value");
+				regctl_error("option '--%s' needs a value",
+					     c == OPT_STORE ? "store"
+							    : "config");
 				print_help(stderr);
 				ret = REGCTL_EXIT_USAGE;
 				goto out;
 			}
-			rc.config_path = optarg;
+			if (c == OPT_STORE)
+				rc.store_path = optarg;
+			else
+				rc.config_path = optarg;
 			break;
 		case 'h':
 		case OPT_HELP:
