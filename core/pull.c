@@ -190,6 +190,17 @@ static bool list_fresh(const struct tag_list *l, const struct rfs_upstream *up)
 	return rfs_now_ns() - l->fetched_ns < ttl * 1000000000;
 }
 
+/* The cached list under key, or NULL; lock held. */
+static struct tag_list *list_find(struct rfs_pull *pull, const char *key)
+{
+	struct tag_list *l;
+
+	for (l = pull->lists; l; l = l->next)
+		if (strcmp(l->repo, key) == 0)
+			break;
+	return l;
+}
+
 /* The cached list under key, fetched again when stale: the tags of the
  * repository remote, or with remote NULL the upstream's repository catalog.
  * Lock held on return; the list stays valid while it is. */
@@ -201,17 +212,16 @@ static struct tag_list *get_list(struct rfs_pull *pull, struct rfs_upstream *up,
 	struct tag_list *l, *fresh;
 
 	pthread_mutex_lock(&pull->lock);
-	for (l = pull->lists; l; l = l->next)
-		if (strcmp(l->repo, repo) == 0)
-			break;
+	l = list_find(pull, repo);
 	if (l && list_fresh(l, up))
 		return l;
 	pthread_mutex_unlock(&pull->lock);
 
 	fresh = calloc(1, sizeof(*fresh));
 	if (!fresh) {
+		/* What is known, if anything; l may be gone meanwhile. */
 		pthread_mutex_lock(&pull->lock);
-		return l;
+		return list_find(pull, repo);
 	}
 	snprintf(fresh->repo, sizeof(fresh->repo), "%s", repo);
 	fresh->rc =
@@ -228,12 +238,16 @@ static struct tag_list *get_list(struct rfs_pull *pull, struct rfs_upstream *up,
 		fresh->n = fresh->cap = 0;
 		/* Said once per list_ttl; a registry refusing its catalog
 		 * (most public ones) is no news. */
-		if (pull->log && fresh->rc != -ENOENT &&
+		if (pull->log && fresh->rc != -ENOENT && fresh->rc != -EINTR &&
 		    (remote || fresh->rc != -EACCES))
 			pull->log(rfs_error_message(&why, fresh->rc));
 		if (err)
 			*err = why;
 	}
+	/* An interrupted fetch (upstream.h) says nothing of the upstream:
+	 * the next caller asks again. */
+	if (fresh->rc == -EINTR)
+		fresh->fetched_ns = 0;
 
 	pthread_mutex_lock(&pull->lock);
 	for (struct tag_list **pp = &pull->lists; *pp; pp = &(*pp)->next) {
@@ -244,7 +258,8 @@ static struct tag_list *get_list(struct rfs_pull *pull, struct rfs_upstream *up,
 			 * knew of it; anything it answered replaces it. */
 			if (fresh->rc != 0 && fresh->rc != -ENOENT &&
 			    old->rc == 0) {
-				old->fetched_ns = fresh->fetched_ns;
+				if (fresh->rc != -EINTR)
+					old->fetched_ns = fresh->fetched_ns;
 				list_free(fresh);
 				return old;
 			}

@@ -65,13 +65,37 @@ int64_t upstream_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Whom this thread's calls are for (upstream.h). */
+static _Thread_local const struct rfs_cancel *thread_cancel;
+
+const struct rfs_cancel *
+rfs_upstream_cancel_on_thread(const struct rfs_cancel *cancel)
+{
+	const struct rfs_cancel *prev = thread_cancel;
+
+	thread_cancel = cancel;
+	return prev;
+}
+
+bool upstream_cancelled(void)
+{
+	return rfs_cancelled(thread_cancel);
+}
+
+/* Sleeps ms, or less when the thread's caller stops waiting: in slices,
+ * so that it is asked often enough. */
 void upstream_sleep_ms(int64_t ms)
 {
-	struct timespec ts = { .tv_sec = ms / 1000,
-			       .tv_nsec = (ms % 1000) * 1000000 };
+	const int64_t slice = 100;
 
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
+	while (ms > 0 && !upstream_cancelled()) {
+		int64_t part = ms < slice ? ms : slice;
+		struct timespec ts = { .tv_sec = 0, .tv_nsec = part * 1000000 };
+
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+		ms -= part;
+	}
 }
 
 /* Fill err with the call's context: upstream, URL, what was asked. */
@@ -347,6 +371,10 @@ static int on_progress(void *p, curl_off_t dltotal, curl_off_t dlnow,
 
 	(void)dltotal;
 	(void)ultotal;
+	if (upstream_cancelled()) {
+		c->interrupted = true;
+		return 1;
+	}
 	if (now >= c->deadline) {
 		c->expired = true;
 		return 1;
@@ -576,8 +604,10 @@ static int run_attempts(struct call *c, const char *url, struct rfs_error *err)
 					     "no answer within %" PRId64 " ms",
 					     c->budget);
 		}
+		if (upstream_cancelled())
+			return upstream_fail(c, err, -EINTR, "interrupted");
 		c->started = c->body_ok = c->too_big = c->nomem = false;
-		c->bad_range = c->expired = c->stalled = false;
+		c->bad_range = c->expired = c->stalled = c->interrupted = false;
 		c->last_xfer = 0;
 		c->last_rx = upstream_now_ms();
 		c->got = 0;
@@ -601,6 +631,8 @@ static int run_attempts(struct call *c, const char *url, struct rfs_error *err)
 		if (cc != CURLE_OK)
 			c->curl_failed = true;
 
+		if (c->interrupted)
+			return upstream_fail(c, err, -EINTR, "interrupted");
 		if (c->sink_rc)
 			return upstream_fail(c, err, c->sink_rc,
 					     "cannot take the bytes: %s",
@@ -823,6 +855,8 @@ int upstream_call_run(struct call *c, const char *url, struct rfs_error *err)
 	rc = run_attempts(c, url, err);
 	hold = up->cfg.total_timeout_ms;
 	hold = hold < 1000 ? 1000 : hold > 10000 ? 10000 : hold;
+	if (rc == -EINTR)
+		return rc; /* says nothing of the upstream */
 	pthread_mutex_lock(&up->lock);
 	if (rc >= 0 || !unreachable(rc)) {
 		/* It answered: the host is up, and so is this scope. */

@@ -146,6 +146,7 @@ struct call {
 	CURL *curl;
 	bool curl_failed; /* its last transfer failed: not to be reused */
 	bool started, body_ok, too_big, nomem, bad_range, expired, stalled;
+	bool interrupted;     /* the thread's caller stopped waiting */
 	curl_off_t last_xfer; /* bytes received and sent */
 	int64_t last_rx;      /* when a byte last arrived */
 	uint64_t got;	      /* bytes delivered to the sink by this attempt */
@@ -182,8 +183,10 @@ int upstream_add_param(CURL *h, char *url, size_t size, const char *key,
 
 /* Monotonic time in ms. */
 int64_t upstream_now_ms(void);
-/* Sleep ms, through signals. */
+/* Sleep ms, through signals; less when the caller stops waiting. */
 void upstream_sleep_ms(int64_t ms);
+/* Has the caller of this thread's calls stopped waiting (upstream.h)? */
+bool upstream_cancelled(void);
 /* Set err to code with the call's context (upstream, URL, what was asked,
  * retries and resumes); returns code. */
 int upstream_fail(struct call *c, struct rfs_error *err, int code,

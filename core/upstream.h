@@ -13,6 +13,9 @@
  * in error messages.
  *
  * A struct rfs_upstream may be used from several threads at once.
+ *
+ * A call made for someone who may stop waiting (a FUSE request the kernel
+ * interrupts) can be cut short: see rfs_upstream_cancel_on_thread.
  */
 #ifndef RFS_UPSTREAM_H
 #define RFS_UPSTREAM_H
@@ -22,6 +25,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "cancel.h"
 #include "error.h"
 #include "names.h"
 
@@ -86,6 +90,20 @@ struct rfs_upstream;
 int rfs_upstream_new(const struct rfs_upstream_config *cfg,
 		     struct rfs_upstream **out, struct rfs_error *err);
 void rfs_upstream_free(struct rfs_upstream **up);
+
+/*
+ * Whom the calls this thread makes are for: while cancel says so, they end
+ * with -EINTR ("interrupted"), within about a second (libcurl asks between
+ * pieces of a transfer, and at least once a second while it waits), and a
+ * retry's wait ends at once. An interrupted call says nothing of the
+ * upstream: it is neither retried nor counted as the upstream's failure.
+ * NULL: nobody to ask (the default). Returns the one it replaces, for the
+ * caller to put back when its request is answered. Per thread, since the
+ * calls of one request run on the thread that serves it, through layers
+ * (pull, resolve, signatures) that need not know.
+ */
+const struct rfs_cancel *
+rfs_upstream_cancel_on_thread(const struct rfs_cancel *cancel);
 const struct rfs_upstream_config *
 rfs_upstream_config(const struct rfs_upstream *up);
 

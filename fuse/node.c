@@ -425,6 +425,8 @@ static int lookup_registry(struct regfs *fs, int64_t d, const char *name,
 				regfs_entry_for_tag(fs, e, &tag);
 				return 0;
 			}
+			if (rc == -EINTR)
+				return rc; /* the looker stopped waiting */
 			if (rc != -ENOENT) {
 				/* The upstream failed us: no more questions
 				 * to it, only what the catalog knows. */
@@ -449,7 +451,7 @@ static int lookup_registry(struct regfs *fs, int64_t d, const char *name,
 			entry_for_range(fs, e, &tag);
 			return 0;
 		}
-		if (rc == -EINVAL)
+		if (rc == -EINVAL || rc == -EINTR)
 			return rc;
 	}
 	rc = rfs_catalog_dir_lookup(cat, d, name, &dir);

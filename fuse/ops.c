@@ -89,11 +89,69 @@ static struct handle *handle_of(const struct fuse_file_info *fi)
 	return (struct handle *)(uintptr_t)fi->fh;
 }
 
+/*
+ * A request that may ask an upstream (a lookup, a listing) waits in the
+ * kernel for as long as the upstream takes, up to its timeout. When the
+ * waiting process gets a signal, the kernel sends FUSE_INTERRUPT: the
+ * upstream calls made for the request then end at once with -EINTR
+ * (upstream.h), and the request fails with EINTR. After SIGKILL the
+ * process can do nothing else than wait for that answer.
+ */
+struct upstream_wait {
+	atomic_bool interrupted;
+	struct rfs_cancel cancel;
+	const struct rfs_cancel *outer;
+};
+
+static void upstream_wait_interrupted(fuse_req_t req, void *data)
+{
+	struct upstream_wait *w = data;
+
+	atomic_store(&w->interrupted, true);
+}
+
+static bool upstream_wait_cancelled(void *ctx)
+{
+	struct upstream_wait *w = ctx;
+
+	return atomic_load(&w->interrupted);
+}
+
+static void upstream_wait_begin(fuse_req_t req, struct upstream_wait *w)
+{
+	atomic_init(&w->interrupted, false);
+	w->cancel = (struct rfs_cancel){ upstream_wait_cancelled, w };
+	/* Called at once when the interrupt came already. */
+	fuse_req_interrupt_func(req, upstream_wait_interrupted, w);
+	w->outer = rfs_upstream_cancel_on_thread(&w->cancel);
+}
+
+/* Was the request interrupted? After this, w may go. */
+static bool upstream_wait_end(fuse_req_t req, struct upstream_wait *w)
+{
+	rfs_upstream_cancel_on_thread(w->outer);
+	/* Waits for a call of upstream_wait_interrupted under way. */
+	fuse_req_interrupt_func(req, NULL, NULL);
+	return atomic_load(&w->interrupted);
+}
+
 static void regfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct regfs *fs = regfs_data(req);
 	struct fuse_entry_param e;
-	int rc = regfs_lookup_in(fs, parent, name, &e);
+	struct upstream_wait wait;
+	int rc;
+
+	upstream_wait_begin(req, &wait);
+	rc = regfs_lookup_in(fs, parent, name, &e);
+	/* Whatever it found is answered, even when interrupted. */
+	if (upstream_wait_end(req, &wait) && rc) {
+		regfs_log(REGFS_LOG_INFO,
+			  "lookup of '%s' interrupted while an upstream was "
+			  "asked: EINTR",
+			  name);
+		rc = -EINTR;
+	}
 
 	/* A pending folder is kept while the kernel holds its inode: count
 	 * this lookup of it (regfs_lookup_pending counts its own). */
@@ -1226,8 +1284,21 @@ static void reply_listing(fuse_req_t req, size_t size, off_t off,
 		struct regfs *fs = regfs_data(req);
 
 		if (!l->stamp || !listing_share(fs, l, l->stamp)) {
+			struct upstream_wait wait;
+
+			upstream_wait_begin(req, &wait);
 			rc = build_listing(fs, l->ino, l);
+			if (upstream_wait_end(req, &wait) && !rc) {
+				regfs_log(REGFS_LOG_INFO,
+					  "listing interrupted while an "
+					  "upstream was asked: EINTR");
+				rc = -EINTR;
+			}
 			if (rc) {
+				/* The next call builds it again. */
+				entries_free(l->entries, l->len);
+				l->entries = NULL;
+				l->len = l->cap = 0;
 				fuse_reply_err(req, -rc);
 				return;
 			}
