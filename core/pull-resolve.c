@@ -265,7 +265,7 @@ int rfs_pull_check_policy(struct rfs_pull *pull, const struct rfs_tag *tag,
 				     tag->repo, tag->name, tag->origin);
 	rc = resolve_upstream(pull, up, tag->repo, tag->name, true, &now, NULL,
 			      &why);
-	if (rc == -EACCES)
+	if (rc == -EACCES || rc == -EINTR)
 		return rfs_error_set(err, rc, "%s",
 				     rfs_error_message(&why, rc));
 	if (rc)

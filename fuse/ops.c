@@ -705,11 +705,22 @@ static void open_blob(struct regfs *fs, fuse_req_t req, fuse_ino_t ino,
 		      const struct rfs_blob_ref *ref)
 {
 	struct rfs_error err = { 0 };
+	struct upstream_wait wait;
 	struct pending_open *p;
 	int fd, rc;
 
-	/* require_signature: not a byte of a tag without its signature. */
+	/* require_signature: not a byte of a tag without its signature. It
+	 * may be checked on the upstream now. */
+	upstream_wait_begin(req, &wait);
 	rc = rfs_pull_check_policy(fs->pull, tag, &err);
+	if (upstream_wait_end(req, &wait) && rc) {
+		regfs_log(REGFS_LOG_INFO,
+			  "open of '%s:%s' interrupted while its signature "
+			  "was checked upstream: EINTR",
+			  tag->repo, tag->name);
+		fuse_reply_err(req, EINTR);
+		return;
+	}
 	if (rc) {
 		regfs_log(REGFS_LOG_ERROR, "%s", rfs_error_message(&err, rc));
 		fuse_reply_err(req, -rc);

@@ -11,7 +11,9 @@
 #   until the upstream answers;
 # - a caller that catches the signal gets EINTR;
 # - an interrupted call leaves nothing behind: the next lookup and listing
-#   ask the upstream again and find the tags.
+#   ask the upstream again and find the tags;
+# - the same for an open whose signature is checked on the upstream
+#   (require_signature, a tag pinned before the policy).
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=registry.sh
@@ -99,5 +101,22 @@ check "the log says the listings were interrupted" \
 expect_eq "$(ls "$M/other" 2>&1)" "v1" "an uninterrupted listing waits for the upstream and lists its tag"
 
 check "the daemon is alive" kill -0 "$(daemon_pid "$TEST_TMP/m")"
+regfs_umount "$TEST_TMP/m"
+
+# --- an open whose signature is checked upstream ------------------------------------
+
+# app:v1 was pinned without a policy; under require_signature its open asks
+# the upstream what the tag is now before it can judge it.
+command -v openssl >/dev/null || bail_out "openssl is not installed"
+openssl genpkey -algorithm ed25519 -out "$TEST_TMP/k.pem" || bail_out "genpkey ed25519"
+openssl pkey -in "$TEST_TMP/k.pem" -pubout -out "$TEST_TMP/k.pub"
+printf 'require_signature = %s\n' "$TEST_TMP/k.pub" >>"$TEST_TMP/slow.conf"
+regfs_mount "$TEST_TMP/s" "$TEST_TMP/m" -o config="$TEST_TMP/slow.conf"
+log=$(daemon_log "$TEST_TMP/m")
+interrupted KILL 137 app "an open checking a signature" cat "$M/app/v1"
+check "the log says the open was interrupted" \
+	grep -q "open of 'app:v1' interrupted while its signature was checked upstream: EINTR" "$log"
+expect_fail_errno "an uninterrupted open waits for the upstream, then refuses the unsigned tag" -- \
+	cat "$M/app/v1" "Permission denied"
 regfs_umount "$TEST_TMP/m"
 done_testing
