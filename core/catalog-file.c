@@ -30,7 +30,7 @@
 /* How long a statement waits for another process's lock on the catalog. */
 #define BUSY_TIMEOUT_MS 10000
 /* What works on a store this process may not write. */
-#define READING_COMMANDS "ls, inspect, search, resolve, fsck, verify"
+#define READING_COMMANDS "ls, inspect, search, resolve, fsck, verify, push"
 
 /* The folder the catalog is in, for messages and checks. */
 static void store_dir(const char *path, char dir[PATH_MAX])

@@ -89,7 +89,7 @@ int regctl_push(struct regctl *rc, const char *repo, const char *name,
 	char where[RFS_HOST_MAX + RFS_REPO_MAX + 2];
 	int r, ret;
 
-	ret = regctl_open_store(rc, 0, &store);
+	ret = regctl_open_store_to_read(rc, &store);
 	if (ret)
 		goto out;
 	r = rfs_catalog_tag_get(rfs_store_catalog(store), repo, name, &tag);

@@ -221,6 +221,27 @@ int regctl_open_store(const struct regctl *rc, unsigned int flags,
 	return 0;
 }
 
+int regctl_open_store_to_read(const struct regctl *rc, struct rfs_store **out)
+{
+	char root[PATH_MAX];
+	struct rfs_error err;
+	int r;
+
+	rfs_error_clear(&err);
+	*out = NULL;
+	r = regctl_store_path(rc, root, sizeof(root));
+	if (r)
+		return r;
+	r = rfs_store_open(root, 0, out, &err);
+	if (r == -EROFS || r == -EACCES) {
+		rfs_error_clear(&err);
+		r = rfs_store_open(root, RFS_STORE_READONLY, out, &err);
+	}
+	if (r < 0)
+		return regctl_error("%s", rfs_error_message(&err, r));
+	return 0;
+}
+
 void regctl_format_size(uint64_t bytes, char buf[REGCTL_SIZE_STR_MAX])
 {
 	static const char *const units[] = { "KiB", "MiB", "GiB",

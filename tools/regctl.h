@@ -101,6 +101,11 @@ int regctl_option_error(char **argv, int c, const char *usage);
  * REGCTL_EXIT_FAILURE. Close with rfs_store_close(). */
 int regctl_open_store(const struct regctl *rc, unsigned int flags,
 		      struct rfs_store **out);
+/* The same for a command that reads the store and writes it only to note
+ * what it did (push: the audit log, which blobs a registry has): writable
+ * where it may be, else read-only (a read-only file system, another
+ * user's store), and then those notes are not kept. Never creates it. */
+int regctl_open_store_to_read(const struct regctl *rc, struct rfs_store **out);
 /* The store's folder: --store, or the default. Returns 0, or prints why
  * and returns REGCTL_EXIT_FAILURE. */
 int regctl_store_path(const struct regctl *rc, char *buf, size_t size);

@@ -1,10 +1,10 @@
 #!/bin/bash
 # t1590-readonly-store: a store regctl may only read (issue 15, item 16).
 # On a read-only bind mount of the store, and as a user who does not own
-# it, the reading commands (ls, inspect, search, resolve, fsck, verify; audit
-# where its
-# log may be read) work, with no
-# writer and with a mount serving the store meanwhile; the writing ones
+# it, the reading commands (ls, inspect, search, resolve, fsck, verify;
+# push, which cannot note it in the audit log and says so; audit where its
+# log may be read) work, with no writer and with a mount serving the store
+# meanwhile; the writing ones
 # (publish, rm, yank, gc) fail with one line that says what is wrong
 # (a read-only file system; whose catalog it is and who you are), and
 # change nothing.
@@ -18,8 +18,11 @@ if [[ ${REGFS_T1590_NAMESPACE:-} != 1 ]]; then
 fi
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
+# shellcheck source=registry.sh
+. "$(dirname "$0")/registry.sh"
 [[ -x $REGCTL ]] || bail_out "no regctl at $REGCTL"
 require_cmd setpriv
+registry_start up
 
 R() { "$REGCTL" --store "$STORE" "$@"; }
 # As nobody, from a folder nobody may enter (the test's is 0700).
@@ -52,6 +55,15 @@ reads() {
 	expect_match "$OUT" "0 missing, 0 corrupt" "$who: fsck checks the blobs"
 	expect_ok "$who: regctl verify" -- "$run" verify --key "$TEST_TMP/key.pub" app:v1
 	expect_match "$OUT" ": verified" "$who: verify checks the signature"
+	# push reads the store; what it would note there (the audit log) is
+	# not kept, and it says so.
+	run_cmd "$run" push --plain-http app:v1 "$REGISTRY_UP_HOST/$3/app:v1"
+	expect_eq "$RC" 0 "$who: regctl push exits 0"
+	expect_match "$OUT" "$REGISTRY_UP_HOST/$3/app:v1 sha256:[0-9a-f]{64}" "$who: push pushes the tag"
+	expect_match "$OUT" "cannot write the audit log .*1 event not recorded" \
+		"$who: push says the audit log cannot be written"
+	expect_match "$(curl -fsS "$REGISTRY_UP_URL/v2/$3/app/tags/list")" '"tags":\["v1","sha256-[0-9a-f]{64}\.sig"\]' \
+		"$who: the registry has the tag and its signature"
 }
 
 # --- a read-only bind mount of the store ---------------------------------------
@@ -61,13 +73,13 @@ track_mount "$STORE"
 mount -o remount,bind,ro "$STORE"
 check "the store is read-only now" _lib_not touch "$STORE/probe" 2>/dev/null
 before=$(catalog_sum)
-reads "read-only bind mount" R
+reads "read-only bind mount" R ro
 expect_ok "read-only bind mount: regctl audit" -- R audit
 for cmd in "publish $SRC/b app:v2" "rm --force app:v1" "yank app:v1" "gc"; do
 	# shellcheck disable=SC2086 # the command's words
 	run_cmd R $cmd
 	expect_eq "$RC" 1 "read-only: regctl $cmd exits 1"
-	expect_eq "$OUT" "regctl: store '$STORE' is on a read-only file system: only reading commands (ls, inspect, search, resolve, fsck, verify) work on it" \
+	expect_eq "$OUT" "regctl: store '$STORE' is on a read-only file system: only reading commands (ls, inspect, search, resolve, fsck, verify, push) work on it" \
 		"read-only: regctl $cmd says the store is on a read-only file system"
 done
 expect_eq "$(catalog_sum)" "$before" "the catalog is unchanged"
@@ -76,7 +88,7 @@ umount "$STORE"
 # --- a user who does not own the store -------------------------------------------
 
 chmod -R go-w "$STORE"
-reads "nobody" NOBODY
+reads "nobody" NOBODY nobody
 # The audit log is its owner's to read (0640): a clear refusal.
 expect_status 1 NOBODY audit
 expect_eq "$OUT" "regctl: cannot read '$STORE/audit/audit.log': Permission denied" \
