@@ -87,7 +87,8 @@ static bool same_file_state(const struct stat *a, const struct stat *b)
 
 int rfs_seal_hook_run(const char *program, int64_t timeout_ms, int fd,
 		      const char *repo, const char *tag, const char *digest,
-		      const char *what, struct rfs_error *err)
+		      const char *what, const struct rfs_cancel *cancel,
+		      struct rfs_error *err)
 {
 	struct rfs_target *target = NULL;
 	struct first_line first = { 0 };
@@ -152,9 +153,17 @@ int rfs_seal_hook_run(const char *program, int64_t timeout_ms, int fd,
 			.timeout_ms = timeout_ms,
 			.output = keep_first_line,
 			.output_ctx = &first,
+			.cancel = cancel,
 		};
 
 		rc = rfs_target_run(target, &cmd, &status, &run_err);
+	}
+	if (rc == -ECANCELED) {
+		rc = rfs_error_set(err, rc,
+				   "seal hook '%s' on %s was stopped: its "
+				   "caller is gone",
+				   program, what);
+		goto out;
 	}
 	if (rc == -ETIMEDOUT) {
 		rc = rfs_error_set(err, -EACCES,

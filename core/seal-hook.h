@@ -27,6 +27,7 @@
 
 #include <stdint.h>
 
+#include "cancel.h"
 #include "error.h"
 
 #define RFS_SEAL_HOOK_TIMEOUT_MS_DEFAULT (60 * 1000)
@@ -38,10 +39,12 @@ int rfs_seal_hook_check(const char *program, struct rfs_error *err);
 /* Run program on the content open as fd (any mode: the program is handed
  * a read-only descriptor of its own). what names the content in messages
  * ("'app:v1'"). 0 when it exits 0; -EACCES when it refuses, times out
- * (timeout_ms > 0) or cannot run; another negative errno when it could not
- * be started (fork, pipe). */
+ * (timeout_ms > 0) or cannot run; -ECANCELED, the hook killed, when cancel
+ * (may be NULL) says so while it runs; another negative errno when it
+ * could not be started (fork, pipe). */
 int rfs_seal_hook_run(const char *program, int64_t timeout_ms, int fd,
 		      const char *repo, const char *tag, const char *digest,
-		      const char *what, struct rfs_error *err);
+		      const char *what, const struct rfs_cancel *cancel,
+		      struct rfs_error *err);
 
 #endif

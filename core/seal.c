@@ -233,15 +233,18 @@ static int check_max_size(struct rfs_seal *seal, uint64_t size,
 			     (unsigned long long)seal->max_size);
 }
 
-static int check_cancel(struct rfs_seal *seal, const char *what,
-			struct rfs_error *err)
+static int interrupted(const char *what, struct rfs_error *err)
 {
-	if (!rfs_cancelled(seal->cancel))
-		return 0;
 	return rfs_error_set(err, -EINTR,
 			     "sealing %s was interrupted: its writer was "
 			     "killed, nothing is sealed",
 			     what);
+}
+
+static int check_cancel(struct rfs_seal *seal, const char *what,
+			struct rfs_error *err)
+{
+	return rfs_cancelled(seal->cancel) ? interrupted(what, err) : 0;
 }
 
 ssize_t rfs_seal_write(struct rfs_seal *seal, const void *buf, size_t len,
@@ -498,8 +501,10 @@ int rfs_seal_scan(struct rfs_seal *seal, const char *what,
 		const char *tag = opts && opts->tag ? opts->tag : "";
 
 		rc = rfs_seal_hook_run(hook, timeout_ms, seal->fd, repo, tag,
-				       seal->digest, what, err);
-		if (rc)
+				       seal->digest, what, seal->cancel, err);
+		if (rc == -ECANCELED)
+			rc = interrupted(what, err);
+		else if (rc)
 			rfs_audit(seal->store, RFS_AUDIT_HOOK_REFUSED, rc, err,
 				  *repo ? repo : NULL, *tag ? tag : NULL,
 				  seal->digest);

@@ -592,11 +592,13 @@ static void child(const char *path, char *const argv[], char *const envp[],
 }
 
 /* Run argv[0] (a path) with envp, stdin from in_fd, and wait as target.h
- * says. Not cancellable: regctl's own bounded side commands (a remote kill,
- * ssh -O exit), which a cancel must not stop, least of all the remote kill
- * that the cancel itself starts while it still walks the table. */
+ * says; cancel, when not NULL, stops it too. Not cancellable: regctl's own
+ * bounded side commands (a remote kill, ssh -O exit), which a cancel must
+ * not stop, least of all the remote kill that the cancel itself starts
+ * while it still walks the table. */
 static int run_process(char *const argv[], char *const envp[], int in_fd,
-		       int64_t timeout_ms, bool cancellable, struct reader *r,
+		       int64_t timeout_ms, bool cancellable,
+		       const struct rfs_cancel *cancel, struct reader *r,
 		       struct rfs_error *err)
 {
 	struct proc_result *res = r->res;
@@ -653,6 +655,14 @@ static int run_process(char *const argv[], char *const envp[], int in_fd,
 		int nfds = 0;
 		int sig = slot >= 0 ? atomic_load(&slots[slot].cancel) : 0;
 
+		/* The caller's own cancel: as rfs_target_cancel(true) would,
+		 * for this command only. */
+		if (!sig && !res->cancel_sig && !res->timed_out &&
+		    rfs_cancelled(cancel)) {
+			sig = SIGKILL;
+			if (!r->stop)
+				kill(-pid, SIGKILL);
+		}
 		if (sig && !res->cancel_sig && !res->timed_out) {
 			res->cancel_sig = sig;
 			if (r->stop) {
@@ -930,7 +940,8 @@ static int ssh_side(struct rfs_target *t, const char *const *extra,
 		strv_release(&argv);
 		return -errno;
 	}
-	rc = run_process(argv.v, environ, in_fd, timeout_ms, false, &r, NULL);
+	rc = run_process(argv.v, environ, in_fd, timeout_ms, false, NULL, &r,
+			 NULL);
 	close(in_fd);
 	strv_release(&argv);
 	if (rc < 0)
@@ -1035,7 +1046,7 @@ int rfs_target_run(struct rfs_target *target, const struct rfs_target_cmd *cmd,
 		goto out;
 	}
 	rc = run_process(argv.v, target->local ? envp.v : environ, in_fd,
-			 cmd->timeout_ms, true, &r, err);
+			 cmd->timeout_ms, true, cmd->cancel, &r, err);
 	if (rc < 0)
 		goto out;
 

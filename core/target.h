@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cancel.h"
 #include "error.h"
 #include "plan.h"
 
@@ -49,13 +50,16 @@ struct rfs_target_cmd {
 	int64_t timeout_ms;	     /* 0: no limit (still cancellable) */
 	rfs_target_output_fn output; /* may be NULL: output dropped */
 	void *output_ctx;
+	/* NULL, or asked every tick of the wait: once it says so, this
+	 * command alone is stopped as rfs_target_cancel(true) stops all. */
+	const struct rfs_cancel *cancel;
 };
 
 /* Run cmd and wait for it. Returns 0 and the command's exit status in
  * *status (0..255; 128+N for a signal N on a local command), or a negative
  * errno: -ETIMEDOUT (timeout; the command was killed), -ECANCELED
- * (rfs_target_cancel), -EHOSTUNREACH (ssh could not reach the host, exit
- * 255; the message has ssh's last line of stderr). */
+ * (rfs_target_cancel, or cmd->cancel), -EHOSTUNREACH (ssh could not reach the
+ * host, exit 255; the message has ssh's last line of stderr). */
 int rfs_target_run(struct rfs_target *target, const struct rfs_target_cmd *cmd,
 		   int *status, struct rfs_error *err);
 

@@ -10,7 +10,8 @@
 # gets the staged file (mode 0444, the bytes of the digest, on stdin too),
 # the repository, tag and digest as arguments and in REGFS_*; a hook that
 # writes the file is refused; one that hangs is killed at
-# seal_hook_timeout; one that is missing refuses (and stops a daemon at
+# seal_hook_timeout, or at once when the writer is killed meanwhile; one
+# that is missing refuses (and stops a daemon at
 # start, as does every bad seal_hook or seal_hook_timeout value).
 # shellcheck source-path=SCRIPTDIR disable=SC2317,SC2016,SC2012 # literal $1 for sh -c; ls as users use it
 # shellcheck source=lib.sh
@@ -253,6 +254,30 @@ check "nothing is sealed" test ! -e "$TEST_TMP/hmnt/registry/app/v1"
 check "the log names the timeout" grep -q "seal hook '$H/hang' ran over 1000 ms on 'app:v1' and was killed" \
 	"$(daemon_log "$TEST_TMP/hmnt")"
 check "the hook's process is gone" wait_until 5 'test -z "$(pids_with_arg 1000.1400)"'
+regfs_umount "$TEST_TMP/hmnt"
+
+# A writer killed while the hook runs on its close: the hook is stopped at
+# once (not at seal_hook_timeout) and nothing is sealed.
+LONG_CONF=$(conf long "seal_hook = $H/hang" "seal_hook_timeout = 60s")
+regfs_mount "$TEST_TMP/hstore" "$TEST_TMP/hmnt" -o config="$LONG_CONF"
+cp "$SRC/clean" "$TEST_TMP/hmnt/incoming/app/killed" &
+writer=$!
+track_pid "$writer"
+check "the hook runs on the writer's close" wait_until 10 'test -n "$(pids_with_arg 1000.1400)"'
+t0=$(now_ns)
+kill -KILL "$writer"
+check "the writer, sent SIGKILL while the hook runs, is gone within 3 s" wait_exit "$writer" 3
+diag "it died $((($(now_ns) - t0) / 1000000)) ms after SIGKILL"
+reap "$writer"
+expect_eq "$REAP_RC" 137 "it died of SIGKILL"
+check "the hook's process is gone" wait_until 5 'test -z "$(pids_with_arg 1000.1400)"'
+check "nothing is sealed" test ! -e "$TEST_TMP/hmnt/registry/app/killed"
+check "the log says the seal was interrupted" \
+	grep -q "sealing 'app:killed' was interrupted: its writer was killed, nothing is sealed" \
+	"$(daemon_log "$TEST_TMP/hmnt")"
+check "the audit log has the failed publish, and no refusal by the hook" \
+	grep -q '"kind":"publish","result":"failed","repo":"app","tag":"killed"' "$TEST_TMP/hstore/audit/audit.log"
+check "(no hook-refused event for it)" _lib_not grep -q '"kind":"hook-refused".*"tag":"killed"' "$TEST_TMP/hstore/audit/audit.log"
 regfs_umount "$TEST_TMP/hmnt"
 
 # --- pull-through ---------------------------------------------------------------
