@@ -539,6 +539,10 @@ int rfs_seal_store(struct rfs_seal *seal, const char *what,
 	if (rc)
 		return rc;
 	memcpy(digest, seal->digest, sizeof(seal->digest));
+	/* A killed writer does not wait for the disk either. */
+	rc = check_cancel(seal, what, err);
+	if (rc)
+		return rc;
 	if (seal_fd(seal) < 0 || fsync(seal->fd) < 0)
 		return rfs_error_set(err, -errno, "cannot fsync %s: %s", what,
 				     strerror(errno));

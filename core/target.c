@@ -52,6 +52,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -62,6 +63,9 @@ extern char **environ;
 
 /* A longer line is handed to the callback in pieces of this size. */
 #define LINE_MAX_BYTES (64 * 1024)
+/* How often a command whose output ended is looked at, where its end
+ * cannot be polled (no pidfd). */
+#define EXIT_TICK_MS 10
 /* How often a wait looks at the cancel flags and the clock. */
 #define TICK_MS 100
 /* After SIGTERM at a deadline, how long until SIGKILL; after SIGKILL, how
@@ -591,6 +595,16 @@ static void child(const char *path, char *const argv[], char *const envp[],
 	_exit(127);
 }
 
+/* Has the child pid ended? It is left to be reaped. */
+static bool exited(pid_t pid)
+{
+	siginfo_t info = { 0 };
+
+	return waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT) <
+		   0 ||
+	       info.si_pid == pid;
+}
+
 /* Run argv[0] (a path) with envp, stdin from in_fd, and wait as target.h
  * says; cancel, when not NULL, stops it too. Not cancellable: regctl's own
  * bounded side commands (a remote kill, ssh -O exit), which a cancel must
@@ -608,7 +622,7 @@ static int run_process(char *const argv[], char *const envp[], int in_fd,
 	int64_t deadline = timeout_ms > 0 ? now_ms() + timeout_ms : 0;
 	int64_t kill_at = 0, give_up_at = 0, stop_until = 0;
 	enum { STOP_NONE, STOP_WANTED, STOP_DONE } stop = STOP_NONE;
-	int slot = -1, rc = 0, stop_sig = 0;
+	int slot = -1, rc = 0, stop_sig = 0, pidfd = -1;
 	pid_t pid = -1;
 
 	if (pipe2(out_pipe, O_CLOEXEC) < 0 || pipe2(err_pipe, O_CLOEXEC) < 0) {
@@ -636,6 +650,8 @@ static int run_process(char *const argv[], char *const envp[], int in_fd,
 	}
 	if (pid == 0)
 		child(argv[0], argv, envp, in_fd, out_pipe[1], err_pipe[1]);
+	/* -1 on kernels before 5.3: then its end is looked for each tick. */
+	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	/* Both sides set the group, so that it exists before anyone may
 	 * signal it, whichever runs first (EACCES: the child did, and
 	 * exec'd). */
@@ -648,7 +664,9 @@ static int run_process(char *const argv[], char *const envp[], int in_fd,
 	streams[0].fd = out_pipe[0];
 	streams[1].fd = err_pipe[0];
 
-	while (streams[0].fd >= 0 || streams[1].fd >= 0) {
+	/* Until the output ends and the command is gone: one that closes its
+	 * output and goes on is still bounded and cancellable. */
+	while (streams[0].fd >= 0 || streams[1].fd >= 0 || !exited(pid)) {
 		struct pollfd pfd[2];
 		struct stream *which[2];
 		int64_t now = now_ms(), wait = TICK_MS;
@@ -713,6 +731,15 @@ static int run_process(char *const argv[], char *const envp[], int in_fd,
 			pfd[nfds].events = POLLIN;
 			which[nfds++] = &streams[i];
 		}
+		/* Output ended, command still there: woken by its end. */
+		if (!nfds && pidfd >= 0) {
+			pfd[0].fd = pidfd;
+			pfd[0].events = POLLIN;
+			which[0] = NULL;
+			nfds = 1;
+		} else if (!nfds && wait > EXIT_TICK_MS) {
+			wait = EXIT_TICK_MS;
+		}
 		if (poll(pfd, (nfds_t)nfds, (int)wait) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -722,7 +749,8 @@ static int run_process(char *const argv[], char *const envp[], int in_fd,
 			break;
 		}
 		for (int i = 0; i < nfds; i++) {
-			if (!(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
+			if (!which[i] ||
+			    !(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
 				continue;
 			if (!stream_read(r, which[i])) {
 				close(which[i]->fd);
@@ -760,6 +788,8 @@ static int run_process(char *const argv[], char *const envp[], int in_fd,
 out:
 	if (slot >= 0)
 		slot_free(slot);
+	if (pidfd >= 0)
+		close(pidfd);
 	for (int i = 0; i < 2; i++) {
 		if (streams[i].fd >= 0)
 			close(streams[i].fd);

@@ -38,6 +38,10 @@ struct options {
 	int show_version;
 };
 
+/* Threads serving requests, unless -o max_threads / max_idle_threads. */
+#define DEFAULT_MAX_THREADS	 64
+#define DEFAULT_MAX_IDLE_THREADS 16
+
 #define OPT(t, p)                                 \
 	{                                         \
 		t, offsetof(struct options, p), 1 \
@@ -346,12 +350,20 @@ int main(int argc, char *argv[])
 		if (!loop)
 			goto out_unmount;
 		fuse_loop_cfg_set_clone_fd(loop, cmd.clone_fd);
-		/* UINT_MAX means "not given" to fuse_parse_cmdline(). */
-		if (cmd.max_idle_threads != UINT_MAX)
-			fuse_loop_cfg_set_idle_threads(loop,
-						       cmd.max_idle_threads);
-		if (cmd.max_threads > 0 && cmd.max_threads < UINT_MAX)
-			fuse_loop_cfg_set_max_threads(loop, cmd.max_threads);
+		/* UINT_MAX means "not given" to fuse_parse_cmdline(). More
+		 * threads than libfuse's 10: a request may wait seconds (a
+		 * seal hashing gigabytes, a slow upstream), and while every
+		 * thread waits, nobody reads the kernel's interrupts or
+		 * serves anyone else. Idle ones beyond a few go, and their
+		 * buffers with them. */
+		fuse_loop_cfg_set_idle_threads(loop,
+					       cmd.max_idle_threads != UINT_MAX
+						   ? cmd.max_idle_threads
+						   : DEFAULT_MAX_IDLE_THREADS);
+		fuse_loop_cfg_set_max_threads(
+		    loop, cmd.max_threads > 0 && cmd.max_threads < UINT_MAX
+			      ? cmd.max_threads
+			      : DEFAULT_MAX_THREADS);
 		ret = fuse_session_loop_mt(se, loop);
 	}
 	/* The loop returns a signal number when one ended it: a clean end. */

@@ -448,11 +448,27 @@ static void test_timeout(void **state)
 	assert_true(now_ms() - t0 < 8000);
 	assert_true(process_gone(read_pid(f)));
 
+	/* One that closes its output and goes on is still bounded. */
+	cmd.script =
+	    "exec >/dev/null 2>&1; sleep 30 & echo $! >\"$OUTDIR/pid\"; "
+	    "wait";
+	t0 = now_ms();
+	assert_int_equal(rfs_target_run(f->t, &cmd, &status, &f->err),
+			 -ETIMEDOUT);
+	assert_true(now_ms() - t0 < 5000);
+	assert_true(process_gone(read_pid(f)));
+
 	/* A limit that is not reached changes nothing. */
 	cmd.script = "exit 5";
 	cmd.timeout_ms = 20000;
 	assert_int_equal(rfs_target_run(f->t, &cmd, &status, &f->err), 0);
 	assert_int_equal(status, 5);
+	/* Nor does the end of the output before the end of the command. */
+	cmd.script = "exec >/dev/null 2>&1; sleep 0.3; exit 6";
+	t0 = now_ms();
+	assert_int_equal(rfs_target_run(f->t, &cmd, &status, &f->err), 0);
+	assert_int_equal(status, 6);
+	assert_true(now_ms() - t0 >= 300);
 }
 
 struct canceller {
@@ -502,6 +518,42 @@ static void test_cancel(void **state)
 
 	/* A cancel touches only what runs: a later command runs. */
 	rfs_target_cancel(false);
+	assert_int_equal(run_simple(f, "exit 0", NULL), 0);
+}
+
+/* A command's own cancel: true once the command's pid file is there. */
+static bool pidfile_there(void *ctx)
+{
+	return access(ctx, F_OK) == 0;
+}
+
+static void test_own_cancel(void **state)
+{
+	struct fixture *f = *state;
+	struct rfs_plan_kv env[] = { { .key = "OUTDIR", .value = f->root } };
+	char pidfile[192];
+	struct rfs_cancel cancel = { pidfile_there, pidfile };
+	struct rfs_target_cmd cmd = {
+		.env = env,
+		.n_env = 1,
+		.cancel = &cancel,
+	};
+	int status = -1;
+	int64_t t0;
+
+	snprintf(pidfile, sizeof(pidfile), "%s/pid", f->root);
+	/* Stopped at once, whole group, whether it writes or not. */
+	for (int k = 0; k < 2; k++) {
+		cmd.script = k ? "exec >/dev/null 2>&1; sleep 30 & "
+				 "echo $! >\"$OUTDIR/pid\"; wait"
+			       : "sleep 30 & echo $! >\"$OUTDIR/pid\"; wait";
+		t0 = now_ms();
+		assert_int_equal(rfs_target_run(f->t, &cmd, &status, &f->err),
+				 -ECANCELED);
+		assert_true(now_ms() - t0 < 3000);
+		assert_true(process_gone(read_pid(f)));
+	}
+	/* It stops its own command only: others run on. */
 	assert_int_equal(run_simple(f, "exit 0", NULL), 0);
 }
 
@@ -724,6 +776,7 @@ int main(void)
 		cmocka_unit_test(test_long_line),
 		cmocka_unit_test(test_timeout),
 		cmocka_unit_test(test_cancel),
+		cmocka_unit_test(test_own_cancel),
 		cmocka_unit_test(test_signal_status),
 	};
 	const struct CMUnitTest local_only[] = {
