@@ -15,6 +15,7 @@
 #define RFS_PULL_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -83,6 +84,9 @@ struct rfs_pull {
 	pthread_mutex_t lock;
 	pthread_cond_t idle;
 	int downloads; /* threads running */
+	/* Set by rfs_pull_close; the downloads' upstream calls ask it. */
+	atomic_bool closing;
+	struct rfs_cancel closing_cancel;
 	struct fetch *fetches;
 	struct partial partials[MAX_PARTIALS];
 	struct opened *opened;

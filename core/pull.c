@@ -31,6 +31,13 @@
 /* A partial download not resumed within this long is dropped. */
 #define PARTIAL_TTL_NS (600LL * 1000000000)
 
+static bool pull_closing(void *ctx)
+{
+	struct rfs_pull *pull = ctx;
+
+	return atomic_load(&pull->closing);
+}
+
 int rfs_pull_new(struct rfs_store *store, const struct rfs_config *cfg,
 		 struct rfs_pull **out, struct rfs_error *err)
 {
@@ -40,6 +47,8 @@ int rfs_pull_new(struct rfs_store *store, const struct rfs_config *cfg,
 	if (!pull)
 		return rfs_error_set(err, -ENOMEM, "out of memory");
 	pull->store = store;
+	atomic_init(&pull->closing, false);
+	pull->closing_cancel = (struct rfs_cancel){ pull_closing, pull };
 	pthread_mutex_init(&pull->lock, NULL);
 	pthread_cond_init(&pull->idle, NULL);
 	if (cfg) {
@@ -78,6 +87,12 @@ static void list_free(struct tag_list *l)
 	free(l);
 }
 
+void rfs_pull_close(struct rfs_pull *pull)
+{
+	if (pull)
+		atomic_store(&pull->closing, true);
+}
+
 void rfs_pull_free(struct rfs_pull **pullp)
 {
 	struct rfs_pull *pull;
@@ -85,6 +100,7 @@ void rfs_pull_free(struct rfs_pull **pullp)
 	if (!pullp || !*pullp)
 		return;
 	pull = *pullp;
+	rfs_pull_close(pull);
 	pthread_mutex_lock(&pull->lock);
 	while (pull->downloads > 0)
 		pthread_cond_wait(&pull->idle, &pull->lock);
@@ -684,6 +700,8 @@ static void *download(void *arg)
 	struct waiter *w;
 	int rc = 0;
 
+	/* Its upstream calls end when the pull closes. */
+	rfs_upstream_cancel_on_thread(&pull->closing_cancel);
 	sink.seal = take_partial(pull, f->digest);
 	if (!sink.seal)
 		rc = rfs_seal_begin_with(pull->store,
@@ -702,6 +720,12 @@ static void *download(void *arg)
 	}
 	if (rc && sink.err.msg[0])
 		err = sink.err; /* the sink's own words are better */
+	if (rc == -EINTR) {
+		rfs_error_set(&err, rc, "%s: download stopped: shutting down",
+			      f->what);
+		if (pull->log)
+			pull->log(err.msg);
+	}
 	if (!rc)
 		rc = rfs_seal_verify(sink.seal, f->what, &opts, &err);
 	/* The digest holds; so must the size the manifest declared, which is

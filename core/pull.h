@@ -52,7 +52,11 @@ int rfs_pull_remember_default(struct rfs_store *store, const char *url,
 int rfs_pull_config_for_store(struct rfs_store *store, struct rfs_config *cfg,
 			      const char *file, const char *upstream_url,
 			      struct rfs_error *err);
-/* Waits for the downloads under way to finish. */
+/* Stop the downloads under way, for a shutdown: each ends within about a
+ * second ("interrupted"), its waiters told it failed, and none starts
+ * after. Its bytes are not kept. Safe from any thread, more than once. */
+void rfs_pull_close(struct rfs_pull *pull);
+/* rfs_pull_close, then waits for the downloads to end, and frees. */
 void rfs_pull_free(struct rfs_pull **pull);
 
 /* Is repository path (or a folder above one) served by an upstream? */

@@ -336,6 +336,8 @@ int cmd_serve(int argc, char **argv, struct regctl *rc)
 	while (sigwait(&set, &sig) == 0 && sig != SIGINT && sig != SIGTERM)
 		;
 	fprintf(stderr, "regctl serve: stopping\n");
+	/* Requests waiting for a download are answered (failed) at once. */
+	rfs_pull_close(pull);
 	ret = REGCTL_EXIT_OK;
 out:
 	serve_stop(&server);

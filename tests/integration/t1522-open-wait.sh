@@ -9,7 +9,9 @@
 # - waiting longer than open_timeout (regfs.conf): open fails with
 #   ETIMEDOUT, whatever size the manifest declares;
 # - the download goes on meanwhile: once it is done, the content reads
-#   right, and from the store.
+#   right, and from the store;
+# - an unmount does not wait for a download under way: it stops, keeps
+#   nothing, and the next mount fetches the tag again.
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=registry.sh
@@ -113,6 +115,33 @@ expect_fail_errno "cat says so" -- cat "$M/app/slow" "Connection timed out"
 check "the download goes on and ends" wait_until 30 test -e "$TEST_TMP/s2/blobs/sha256/${slow_d#sha256:}"
 expect_eq "$(sha "$M/app/slow" 2>&1)" "${slow_d#sha256:}" "then the content reads right"
 regfs_umount "$TEST_TMP/m2"
+
+# --- an unmount while a download is under way ------------------------------------
+
+# It does not wait for the download (13 s here; hours for a large blob at
+# min_rate): the download stops, keeps nothing, and is made again later.
+regfs_mount "$TEST_TMP/s3" "$TEST_TMP/m3" -o config="$TEST_TMP/plain.conf"
+M=$TEST_TMP/m3/registry
+log=$(daemon_log "$TEST_TMP/m3")
+: >"$BAD_PROXY_SLOW_LOG"
+cat "$M/app/slow" >/dev/null 2>&1 &
+reader=$!
+track_pid "$reader"
+check "the download starts" wait_until 10 started
+sleep 0.5
+kill -KILL "$reader"
+check "the reader is gone" wait_exit "$reader" 2
+reap "$reader"
+t0=$(now_ns)
+regfs_umount "$TEST_TMP/m3" 5
+elapsed=$((($(now_ns) - t0) / 1000000))
+diag "the unmount took $elapsed ms"
+check "the log says the download was stopped" grep -q "download stopped: shutting down" "$log"
+check "nothing of it is in the store" test ! -e "$TEST_TMP/s3/blobs/sha256/${slow_d#sha256:}"
+regfs_mount "$TEST_TMP/s3" "$TEST_TMP/m3" -o config="$TEST_TMP/plain.conf"
+expect_eq "$(timeout 40 sha256sum <"$TEST_TMP/m3/registry/app/slow" 2>&1 | cut -d' ' -f1)" "${slow_d#sha256:}" \
+	"mounted again, the tag is fetched again and reads right"
+regfs_umount "$TEST_TMP/m3"
 
 printf 'open_timeout = never\n' >"$TEST_TMP/never.conf"
 expect_fail_errno "open_timeout = never is refused" -- \
