@@ -119,6 +119,7 @@ int rfs_gc_with(struct rfs_store *store, const struct rfs_gc_options *opts,
 	struct candidates c = { 0 };
 	bool dry_run = opts && opts->dry_run;
 	unsigned max_share = opts ? opts->max_share : 100;
+	size_t done = 0;
 	bool over;
 	int lock, rc;
 
@@ -157,8 +158,7 @@ int rfs_gc_with(struct rfs_store *store, const struct rfs_gc_options *opts,
 		struct candidate *k = &c.items[i];
 		char path[PATH_MAX];
 
-		if (fn)
-			fn(ctx, k->digest, k->size);
+		done = i + 1; /* reported, removed or not */
 		report->blobs_removed++;
 		report->bytes_freed += k->size;
 		if (dry_run)
@@ -182,9 +182,13 @@ int rfs_gc_with(struct rfs_store *store, const struct rfs_gc_options *opts,
 	if (over)
 		rc = -EPERM;
 out:
+	/* Told after the lock is let go: whoever reads it (a pager) may take
+	 * its time, and every publish waits for the lock meanwhile. */
+	rfs_store_unlock(lock);
+	for (size_t i = 0; fn && i < done; i++)
+		fn(ctx, c.items[i].digest, c.items[i].size);
 	free(c.items);
 	free(rows.rows);
-	rfs_store_unlock(lock);
 	return rc;
 }
 

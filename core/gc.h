@@ -23,7 +23,8 @@ struct rfs_gc_report {
 	uint64_t rows_removed; /* catalog rows of blobs with no file */
 };
 
-/* Called for every blob removed (or, with dry_run, that would be). */
+/* Called for every blob removed (or, with dry_run, that would be), once
+ * the store's lock is let go. */
 typedef void (*rfs_gc_fn)(void *ctx, const char *digest, uint64_t size);
 
 int rfs_gc(struct rfs_store *store, bool dry_run, rfs_gc_fn fn, void *ctx,

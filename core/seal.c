@@ -595,7 +595,10 @@ int rfs_seal_commit(struct rfs_seal *seal, const char *repo, const char *tag,
 	rc = rfs_seal_scan(seal, what, &o, err);
 	if (rc)
 		return rc;
-	lock = rfs_store_lock(seal->store, false);
+	/* A gc under way holds it: a killed writer does not wait for it. */
+	lock = rfs_store_lock_cancellable(seal->store, false, seal->cancel);
+	if (lock == -EINTR)
+		return interrupted(what, err);
 	if (lock < 0)
 		return rfs_error_set(err, lock, "cannot lock the store: %s",
 				     strerror(-lock));

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "digest.h"
@@ -364,6 +365,14 @@ int rfs_store_blob_open(const struct rfs_store *store, const char *digest)
 
 int rfs_store_lock(const struct rfs_store *store, bool exclusive)
 {
+	return rfs_store_lock_cancellable(store, exclusive, NULL);
+}
+
+int rfs_store_lock_cancellable(const struct rfs_store *store, bool exclusive,
+			       const struct rfs_cancel *cancel)
+{
+	const struct timespec poll_interval = { 0, 50 * 1000000 };
+	int op = (exclusive ? LOCK_EX : LOCK_SH) | (cancel ? LOCK_NB : 0);
 	char path[PATH_MAX];
 	int fd;
 
@@ -377,15 +386,21 @@ int rfs_store_lock(const struct rfs_store *store, bool exclusive)
 		fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	while (flock(fd, exclusive ? LOCK_EX : LOCK_SH) < 0) {
-		if (errno != EINTR) {
-			int rc = -errno;
+	for (;;) {
+		int rc;
 
-			close(fd);
-			return rc;
+		if (flock(fd, op) == 0)
+			return fd;
+		rc = -errno;
+		if (rc == -EINTR && !cancel)
+			continue; /* a signal: the wait goes on */
+		if (rc == -EWOULDBLOCK && !rfs_cancelled(cancel)) {
+			nanosleep(&poll_interval, NULL);
+			continue;
 		}
+		close(fd);
+		return rc == -EWOULDBLOCK ? -EINTR : rc;
 	}
-	return fd;
 }
 
 void rfs_store_unlock(int fd)

@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cancel.h"
 #include "catalog.h"
 #include "error.h"
 
@@ -72,6 +73,10 @@ const char *rfs_store_blobs_dir(const struct rfs_store *store);
  * the two. Returns a descriptor to pass to rfs_store_unlock(), or a
  * negative errno. */
 int rfs_store_lock(const struct rfs_store *store, bool exclusive);
+/* The same, giving up with -EINTR when cancel (may be NULL) says so while
+ * it waits (a gc under way), asked every 50 ms. */
+int rfs_store_lock_cancellable(const struct rfs_store *store, bool exclusive,
+			       const struct rfs_cancel *cancel);
 void rfs_store_unlock(int fd);
 const char *rfs_store_staging_dir(const struct rfs_store *store);
 /* A park folder in staging/ for files that must outlive their descriptors

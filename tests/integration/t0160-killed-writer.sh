@@ -1,7 +1,8 @@
 #!/bin/bash
 # t0160-killed-writer: a writer killed mid-write (SIGKILL, or SIGINT as
 # Ctrl-C sends) never seals, even though the kernel closes its file as a
-# normal close would; the name can then be published normally.
+# normal close would; the name can then be published normally. The same
+# for one killed while its seal waits for the store's lock (a gc).
 #
 # The writers read from a FIFO the test feeds, so "mid-write" is a state the
 # test reaches and checks (the staged size), never a race with a sleep.
@@ -127,6 +128,40 @@ os.write(fd, open(sys.argv[2], "rb").read())
 os._exit(3)' "$I/app/exit3" "$SRC/small"
 expect_eq "$RC" "3" "the writer exited with status 3"
 check "a writer's exit status does not stop the seal" test -f "$R/app/exit3"
+
+# A writer killed while its seal waits for the store's lock (a gc under
+# way holds it; here a python process holds it for one) dies at once, and
+# nothing is sealed; one that is not killed publishes once the lock is free.
+require_cmd flock
+python3 -c 'import fcntl, sys, time
+f = open(sys.argv[1], "a")
+fcntl.flock(f, fcntl.LOCK_EX)
+time.sleep(60)' "$STORE/gc.lock" &
+holder=$!
+track_pid "$holder"
+check "the lock is held" wait_until 5 '! flock -n -s "$STORE/gc.lock" true'
+cp "$SRC/small" "$I/app/gcwait" &
+pid=$!
+track_pid "$pid"
+sleep 1 # (cp waits in close for the lock)
+check "nothing is sealed while the lock is held" test ! -e "$R/app/gcwait"
+t0=$(now_ns)
+kill -KILL "$pid"
+check "the writer, sent SIGKILL while its seal waits for the lock, is gone within 2 s" wait_exit "$pid" 2
+diag "it died $((($(now_ns) - t0) / 1000000)) ms after SIGKILL"
+reap "$pid"
+check "the log says the seal was interrupted" \
+	grep -q "sealing 'app:gcwait' was interrupted: its writer was killed, nothing is sealed" "$log"
+cp "$SRC/small" "$I/app/gcwait2" &
+pid=$!
+track_pid "$pid"
+sleep 0.5
+kill_wait TERM "$holder"
+check "a writer that waited publishes once the lock is free" wait_exit "$pid" 10
+reap "$pid"
+expect_eq "$REAP_RC" 0 "its cp exits 0"
+check "nothing was sealed of the killed one" test ! -e "$R/app/gcwait"
+expect_eq "$(sha "$R/app/gcwait2" 2>&1)" "$(sha "$SRC/small")" "the waiting writer's content is sealed"
 
 check "staging/ is empty at the end" wait_until 10 'test "$(count_files "$STORE/staging")" -eq 0'
 regfs_umount "$MNT"
