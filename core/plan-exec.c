@@ -160,6 +160,14 @@ static void on_output(void *ctx, bool err, const char *line, size_t len)
 	free(text);
 }
 
+/* The job was stopped by the user (Ctrl-C twice, SIGTERM). */
+static int interrupted(struct plan_host_job *hj)
+{
+	hj->status = "interrupted";
+	snprintf(hj->why, sizeof(hj->why), "interrupted");
+	return RFS_PLAN_INTERRUPTED;
+}
+
 static bool stopping(struct plan_host_job *hj)
 {
 	return hj->run->opts->stop && *hj->run->opts->stop;
@@ -183,11 +191,8 @@ static int run_script(struct plan_host_job *hj, const char *script,
 	rc = plan_target_get(hj->run, hj->host, hj->job->local, &target, &err);
 	if (!rc)
 		rc = rfs_target_run(target, &cmd, status, &err);
-	if (rc == -ECANCELED) {
-		hj->status = "interrupted";
-		snprintf(hj->why, sizeof(hj->why), "interrupted");
-		return RFS_PLAN_INTERRUPTED;
-	}
+	if (rc == -ECANCELED)
+		return interrupted(hj);
 	if (rc)
 		return fail(hj, "%s", rfs_error_message(&err, rc));
 	return 0;
@@ -556,7 +561,9 @@ static int do_push(struct plan_host_job *hj, const struct rfs_plan_action *a)
 	} else {
 		rc = plan_registry_push(r, hj->run->store, hj->run->pin_dir,
 					repo, tag, file, &pin, &err);
-		if (rc)
+		if (rc == -EINTR)
+			rc = interrupted(hj);
+		else if (rc)
 			rc = fail(hj, "push: %s", rfs_error_message(&err, rc));
 	}
 	if (rc)

@@ -128,6 +128,8 @@ struct plan_run_state {
 	} * targets;
 	size_t n_targets;
 	char pin_dir[4096]; /* STORE/plans/pins: bytes of filesystem pins */
+	/* opts->kill, for the registry calls of every thread of the run. */
+	struct rfs_cancel kill_cancel;
 };
 
 /* The target of host (this machine when local), opened once a run. */

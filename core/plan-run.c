@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "plan-exec.h"
+#include "upstream.h"
 
 void rfs_plan_new_run_id(char id[RFS_RUN_ID_MAX + 1])
 {
@@ -360,6 +361,7 @@ static void *host_main(void *arg)
 				     .host = hj->host->name };
 	int64_t started = rfs_now_ns();
 
+	rfs_upstream_cancel_on_thread(&run->kill_cancel);
 	if (!run->opts->dry_run) {
 		char dir[PATH_MAX], *slash;
 
@@ -388,6 +390,13 @@ static void *host_main(void *arg)
 static bool stop_asked(const struct plan_run_state *run)
 {
 	return run->opts->stop && *run->opts->stop;
+}
+
+static bool kill_asked(void *ctx)
+{
+	const struct plan_run_state *run = ctx;
+
+	return run->opts->kill && *run->opts->kill;
 }
 
 /* Run one batch: every host together. Returns the worst exit code. */
@@ -638,6 +647,7 @@ int rfs_plan_run(const struct rfs_plan_set *set,
 		 char run_id[RFS_RUN_ID_MAX + 1], struct rfs_error *err)
 {
 	struct plan_run_state run = { .set = set, .opts = opts };
+	const struct rfs_cancel *outer_cancel;
 	struct rfs_plan_tag_ref *needed = NULL;
 	struct done_list done = { 0 };
 	struct reached_list reached = { 0 };
@@ -647,6 +657,8 @@ int rfs_plan_run(const struct rfs_plan_set *set,
 	bool recorded = false;
 
 	run_id[0] = '\0';
+	run.kill_cancel = (struct rfs_cancel){ kill_asked, &run };
+	outer_cancel = rfs_upstream_cancel_on_thread(&run.kill_cancel);
 	plan_pins_init(&run.pins);
 	pthread_mutex_init(&run.event_lock, NULL);
 	pthread_mutex_init(&run.targets_lock, NULL);
@@ -691,7 +703,7 @@ int rfs_plan_run(const struct rfs_plan_set *set,
 	if (!rc && !opts->dry_run)
 		rc = begin_record(&run, err);
 	if (rc) {
-		code = RFS_PLAN_INVALID;
+		code = rc == -EINTR ? RFS_PLAN_INTERRUPTED : RFS_PLAN_INVALID;
 		goto out;
 	}
 	recorded = !opts->dry_run;
@@ -738,5 +750,6 @@ out:
 		close(lock);
 	if (run.own_store)
 		rfs_store_close(&run.store);
+	rfs_upstream_cancel_on_thread(outer_cancel);
 	return code;
 }

@@ -98,6 +98,11 @@ struct rfs_plan_run_opts {
 	void *gate_ctx;
 	/* Set (by a SIGINT handler) to stop starting new work. */
 	const volatile sig_atomic_t *stop;
+	/* Set (by a handler, at a second Ctrl-C or SIGTERM) to end the work
+	 * under way: registry calls end within about a second (upstream.h),
+	 * and those actions are interrupted. The handler kills commands
+	 * (rfs_target_cancel). */
+	const volatile sig_atomic_t *kill;
 };
 
 /* Run opts->plan of set. Returns an exit code above, and the run's id in

@@ -169,7 +169,7 @@ void plan_cli_release(struct plan_cli *cli)
 
 /* --- Ctrl-C ---------------------------------------------------------- */
 
-static volatile sig_atomic_t stop_asked;
+static volatile sig_atomic_t stop_asked, kill_asked;
 
 static void on_signal(int sig)
 {
@@ -183,7 +183,7 @@ static void on_signal(int sig)
 		(void)!write(STDERR_FILENO, first, sizeof(first) - 1);
 		return;
 	}
-	stop_asked = 1;
+	stop_asked = kill_asked = 1;
 	(void)!write(STDERR_FILENO, second, sizeof(second) - 1);
 	rfs_target_cancel(true);
 }
@@ -543,6 +543,7 @@ int plan_run(int argc, char **argv, struct regctl *rc)
 			.gate = on_gate,
 			.gate_ctx = &printer,
 			.stop = &stop_asked,
+			.kill = &kill_asked,
 		};
 
 		ret = rfs_plan_run(set, &opts, run_id, &err);

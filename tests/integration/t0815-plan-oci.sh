@@ -15,6 +15,8 @@
 #   5  a failure, the tag moved, the fetched bytes removed: --resume
 #      deploys the pinned digest, fetched again by digest
 #   6  a url with a namespace: https://HOST/team serves team/<repo>
+#   7  SIGTERM while a push waits on a slow registry: the run ends at
+#      once, interrupted (exit 4)
 # shellcheck disable=SC2016 # ${VAR} in single quotes: for regctl, not bash
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -207,5 +209,34 @@ expect_status 0 R plan run release -f "$T/plans/team.yaml" -e VERSION=v9
 expect_eq "$(skopeo_manifest "$REGISTRY_UP_URL" team/tools/app v9 --creds "$CREDS" |
 	python3 -c 'import json,sys; print(json.load(sys.stdin)["layers"][0]["digest"])')" "$V3" \
 	"http://HOST/team/: the push went to team/tools/app"
+
+# --- 7 SIGTERM during a push to a slow registry ----------------------------------------
+
+# bad-proxy holds each request of the push for 20 s: the run ends at once,
+# interrupted (exit 4), instead of after the registry's answers.
+arrivals=$T/arrivals
+: >"$arrivals"
+bad_proxy_start slow "$REGISTRY_UP_URL" --delay-ms 20000 --count-file "$arrivals" \
+	--match '^(HEAD|GET|POST|PUT|PATCH) /v2/tools/slow/'
+SLOW=${BAD_PROXY_SLOW_URL#http://}
+printf '%s\n' open-sesame | "$REGCTL" login --password-stdin --plain-http -u alice "$SLOW" >/dev/null 2>&1 ||
+	bail_out "regctl login to the proxy failed"
+sed -e 's|url: "http://'"$H"'"|url: "http://'"$SLOW"'"|' -e 's|name: tools/app,|name: tools/slow,|' \
+	"$T/plans/main.hades.yaml" >"$T/plans/slow.yaml"
+setsid "$REGCTL" --store "$STORE" plan run release -f "$T/plans/slow.yaml" -e VERSION=v1 \
+	</dev/null >"$T/slow.out" 2>&1 &
+pid=$!
+track_pid "$pid"
+check "the push reaches the registry" wait_until 20 grep -q "/v2/tools/slow/" "$arrivals"
+sleep 0.5
+t0=$(now_ns)
+kill -TERM "$pid"
+check "the run, sent SIGTERM while it pushes, ends within 3 s" wait_exit "$pid" 3
+diag "it ended $((($(now_ns) - t0) / 1000000)) ms after SIGTERM"
+reap "$pid"
+expect_eq "$REAP_RC" 4 "it exits 4: interrupted"
+expect_match "$(cat "$T/slow.out")" "interrupted" "it says the run was interrupted"
+expect_eq "$(curl -s -o /dev/null -w '%{http_code}' -u "$CREDS" "$REGISTRY_UP_URL/v2/tools/slow/manifests/v1")" 404 \
+	"the registry has no tools/slow:v1"
 
 done_testing
