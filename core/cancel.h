@@ -26,4 +26,26 @@ static inline bool rfs_cancelled(const struct rfs_cancel *c)
 	return c && c->cancelled && c->cancelled(c->ctx);
 }
 
+/* Two reasons to stop as one (either may be NULL): set up with
+ * rfs_cancel_either, which returns the struct rfs_cancel to hand on. */
+struct rfs_cancel_either {
+	struct rfs_cancel cancel;
+	const struct rfs_cancel *a, *b;
+};
+
+static inline bool rfs_cancel_either_asked(void *ctx)
+{
+	const struct rfs_cancel_either *e = ctx;
+
+	return rfs_cancelled(e->a) || rfs_cancelled(e->b);
+}
+
+static inline const struct rfs_cancel *
+rfs_cancel_either(struct rfs_cancel_either *e, const struct rfs_cancel *a,
+		  const struct rfs_cancel *b)
+{
+	*e = (struct rfs_cancel_either){ { rfs_cancel_either_asked, e }, a, b };
+	return &e->cancel;
+}
+
 #endif

@@ -403,13 +403,22 @@ int rfs_pull_fetch_untagged(struct rfs_pull *pull, const char *repo,
 	char remote[RFS_REPO_MAX + 1];
 	struct rfs_upstream *up =
 	    pull_serving(pull, repo, remote, sizeof(remote));
+	const struct rfs_cancel *outer;
+	struct rfs_cancel_either either;
 	bool fetched;
+	int rc;
 
 	if (!up)
 		return rfs_error_set(err, -ENOENT, "no upstream serves '%s'",
 				     repo);
-	return rfs_fetch_blob(pull->store, up, remote, digest,
-			      RFS_PULL_UNTAGGED_MAX, &fetched, err);
+	/* Made on the caller's thread: it stops when the pull closes too. */
+	outer = rfs_upstream_cancel_on_thread(NULL);
+	rfs_upstream_cancel_on_thread(
+	    rfs_cancel_either(&either, outer, &pull->closing_cancel));
+	rc = rfs_fetch_blob(pull->store, up, remote, digest,
+			    RFS_PULL_UNTAGGED_MAX, &fetched, err);
+	rfs_upstream_cancel_on_thread(outer);
+	return rc;
 }
 
 bool pull_surely_absent(struct rfs_pull *pull, struct rfs_upstream *up,

@@ -54,7 +54,8 @@ int rfs_pull_config_for_store(struct rfs_store *store, struct rfs_config *cfg,
 			      struct rfs_error *err);
 /* Stop the downloads under way, for a shutdown: each ends within about a
  * second ("interrupted"), its waiters told it failed, and none starts
- * after. Its bytes are not kept. Safe from any thread, more than once. */
+ * after (rfs_pull_fetch_untagged's too). Its bytes are not kept. Safe
+ * from any thread, more than once. */
 void rfs_pull_close(struct rfs_pull *pull);
 /* rfs_pull_close, then waits for the downloads to end, and frees. */
 void rfs_pull_free(struct rfs_pull **pull);

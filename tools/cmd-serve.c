@@ -335,8 +335,14 @@ int cmd_serve(int argc, char **argv, struct regctl *rc)
 	fflush(stderr);
 	while (sigwait(&set, &sig) == 0 && sig != SIGINT && sig != SIGTERM)
 		;
-	fprintf(stderr, "regctl serve: stopping\n");
-	/* Requests waiting for a download are answered (failed) at once. */
+	fprintf(stderr, "regctl serve: stopping (Ctrl-C again to quit at "
+			"once)\n");
+	/* The requests under way finish (those waiting for a download are
+	 * answered, failed, at once); a second signal does not wait for
+	 * them. Nothing a kill interrupts leaves the store inconsistent. */
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 	rfs_pull_close(pull);
 	ret = REGCTL_EXIT_OK;
 out:

@@ -6,6 +6,8 @@
 # GET for the blob. skopeo pulls a multi-layer image through the server,
 # each blob fetched from the origin once, verified; with the origin down,
 # what was fetched is still served and what was not gets a clear error.
+# Stopping does not wait for a download from a slow origin, and a second
+# SIGTERM does not wait for a request held by it.
 # shellcheck source-path=SCRIPTDIR disable=SC2317,SC2016 # literal $1 for bash -c
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -77,6 +79,55 @@ for f in a b c; do
 	check "layer $f is in the copy" test -f "$TEST_TMP/img-oci/blobs/sha256/${d#sha256:}"
 	expect_eq "$(registry_blob_gets up "$d")" 1 "layer $f: one GET at the origin"
 done
+
+# --- stopping while the origin is slow ---
+
+# A download under way (20 MB at 40 kB/s: minutes) does not hold a SIGTERM:
+# it stops, and its request is answered. A blob of a tag the server pinned
+# (its manifest asked first, as clients do) and one asked for by digest
+# alone are fetched differently: both.
+arrivals=$TEST_TMP/arrivals
+bad_proxy_start trickle "$U" --rate 40000 --count-file "$arrivals"
+for how in tagged untagged; do
+	: >"$arrivals"
+	serve_start "stop_$how" --store "$TEST_TMP/stop-$how" --upstream "$BAD_PROXY_TRICKLE_URL"
+	url_var=SERVE_STOP_${how^^}_URL
+	[[ $how == untagged ]] ||
+		expect_ok "$how: the manifest is served" -- curl -sf -o /dev/null \
+			-H 'Accept: application/vnd.oci.image.manifest.v1+json' "${!url_var}/v2/app/manifests/v1"
+	curl -s -o /dev/null "${!url_var}/v2/app/blobs/$big_d" &
+	client=$!
+	track_pid "$client"
+	check "$how: the server's download starts" wait_until 20 grep -q "GET /v2/app/blobs/$big_d" "$arrivals"
+	t0=$(now_ns)
+	serve_stop "stop_$how"
+	diag "it stopped $((($(now_ns) - t0) / 1000000)) ms after SIGTERM"
+	check "$how: a server downloading stops within 5 s of SIGTERM" test $((($(now_ns) - t0) / 1000000)) -lt 5000
+	expect_eq "$SERVE_RC" 0 "$how: and exits 0"
+	check "$how: its client is answered" wait_exit "$client" 5
+	reap "$client"
+done
+bad_proxy_stop trickle
+
+# A request waiting on the origin's answer is waited for; a second SIGTERM
+# does not wait.
+: >"$arrivals"
+bad_proxy_start held "$U" --delay-ms 30000 --count-file "$arrivals" --match '^GET /v2/app/manifests/'
+serve_start stop2 --store "$TEST_TMP/stop2" --upstream "$BAD_PROXY_HELD_URL"
+curl -s -o /dev/null "$SERVE_STOP2_URL/v2/app/manifests/v1" &
+client=$!
+track_pid "$client"
+check "the server asks the origin" wait_until 20 grep -q "GET /v2/app/manifests/v1" "$arrivals"
+kill -TERM "$SERVE_STOP2_PID"
+check "the server says it is stopping" wait_until 5 grep -q "stopping (Ctrl-C again to quit at once)" "$TEST_TMP/serve-stop2.log"
+t0=$(now_ns)
+serve_stop stop2
+diag "it ended $((($(now_ns) - t0) / 1000000)) ms after the second SIGTERM"
+check "a second SIGTERM ends it within 2 s" test $((($(now_ns) - t0) / 1000000)) -lt 2000
+expect_eq "$SERVE_RC" 143 "killed by that SIGTERM"
+check "its client is answered (the connection closes)" wait_exit "$client" 5
+reap "$client"
+bad_proxy_stop held
 
 # --- the origin goes away ---
 
