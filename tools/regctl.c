@@ -199,8 +199,10 @@ int regctl_store_path(const struct regctl *rc, char *buf, size_t size)
 	return 0;
 }
 
-int regctl_open_store(const struct regctl *rc, unsigned int flags,
-		      struct rfs_store **out)
+/* regctl_open_store, and with or_readonly, read-only where the store may
+ * not be written. */
+static int open_store(const struct regctl *rc, unsigned int flags,
+		      bool or_readonly, struct rfs_store **out)
 {
 	char root[PATH_MAX];
 	struct rfs_error err;
@@ -216,30 +218,24 @@ int regctl_open_store(const struct regctl *rc, unsigned int flags,
 	if (!rc->store_path && (flags & RFS_STORE_CREATE))
 		rfs_make_parents(root); /* failing, the open says why */
 	r = rfs_store_open(root, flags, out, &err);
-	if (r < 0)
-		return regctl_error("%s", rfs_error_message(&err, r));
-	return 0;
-}
-
-int regctl_open_store_to_read(const struct regctl *rc, struct rfs_store **out)
-{
-	char root[PATH_MAX];
-	struct rfs_error err;
-	int r;
-
-	rfs_error_clear(&err);
-	*out = NULL;
-	r = regctl_store_path(rc, root, sizeof(root));
-	if (r)
-		return r;
-	r = rfs_store_open(root, 0, out, &err);
-	if (r == -EROFS || r == -EACCES) {
+	if (or_readonly && (r == -EROFS || r == -EACCES)) {
 		rfs_error_clear(&err);
 		r = rfs_store_open(root, RFS_STORE_READONLY, out, &err);
 	}
 	if (r < 0)
 		return regctl_error("%s", rfs_error_message(&err, r));
 	return 0;
+}
+
+int regctl_open_store(const struct regctl *rc, unsigned int flags,
+		      struct rfs_store **out)
+{
+	return open_store(rc, flags, false, out);
+}
+
+int regctl_open_store_to_read(const struct regctl *rc, struct rfs_store **out)
+{
+	return open_store(rc, 0, true, out);
 }
 
 void regctl_format_size(uint64_t bytes, char buf[REGCTL_SIZE_STR_MAX])
