@@ -98,6 +98,7 @@ static struct handle *handle_of(const struct fuse_file_info *fi)
  * process can do nothing else than wait for that answer.
  */
 struct upstream_wait {
+	bool active; /* an upstream is configured: else nothing to stop */
 	atomic_bool interrupted;
 	struct rfs_cancel cancel;
 	const struct rfs_cancel *outer;
@@ -119,7 +120,12 @@ static bool upstream_wait_cancelled(void *ctx)
 
 static void upstream_wait_begin(fuse_req_t req, struct upstream_wait *w)
 {
+	/* A store without upstreams asks nobody: its lookups, the hot path,
+	 * pay for none of this. */
+	w->active = rfs_pull_serves(regfs_data(req)->pull, ""); /* the root */
 	atomic_init(&w->interrupted, false);
+	if (!w->active)
+		return;
 	w->cancel = (struct rfs_cancel){ upstream_wait_cancelled, w };
 	/* Called at once when the interrupt came already. */
 	fuse_req_interrupt_func(req, upstream_wait_interrupted, w);
@@ -129,6 +135,8 @@ static void upstream_wait_begin(fuse_req_t req, struct upstream_wait *w)
 /* Was the request interrupted? After this, w may go. */
 static bool upstream_wait_end(fuse_req_t req, struct upstream_wait *w)
 {
+	if (!w->active)
+		return false;
 	rfs_upstream_cancel_on_thread(w->outer);
 	/* Waits for a call of upstream_wait_interrupted under way. */
 	fuse_req_interrupt_func(req, NULL, NULL);

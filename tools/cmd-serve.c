@@ -338,10 +338,9 @@ int cmd_serve(int argc, char **argv, struct regctl *rc)
 	fprintf(stderr, "regctl serve: stopping (Ctrl-C again to quit at "
 			"once)\n");
 	/* The requests under way finish (those waiting for a download are
-	 * answered, failed, at once); a second signal does not wait for
-	 * them. Nothing a kill interrupts leaves the store inconsistent. */
-	signal(SIGINT, SIG_DFL);
-	signal(SIGTERM, SIG_DFL);
+	 * answered, failed, at once); a second signal, unblocked with its
+	 * default action, does not wait for them. Nothing a kill interrupts
+	 * leaves the store inconsistent. */
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 	rfs_pull_close(pull);
 	ret = REGCTL_EXIT_OK;
