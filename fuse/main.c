@@ -318,7 +318,7 @@ int main(int argc, char *argv[])
 		goto out_session;
 	if (fuse_session_mount(se, cmd.mountpoint) != 0)
 		goto out_signals;
-	if (!opts.no_passthrough && regfs_passthrough_start(&fs, store) != 0)
+	if (regfs_passthrough_start(&fs, store, !opts.no_passthrough) != 0)
 		goto out_unmount;
 	regfs_log(REGFS_LOG_INFO, "serving '%s' at '%s'", store,
 		  cmd.mountpoint);

@@ -10,15 +10,24 @@
  *
  * libfuse 3.14 (Debian 12) predates the feature, but it lets us supply the
  * functions that read from and write to /dev/fuse. We use them for two
- * things only: to add the capability to the INIT reply, and to send raw
- * OPEN replies that carry a backing id. Everything else passes through
- * unchanged.
+ * things only: to add capabilities to the INIT reply, and to send raw OPEN
+ * replies that carry a backing id. Everything else passes through
+ * unchanged (READ replies spliced from the blob files too: libfuse
+ * splices only through a function of ours once we supply them).
+ *
+ * The INIT reply gets one more capability, with or without passthrough:
+ * parallel directory operations, which libfuse 3.14 takes in its want
+ * flags but never passes on. Without it the kernel sends one lookup or
+ * readdir of a folder at a time: a lookup waiting on a slow upstream held
+ * every other lookup in its repository, and an NFS server's threads
+ * looked up the names of one folder one after another.
  *
  * Where the kernel does not offer passthrough, or refuses to register a
  * backing file (it requires CAP_SYS_ADMIN), opens are answered as before
  * and the daemon serves READ requests from the blob file.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/fuse.h>
 #include <pthread.h>
 #include <search.h>
@@ -107,6 +116,8 @@ struct regfs_passthrough {
 	atomic_bool init_done;
 	uint64_t init_unique; /* the INIT request, until it is answered */
 	bool offered;	      /* the kernel can do passthrough */
+	bool want;	      /* and we ask for it (not -o no_passthrough) */
+	bool parallel;	      /* the kernel can do parallel dirops */
 	uint32_t stack_depth; /* what we ask for */
 	atomic_bool enabled;  /* negotiated, and registering works */
 	pthread_mutex_t lock; /* guards backings */
@@ -129,6 +140,7 @@ static ssize_t dev_read(int fd, void *buf, size_t len, void *userdata)
 			flags |= (uint64_t)arg->flags2 << 32;
 		pt->init_unique = in->unique;
 		pt->offered = (flags & FUSE_PASSTHROUGH) != 0;
+		pt->parallel = (flags & FUSE_PARALLEL_DIROPS) != 0;
 	}
 	return n;
 }
@@ -140,12 +152,17 @@ static ssize_t dev_writev(int fd, struct iovec *iov, int count, void *userdata)
 
 	if (!atomic_load(&pt->init_done) && pt->init_unique != 0 &&
 	    out->unique == pt->init_unique) {
-		struct init_out_740 *arg = count == 2 ? iov[1].iov_base : NULL;
+		struct init_out_740 *arg =
+		    count == 2 && out->error == 0 &&
+			    iov[1].iov_len >= sizeof(*arg)
+			? iov[1].iov_base
+			: NULL;
 
+		if (arg && pt->parallel)
+			arg->flags |= FUSE_PARALLEL_DIROPS;
 		/* Passthrough and the writeback cache exclude each other;
 		 * regfs never asks for the latter. */
-		if (arg && pt->offered && out->error == 0 &&
-		    iov[1].iov_len >= sizeof(*arg) &&
+		if (arg && pt->want && pt->offered &&
 		    !(arg->flags & FUSE_WRITEBACK_CACHE)) {
 			arg->flags |= FUSE_INIT_EXT;
 			arg->flags2 |= (uint32_t)(FUSE_PASSTHROUGH >> 32);
@@ -159,10 +176,22 @@ static ssize_t dev_writev(int fd, struct iovec *iov, int count, void *userdata)
 	return writev(fd, iov, count);
 }
 
-int regfs_passthrough_start(struct regfs *fs, const char *store)
+/* Replies spliced from a blob file: libfuse splices only through our
+ * functions once it uses them (else every READ is copied twice). */
+static ssize_t dev_splice_send(int fdin, off_t *offin, int fdout, off_t *offout,
+			       size_t len, unsigned int flags, void *userdata)
 {
-	static const struct fuse_custom_io io = { .read = dev_read,
-						  .writev = dev_writev };
+	(void)userdata;
+	return splice(fdin, offin, fdout, offout, len, flags);
+}
+
+int regfs_passthrough_start(struct regfs *fs, const char *store, bool want)
+{
+	static const struct fuse_custom_io io = {
+		.read = dev_read,
+		.writev = dev_writev,
+		.splice_send = dev_splice_send,
+	};
 	struct regfs_passthrough *pt = calloc(1, sizeof(*pt));
 
 	if (!pt)
@@ -170,6 +199,7 @@ int regfs_passthrough_start(struct regfs *fs, const char *store)
 	pthread_mutex_init(&pt->lock, NULL);
 	pt->dev_fd = fuse_session_fd(fs->se);
 	pt->stack_depth = stack_depth_for(store);
+	pt->want = want;
 	fs->passthrough = pt;
 	/* Same descriptor: libfuse only starts to use our functions on it. */
 	if (fuse_session_custom_io(fs->se, &io, pt->dev_fd) != 0) {

@@ -43,7 +43,7 @@ struct regfs {
 	struct rfs_pull *pull;	       /* upstreams; serves nothing when none */
 	struct rfs_versions *versions; /* version ranges in the tree */
 	struct fuse_session *se;
-	struct regfs_passthrough *passthrough; /* NULL: the daemon reads */
+	struct regfs_passthrough *passthrough; /* passthrough.c */
 	/* watch.c: the thread that follows other processes' changes */
 	pthread_t watcher;
 	pthread_mutex_t watch_lock;
@@ -140,9 +140,10 @@ int regfs_watch_start(struct regfs *fs);
 void regfs_watch_poke(struct regfs *fs);
 void regfs_watch_stop(struct regfs *fs);
 
-/* Kernel passthrough of sealed blobs (see passthrough.c). Start it after
- * the mount and before the session loop. */
-int regfs_passthrough_start(struct regfs *fs, const char *store);
+/* Kernel passthrough of sealed blobs when want is set, and the INIT
+ * capabilities libfuse does not pass on either way (see passthrough.c).
+ * Start it after the mount and before the session loop. */
+int regfs_passthrough_start(struct regfs *fs, const char *store, bool want);
 void regfs_passthrough_free(struct regfs *fs);
 /* The backing id to open ino with (fd is its blob), or 0 to serve its
  * reads ourselves. Each id handed out is given back with _put(). */
