@@ -336,7 +336,7 @@ int main(int argc, char *argv[])
 		}
 	}
 	/* After daemonizing: threads do not survive its fork. */
-	if (regfs_watch_start(&fs) != 0)
+	if (regfs_watch_start(&fs) != 0 || regfs_offload_start(&fs) != 0)
 		goto out_unmount;
 
 	if (cmd.singlethread) {
@@ -362,9 +362,11 @@ int main(int argc, char *argv[])
 	regfs_log(REGFS_LOG_INFO, "unmounted '%s'", cmd.mountpoint);
 	fuse_loop_cfg_destroy(loop);
 out_unmount:
-	/* Downloads under way answer opens from their threads, and the
-	 * watcher talks to the kernel: both end while the session they use
-	 * still exists. */
+	/* Requests served on offload threads, downloads under way (which
+	 * answer opens from their threads) and the watcher talk to the
+	 * kernel: they end while the session they use still exists. The
+	 * offload threads first: they use the upstreams. */
+	regfs_offload_stop(&fs);
 	rfs_pull_free(&fs.pull);
 	regfs_watch_stop(&fs);
 	fuse_session_unmount(se);

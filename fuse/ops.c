@@ -5,6 +5,11 @@
  * result to an errno and replies exactly once. What a name may be, what may
  * be written and when a seal happens is decided in core.
  *
+ * A request that may wait long (on an upstream, or a seal) is served on an
+ * offload thread instead (offload.c), by the same code: its handler here
+ * hands it over, and its _now function serves it. Listings are in
+ * listing.c.
+ *
  * Inodes carry their meaning (see inode.h), so no inode table is kept and
  * forget has nothing to do: node.c tells what any inode is. Sealed content
  * never changes: its entries, attributes and pages are cached by the kernel for
@@ -24,8 +29,6 @@
 
 #include "inode.h"
 #include "regfs.h"
-/* A listing entry whose inode is not known until it is looked up. */
-#define UNKNOWN_INO 0xffffffffu
 
 struct handle {
 	struct regfs_open open; /* first: in the table of open things */
@@ -40,38 +43,6 @@ struct handle {
 	 * it). */
 	pid_t opener;
 	pid_t since;
-};
-
-struct listing_entry {
-	char *name;
-	struct fuse_entry_param e;
-};
-
-/* A folder's entries, taken at its first readdir (not at opendir: when the
- * kernel has the listing cached, it opens the folder but reads nothing). */
-struct listing {
-	struct regfs_open open; /* first: in the table of open things */
-	struct listing_entry *entries;
-	size_t len, cap;
-	uint64_t ino;
-	/* The folder's changed_ns at opendir when its listing may be kept
-	 * and shared (listing_stamp), else 0. */
-	int64_t stamp;
-	bool built;
-	struct listing_snap *snap; /* entries shared with other opens */
-};
-
-/* A built listing of a folder of registry/, shared by its opens. An NFS
- * server reads a big folder in pieces, opening it again for each: ganesha
- * (FSAL VFS) once per 128 names (MDCACHE Dir_Chunk), the kernel's nfsd
- * once per READDIR call. Building the whole listing at each open made a
- * cold listing of n tags cost n * n / 128 rows. */
-struct listing_snap {
-	struct listing_entry *entries;
-	size_t len;
-	uint64_t ino;
-	int64_t changed_ns; /* the folder's, when built */
-	unsigned refs;	    /* under fs->open_lock */
 };
 
 static struct regfs *regfs_data(fuse_req_t req)
@@ -89,71 +60,17 @@ static struct handle *handle_of(const struct fuse_file_info *fi)
 	return (struct handle *)(uintptr_t)fi->fh;
 }
 
-/*
- * A request that may ask an upstream (a lookup, a listing) waits in the
- * kernel for as long as the upstream takes, up to its timeout. When the
- * waiting process gets a signal, the kernel sends FUSE_INTERRUPT: the
- * upstream calls made for the request then end at once with -EINTR
- * (upstream.h), and the request fails with EINTR. After SIGKILL the
- * process can do nothing else than wait for that answer.
- */
-struct upstream_wait {
-	bool active; /* an upstream is configured: else nothing to stop */
-	atomic_bool interrupted;
-	struct rfs_cancel cancel;
-	const struct rfs_cancel *outer;
-};
-
-static void upstream_wait_interrupted(fuse_req_t req, void *data)
-{
-	struct upstream_wait *w = data;
-
-	atomic_store(&w->interrupted, true);
-}
-
-static bool upstream_wait_cancelled(void *ctx)
-{
-	struct upstream_wait *w = ctx;
-
-	return atomic_load(&w->interrupted);
-}
-
-static void upstream_wait_begin(fuse_req_t req, struct upstream_wait *w)
-{
-	/* A store without upstreams asks nobody: its lookups, the hot path,
-	 * pay for none of this. */
-	w->active = rfs_pull_serves(regfs_data(req)->pull, ""); /* the root */
-	atomic_init(&w->interrupted, false);
-	if (!w->active)
-		return;
-	w->cancel = (struct rfs_cancel){ upstream_wait_cancelled, w };
-	/* Called at once when the interrupt came already. */
-	fuse_req_interrupt_func(req, upstream_wait_interrupted, w);
-	w->outer = rfs_upstream_cancel_on_thread(&w->cancel);
-}
-
-/* Was the request interrupted? After this, w may go. */
-static bool upstream_wait_end(fuse_req_t req, struct upstream_wait *w)
-{
-	if (!w->active)
-		return false;
-	rfs_upstream_cancel_on_thread(w->outer);
-	/* Waits for a call of upstream_wait_interrupted under way. */
-	fuse_req_interrupt_func(req, NULL, NULL);
-	return atomic_load(&w->interrupted);
-}
-
-static void regfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+static void lookup_now(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct regfs *fs = regfs_data(req);
 	struct fuse_entry_param e;
-	struct upstream_wait wait;
+	struct regfs_upstream_wait wait;
 	int rc;
 
-	upstream_wait_begin(req, &wait);
+	regfs_upstream_wait_begin(req, &wait);
 	rc = regfs_lookup_in(fs, parent, name, &e);
 	/* Whatever it found is answered, even when interrupted. */
-	if (upstream_wait_end(req, &wait) && rc) {
+	if (regfs_upstream_wait_end(req, &wait) && rc) {
 		regfs_log(REGFS_LOG_INFO,
 			  "lookup of '%s' interrupted while an upstream was "
 			  "asked: EINTR",
@@ -175,6 +92,25 @@ static void regfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (fuse_reply_entry(req, &e) != 0 &&
 	    rfs_ino_kind(e.ino) == RFS_NODE_INCOMING_PENDING)
 		rfs_pending_forget(fs->pending, rfs_ino_id(e.ino), 1);
+}
+
+static void lookup_slow(struct regfs_slow_req *s)
+{
+	lookup_now(s->req, s->ino, s->name);
+}
+
+static void regfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct regfs_slow_req *s;
+
+	if (regfs_may_ask_upstream(req, parent)) {
+		s = regfs_slow_new(req, lookup_slow, name, NULL);
+		if (s)
+			s->ino = parent;
+		if (regfs_slow_start(s))
+			return;
+	}
+	lookup_now(req, parent, name);
 }
 
 /* Inodes carry their meaning: only pending folders are kept for the
@@ -478,9 +414,9 @@ static void seal_cancel_end(fuse_req_t req)
 	fuse_req_interrupt_func(req, NULL, NULL);
 }
 
-static void regfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
-			 fuse_ino_t newparent, const char *newname,
-			 unsigned int flags)
+static void rename_now(fuse_req_t req, fuse_ino_t parent, const char *name,
+		       fuse_ino_t newparent, const char *newname,
+		       unsigned int flags)
 {
 	struct rfs_error err = { 0 };
 	struct rfs_tag tag = { 0 };
@@ -517,6 +453,28 @@ static void regfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		seal_done(req, rc, &tag, &err);
 	}
 	fuse_reply_err(req, -rc);
+}
+
+static void rename_slow(struct regfs_slow_req *s)
+{
+	rename_now(s->req, s->ino, s->name, s->newparent, s->newname, s->flags);
+}
+
+/* A rename in incoming/ may seal (onto a tag name). */
+static void regfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+			 fuse_ino_t newparent, const char *newname,
+			 unsigned int flags)
+{
+	struct regfs_slow_req *s =
+	    regfs_slow_new(req, rename_slow, name, newname);
+
+	if (s) {
+		s->ino = parent;
+		s->newparent = newparent;
+		s->flags = flags;
+	}
+	if (!regfs_slow_start(s))
+		rename_now(req, parent, name, newparent, newname, flags);
 }
 
 /* Only regular files and folders can be published: no symlinks, hard
@@ -713,15 +671,15 @@ static void open_blob(struct regfs *fs, fuse_req_t req, fuse_ino_t ino,
 		      const struct rfs_blob_ref *ref)
 {
 	struct rfs_error err = { 0 };
-	struct upstream_wait wait;
+	struct regfs_upstream_wait wait;
 	struct pending_open *p;
 	int fd, rc;
 
 	/* require_signature: not a byte of a tag without its signature. It
 	 * may be checked on the upstream now. */
-	upstream_wait_begin(req, &wait);
+	regfs_upstream_wait_begin(req, &wait);
 	rc = rfs_pull_check_policy(fs->pull, tag, &err);
-	if (upstream_wait_end(req, &wait) && rc) {
+	if (regfs_upstream_wait_end(req, &wait) && rc) {
 		regfs_log(REGFS_LOG_INFO,
 			  "open of '%s:%s' interrupted while its signature "
 			  "was checked upstream: EINTR",
@@ -784,8 +742,7 @@ static void open_blob(struct regfs *fs, fuse_req_t req, fuse_ino_t ino,
 	free(p);
 }
 
-static void regfs_open(fuse_req_t req, fuse_ino_t ino,
-		       struct fuse_file_info *fi)
+static void open_now(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct regfs *fs = regfs_data(req);
 	bool write = (fi->flags & O_ACCMODE) != O_RDONLY;
@@ -859,6 +816,29 @@ static void regfs_open(fuse_req_t req, fuse_ino_t ino,
 	case RFS_NODE_NONE: fuse_reply_err(req, ENOENT); return;
 	default: fuse_reply_err(req, EISDIR); return;
 	}
+}
+
+static void open_slow(struct regfs_slow_req *s)
+{
+	open_now(s->req, s->ino, &s->fi);
+}
+
+/* An open in registry/ may ask the upstream for a tag's signature. */
+static void regfs_open(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	struct regfs_slow_req *s;
+
+	if (regfs_may_ask_upstream(req, ino)) {
+		s = regfs_slow_new(req, open_slow, NULL, NULL);
+		if (s) {
+			s->ino = ino;
+			s->fi = *fi;
+		}
+		if (regfs_slow_start(s))
+			return;
+	}
+	open_now(req, ino, fi);
 }
 
 static void regfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -952,8 +932,7 @@ static void log_closer(struct regfs *fs, const struct handle *h,
 			  (int)pid, info.name);
 }
 
-static void regfs_flush(fuse_req_t req, fuse_ino_t ino,
-			struct fuse_file_info *fi)
+static void flush_now(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct regfs *fs = regfs_data(req);
 	struct handle *h = handle_of(fi);
@@ -985,8 +964,8 @@ static void regfs_flush(fuse_req_t req, fuse_ino_t ino,
 	fuse_reply_err(req, -rc);
 }
 
-static void regfs_release(fuse_req_t req, fuse_ino_t ino,
-			  struct fuse_file_info *fi)
+static void release_now(fuse_req_t req, fuse_ino_t ino,
+			struct fuse_file_info *fi)
 {
 	struct handle *h = handle_of(fi);
 	struct rfs_error err = { 0 };
@@ -1007,366 +986,51 @@ static void regfs_release(fuse_req_t req, fuse_ino_t ino,
 	fuse_reply_err(req, 0);
 }
 
+static void flush_slow(struct regfs_slow_req *s)
+{
+	flush_now(s->req, s->ino, &s->fi);
+}
+
+static void release_slow(struct regfs_slow_req *s)
+{
+	release_now(s->req, s->ino, &s->fi);
+}
+
+/* The close or release of a file written in incoming/ may seal it. */
+static bool may_seal(fuse_req_t req, void (*serve)(struct regfs_slow_req *s),
+		     fuse_ino_t ino, const struct fuse_file_info *fi)
+{
+	struct regfs_slow_req *s;
+
+	if (handle_of(fi)->kind != HANDLE_STAGED || !handle_of(fi)->write)
+		return false;
+	s = regfs_slow_new(req, serve, NULL, NULL);
+	if (s) {
+		s->ino = ino;
+		s->fi = *fi;
+	}
+	return regfs_slow_start(s);
+}
+
+static void regfs_flush(fuse_req_t req, fuse_ino_t ino,
+			struct fuse_file_info *fi)
+{
+	if (!may_seal(req, flush_slow, ino, fi))
+		flush_now(req, ino, fi);
+}
+
+static void regfs_release(fuse_req_t req, fuse_ino_t ino,
+			  struct fuse_file_info *fi)
+{
+	if (!may_seal(req, release_slow, ino, fi))
+		release_now(req, ino, fi);
+}
+
 static void regfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 			struct fuse_file_info *fi)
 {
 	/* Sealed content is durable; staged content is made durable by its
 	 * seal, and before that there is nothing a crash should keep. */
-	fuse_reply_err(req, 0);
-}
-
-static int listing_add(struct listing *l, const char *name,
-		       const struct fuse_entry_param *e)
-{
-	if (l->len == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 32;
-		void *p = realloc(l->entries, cap * sizeof(*l->entries));
-
-		if (!p)
-			return -ENOMEM;
-		l->entries = p;
-		l->cap = cap;
-	}
-	l->entries[l->len].name = strdup(name);
-	if (!l->entries[l->len].name)
-		return -ENOMEM;
-	l->entries[l->len++].e = *e;
-	return 0;
-}
-
-static void entries_free(struct listing_entry *entries, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		free(entries[i].name);
-	free(entries);
-}
-
-static void snap_put(struct regfs *fs, struct listing_snap *s)
-{
-	bool last;
-
-	pthread_mutex_lock(&fs->open_lock);
-	last = --s->refs == 0;
-	pthread_mutex_unlock(&fs->open_lock);
-	if (last) {
-		entries_free(s->entries, s->len);
-		free(s);
-	}
-}
-
-static void listing_free(struct regfs *fs, struct listing *l)
-{
-	if (!l)
-		return;
-	regfs_open_remove(fs, &l->open);
-	if (l->snap)
-		snap_put(fs, l->snap);
-	else
-		entries_free(l->entries, l->len);
-	free(l);
-}
-
-/* The changed_ns of a folder of registry/ whose listing may be shared (no
- * upstream lists tags in it), else 0. It moves with every seal, yank and
- * removal in the folder or below, by any process: the same stamp the
- * kernel keeps its own cached listing by (cache_readdir, see opendir). */
-static int64_t listing_stamp(struct regfs *fs, uint64_t ino)
-{
-	struct rfs_dir dir;
-
-	if (rfs_ino_kind(ino) != RFS_NODE_REGISTRY_DIR ||
-	    rfs_catalog_dir_by_id(rfs_store_catalog(fs->store), rfs_ino_id(ino),
-				  &dir) != 0 ||
-	    rfs_pull_serves(fs->pull, dir.path))
-		return 0;
-	return dir.changed_ns;
-}
-
-/* Take the shared entries, when they are this folder's as it is now. */
-static bool listing_share(struct regfs *fs, struct listing *l, int64_t stamp)
-{
-	struct listing_snap *s;
-
-	pthread_mutex_lock(&fs->open_lock);
-	s = fs->listing_cache;
-	if (s && s->ino == l->ino && s->changed_ns == stamp) {
-		s->refs++;
-		l->snap = s;
-		l->entries = s->entries;
-		l->len = s->len;
-	}
-	pthread_mutex_unlock(&fs->open_lock);
-	return l->snap != NULL;
-}
-
-/* Offer a freshly built listing to later opens (replacing the last one). */
-static void listing_publish(struct regfs *fs, struct listing *l, int64_t stamp)
-{
-	struct listing_snap *s = malloc(sizeof(*s)), *old;
-
-	if (!s)
-		return; /* not shared, still served */
-	*s = (struct listing_snap){ .entries = l->entries,
-				    .len = l->len,
-				    .ino = l->ino,
-				    .changed_ns = stamp,
-				    .refs = 2 /* l's and the cache's */ };
-	l->snap = s;
-	pthread_mutex_lock(&fs->open_lock);
-	old = fs->listing_cache;
-	fs->listing_cache = s;
-	pthread_mutex_unlock(&fs->open_lock);
-	if (old)
-		snap_put(fs, old);
-}
-
-struct listing_ctx {
-	struct regfs *fs;
-	struct listing *l;
-	bool incoming;
-	int64_t created_ns; /* of the tag whose layers are listed */
-};
-
-static int list_dir_cb(void *ctx, const struct rfs_dir *dir)
-{
-	struct listing_ctx *c = ctx;
-	struct fuse_entry_param e;
-
-	regfs_entry_for_dir(c->fs, &e, c->incoming, dir);
-	return listing_add(c->l, dir->name, &e);
-}
-
-static int list_tag_cb(void *ctx, const struct rfs_tag *tag)
-{
-	struct listing_ctx *c = ctx;
-	struct fuse_entry_param e;
-
-	if (tag->yanked) /* readable by name, not listed */
-		return 0;
-	regfs_entry_for_tag(c->fs, &e, tag);
-	return listing_add(c->l, tag->name, &e);
-}
-
-static int list_staged_cb(void *ctx, const struct rfs_staged_info *info)
-{
-	struct listing_ctx *c = ctx;
-	struct fuse_entry_param e;
-
-	regfs_entry_for_staged(c->fs, &e, info);
-	return listing_add(c->l, info->name, &e);
-}
-
-static int list_layer_cb(void *ctx, const struct rfs_layer *layer)
-{
-	struct listing_ctx *c = ctx;
-	struct fuse_entry_param e;
-
-	regfs_entry_for_file(c->fs, &e, rfs_ino_make(RFS_NODE_LAYER, layer->id),
-			     layer->size, c->created_ns);
-	return listing_add(c->l, layer->name, &e);
-}
-
-/* The folder of a multi-layer tag: manifest.json and the layers. */
-static int list_layers(struct regfs *fs, uint64_t ino, struct listing *l)
-{
-	struct listing_ctx c = { .fs = fs, .l = l };
-	struct fuse_entry_param e;
-	struct rfs_blob_ref ref;
-	struct rfs_tag tag;
-	uint64_t manifest = rfs_ino_make(RFS_NODE_MANIFEST, rfs_ino_id(ino));
-	int rc = regfs_blob_of(fs, manifest, &tag, &ref);
-
-	if (rc)
-		return rc;
-	regfs_entry_for_file(fs, &e, manifest, ref.size, tag.created_ns);
-	c.created_ns = tag.created_ns;
-	rc = listing_add(l, "manifest.json", &e);
-	if (!rc)
-		rc = rfs_catalog_list_layers(rfs_store_catalog(fs->store),
-					     tag.id, list_layer_cb, &c);
-	return rc;
-}
-
-struct upstream_listing {
-	struct listing_ctx *c;
-	int64_t dir;
-};
-
-/* A tag the upstream lists and we have not pinned: its attributes are
- * known only once it is looked up (and resolved). */
-static int list_upstream_cb(void *ctx, const char *name)
-{
-	struct upstream_listing *u = ctx;
-	struct fuse_entry_param e;
-
-	if (!rfs_name_valid_tag(name) ||
-	    rfs_catalog_tag_lookup(rfs_store_catalog(u->c->fs->store), u->dir,
-				   name, NULL) == 0)
-		return 0;
-	memset(&e, 0, sizeof(e));
-	e.attr.st_ino = UNKNOWN_INO;
-	e.attr.st_mode = S_IFREG;
-	return listing_add(u->c->l, name, &e);
-}
-
-/* Take a snapshot of a folder at opendir: readdir then pages through it. */
-static int build_listing(struct regfs *fs, uint64_t ino, struct listing *l)
-{
-	struct rfs_catalog *cat = rfs_store_catalog(fs->store);
-	struct listing_ctx c = { .fs = fs, .l = l };
-	struct fuse_entry_param e;
-	int64_t d;
-	int rc;
-
-	memset(&e, 0, sizeof(e));
-	e.attr.st_mode = S_IFDIR;
-	e.attr.st_ino = ino;
-	rc = listing_add(l, ".", &e);
-	if (!rc)
-		rc = listing_add(l, "..", &e);
-	if (rc)
-		return rc;
-	if (ino == RFS_INO_ROOT) {
-		regfs_entry_for_top(fs, &e, RFS_INO_REGISTRY);
-		rc = listing_add(l, "registry", &e);
-		regfs_entry_for_top(fs, &e, RFS_INO_INCOMING);
-		return rc ? rc : listing_add(l, "incoming", &e);
-	}
-	if (rfs_ino_kind(ino) == RFS_NODE_TAG)
-		return list_layers(fs, ino, l);
-	rc = regfs_dir_of_fs(fs, ino, false, &c.incoming, &d);
-	if (rc == 1)
-		return 0; /* a pending folder: empty */
-	if (rc)
-		return rc;
-	rc = rfs_catalog_list_dirs(cat, d, !c.incoming, list_dir_cb, &c);
-	if (rc || d == 0)
-		return rc;
-	if (c.incoming)
-		return rfs_incoming_list(fs->incoming, d, list_staged_cb, &c);
-	rc = rfs_catalog_list_tags_in_dir(cat, d, list_tag_cb, &c);
-	if (!rc) {
-		struct upstream_listing u = { .c = &c, .dir = d };
-		struct rfs_dir dir;
-
-		/* The upstream's tags too; when it cannot be reached, what
-		 * is pinned here is the listing. */
-		if (rfs_catalog_dir_by_id(cat, d, &dir) == 0 &&
-		    rfs_pull_serves(fs->pull, dir.path))
-			rfs_pull_list_tags(fs->pull, dir.path, list_upstream_cb,
-					   &u, NULL);
-	}
-	return rc;
-}
-
-static void regfs_opendir(fuse_req_t req, fuse_ino_t ino,
-			  struct fuse_file_info *fi)
-{
-	struct regfs *fs = regfs_data(req);
-	struct listing *l = calloc(1, sizeof(*l));
-	struct stat st;
-	double timeout;
-	int rc = l ? regfs_stat_ino(fs, ino, &st, &timeout) : -ENOMEM;
-
-	if (rc == 0 && !S_ISDIR(st.st_mode))
-		rc = -ENOTDIR;
-	if (rc) {
-		free(l);
-		fuse_reply_err(req, -rc);
-		return;
-	}
-	regfs_open_add(fs, &l->open, REGFS_OPEN_LISTING);
-	l->ino = ino;
-	/* A folder of registry/ changes only when a tag is sealed in it or
-	 * below: the kernel may keep its listing, which seal_done() drops
-	 * and which it drops itself when the folder's mtime moves (a seal by
-	 * another process). Not where an upstream's tags are listed too. */
-	l->stamp = listing_stamp(fs, ino);
-	if (l->stamp) {
-		fi->cache_readdir = 1;
-		fi->keep_cache = 1;
-	}
-	fi->fh = (uintptr_t)l;
-	if (fuse_reply_open(req, fi) != 0)
-		listing_free(fs, l);
-}
-
-static void reply_listing(fuse_req_t req, size_t size, off_t off,
-			  struct fuse_file_info *fi, bool plus)
-{
-	struct listing *l = (struct listing *)(uintptr_t)fi->fh;
-	char *buf;
-	size_t used = 0;
-	int rc;
-
-	if (!l->built) {
-		struct regfs *fs = regfs_data(req);
-
-		if (!l->stamp || !listing_share(fs, l, l->stamp)) {
-			struct upstream_wait wait;
-
-			upstream_wait_begin(req, &wait);
-			rc = build_listing(fs, l->ino, l);
-			if (upstream_wait_end(req, &wait) && !rc) {
-				regfs_log(REGFS_LOG_INFO,
-					  "listing interrupted while an "
-					  "upstream was asked: EINTR");
-				rc = -EINTR;
-			}
-			if (rc) {
-				/* The next call builds it again. */
-				entries_free(l->entries, l->len);
-				l->entries = NULL;
-				l->len = l->cap = 0;
-				fuse_reply_err(req, -rc);
-				return;
-			}
-			if (l->stamp)
-				listing_publish(fs, l, l->stamp);
-		}
-		l->built = true;
-	}
-	buf = malloc(size);
-	if (!buf) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	for (size_t i = (size_t)off; i < l->len; i++) {
-		struct listing_entry *le = &l->entries[i];
-		size_t n;
-
-		if (plus)
-			n = fuse_add_direntry_plus(req, buf + used, size - used,
-						   le->name, &le->e,
-						   (off_t)(i + 1));
-		else
-			n = fuse_add_direntry(req, buf + used, size - used,
-					      le->name, &le->e.attr,
-					      (off_t)(i + 1));
-		if (n > size - used)
-			break;
-		used += n;
-	}
-	fuse_reply_buf(req, buf, used);
-	free(buf);
-}
-
-static void regfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
-			  off_t off, struct fuse_file_info *fi)
-{
-	reply_listing(req, size, off, fi, false);
-}
-
-static void regfs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
-			      off_t off, struct fuse_file_info *fi)
-{
-	reply_listing(req, size, off, fi, true);
-}
-
-static void regfs_releasedir(fuse_req_t req, fuse_ino_t ino,
-			     struct fuse_file_info *fi)
-{
-	listing_free(regfs_data(req), (struct listing *)(uintptr_t)fi->fh);
 	fuse_reply_err(req, 0);
 }
 
@@ -1407,16 +1071,12 @@ static void regfs_init(void *userdata, struct fuse_conn_info *conn)
 
 void regfs_open_free_all(struct regfs *fs)
 {
-	struct listing_snap *snap = fs->listing_cache;
 	struct regfs_open *o;
 
-	fs->listing_cache = NULL;
-	if (snap)
-		snap_put(fs, snap);
-
+	regfs_listing_cache_drop(fs);
 	while ((o = fs->open_head)) {
 		if (o->kind == REGFS_OPEN_LISTING) {
-			listing_free(fs, (struct listing *)o);
+			regfs_listing_free_open(fs, o);
 		} else {
 			struct handle *h = (struct handle *)o;
 

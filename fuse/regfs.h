@@ -8,10 +8,12 @@
 #include <fuse_lowlevel.h>
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/types.h>
 #include <time.h>
 
+#include "cancel.h"
 #include "incoming.h"
 #include "pending.h"
 #include "pull.h"
@@ -66,10 +68,84 @@ struct regfs {
 	pthread_mutex_t wait_lock;
 	struct regfs_wait *waits;
 	int64_t open_timeout_ms;
-	unsigned max_read; /* -o max_read, or 0: the kernel's */
+	unsigned max_read;	       /* -o max_read, or 0: the kernel's */
+	struct regfs_offload *offload; /* offload.c */
 };
 
 extern const struct fuse_lowlevel_ops regfs_ops;
+
+/* Requests that may wait long (an upstream, a seal), served on threads of
+ * their own so that libfuse's keep reading the kernel's (offload.c). A
+ * job's run answers its request and frees the job. regfs_offload() is
+ * false when the job cannot be queued (no thread, or stopping): then the
+ * caller serves the request itself. regfs_offload_stop() runs the jobs
+ * still queued and waits for every one; upstream calls made for them end
+ * at once from then on (regfs_offload_stopping). */
+struct regfs_job {
+	struct regfs_job *next;
+	void (*run)(struct regfs_job *job);
+};
+int regfs_offload_start(struct regfs *fs);
+bool regfs_offload(struct regfs *fs, struct regfs_job *job);
+bool regfs_offload_stopping(struct regfs *fs);
+void regfs_offload_stop(struct regfs *fs);
+
+/*
+ * Requests that may wait long are served on the offload threads: lookups,
+ * listings and opens in registry/ where an upstream may be asked, and what
+ * may seal (a close, a release, a rename in incoming/). A slow_req holds
+ * the request's arguments, copied, for the same handler (its _now).
+ */
+struct regfs_slow_req {
+	struct regfs_job job; /* first: the job is the request */
+	void (*serve)(struct regfs_slow_req *s);
+	fuse_req_t req;
+	fuse_ino_t ino, newparent;
+	struct fuse_file_info fi;
+	size_t size;
+	off_t off;
+	unsigned flags;
+	bool plus;
+	const char *name, *newname;
+	char names[];
+};
+/* A slow request served by serve, with name and newname (or NULL)
+ * copied; NULL when out of memory. */
+struct regfs_slow_req *regfs_slow_new(fuse_req_t req,
+				      void (*serve)(struct regfs_slow_req *s),
+				      const char *name, const char *newname);
+/* Hand s to an offload thread; false (s freed): the caller serves it. */
+bool regfs_slow_start(struct regfs_slow_req *s);
+/* May a request on ino ask an upstream: one is configured, and ino is in
+ * registry/ (incoming/ is ours alone)? */
+bool regfs_may_ask_upstream(fuse_req_t req, fuse_ino_t ino);
+
+/* A request that may ask an upstream (a lookup, a listing, an open
+ * checking a signature) can be interrupted: between begin and end, on the
+ * thread serving it, the kernel's interrupt ends the upstream calls made
+ * for it at once (upstream.h), as does the daemon's stop. end says
+ * whether it was interrupted; w may go after it. */
+struct regfs_upstream_wait {
+	bool active; /* an upstream is configured: else nothing to stop */
+	struct regfs *fs;
+	atomic_bool interrupted;
+	struct rfs_cancel cancel;
+	const struct rfs_cancel *outer;
+};
+void regfs_upstream_wait_begin(fuse_req_t req, struct regfs_upstream_wait *w);
+bool regfs_upstream_wait_end(fuse_req_t req, struct regfs_upstream_wait *w);
+
+/* Folder listings (listing.c), and what main() frees after the session:
+ * a listing never released, and the shared one kept. */
+void regfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void regfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		   struct fuse_file_info *fi);
+void regfs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi);
+void regfs_releasedir(fuse_req_t req, fuse_ino_t ino,
+		      struct fuse_file_info *fi);
+void regfs_listing_free_open(struct regfs *fs, struct regfs_open *o);
+void regfs_listing_cache_drop(struct regfs *fs);
 
 void regfs_open_add(struct regfs *fs, struct regfs_open *o,
 		    enum regfs_open_kind kind);
