@@ -308,6 +308,16 @@ int main(int argc, char *argv[])
 	if (!opts.has_subtype &&
 	    fuse_opt_add_arg(&args, "-osubtype=regfs") != 0)
 		goto out_incoming;
+	/* READs of 512 KiB at most unless told otherwise: libfuse splices a
+	 * reply from the blob file only when it fits its pipe (1 MiB, the
+	 * kernel's pipe-max-size) with three pages to spare; a READ of 1 MiB
+	 * it copies through our memory, at twice the daemon's CPU. libfuse
+	 * wants the mount option and INIT's max_read to agree. */
+	if (!opts.max_read) {
+		opts.max_read = 512 * 1024;
+		if (fuse_opt_add_arg(&args, "-omax_read=524288") != 0)
+			goto out_incoming;
+	}
 	fs.max_read = opts.max_read;
 
 	se = fuse_session_new(&args, &regfs_ops, sizeof(regfs_ops), &fs);

@@ -1050,8 +1050,9 @@ static void regfs_init(void *userdata, struct fuse_conn_info *conn)
 {
 	struct regfs *fs = userdata;
 
-	/* Requests of up to 1 MiB each way, READs less with -o max_read,
-	 * which libfuse wants said again here. */
+	/* WRITEs of up to 1 MiB, READs of up to max_read (512 KiB unless
+	 * -o max_read says otherwise, main.c), which libfuse wants said
+	 * again here. */
 	conn->max_write = 1 << 20;
 	conn->max_readahead = 1 << 20;
 	conn->max_read = fs->max_read;
