@@ -26,9 +26,13 @@
 #include "inode.h"
 #include "regfs.h"
 
-/* Threads waiting at once. Each is an upstream call or a seal under way;
- * a thread costs its stack's address space, most of it never touched. */
-#define OFFLOAD_THREADS_MAX 128
+/* Threads at once. Each serves a caller that waits on us, for an upstream
+ * call or a seal, so as many are needed as callers wait: a job queued
+ * behind them waits for one to end, fast or not, and sees its caller's
+ * interrupt only when it starts. The limit only stops a flood of callers
+ * from making threads without end; a thread costs its stack's address
+ * space, most of it never touched. */
+#define OFFLOAD_THREADS_MAX 1024
 #define OFFLOAD_IDLE_S	    10
 
 static struct regfs *regfs_of(fuse_req_t req)
