@@ -238,6 +238,15 @@ int rfs_pull_resolve(struct rfs_pull *pull, const char *repo, const char *tag,
 	return resolve_upstream(pull, up, repo, tag, false, out, NULL, err);
 }
 
+bool rfs_pull_policy_asks_upstream(struct rfs_pull *pull,
+				   const struct rfs_tag *tag)
+{
+	const struct rfs_sign_key *const *keys;
+
+	return tag->origin[0] &&
+	       rfs_policy_keys(rfs_store_policy(pull->store), tag->repo, &keys);
+}
+
 int rfs_pull_check_policy(struct rfs_pull *pull, const struct rfs_tag *tag,
 			  struct rfs_error *err)
 {

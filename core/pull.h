@@ -91,6 +91,11 @@ int rfs_pull_resolve(struct rfs_pull *pull, const char *repo, const char *tag,
  * asked. */
 int rfs_pull_check_policy(struct rfs_pull *pull, const struct rfs_tag *tag,
 			  struct rfs_error *err);
+/* May rfs_pull_check_policy(tag) ask an upstream (a pulled tag in a
+ * repository the policy covers)? Then it may take as long as the upstream
+ * does; else it answers from the store at once. */
+bool rfs_pull_policy_asks_upstream(struct rfs_pull *pull,
+				   const struct rfs_tag *tag);
 /* Resolve an upstream tag again now; *changed tells whether it moved. */
 int rfs_pull_refresh(struct rfs_pull *pull, const char *repo, const char *tag,
 		     struct rfs_tag *out, bool *changed, struct rfs_error *err);

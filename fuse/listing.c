@@ -13,11 +13,6 @@
 #include "inode.h"
 #include "regfs.h"
 
-static struct regfs *regfs_of(fuse_req_t req)
-{
-	return fuse_req_userdata(req);
-}
-
 /* A listing entry whose inode is not known until it is looked up. */
 #define UNKNOWN_INO 0xffffffffu
 
@@ -299,7 +294,7 @@ static int build_listing(struct regfs *fs, uint64_t ino, struct listing *l)
 
 void regfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct regfs *fs = regfs_of(req);
+	struct regfs *fs = regfs_data(req);
 	struct listing *l = calloc(1, sizeof(*l));
 	struct stat st;
 	double timeout;
@@ -337,7 +332,7 @@ static void reply_listing(fuse_req_t req, size_t size, off_t off,
 	int rc;
 
 	if (!l->built) {
-		struct regfs *fs = regfs_of(req);
+		struct regfs *fs = regfs_data(req);
 
 		if (!l->stamp || !listing_share(fs, l, l->stamp)) {
 			struct regfs_upstream_wait wait;
@@ -429,7 +424,7 @@ void regfs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 void regfs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	listing_free(regfs_of(req), (struct listing *)(uintptr_t)fi->fh);
+	listing_free(regfs_data(req), (struct listing *)(uintptr_t)fi->fh);
 	fuse_reply_err(req, 0);
 }
 

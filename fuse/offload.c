@@ -35,11 +35,6 @@
 #define OFFLOAD_THREADS_MAX 1024
 #define OFFLOAD_IDLE_S	    10
 
-static struct regfs *regfs_of(fuse_req_t req)
-{
-	return fuse_req_userdata(req);
-}
-
 struct regfs_offload {
 	pthread_mutex_t lock;
 	pthread_cond_t work; /* a job was queued, or stop */
@@ -212,7 +207,7 @@ struct regfs_slow_req *regfs_slow_new(fuse_req_t req,
 
 bool regfs_slow_start(struct regfs_slow_req *s)
 {
-	if (s && regfs_offload(regfs_of(s->req), &s->job))
+	if (s && regfs_offload(regfs_data(s->req), &s->job))
 		return true;
 	free(s);
 	return false;
@@ -227,7 +222,7 @@ bool regfs_may_ask_upstream(fuse_req_t req, fuse_ino_t ino)
 	case RFS_NODE_INCOMING_DIR:
 	case RFS_NODE_STAGED:
 	case RFS_NODE_INCOMING_PENDING: return false;
-	default: return rfs_pull_serves(regfs_of(req)->pull, "");
+	default: return rfs_pull_serves(regfs_data(req)->pull, "");
 	}
 }
 
@@ -252,7 +247,7 @@ void regfs_upstream_wait_begin(fuse_req_t req, struct regfs_upstream_wait *w)
 {
 	/* A store without upstreams asks nobody: its lookups, the hot path,
 	 * pay for none of this. */
-	w->fs = regfs_of(req);
+	w->fs = regfs_data(req);
 	w->active = rfs_pull_serves(w->fs->pull, ""); /* the root */
 	atomic_init(&w->interrupted, false);
 	if (!w->active)

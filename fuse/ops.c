@@ -45,11 +45,6 @@ struct handle {
 	pid_t since;
 };
 
-static struct regfs *regfs_data(fuse_req_t req)
-{
-	return fuse_req_userdata(req);
-}
-
 static struct rfs_catalog *catalog(fuse_req_t req)
 {
 	return rfs_store_catalog(regfs_data(req)->store);
@@ -666,17 +661,24 @@ static void fetched(void *ctx, int fd, const struct rfs_error *err)
 	free(p);
 }
 
+static bool open_hand_off(fuse_req_t req, fuse_ino_t ino,
+			  const struct fuse_file_info *fi);
+
 static void open_blob(struct regfs *fs, fuse_req_t req, fuse_ino_t ino,
 		      struct fuse_file_info *fi, const struct rfs_tag *tag,
-		      const struct rfs_blob_ref *ref)
+		      const struct rfs_blob_ref *ref, bool offloaded)
 {
 	struct rfs_error err = { 0 };
 	struct regfs_upstream_wait wait;
 	struct pending_open *p;
 	int fd, rc;
 
-	/* require_signature: not a byte of a tag without its signature. It
-	 * may be checked on the upstream now. */
+	/* require_signature: not a byte of a tag without its signature. A
+	 * pulled tag's may be checked on its upstream now: the open begins
+	 * again on an offload thread, which may wait for it. */
+	if (!offloaded && rfs_pull_policy_asks_upstream(fs->pull, tag) &&
+	    open_hand_off(req, ino, fi))
+		return;
 	regfs_upstream_wait_begin(req, &wait);
 	rc = rfs_pull_check_policy(fs->pull, tag, &err);
 	if (regfs_upstream_wait_end(req, &wait) && rc) {
@@ -742,7 +744,9 @@ static void open_blob(struct regfs *fs, fuse_req_t req, fuse_ino_t ino,
 	free(p);
 }
 
-static void open_now(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+/* offloaded: on an offload thread, where the open may wait. */
+static void open_now(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+		     bool offloaded)
 {
 	struct regfs *fs = regfs_data(req);
 	bool write = (fi->flags & O_ACCMODE) != O_RDONLY;
@@ -770,7 +774,7 @@ static void open_now(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		if (rc)
 			fuse_reply_err(req, -rc);
 		else
-			open_blob(fs, req, ino, fi, &tag, &ref);
+			open_blob(fs, req, ino, fi, &tag, &ref, offloaded);
 		return;
 	case RFS_NODE_STAGED:
 		/* A tag just sealed reads as the tag. */
@@ -784,7 +788,8 @@ static void open_now(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			if (rc)
 				fuse_reply_err(req, -rc);
 			else
-				open_blob(fs, req, ino, fi, &tag, &ref);
+				open_blob(fs, req, ino, fi, &tag, &ref,
+					  offloaded);
 			return;
 		}
 		h = handle_new(fs, HANDLE_STAGED);
@@ -820,25 +825,27 @@ static void open_now(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 static void open_slow(struct regfs_slow_req *s)
 {
-	open_now(s->req, s->ino, &s->fi);
+	open_now(s->req, s->ino, &s->fi, true);
 }
 
-/* An open in registry/ may ask the upstream for a tag's signature. */
+/* Begin the open again on an offload thread; false: it cannot be, and the
+ * caller goes on. */
+static bool open_hand_off(fuse_req_t req, fuse_ino_t ino,
+			  const struct fuse_file_info *fi)
+{
+	struct regfs_slow_req *s = regfs_slow_new(req, open_slow, NULL, NULL);
+
+	if (s) {
+		s->ino = ino;
+		s->fi = *fi;
+	}
+	return regfs_slow_start(s);
+}
+
 static void regfs_open(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
-	struct regfs_slow_req *s;
-
-	if (regfs_may_ask_upstream(req, ino)) {
-		s = regfs_slow_new(req, open_slow, NULL, NULL);
-		if (s) {
-			s->ino = ino;
-			s->fi = *fi;
-		}
-		if (regfs_slow_start(s))
-			return;
-	}
-	open_now(req, ino, fi);
+	open_now(req, ino, fi, false);
 }
 
 static void regfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,

@@ -74,6 +74,12 @@ struct regfs {
 
 extern const struct fuse_lowlevel_ops regfs_ops;
 
+/* The daemon a request is for. */
+static inline struct regfs *regfs_data(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
 /* Requests that may wait long (an upstream, a seal), served on threads of
  * their own so that libfuse's keep reading the kernel's (offload.c). A
  * job's run answers its request and frees the job. regfs_offload() is
