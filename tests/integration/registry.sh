@@ -56,6 +56,9 @@
 #   registry_restart NAME         start it again: same port, storage, config
 #   registry_blob_gets NAME DIGEST   how many GETs of that blob it answered
 #   registry_requests NAME METHOD PATH-ERE   requests of its access log
+#   registry_await N COUNTER ARGS...   runs COUNTER (one of the two above)
+#                 until it prints N or more (5 s at most); prints its last
+#                 count: expect_eq "$(registry_await 2 registry_blob_gets up "$d")" 2
 #   oci_push_file URL REPO TAG FILE [TITLE] [AUTH] [--no-artifact-type]
 #                 [--layer-type MT] [--annotation KEY=VALUE]...
 #                 ORAS-shaped; prints the layer digest. --annotation adds
@@ -95,6 +98,9 @@
 # registry_blob_gets and registry_requests count the access-log lines. A
 # line is written when its response ends (a client that hangs up ends it
 # too): poll (wait_until) rather than count while a transfer may run.
+# Even a finished transfer may not be logged yet: a blob's body is sent
+# before its handler returns and the line is written, so a client can hold
+# the last byte first. Count a GET a read just caused with registry_await.
 #
 # Facts about Distribution 2.8 worth knowing in a test:
 # - it answers 404 to a manifest GET/HEAD whose Accept does not name the
@@ -463,6 +469,16 @@ registry_requests() {
 	awk -v m="\"$2" -v re="^$3\$" '
 		$6 == m { p = $7; sub(/\?.*/, "", p); if (p ~ re) n++ }
 		END { print n + 0 }' "$log"
+}
+
+# registry_await N COUNTER ARGS...: see above.
+registry_await() {
+	local want=$1 n deadline=$(($(now_ns) + 5000000000))
+	shift
+	while n=$("$@") && ((n < want && $(now_ns) < deadline)); do
+		sleep 0.02
+	done
+	printf '%s\n' "$n"
 }
 
 # registry_blob_gets NAME DIGEST: GETs of that blob (any repository, any

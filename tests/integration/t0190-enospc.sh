@@ -69,7 +69,7 @@ for i in 1 2; do
 	fi
 done
 check "staging space is given back after the pair" wait_until 10 \
-	test "$(df -k --output=used "$SMALL" | tail -n 1)" -lt 6500
+	'test "$(df -k --output=used "$SMALL" | tail -n 1)" -lt 6500'
 
 expect_ok "the daemon still answers" -- ls "$R/app"
 

@@ -80,10 +80,10 @@ expect_eq "$(sha "$TEST_TMP/got.bin")" "${app_d#sha256:}" "the blob comes back w
 heads=$(registry_requests plain HEAD "/v2/org/app/blobs/$app_d")
 curl -sfI "$U/v2/org/app/blobs/$app_d" >/dev/null
 check "registry_blob_gets counts 1 after one GET and a HEAD" wait_until 5 \
-	test "$(registry_blob_gets plain "$app_d")" -eq 1
+	'test "$(registry_blob_gets plain "$app_d")" -eq 1'
 expect_eq "$(registry_blob_gets plain "${app_d#sha256:}")" 1 "a bare hex digest works too"
 check "registry_requests counts the HEAD" wait_until 5 \
-	test "$(registry_requests plain HEAD "/v2/org/app/blobs/$app_d")" -eq $((heads + 1))
+	'test "$(registry_requests plain HEAD "/v2/org/app/blobs/$app_d")" -eq $((heads + 1))'
 
 # A pull-through registry in front of it (Distribution's proxy mode).
 registry_start mirror --proxy-of "$U"
@@ -183,7 +183,7 @@ expect_ok "a Range request through it succeeds" -- \
 expect_eq "$(cat "$TEST_TMP/part.bin" "$TEST_TMP/rest.bin" | sha256sum | cut -d' ' -f1)" "${app_d#sha256:}" \
 	"the two parts make the blob"
 check "the registry logged both GETs (and the earlier ones)" wait_until 5 \
-	test "$(registry_blob_gets plain "$app_d")" -eq "$((before_cut + 2))"
+	'test "$(registry_blob_gets plain "$app_d")" -eq "$((before_cut + 2))"'
 
 bad_proxy_start busy "$U" --fail-status 503 --retry-after 2 --delay-ms 300
 expect_eq "$(curl -s -D "$TEST_TMP/busy.hdr" -o /dev/null -w '%{http_code}' "$BAD_PROXY_BUSY_URL/v2/org/app/blobs/$app_d")" 503 \

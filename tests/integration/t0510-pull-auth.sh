@@ -161,8 +161,8 @@ log=$(daemon_log "$TEST_TMP/m6")
 expect_eq "$(sha "$M/team/app/v1" 2>&1)" "${app_d#sha256:}" "token: cat of an upstream tag through the bearer flow"
 expect_eq "$(ls "$M/team/app" 2>&1)" v1 "token: ls lists the upstream tag"
 check "token: the token service granted bob a token" wait_until 5 \
-	test "$(grep -c 'user=bob -> 200' "$REGISTRY_TOK_TOKEN_LOG")" -gt "$tok_before"
-expect_eq "$(registry_blob_gets tok "$app_d")" 1 "token: the blob was fetched once"
+	'test "$(grep -c "user=bob -> 200" "$REGISTRY_TOK_TOKEN_LOG")" -gt "$tok_before"'
+expect_eq "$(registry_await 1 registry_blob_gets tok "$app_d")" 1 "token: the blob was fetched once"
 check "token: the daemon log has no password" no_secret "$log" tok-pass bob:tok-pass
 # The daemon did speak with bearer tokens: Distribution (auth: token) logs
 # "authorized request" only for a request with a valid token.

@@ -88,8 +88,8 @@ bad_proxy_start back "$U" --port "$port" --count-file "$TEST_TMP/back.count"
 expect_eq "$BAD_PROXY_BACK_URL" "$BAD_PROXY_SLOW_URL" "(the upstream is back at the same address)"
 expect_eq "$(sha "$M/app/big" 2>&1)" "${big_d#sha256:}" "after the upstream is back, the read gives the right content"
 check "the download was resumed with a Range request (a 206 in the registry log)" \
-	test "$(ranges "$big_d")" -ge 1
-expect_eq "$(registry_blob_gets up "$big_d")" 2 "two blob GETs in all: the cut one and the resumed one"
+	wait_until 5 'test "$(ranges "$big_d")" -ge 1'
+expect_eq "$(registry_await 2 registry_blob_gets up "$big_d")" 2 "two blob GETs in all: the cut one and the resumed one"
 # Readers are served once the bytes are verified, before the blob is
 # stored (core/pull.c, download): the file comes a moment later.
 check "the blob is in the store now" wait_until 10 in_store "$TEST_TMP/s1" "$big_d"
@@ -130,7 +130,7 @@ check "the proxy cut it" grep -q "cut after 300000" "$BAD_PROXY_CUT_LOG"
 expect_eq "$(grep -c "^GET /v2/app/blobs/$cut_d" "$TEST_TMP/cut.count")" 2 "two blob GETs through the proxy"
 expect_eq "$(($(ranges "$cut_d") - ranges_before))" 1 "the second one a Range request (206)"
 check "the registry log has the Range request" wait_until 5 \
-	test "$(registry_blob_gets up "$cut_d")" -eq 2
+	'test "$(registry_blob_gets up "$cut_d")" -eq 2'
 regfs_umount "$TEST_TMP/m3"
 bad_proxy_stop cut
 expect_ok "regctl fsck after the resumed download" -- "$REGCTL" --store "$TEST_TMP/s3" fsck

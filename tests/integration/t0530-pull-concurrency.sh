@@ -54,7 +54,7 @@ round() {
 	done
 	expect_eq "$good" "$N" "$name: all $N readers get the right sha256"
 	check "$name: the registry logged the blob GET" wait_until 5 \
-		test "$(registry_blob_gets up "$big_d")" -gt "$before"
+		'test "$(registry_blob_gets up "$big_d")" -gt "$before"'
 	sleep 0.5 # (a second download, if any, would be logged by now)
 	expect_eq "$(($(registry_blob_gets up "$big_d") - before))" 1 \
 		"$name: exactly one upstream blob GET for $N cold readers"

@@ -64,7 +64,7 @@ expect_eq "$(gets a)" 1 "(a was fetched once so far)"
 exec 3<"$R/app/b"
 head -c 1000 <&3 >"$TEST_TMP/b.part"
 check "an evicted tag is fetched again on its next read" reads a
-expect_eq "$(gets a)" 2 "one more upstream blob GET for it"
+expect_eq "$(registry_await 2 gets a)" 2 "one more upstream blob GET for it"
 check "then the least recently used one (c) is evicted" wait_until 5 not_in_store c
 expect_eq "$(present)" "a b" "a and the open b stay"
 
@@ -81,7 +81,7 @@ check "the local tag was never evicted" in_store "$local_d"
 expect_eq "$(sha "$R/app/local" 2>&1)" "${local_d#sha256:}" "and reads"
 expect_eq "$(xattr "$R/app/c" user.regfs.digest 2>&1)" "${dig[c]}" "an evicted tag keeps its xattrs"
 check "c reads again" reads c
-expect_eq "$(gets c)" 2 "with one more GET"
+expect_eq "$(registry_await 2 gets c)" 2 "with one more GET"
 regfs_umount "$MNT"
 expect_ok "regctl fsck: evicted blobs are no damage" -- "$REGCTL" --store "$STORE" fsck
 

@@ -120,7 +120,7 @@ n=$(blobs)
 expect_ok "cp of an image between registries" -- R cp --plain-http "$U/team/img:v1" "$O/team/img:v1"
 expect_eq "$(printed_digest "$OUT")" "$I" "prints its digest"
 expect_eq "$(skopeo_manifest_digest "$REGISTRY_OTHER_URL" team/img v1)" "$I" "the digest is kept (skopeo)"
-expect_eq "$(registry_blob_gets up "sha256:$(sha "$SRC/l1")")" 1 "each layer read once from the source"
+expect_eq "$(registry_await 1 registry_blob_gets up "sha256:$(sha "$SRC/l1")")" 1 "each layer read once from the source"
 expect_eq "$(blobs)" "$n" "blobs passed through are not kept in the store"
 expect_ok "skopeo copies it from the other registry" -- skopeo copy --retry-times 0 --src-tls-verify=false \
 	"docker://$O/team/img:v1" "dir:$TEST_TMP/img"

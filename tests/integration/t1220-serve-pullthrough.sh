@@ -77,7 +77,7 @@ expect_eq "$(skopeo inspect --raw --tls-verify=false "docker://${SERVE_HUB_HOST}
 for f in a b c; do
 	d=sha256:$(sha "$SRC/layer-$f")
 	check "layer $f is in the copy" test -f "$TEST_TMP/img-oci/blobs/sha256/${d#sha256:}"
-	expect_eq "$(registry_blob_gets up "$d")" 1 "layer $f: one GET at the origin"
+	expect_eq "$(registry_await 1 registry_blob_gets up "$d")" 1 "layer $f: one GET at the origin"
 done
 
 # --- stopping while the origin is slow ---
