@@ -98,7 +98,8 @@ check "503 for ever: cat fails (status $RC)" test "$RC" -ne 0
 expect_match "$OUT" 'Input/output error' "the reader gets EIO"
 check "within the timeout (3 s; took $ELAPSED ms)" test "$ELAPSED" -lt 3000
 expect_eq "$(gets "$TEST_TMP/down.count" "$c_d")" 4 "the daemon asked 1 + retries (3) times"
-expect_eq "$(injected "$BAD_PROXY_DOWN_LOG" "$c_d" 503)" 4 "(and got 503 each time)"
+# (bad-proxy logs an injected answer after sending it.)
+expect_eq "$(registry_await 4 injected "$BAD_PROXY_DOWN_LOG" "$c_d" 503)" 4 "(and got 503 each time)"
 check "the log names the upstream, the blob and the status, after 3 retries" wait_until 5 \
 	grep -qF "upstream 'up' ($BAD_PROXY_DOWN_URL): blob 'app@$c_d': 503 service unavailable (UNAVAILABLE) (after 3 retries)" "$log"
 check "nothing is stored" test ! -e "$TEST_TMP/s3/blobs/sha256/${c_d#sha256:}"

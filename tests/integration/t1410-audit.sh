@@ -138,7 +138,10 @@ expect_eq "$(sha "$REG/remote/tool/v1")" "$(sha "$SRC/remote")" "remote/tool:v1 
 expect_eq "$(ev kind=pull tag=v1 repo=remote/tool -- result prog pid)" "ok regfs $DPID" \
 	"the pin is recorded, by the daemon"
 check "the pin names the manifest" test "$(ev kind=pull repo=remote/tool -- digest)" != null
-expect_eq "$(ev kind=fetch repo=remote/tool -- result tag digest)" "ok v1 $RD" "the fetch is recorded with the blob's digest"
+# (A fetch is recorded once its blob is stored, a moment after the reader
+# has the verified bytes.)
+check "the fetch is recorded with the blob's digest" wait_until 10 \
+	'test "$(ev kind=fetch repo=remote/tool -- result tag digest)" = "ok v1 $RD"'
 
 # A corrupting upstream: the fetch is refused and recorded as verify-failed.
 regfs_umount "$MNT"

@@ -95,7 +95,9 @@ expect_eq "$out" "EINTR" "a reader that catches a signal gets EINTR from open()"
 # The download went on: it ends, and the content reads right.
 expect_eq "$(timeout 30 sha256sum <"$M/app/slow" 2>&1 | cut -d' ' -f1)" "${slow_d#sha256:}" \
 	"the download went on; once done the content reads right"
-check "the blob is in the store" test -e "$TEST_TMP/s1/blobs/sha256/${slow_d#sha256:}"
+# (The reader is served once the bytes are verified; storing them ends a
+# moment later.)
+check "the blob is in the store" wait_until 10 test -e "$TEST_TMP/s1/blobs/sha256/${slow_d#sha256:}"
 regfs_umount "$TEST_TMP/m1"
 
 # --- open_timeout ------------------------------------------------------------------
