@@ -7,10 +7,11 @@
  * listing, so 20 000 staged files cost a create or a remove nothing.
  *
  * Locking: inc->lock guards the tables and every entry's namespace fields
- * (dir, name, kind, linked, refs, handles, writers, killed, attrs, and the
- * sealed tag's fields). An entry's own lock serialises the writes to its
- * seal and the seal's commit, which can take long (fsync) and must not
- * block the whole table; it also guards the seal pointer and committed.
+ * (dir, name, kind, linked, refs, handles, writers, killed, rename_waits,
+ * attrs, and the sealed tag's fields). An entry's own lock serialises the
+ * writes to its seal and the seal's commit, which can take long (fsync)
+ * and must not block the whole table; it also guards the seal pointer and
+ * committed.
  * Never take inc->lock while holding an entry lock.
  *
  * Lifetime: an entry is referenced by the namespace while it is linked, by
@@ -54,6 +55,7 @@ struct staged {
 	 * on) and, once set and not written after, the mtime. */
 	struct rfs_file_attrs attrs;
 	pid_t last_closer; /* the last process to close a writing handle */
+	bool rename_waits; /* a rename waits for writers' releases to seal */
 	int refs;
 	int handles;
 	int writers;
@@ -78,6 +80,7 @@ struct staged {
 struct rfs_incoming {
 	struct rfs_store *store;
 	pthread_mutex_t lock;
+	pthread_cond_t released; /* a writing handle was released */
 	struct staged *head;
 	struct rfs_htable by_id, by_name;
 	struct staged *window_head, *window_tail; /* oldest seal first */
@@ -116,6 +119,7 @@ int rfs_incoming_new(struct rfs_store *store,
 		     struct rfs_incoming **out)
 {
 	struct rfs_incoming *inc = calloc(1, sizeof(*inc));
+	pthread_condattr_t attr;
 
 	if (!inc)
 		return -ENOMEM;
@@ -124,6 +128,10 @@ int rfs_incoming_new(struct rfs_store *store,
 	inc->seal_on_rename = opts && opts->seal_on_rename;
 	inc->window_ns = (int64_t)RFS_PUBLISHER_WINDOW_MS * 1000000;
 	pthread_mutex_init(&inc->lock, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&inc->released, &attr);
+	pthread_condattr_destroy(&attr);
 	rfs_htable_init(&inc->by_id);
 	rfs_htable_init(&inc->by_name);
 	inc->park_lock = -1;
@@ -167,6 +175,7 @@ void rfs_incoming_free(struct rfs_incoming **incp)
 	rfs_htable_release(&inc->by_name);
 	rfs_store_park_close(inc->park_dir, inc->park_lock);
 	free(inc->counts);
+	pthread_cond_destroy(&inc->released);
 	pthread_mutex_destroy(&inc->lock);
 	free(inc);
 	*incp = NULL;
@@ -1155,8 +1164,10 @@ int rfs_incoming_release(struct rfs_incoming *inc, int64_t id, bool write,
 		if (write) {
 			e->writers--;
 			seal = !inc->seal_on_rename && e->writers == 0 &&
-			       ready_to_seal(e);
+			       ready_to_seal(e) && !e->rename_waits;
 			publisher = e->last_closer;
+			if (e->rename_waits)
+				pthread_cond_broadcast(&inc->released);
 		}
 		e->refs++;		 /* keep it for what follows */
 		drop_ref_locked(inc, e); /* the handle's reference */
@@ -1170,6 +1181,35 @@ int rfs_incoming_release(struct rfs_incoming *inc, int64_t id, bool write,
 		drop_seal_if_idle(inc, e);
 	put(inc, e);
 	return rc;
+}
+
+/* A writer that closes a file and renames it at once (rsync, a program
+ * writing a temporary file) has its close's RELEASE sent by the kernel on
+ * its own, and served on another thread: the rename may come first, still
+ * counting that writer. It waits for the release, briefly (a writer that
+ * closed one descriptor may hold another), so that the rename seals and
+ * its caller learns if the seal is refused. Lock held; true: seal e now. */
+#define RENAME_RELEASE_WAIT_MS 2000
+#define RENAME_RELEASE_POLL_MS 50
+
+static bool wait_for_release_locked(struct rfs_incoming *inc, struct staged *e,
+				    const struct rfs_cancel *cancel)
+{
+	int64_t deadline =
+	    monotonic_ns() + (int64_t)RENAME_RELEASE_WAIT_MS * 1000000;
+	int64_t now;
+
+	e->rename_waits = true;
+	while (e->writers > 0 && (now = monotonic_ns()) < deadline &&
+	       !rfs_cancelled(cancel)) {
+		int64_t until = now + (int64_t)RENAME_RELEASE_POLL_MS * 1000000;
+		struct timespec ts = { .tv_sec = until / 1000000000,
+				       .tv_nsec = until % 1000000000 };
+
+		pthread_cond_timedwait(&inc->released, &inc->lock, &ts);
+	}
+	e->rename_waits = false;
+	return e->writers == 0 && ready_to_seal(e);
 }
 
 int rfs_incoming_rename(struct rfs_incoming *inc, int64_t dir, const char *name,
@@ -1191,7 +1231,7 @@ int rfs_incoming_rename_with(struct rfs_incoming *inc, int64_t dir,
 	enum rfs_staged_kind kind;
 	struct staged *e, *target;
 	struct rfs_dir d;
-	bool seal = false;
+	bool seal = false, wait = false;
 	int rc;
 
 	/* A folder first, wherever it goes: the same EPERM at every level. */
@@ -1251,14 +1291,18 @@ int rfs_incoming_rename_with(struct rfs_incoming *inc, int64_t dir,
 		seal = inc->seal_on_rename
 			   ? kind == RFS_STAGED_TAG && !e->killed
 			   : e->writers == 0 && ready_to_seal(e);
-		if (seal)
+		wait = !inc->seal_on_rename && !seal && e->last_closer != 0 &&
+		       e->writers > 0 && e->kind == RFS_STAGED_TAG;
+		if (seal || wait)
 			e->refs++;
 	}
+	if (wait)
+		seal = wait_for_release_locked(inc, e, cancel);
 	pthread_mutex_unlock(&inc->lock);
-	if (seal) {
+	if (seal)
 		rc = seal_entry(inc, e, pid, cancel, sealed, err);
+	if (seal || wait)
 		put(inc, e);
-	}
 	return rc;
 }
 

@@ -96,6 +96,39 @@ done
 expect_ok "rsync -r of the whole registry" -- rsync -r "$R/" "$TEST_TMP/all/"
 expect_eq "$(cd "$TEST_TMP/all" && find . -type f | wc -l)" "8" "all eight tags were deployed"
 
+# --- a temporary closed and renamed at once ---
+
+# The kernel sends a close's RELEASE on its own, and the daemon serves it on
+# another thread: the RENAME that follows at once may be served first. It
+# still seals, before it returns, and a refused seal fails it. (Python, as
+# a program that writes its own temporaries: no request in between.)
+cat >"$TEST_TMP/renames.py" <<'EOF'
+import os, sys
+inc, reg, n, want = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+late = failed = 0
+for i in range(n):
+    if want == "refused":
+        with open(f"{inc}/w{i}.sha256", "w") as f:
+            f.write("0" * 64 + "\n")
+    tmp = f"{inc}/.w{i}.XyZ123"
+    with open(tmp, "wb") as f:
+        f.write(os.urandom(4096))
+    try:
+        os.rename(tmp, f"{inc}/w{i}")
+    except OSError:
+        failed += 1
+        continue
+    if not os.path.exists(f"{reg}/w{i}"):
+        late += 1
+print(f"{late} late, {failed} failed")
+EOF
+expect_ok mkdir "$I/quick" "$I/quick-bad"
+expect_eq "$(python3 "$TEST_TMP/renames.py" "$I/quick" "$R/quick" 200 sealed 2>&1)" "0 late, 0 failed" \
+	"200 temporaries renamed right after their close: each rename sealed its tag"
+expect_eq "$(python3 "$TEST_TMP/renames.py" "$I/quick-bad" "$R/quick-bad" 100 refused 2>&1)" "0 late, 100 failed" \
+	"100 of them against a wrong checksum file: each rename failed"
+check "none of those is sealed (registry/ has no such repository)" test ! -e "$R/quick-bad"
+
 expect_eq "$(count_files "$STORE/staging")" "0" "staging/ is empty at the end"
 regfs_umount "$MNT"
 done_testing

@@ -662,6 +662,59 @@ static void test_rename_while_open(void **state)
 	assert_int_equal(release(f, id), 0);
 }
 
+/* The kernel sends a close's RELEASE on its own: a rename right after the
+ * close may be served first. It waits for that release and seals. */
+struct late_release {
+	struct fixture *f;
+	int64_t id;
+	int rc;
+};
+
+static void *release_later(void *arg)
+{
+	struct late_release *r = arg;
+
+	usleep(100 * 1000);
+	r->rc = release(r->f, r->id);
+	return NULL;
+}
+
+static void test_rename_before_release(void **state)
+{
+	struct fixture *f = *state;
+	struct rfs_error err = { 0 };
+	struct late_release r = { .f = f };
+	struct rfs_tag t = { 0 };
+	pthread_t th;
+
+	r.id = create(f, f->app.id, ".v1.XYZ");
+	wr(f, r.id, HELLO, 0);
+	assert_int_equal(flush(f, r.id, RFS_CLOSER_DONE, NULL), 0);
+	assert_int_equal(pthread_create(&th, NULL, release_later, &r), 0);
+	assert_int_equal(rfs_incoming_rename(f->inc, f->app.id, ".v1.XYZ",
+					     f->app.id, "v1", 0, getpid(), &t,
+					     &err),
+			 0);
+	assert_string_equal(t.digest, SHA_HELLO);
+	assert_true(tag_exists(f, "app", "v1", NULL));
+	pthread_join(th, NULL);
+	assert_int_equal(r.rc, 0);
+	assert_int_equal(staging_count(f), 0);
+
+	/* A writer that closed one descriptor and holds another: the rename
+	 * waits its while (2 s), then leaves the seal to the last close. */
+	r.id = create(f, f->app.id, ".v2.XYZ");
+	wr(f, r.id, HELLO, 0);
+	assert_int_equal(flush(f, r.id, RFS_CLOSER_STILL_OPEN, NULL), 0);
+	assert_int_equal(rfs_incoming_rename(f->inc, f->app.id, ".v2.XYZ",
+					     f->app.id, "v2", 0, getpid(), NULL,
+					     &err),
+			 0);
+	assert_false(tag_exists(f, "app", "v2", NULL));
+	assert_int_equal(release(f, r.id), 0);
+	assert_true(tag_exists(f, "app", "v2", NULL));
+}
+
 /* publish=rename (NFS): closes never seal, a rename does, at once. */
 static void test_seal_on_rename(void **state)
 {
@@ -1538,6 +1591,7 @@ int main(void)
 		T(test_temp_rename_seals),
 		T(test_rename_onto_existing_tag),
 		T(test_rename_while_open),
+		T(test_rename_before_release),
 		T(test_seal_on_rename),
 		T(test_rename_missing),
 		T(test_sidecar_mismatch),
