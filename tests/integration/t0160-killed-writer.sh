@@ -143,7 +143,8 @@ check "the lock is held" wait_until 5 '! flock -n -s "$STORE/gc.lock" true'
 cp "$SRC/small" "$I/app/gcwait" &
 pid=$!
 track_pid "$pid"
-sleep 1 # (cp waits in close for the lock)
+in_close() { [[ $(cut -d' ' -f1 "/proc/$pid/syscall" 2>/dev/null) == 3 ]]; }
+check "cp waits in close(2) for the lock" wait_until 10 in_close
 check "nothing is sealed while the lock is held" test ! -e "$R/app/gcwait"
 t0=$(now_ns)
 kill -KILL "$pid"
@@ -155,7 +156,7 @@ check "the log says the seal was interrupted" \
 cp "$SRC/small" "$I/app/gcwait2" &
 pid=$!
 track_pid "$pid"
-sleep 0.5
+check "another cp waits in close(2)" wait_until 10 in_close
 kill_wait TERM "$holder"
 check "a writer that waited publishes once the lock is free" wait_exit "$pid" 10
 reap "$pid"

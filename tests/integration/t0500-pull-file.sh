@@ -147,6 +147,7 @@ expect_match "$(cat "$R/multi/latest")" '^linux/amd64 payload' "(the amd64 paylo
 
 # --- after a remount, everything pinned is local ------------------------------------
 
+registry_await 1 registry_blob_gets up "$amd_d" >/dev/null # (the read above: logged)
 gets_before=$(registry_requests up GET '/v2/.+/blobs/.+')
 regfs_umount "$MNT"
 regfs_mount "$STORE" "$MNT" -o upstream="$U"

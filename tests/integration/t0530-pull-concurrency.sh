@@ -26,18 +26,18 @@ round() {
 	before=$(registry_blob_gets up "$big_d")
 	regfs_mount "$store" "$mnt" -o upstream="$url"
 	local r=$mnt/registry
-	# The readers wait behind a FIFO and all start when it is opened for
-	# writing.
-	mkfifo "$TEST_TMP/go-$name"
+	# The readers say they are up, then poll for a gate file: all start
+	# when it is made (a FIFO would hold for ever one that opens it late).
+	mkdir "$TEST_TMP/up-$name"
 	for ((i = 0; i < N; i++)); do
 		tag=v1
 		((i % 4 == 3)) && tag=v2 # a few through the other tag of the same blob
-		bash -c 'read -r _ <"$1" || :; sha256sum <"$2" >"$3" 2>"$3.err"' _ \
-			"$TEST_TMP/go-$name" "$r/app/$tag" "$TEST_TMP/out-$name.$i" &
+		bash -c ': >"$4"; until [ -e "$1" ]; do sleep 0.01; done; sha256sum <"$2" >"$3" 2>"$3.err"' _ \
+			"$TEST_TMP/go-$name" "$r/app/$tag" "$TEST_TMP/out-$name.$i" "$TEST_TMP/up-$name/$i" &
 		pids+=($!)
 		track_pid "$!"
 	done
-	sleep 0.2 # (let them all block on the FIFO)
+	wait_until 30 'test "$(count_files "$TEST_TMP/up-$name")" -eq "$N"' || diag "$name: not all readers came up"
 	: >"$TEST_TMP/go-$name"
 	t0=$(now_ns)
 	for p in "${pids[@]}"; do

@@ -162,7 +162,7 @@ expect_match "$OUT" "^$B http://$B ok [0-9]+ ms$" "health after login: ok"
 # without echo.
 pty_login() {
 	python3 - "$REGCTL" "$@" <<'EOF'
-import os, pty, sys, time
+import os, pty, sys, termios, time
 pid, fd = pty.fork()
 if pid == 0:
     os.execv(sys.argv[1], [sys.argv[1], "login", "--plain-http", sys.argv[2]])
@@ -181,8 +181,14 @@ def until(marker, secs=10):
     return marker in out
 if until(b"Username: "):
     os.write(fd, sys.argv[3].encode() + b"\n")
+def echo_off(secs=10):
+    # The prompt is printed before echo goes off; the master sees the
+    # terminal's flags.
+    end = time.time() + secs
+    while termios.tcgetattr(fd)[3] & termios.ECHO and time.time() < end:
+        time.sleep(0.01)
 if until(b"Password: "):
-    time.sleep(0.2)  # the prompt is printed before echo goes off
+    echo_off()
     os.write(fd, sys.argv[4].encode() + b"\n")
 until(b"\x00", 20)  # read to the end
 _, status = os.waitpid(pid, 0)

@@ -32,18 +32,20 @@ S=$SERVE_HUB_URL
 
 # --- many mounts, many cold readers, one GET at the origin ---
 
-mkfifo "$TEST_TMP/go"
+# The readers say they are up, then poll for a gate file: all start when it
+# is made.
+mkdir "$TEST_TMP/up"
 pids=()
 for ((m = 0; m < MOUNTS; m++)); do
 	regfs_mount "$TEST_TMP/store-$m" "$TEST_TMP/mnt-$m" -o upstream="$S"
 	for ((i = 0; i < N; i++)); do
-		bash -c 'read -r _ <"$1" || :; sha256sum <"$2" >"$3" 2>"$3.err"' _ \
-			"$TEST_TMP/go" "$TEST_TMP/mnt-$m/registry/app/v1" "$TEST_TMP/out.$m.$i" &
+		bash -c ': >"$4"; until [ -e "$1" ]; do sleep 0.01; done; sha256sum <"$2" >"$3" 2>"$3.err"' _ \
+			"$TEST_TMP/go" "$TEST_TMP/mnt-$m/registry/app/v1" "$TEST_TMP/out.$m.$i" "$TEST_TMP/up/$m.$i" &
 		pids+=($!)
 		track_pid "$!"
 	done
 done
-sleep 0.3 # (let them all block on the FIFO)
+wait_until 30 'test "$(count_files "$TEST_TMP/up")" -eq "$((MOUNTS * N))"' || diag "not all readers came up"
 : >"$TEST_TMP/go"
 failed=0
 for p in "${pids[@]}"; do

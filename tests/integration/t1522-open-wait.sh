@@ -50,11 +50,14 @@ regfs_mount "$TEST_TMP/s1" "$TEST_TMP/m1" -o config="$TEST_TMP/plain.conf"
 M=$TEST_TMP/m1/registry
 log=$(daemon_log "$TEST_TMP/m1")
 
+# in_open: the reader is in open(2) or openat(2) (x86_64 numbers), where
+# it waits for the download.
+in_open() { [[ " 2 257 " == *" $(cut -d' ' -f1 "/proc/$reader/syscall" 2>/dev/null) "* ]]; }
 cat "$M/app/slow" >/dev/null 2>&1 &
 reader=$!
 track_pid "$reader"
 check "the download starts" wait_until 10 started
-sleep 0.5 # (the reader waits in open)
+check "the reader waits in open" wait_until 10 in_open
 t0=$(now_ns)
 kill -KILL "$reader"
 check "a reader sent SIGKILL while it waits is gone within 2 s" wait_exit "$reader" 2
@@ -65,7 +68,8 @@ expect_eq "$REAP_RC" 137 "it died of SIGKILL"
 env --default-signal=INT cat "$M/app/slow" >/dev/null 2>&1 &
 reader=$!
 track_pid "$reader"
-sleep 0.5
+# (In open, the reader is cat: env has let SIGINT through.)
+check "the next reader waits in open" wait_until 10 in_open
 t0=$(now_ns)
 kill -INT "$reader" 2>/dev/null || :
 check "a reader sent SIGINT (Ctrl-C) while it waits is gone within 2 s" wait_exit "$reader" 2
@@ -130,7 +134,7 @@ cat "$M/app/slow" >/dev/null 2>&1 &
 reader=$!
 track_pid "$reader"
 check "the download starts" wait_until 10 started
-sleep 0.5
+check "its reader waits in open" wait_until 10 in_open
 kill -KILL "$reader"
 check "the reader is gone" wait_exit "$reader" 2
 reap "$reader"

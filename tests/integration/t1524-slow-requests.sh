@@ -6,7 +6,7 @@
 # folder are sent by the kernel in parallel (regfs asks for it at INIT,
 # which libfuse 3.14 does not). A real Distribution registry behind
 # tests/tools/bad-proxy.py, which holds the manifest requests of n* tags
-# for 4 s; a seal hook that takes 3 s. With 16 of each waiting at once
+# for 4 s; a seal hook that waits for the test. With 16 of each waiting at once
 # (lookups in 12 repositories, 5 of them in one):
 # - all 16 are under way together (16 requests reach the upstream, 16
 #   hooks run), not one per folder or 10 at a time;
@@ -35,9 +35,12 @@ arrivals=$TEST_TMP/arrivals
 bad_proxy_start slow "$REGISTRY_UP_URL" --delay-ms 4000 --count-file "$arrivals" \
 	--match '^GET /v2/[a-z0-9]+/manifests/n'
 
-cat >"$TEST_TMP/hook" <<'EOF'
+# The hook waits until the test lets it go (10 s at most): however slowly a
+# loaded machine starts the 16, they are all running when the test looks.
+cat >"$TEST_TMP/hook" <<EOF
 #!/bin/sh
-sleep 3
+i=0
+while [ ! -e "$TEST_TMP/hooks-go" ] && [ \$i -lt 100 ]; do sleep 0.1; i=\$((i + 1)); done
 EOF
 chmod 755 "$TEST_TMP/hook"
 cat >"$TEST_TMP/slow.conf" <<EOF
@@ -117,10 +120,11 @@ done
 track_pid "${pids[@]}"
 hooks() { pgrep -f -c "^/bin/sh $TEST_TMP/hook" || :; }
 all_hooks() { (($(hooks) >= N)); }
-check "all $N seal hooks run together" wait_until 3 all_hooks
+check "all $N seal hooks run together" wait_until 8 all_hooks
 diag "$(hooks) hooks ran at once"
 answered_now "a read of a local tag" sh -c "sha256sum <'$M/registry/loc/v1' | grep -q '^$local_sha '"
 answered_now "a listing of incoming/" ls "$M/incoming/pub"
+: >"$TEST_TMP/hooks-go"
 failed=0
 for pid in "${pids[@]}"; do
 	reap "$pid"
