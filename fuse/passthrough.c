@@ -32,6 +32,7 @@
 #include <pthread.h>
 #include <search.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -124,19 +125,27 @@ struct regfs_passthrough {
 	void *backings;	      /* a tsearch(3) tree of struct backing */
 };
 
+#define INIT_IN_FLAGS_END \
+	(offsetof(struct fuse_init_in, flags) + sizeof(uint32_t))
+#define INIT_IN_FLAGS2_END \
+	(offsetof(struct fuse_init_in, flags2) + sizeof(uint32_t))
+
 static ssize_t dev_read(int fd, void *buf, size_t len, void *userdata)
 {
 	struct regfs_passthrough *pt = ((struct regfs *)userdata)->passthrough;
 	ssize_t n = read(fd, buf, len);
 	const struct fuse_in_header *in = buf;
 
-	/* The kernel sends nothing else until INIT is answered. */
-	if (n >= (ssize_t)(sizeof(*in) + sizeof(struct fuse_init_in)) &&
+	/* The kernel sends nothing else until INIT is answered. Kernels
+	 * before 5.17 (protocol 7.36) send INIT's first 16 bytes only, up to
+	 * flags; flags2 is read where it was sent. */
+	if (n >= (ssize_t)(sizeof(*in) + INIT_IN_FLAGS_END) &&
 	    !atomic_load(&pt->init_done) && in->opcode == FUSE_INIT) {
 		const struct fuse_init_in *arg = (const void *)(in + 1);
 		uint64_t flags = arg->flags;
 
-		if (flags & FUSE_INIT_EXT)
+		if ((flags & FUSE_INIT_EXT) &&
+		    n >= (ssize_t)(sizeof(*in) + INIT_IN_FLAGS2_END))
 			flags |= (uint64_t)arg->flags2 << 32;
 		pt->init_unique = in->unique;
 		pt->offered = (flags & FUSE_PASSTHROUGH) != 0;
