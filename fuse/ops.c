@@ -591,8 +591,10 @@ static void regfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	h->since = rfs_proc_last_pid();
 	fi->fh = (uintptr_t)h;
 	regfs_entry_for_staged(fs, &e, &info);
-	if (fuse_reply_create(req, &e, fi) != 0)
+	if (fuse_reply_create(req, &e, fi) != 0) {
 		rfs_incoming_release(fs->incoming, info.id, true, NULL, NULL);
+		handle_free(fs, h);
+	}
 }
 
 /* Hand a reader an open blob: a handle, kernel caching or passthrough, the
