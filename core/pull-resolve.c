@@ -241,10 +241,12 @@ int rfs_pull_resolve(struct rfs_pull *pull, const char *repo, const char *tag,
 bool rfs_pull_policy_asks_upstream(struct rfs_pull *pull,
 				   const struct rfs_tag *tag)
 {
+	const struct rfs_policy *policy = rfs_store_policy(pull->store);
 	const struct rfs_sign_key *const *keys;
 
-	return tag->origin[0] &&
-	       rfs_policy_keys(rfs_store_policy(pull->store), tag->repo, &keys);
+	return tag->origin[0] && rfs_policy_keys(policy, tag->repo, &keys) &&
+	       !rfs_policy_verified(policy, pull_catalog(pull), tag->repo,
+				    tag->name, rfs_policy_subject(tag));
 }
 
 int rfs_pull_check_policy(struct rfs_pull *pull, const struct rfs_tag *tag,

@@ -92,8 +92,9 @@ int rfs_pull_resolve(struct rfs_pull *pull, const char *repo, const char *tag,
 int rfs_pull_check_policy(struct rfs_pull *pull, const struct rfs_tag *tag,
 			  struct rfs_error *err);
 /* May rfs_pull_check_policy(tag) ask an upstream (a pulled tag in a
- * repository the policy covers)? Then it may take as long as the upstream
- * does; else it answers from the store at once. */
+ * repository the policy covers, not yet verified with one of its keys)?
+ * Then it may take as long as the upstream does; else it answers from the
+ * store at once. */
 bool rfs_pull_policy_asks_upstream(struct rfs_pull *pull,
 				   const struct rfs_tag *tag);
 /* Resolve an upstream tag again now; *changed tells whether it moved. */
