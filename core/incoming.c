@@ -7,11 +7,11 @@
  * listing, so 20 000 staged files cost a create or a remove nothing.
  *
  * Locking: inc->lock guards the tables and every entry's namespace fields
- * (dir, name, kind, linked, refs, handles, writers, killed, rename_waits,
- * attrs, and the sealed tag's fields). An entry's own lock serialises the
- * writes to its seal and the seal's commit, which can take long (fsync)
- * and must not block the whole table; it also guards the seal pointer and
- * committed.
+ * (dir, name, kind, linked, refs, handles, writers, closing, rename_waits,
+ * killed, attrs, and the sealed tag's fields). An entry's own lock
+ * serialises the writes to its seal and the seal's commit, which can take
+ * long (fsync) and must not block the whole table; it also guards the
+ * seal pointer and committed.
  * Never take inc->lock while holding an entry lock.
  *
  * Lifetime: an entry is referenced by the namespace while it is linked, by
@@ -55,7 +55,10 @@ struct staged {
 	 * on) and, once set and not written after, the mtime. */
 	struct rfs_file_attrs attrs;
 	pid_t last_closer; /* the last process to close a writing handle */
-	bool rename_waits; /* a rename waits for writers' releases to seal */
+	/* Writing handles whose closer kept no other descriptor, and whose
+	 * release has not come (at most writers). */
+	int closing;
+	int rename_waits; /* renames waiting for those releases, to seal */
 	int refs;
 	int handles;
 	int writers;
@@ -1139,6 +1142,8 @@ int rfs_incoming_flush(struct rfs_incoming *inc, int64_t id, bool write,
 		rc = discarded(e, err);
 	} else {
 		e->last_closer = pid;
+		if (closer == RFS_CLOSER_DONE && e->closing < e->writers)
+			e->closing++;
 		seal = !inc->seal_on_rename && closer == RFS_CLOSER_DONE &&
 		       ready_to_seal(e);
 	}
@@ -1163,8 +1168,10 @@ int rfs_incoming_release(struct rfs_incoming *inc, int64_t id, bool write,
 		e->handles--;
 		if (write) {
 			e->writers--;
+			if (e->closing > e->writers)
+				e->closing = e->writers;
 			seal = !inc->seal_on_rename && e->writers == 0 &&
-			       ready_to_seal(e) && !e->rename_waits;
+			       ready_to_seal(e) && e->rename_waits == 0;
 			publisher = e->last_closer;
 			if (e->rename_waits)
 				pthread_cond_broadcast(&inc->released);
@@ -1186,9 +1193,11 @@ int rfs_incoming_release(struct rfs_incoming *inc, int64_t id, bool write,
 /* A writer that closes a file and renames it at once (rsync, a program
  * writing a temporary file) has its close's RELEASE sent by the kernel on
  * its own, and served on another thread: the rename may come first, still
- * counting that writer. It waits for the release, briefly (a writer that
- * closed one descriptor may hold another), so that the rename seals and
- * its caller learns if the seal is refused. Lock held; true: seal e now. */
+ * counting that writer. It waits for the releases of the writers that have
+ * closed it, briefly (a forked child may still hold a closed descriptor,
+ * and the kernel holds both folders while a rename runs), so that the
+ * rename seals and its caller learns if the seal is refused. Lock held;
+ * true: seal e now. */
 #define RENAME_RELEASE_WAIT_MS 2000
 #define RENAME_RELEASE_POLL_MS 50
 
@@ -1199,8 +1208,8 @@ static bool wait_for_release_locked(struct rfs_incoming *inc, struct staged *e,
 	    monotonic_ns() + (int64_t)RENAME_RELEASE_WAIT_MS * 1000000;
 	int64_t now;
 
-	e->rename_waits = true;
-	while (e->writers > 0 && (now = monotonic_ns()) < deadline &&
+	e->rename_waits++;
+	while (e->closing > 0 && (now = monotonic_ns()) < deadline &&
 	       !rfs_cancelled(cancel)) {
 		int64_t until = now + (int64_t)RENAME_RELEASE_POLL_MS * 1000000;
 		struct timespec ts = { .tv_sec = until / 1000000000,
@@ -1208,7 +1217,7 @@ static bool wait_for_release_locked(struct rfs_incoming *inc, struct staged *e,
 
 		pthread_cond_timedwait(&inc->released, &inc->lock, &ts);
 	}
-	e->rename_waits = false;
+	e->rename_waits--;
 	return e->writers == 0 && ready_to_seal(e);
 }
 
@@ -1291,13 +1300,16 @@ int rfs_incoming_rename_with(struct rfs_incoming *inc, int64_t dir,
 		seal = inc->seal_on_rename
 			   ? kind == RFS_STAGED_TAG && !e->killed
 			   : e->writers == 0 && ready_to_seal(e);
-		wait = !inc->seal_on_rename && !seal && e->last_closer != 0 &&
-		       e->writers > 0 && e->kind == RFS_STAGED_TAG;
+		wait = !inc->seal_on_rename && !seal && e->closing > 0 &&
+		       e->kind == RFS_STAGED_TAG;
 		if (seal || wait)
 			e->refs++;
 	}
-	if (wait)
+	if (wait) {
 		seal = wait_for_release_locked(inc, e, cancel);
+		if (e->killed) /* a writer was killed meanwhile */
+			rc = discarded(e, err);
+	}
 	pthread_mutex_unlock(&inc->lock);
 	if (seal)
 		rc = seal_entry(inc, e, pid, cancel, sealed, err);

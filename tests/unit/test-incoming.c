@@ -667,6 +667,7 @@ static void test_rename_while_open(void **state)
 struct late_release {
 	struct fixture *f;
 	int64_t id;
+	bool kill_other; /* first a killed writer's close */
 	int rc;
 };
 
@@ -675,8 +676,28 @@ static void *release_later(void *arg)
 	struct late_release *r = arg;
 
 	usleep(100 * 1000);
+	if (r->kill_other) {
+		flush(r->f, r->id, RFS_CLOSER_KILLED, NULL);
+		release(r->f, r->id);
+	}
 	r->rc = release(r->f, r->id);
 	return NULL;
+}
+
+static int rename_to(struct fixture *f, const char *from, const char *to,
+		     struct rfs_tag *t, struct rfs_error *err)
+{
+	return rfs_incoming_rename(f->inc, f->app.id, from, f->app.id, to, 0,
+				   getpid(), t, err);
+}
+
+static int64_t elapsed_ms(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (t1.tv_sec - t0->tv_sec) * 1000 +
+	       (t1.tv_nsec - t0->tv_nsec) / 1000000;
 }
 
 static void test_rename_before_release(void **state)
@@ -685,34 +706,55 @@ static void test_rename_before_release(void **state)
 	struct rfs_error err = { 0 };
 	struct late_release r = { .f = f };
 	struct rfs_tag t = { 0 };
+	struct timespec t0;
 	pthread_t th;
 
 	r.id = create(f, f->app.id, ".v1.XYZ");
 	wr(f, r.id, HELLO, 0);
 	assert_int_equal(flush(f, r.id, RFS_CLOSER_DONE, NULL), 0);
 	assert_int_equal(pthread_create(&th, NULL, release_later, &r), 0);
-	assert_int_equal(rfs_incoming_rename(f->inc, f->app.id, ".v1.XYZ",
-					     f->app.id, "v1", 0, getpid(), &t,
-					     &err),
-			 0);
+	assert_int_equal(rename_to(f, ".v1.XYZ", "v1", &t, &err), 0);
 	assert_string_equal(t.digest, SHA_HELLO);
 	assert_true(tag_exists(f, "app", "v1", NULL));
 	pthread_join(th, NULL);
 	assert_int_equal(r.rc, 0);
 	assert_int_equal(staging_count(f), 0);
 
-	/* A writer that closed one descriptor and holds another: the rename
-	 * waits its while (2 s), then leaves the seal to the last close. */
+	/* A writer that still holds another descriptor is not waited for:
+	 * its last close seals. */
 	r.id = create(f, f->app.id, ".v2.XYZ");
 	wr(f, r.id, HELLO, 0);
 	assert_int_equal(flush(f, r.id, RFS_CLOSER_STILL_OPEN, NULL), 0);
-	assert_int_equal(rfs_incoming_rename(f->inc, f->app.id, ".v2.XYZ",
-					     f->app.id, "v2", 0, getpid(), NULL,
-					     &err),
-			 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(rename_to(f, ".v2.XYZ", "v2", NULL, &err), 0);
+	assert_true(elapsed_ms(&t0) < 1000);
 	assert_false(tag_exists(f, "app", "v2", NULL));
 	assert_int_equal(release(f, r.id), 0);
 	assert_true(tag_exists(f, "app", "v2", NULL));
+
+	/* A closed descriptor whose release does not come (a forked child
+	 * holds it): the rename waits its while (2 s), then leaves the seal
+	 * to that release. */
+	r.id = create(f, f->app.id, ".v3.XYZ");
+	wr(f, r.id, HELLO, 0);
+	assert_int_equal(flush(f, r.id, RFS_CLOSER_DONE, NULL), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(rename_to(f, ".v3.XYZ", "v3", NULL, &err), 0);
+	assert_true(elapsed_ms(&t0) >= 1900);
+	assert_false(tag_exists(f, "app", "v3", NULL));
+	assert_int_equal(release(f, r.id), 0);
+	assert_true(tag_exists(f, "app", "v3", NULL));
+
+	/* Another writer killed while the rename waits: the rename fails. */
+	r.id = create(f, f->app.id, ".v4.XYZ");
+	assert_int_equal(rfs_incoming_open(f->inc, r.id, true, &err), 0);
+	wr(f, r.id, HELLO, 0);
+	assert_int_equal(flush(f, r.id, RFS_CLOSER_DONE, NULL), 0);
+	r.kill_other = true;
+	assert_int_equal(pthread_create(&th, NULL, release_later, &r), 0);
+	assert_int_equal(rename_to(f, ".v4.XYZ", "v4", NULL, &err), -ECANCELED);
+	pthread_join(th, NULL);
+	assert_false(tag_exists(f, "app", "v4", NULL));
 }
 
 /* publish=rename (NFS): closes never seal, a rename does, at once. */
