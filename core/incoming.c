@@ -56,7 +56,7 @@ struct staged {
 	struct rfs_file_attrs attrs;
 	pid_t last_closer; /* the last process to close a writing handle */
 	/* Writing handles whose closer kept no other descriptor, and whose
-	 * release has not come (at most writers). */
+	 * release has not come: each release ends one (at most writers). */
 	int closing;
 	int rename_waits; /* renames waiting for those releases, to seal */
 	int refs;
@@ -1168,6 +1168,8 @@ int rfs_incoming_release(struct rfs_incoming *inc, int64_t id, bool write,
 		e->handles--;
 		if (write) {
 			e->writers--;
+			if (e->closing > 0)
+				e->closing--;
 			if (e->closing > e->writers)
 				e->closing = e->writers;
 			seal = !inc->seal_on_rename && e->writers == 0 &&

@@ -732,6 +732,22 @@ static void test_rename_before_release(void **state)
 	assert_int_equal(release(f, r.id), 0);
 	assert_true(tag_exists(f, "app", "v2", NULL));
 
+	/* A writer that closed it and another that opened it since: the
+	 * rename waits for the first one's release only. */
+	r.id = create(f, f->app.id, ".v5.XYZ");
+	wr(f, r.id, HELLO, 0);
+	assert_int_equal(flush(f, r.id, RFS_CLOSER_DONE, NULL), 0);
+	assert_int_equal(rfs_incoming_open(f->inc, r.id, true, &err), 0);
+	r.kill_other = false;
+	assert_int_equal(pthread_create(&th, NULL, release_later, &r), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(rename_to(f, ".v5.XYZ", "v5", NULL, &err), 0);
+	assert_true(elapsed_ms(&t0) < 1000);
+	pthread_join(th, NULL);
+	assert_false(tag_exists(f, "app", "v5", NULL));
+	assert_int_equal(close_writer(f, r.id, NULL), 0);
+	assert_true(tag_exists(f, "app", "v5", NULL));
+
 	/* A closed descriptor whose release does not come (a forked child
 	 * holds it): the rename waits its while (2 s), then leaves the seal
 	 * to that release. */
