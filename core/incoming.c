@@ -8,7 +8,7 @@
  *
  * Locking: inc->lock guards the tables and every entry's namespace fields
  * (dir, name, kind, linked, refs, handles, writers, closing, rename_waits,
- * killed, attrs, and the sealed tag's fields). An entry's own lock
+ * sealing, killed, attrs, and the sealed tag's fields). An entry's own lock
  * serialises the writes to its seal and the seal's commit, which can take
  * long (fsync) and must not block the whole table; it also guards the
  * seal pointer and committed.
@@ -59,6 +59,7 @@ struct staged {
 	 * release has not come: each release ends one (at most writers). */
 	int closing;
 	int rename_waits; /* renames waiting for those releases, to seal */
+	int sealing;	  /* seals under way (they hold lock) */
 	int refs;
 	int handles;
 	int writers;
@@ -769,6 +770,18 @@ ssize_t rfs_incoming_read(struct rfs_incoming *inc, int64_t id, void *buf,
 	return n;
 }
 
+bool rfs_incoming_sealing(struct rfs_incoming *inc, int64_t id)
+{
+	struct staged *e;
+	bool sealing;
+
+	pthread_mutex_lock(&inc->lock);
+	e = find_id(inc, id);
+	sealing = e && e->sealing > 0;
+	pthread_mutex_unlock(&inc->lock);
+	return sealing;
+}
+
 int rfs_incoming_truncate(struct rfs_incoming *inc, int64_t id, uint64_t size,
 			  struct rfs_error *err)
 {
@@ -1059,12 +1072,18 @@ static int seal_entry(struct rfs_incoming *inc, struct staged *e, pid_t pid,
 	if (rc)
 		goto out;
 	opts.meta = &meta;
+	pthread_mutex_lock(&inc->lock);
+	e->sealing++;
+	pthread_mutex_unlock(&inc->lock);
 	pthread_mutex_lock(&e->lock);
 	rfs_seal_set_cancel(e->seal, cancel);
 	rc = rfs_seal_commit(e->seal, d.path, e->name, &opts, &tag, err);
 	rfs_seal_set_cancel(e->seal, NULL);
 	e->committed = rc == 0;
 	pthread_mutex_unlock(&e->lock);
+	pthread_mutex_lock(&inc->lock);
+	e->sealing--;
+	pthread_mutex_unlock(&inc->lock);
 	if (rc == 0 && sealed)
 		*sealed = tag;
 out:

@@ -162,6 +162,10 @@ ssize_t rfs_incoming_write(struct rfs_incoming *inc, int64_t id,
 			   struct rfs_error *err);
 ssize_t rfs_incoming_read(struct rfs_incoming *inc, int64_t id, void *buf,
 			  size_t len, uint64_t offset);
+/* Is a seal of the file under way (hashing, fsync, the seal hook)? Then a
+ * read, write or truncate of it, and the last release of a handle (which
+ * may park it), wait until the seal is done. */
+bool rfs_incoming_sealing(struct rfs_incoming *inc, int64_t id);
 int rfs_incoming_truncate(struct rfs_incoming *inc, int64_t id, uint64_t size,
 			  struct rfs_error *err);
 

@@ -850,8 +850,16 @@ static void regfs_open(fuse_req_t req, fuse_ino_t ino,
 	open_now(req, ino, fi, false);
 }
 
-static void regfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		       struct fuse_file_info *fi)
+/* Is h a staged file another closer is sealing? Its reads and its last
+ * release wait until the seal is done (hashing, fsync, the seal hook). */
+static bool staged_sealing(fuse_req_t req, const struct handle *h)
+{
+	return h->kind == HANDLE_STAGED &&
+	       rfs_incoming_sealing(regfs_data(req)->incoming, h->staged_id);
+}
+
+static void read_now(fuse_req_t req, size_t size, off_t off,
+		     struct fuse_file_info *fi)
 {
 	struct handle *h = handle_of(fi);
 	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
@@ -878,6 +886,31 @@ static void regfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	else
 		fuse_reply_buf(req, data, (size_t)n);
 	free(data);
+}
+
+static void read_slow(struct regfs_slow_req *s)
+{
+	read_now(s->req, s->size, s->off, &s->fi);
+}
+
+static void regfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	struct regfs_slow_req *s;
+
+	if (!staged_sealing(req, handle_of(fi))) {
+		read_now(req, size, off, fi);
+		return;
+	}
+	s = regfs_slow_new(req, read_slow, NULL, NULL);
+	if (s) {
+		s->ino = ino;
+		s->fi = *fi;
+		s->size = size;
+		s->off = off;
+	}
+	if (!regfs_slow_start(s))
+		read_now(req, size, off, fi);
 }
 
 static void regfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
@@ -1005,13 +1038,15 @@ static void release_slow(struct regfs_slow_req *s)
 	release_now(s->req, s->ino, &s->fi);
 }
 
-/* The close or release of a file written in incoming/ may seal it. */
+/* The close or release of a file written in incoming/ may seal it; the
+ * release of any handle of a file being sealed waits for that seal. */
 static bool may_seal(fuse_req_t req, void (*serve)(struct regfs_slow_req *s),
 		     fuse_ino_t ino, const struct fuse_file_info *fi)
 {
+	const struct handle *h = handle_of(fi);
 	struct regfs_slow_req *s;
 
-	if (handle_of(fi)->kind != HANDLE_STAGED || !handle_of(fi)->write)
+	if (h->kind != HANDLE_STAGED || (!h->write && !staged_sealing(req, h)))
 		return false;
 	s = regfs_slow_new(req, serve, NULL, NULL);
 	if (s) {

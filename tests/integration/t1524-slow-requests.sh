@@ -11,7 +11,7 @@
 # - all 16 are under way together (16 requests reach the upstream, 16
 #   hooks run), not one per folder or 10 at a time;
 # - the mount answers everyone else at once: a read, a stat and a listing
-#   of a local tag;
+#   of a local tag, also while 16 readers of the files being sealed wait;
 # - a waiting lookup sent SIGKILL dies at once: its interrupt is read;
 # - the waiting requests end as they would have: the lookups of names the
 #   upstream does not have fail with ENOENT, the seals succeed;
@@ -122,6 +122,19 @@ hooks() { pgrep -f -c "^/bin/sh $TEST_TMP/hook" || :; }
 all_hooks() { (($(hooks) >= N)); }
 check "all $N seal hooks run together" wait_until 8 all_hooks
 diag "$(hooks) hooks ran at once"
+# Readers of the files being sealed: their reads wait for the seals.
+readers=()
+for i in $(seq "$N"); do
+	cat "$M/incoming/pub/t$i" >"$TEST_TMP/read.$i" 2>&1 &
+	readers+=($!)
+done
+track_pid "${readers[@]}"
+in_read() { [[ $(cut -d' ' -f1 "/proc/$1/syscall" 2>/dev/null) == 0 ]]; }
+all_reading() {
+	local r
+	for r in "${readers[@]}"; do in_read "$r" || return 1; done
+}
+check "$N readers of the files being sealed wait in read(2)" wait_until 5 all_reading
 answered_now "a read of a local tag" sh -c "sha256sum <'$M/registry/loc/v1' | grep -q '^$local_sha '"
 answered_now "a listing of incoming/" ls "$M/incoming/pub"
 : >"$TEST_TMP/hooks-go"
@@ -136,6 +149,15 @@ for i in $(seq "$N"); do
 	cmp -s "$SRC/f$i" "$M/registry/pub/t$i" && sealed=$((sealed + 1))
 done
 expect_eq "$sealed" "$N" "all $N files are sealed tags"
+wrong=0
+for i in $(seq "$N"); do
+	reap "${readers[i - 1]}"
+	if [[ $REAP_RC -ne 0 ]] || ! cmp -s "$SRC/f$i" "$TEST_TMP/read.$i"; then
+		wrong=$((wrong + 1))
+		diag "reader of t$i: status $REAP_RC: $(head -c 200 "$TEST_TMP/read.$i")"
+	fi
+done
+expect_eq "$wrong" 0 "the readers got the files' content once sealed"
 
 # --- the daemon's stop while lookups wait ---------------------------------------------
 
