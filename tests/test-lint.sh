@@ -9,6 +9,13 @@
 #   wait_until 5 'test "$(count)" -eq 2'
 # Flagged here: wait_until whose command (after line continuations) is
 # test, [ or [[ with a $(...) in it, not quoted as one snippet.
+#
+# cmd | grep -q PATTERN in the tests' shell, which runs with pipefail:
+# grep quits at the first match, and cmd, still writing, dies of SIGPIPE,
+# which fails the pipeline though the pattern was found (ldd | grep -q
+# libasan did so in CI). grep -q PATTERN <<<"$(cmd)" reads it all.
+# Flagged here: "| grep -q" (any grep options with q) outside sh -c and
+# bash -c, which run without pipefail.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/integration"
 bad=$(awk '
@@ -29,9 +36,18 @@ bad=$(awk '
 		}
 		logical = ""
 	}' ./*.sh)
+status=0
 if [[ -n $bad ]]; then
 	printf '%s\n' "$bad"
 	echo "wait_until polls a \$(...) only when given as one single-quoted snippet"
-	exit 1
+	status=1
 fi
-echo "no wait_until polls a constant"
+bad=$(grep -HnE '\|[[:space:]]*grep[[:space:]]+(-[[:alpha:]]*q|--quiet)' ./*.sh |
+	grep -vE '(^|[^[:alnum:]_])(ba)?sh -c' || :)
+if [[ -n $bad ]]; then
+	printf '%s\n' "$bad"
+	echo "under pipefail, cmd | grep -q fails when cmd outlives grep: grep -q PATTERN <<<\"\$(cmd)\""
+	status=1
+fi
+((status)) || echo "no wait_until polls a constant; no cmd | grep -q under pipefail"
+exit "$status"

@@ -266,7 +266,7 @@ _reg_launch() {
 		if ! proc_alive "$pid"; then
 			reap "$pid"
 			unset "_reg_pid[$name]"
-			if tail -n 5 "$log" | grep -q 'address already in use'; then
+			if grep -q 'address already in use' <<<"$(tail -n 5 "$log")"; then
 				return 2
 			fi
 			diag_file "$log"

@@ -102,7 +102,7 @@ regfs_umount "$TEST_TMP/m3"
 
 # --- the host name is verified ------------------------------------------------------
 
-if getent ahosts localhost 2>/dev/null | grep -q '^127\.0\.0\.1[[:space:]]'; then
+if grep -q '^127\.0\.0\.1[[:space:]]' <<<"$(getent ahosts localhost 2>/dev/null)"; then
 	conf "$TEST_TMP/name.conf" "https://localhost:$PORT" "ca_file = $CA"
 	regfs_mount "$TEST_TMP/s4" "$TEST_TMP/m4" -o config="$TEST_TMP/name.conf"
 	refused 4 "https://localhost:$PORT" "(subject name|host ?name|not valid for).*localhost|localhost.*(does not match|mismatch)" \
@@ -131,7 +131,7 @@ expect_eq "$(printf '%s' "$OUT" | python3 -c 'import json,sys; print(json.load(s
 run_cmd skopeo inspect --retry-times 0 --raw "docker://$H/team/app:v1"
 check "skopeo without the CA is refused" test "$RC" -ne 0
 expect_match "$OUT" 'x509|certificate' "skopeo says it is the certificate"
-if getent ahosts localhost 2>/dev/null | grep -q '^127\.0\.0\.1[[:space:]]'; then
+if grep -q '^127\.0\.0\.1[[:space:]]' <<<"$(getent ahosts localhost 2>/dev/null)"; then
 	run_cmd skopeo inspect --cert-dir "$TEST_TMP/certs" --retry-times 0 --raw "docker://localhost:$PORT/team/app:v1"
 	check "skopeo by the name localhost is refused too" test "$RC" -ne 0
 	expect_match "$OUT" 'x509|certificate' "skopeo says it is the certificate"

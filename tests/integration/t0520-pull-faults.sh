@@ -89,7 +89,12 @@ expect_eq "$BAD_PROXY_BACK_URL" "$BAD_PROXY_SLOW_URL" "(the upstream is back at 
 expect_eq "$(sha "$M/app/big" 2>&1)" "${big_d#sha256:}" "after the upstream is back, the read gives the right content"
 check "the download was resumed with a Range request (a 206 in the registry log)" \
 	wait_until 5 'test "$(ranges "$big_d")" -ge 1'
-expect_eq "$(registry_await 2 registry_blob_gets up "$big_d")" 2 "two blob GETs in all: the cut one and the resumed one"
+# (Through the slow proxy the daemon may have resumed already, after a
+# stall of a loaded machine: what comes after the upstream's return is one
+# request, a resumption.)
+expect_eq "$(grep -c "^GET /v2/app/blobs/$big_d" "$TEST_TMP/back.count")" 1 \
+	"one blob GET once the upstream is back"
+check "... a Range request (206)" grep -q "GET /v2/app/blobs/$big_d -> 206" "$BAD_PROXY_BACK_LOG"
 # Readers are served once the bytes are verified, before the blob is
 # stored (core/pull.c, download): the file comes a moment later.
 check "the blob is in the store now" wait_until 10 in_store "$TEST_TMP/s1" "$big_d"

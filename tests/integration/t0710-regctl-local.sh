@@ -31,8 +31,8 @@ found() {
 	R search --json "$@" | json_get '" ".join(t["repository"] + ":" + t["tag"] for t in d)'
 }
 listed() { R ls --json | json_get '" ".join(t["repository"] + ":" + t["tag"] for t in d)'; }
-dir_has() { [[ -e $1/$2 ]] && ls -1 "$1" | grep -qx "$2"; }
-dir_lacks() { ! ls -1 "$1" | grep -qx "$2"; }
+dir_has() { [[ -e $1/$2 ]] && grep -qx -- "$2" <<<"$(ls -1 "$1")"; }
+dir_lacks() { ! grep -qx -- "$2" <<<"$(ls -1 "$1")"; }
 stat_ok() { stat -- "$1" >/dev/null 2>&1; }
 blobs() { count_files "$STORE/blobs/sha256"; }
 

@@ -255,7 +255,7 @@ for s in "${settings[@]}"; do
 			;;
 		esac
 	done
-	if tail -n +"$log_from" "$NFS_LOG" | grep -q 'Could not map fsid'; then
+	if grep -q 'Could not map fsid' <<<"$(tail -n +"$log_from" "$NFS_LOG")"; then
 		diag "$name: ganesha logged: $(tail -n +"$log_from" "$NFS_LOG" | grep -m1 -o 'Could not map fsid.*')"
 	fi
 	nfs_stop

@@ -336,7 +336,7 @@ fresh() {
 	while :; do
 		for v in 3 4; do
 			[[ -n ${seen[$v]:-} ]] && continue
-			if nfs_ls "$v" /regfs/registry/app 2>/dev/null | grep -q " $tag\$"; then
+			if grep -q " $tag\$" <<<"$(nfs_ls "$v" /regfs/registry/app 2>/dev/null)"; then
 				seen[$v]=$((($(now_ns) - t1) / 1000000))
 			fi
 		done

@@ -43,7 +43,7 @@ log=$(daemon_log "$TEST_TMP/m")
 # asked REPO: a slow request of REPO's reached the proxy (since the last
 # mark).
 marks=0
-asked() { tail -n +"$((marks + 1))" "$arrivals" | grep -q "GET /v2/$1/"; }
+asked() { grep -q "GET /v2/$1/" <<<"$(tail -n +"$((marks + 1))" "$arrivals")"; }
 mark() { marks=$(wc -l <"$arrivals"); }
 
 # interrupted SIGNAL STATUS REPO WHAT CMD...: CMD, sent SIGNAL once it waits

@@ -24,7 +24,7 @@ ulimit -c unlimited 2>/dev/null || skip_all "cannot raise RLIMIT_CORE (ulimit -c
 # ASan turns core dumps off by itself (disable_coredump): only the default
 # half means something there.
 asan=0
-ldd "$REGFS" 2>/dev/null | grep -q libasan && asan=1
+[[ $(ldd "$REGFS" 2>/dev/null) == *libasan* ]] && asan=1
 
 export HOME=$TEST_TMP/home
 mkdir -p "$HOME"

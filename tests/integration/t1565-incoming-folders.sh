@@ -18,7 +18,7 @@ I=$MNT/incoming
 R=$MNT/registry
 log=$(daemon_log "$MNT")
 # listed NAME: incoming/ lists NAME at its top.
-listed() { ls "$I" | grep -qx -- "$1"; }
+listed() { grep -qx -- "$1" <<<"$(ls "$I")"; }
 
 # --- lookups make nothing ---
 
