@@ -663,8 +663,25 @@ static void fetched(void *ctx, int fd, const struct rfs_error *err)
 	free(p);
 }
 
-static bool open_hand_off(fuse_req_t req, fuse_ino_t ino,
-			  const struct fuse_file_info *fi);
+/* Serve a request on an open file (ino, fi, and a READ's size and off) on
+ * an offload thread; false: it cannot be, and the caller serves it. */
+static bool hand_off_file(fuse_req_t req,
+			  void (*serve)(struct regfs_slow_req *s),
+			  fuse_ino_t ino, const struct fuse_file_info *fi,
+			  size_t size, off_t off)
+{
+	struct regfs_slow_req *s = regfs_slow_new(req, serve, NULL, NULL);
+
+	if (s) {
+		s->ino = ino;
+		s->fi = *fi;
+		s->size = size;
+		s->off = off;
+	}
+	return regfs_slow_start(s);
+}
+
+static void open_slow(struct regfs_slow_req *s);
 
 static void open_blob(struct regfs *fs, fuse_req_t req, fuse_ino_t ino,
 		      struct fuse_file_info *fi, const struct rfs_tag *tag,
@@ -679,7 +696,7 @@ static void open_blob(struct regfs *fs, fuse_req_t req, fuse_ino_t ino,
 	 * pulled tag's may be checked on its upstream now: the open begins
 	 * again on an offload thread, which may wait for it. */
 	if (!offloaded && rfs_pull_policy_asks_upstream(fs->pull, tag) &&
-	    open_hand_off(req, ino, fi))
+	    hand_off_file(req, open_slow, ino, fi, 0, 0))
 		return;
 	regfs_upstream_wait_begin(req, &wait);
 	rc = rfs_pull_check_policy(fs->pull, tag, &err);
@@ -830,20 +847,6 @@ static void open_slow(struct regfs_slow_req *s)
 	open_now(s->req, s->ino, &s->fi, true);
 }
 
-/* Begin the open again on an offload thread; false: it cannot be, and the
- * caller goes on. */
-static bool open_hand_off(fuse_req_t req, fuse_ino_t ino,
-			  const struct fuse_file_info *fi)
-{
-	struct regfs_slow_req *s = regfs_slow_new(req, open_slow, NULL, NULL);
-
-	if (s) {
-		s->ino = ino;
-		s->fi = *fi;
-	}
-	return regfs_slow_start(s);
-}
-
 static void regfs_open(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
@@ -896,20 +899,8 @@ static void read_slow(struct regfs_slow_req *s)
 static void regfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
-	struct regfs_slow_req *s;
-
-	if (!staged_sealing(req, handle_of(fi))) {
-		read_now(req, size, off, fi);
-		return;
-	}
-	s = regfs_slow_new(req, read_slow, NULL, NULL);
-	if (s) {
-		s->ino = ino;
-		s->fi = *fi;
-		s->size = size;
-		s->off = off;
-	}
-	if (!regfs_slow_start(s))
+	if (!staged_sealing(req, handle_of(fi)) ||
+	    !hand_off_file(req, read_slow, ino, fi, size, off))
 		read_now(req, size, off, fi);
 }
 
@@ -1044,16 +1035,10 @@ static bool may_seal(fuse_req_t req, void (*serve)(struct regfs_slow_req *s),
 		     fuse_ino_t ino, const struct fuse_file_info *fi)
 {
 	const struct handle *h = handle_of(fi);
-	struct regfs_slow_req *s;
 
 	if (h->kind != HANDLE_STAGED || (!h->write && !staged_sealing(req, h)))
 		return false;
-	s = regfs_slow_new(req, serve, NULL, NULL);
-	if (s) {
-		s->ino = ino;
-		s->fi = *fi;
-	}
-	return regfs_slow_start(s);
+	return hand_off_file(req, serve, ino, fi, 0, 0);
 }
 
 static void regfs_flush(fuse_req_t req, fuse_ino_t ino,

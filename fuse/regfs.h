@@ -98,9 +98,10 @@ void regfs_offload_stop(struct regfs *fs);
 
 /*
  * Requests that may wait long are served on the offload threads: lookups,
- * listings and opens in registry/ where an upstream may be asked, and what
- * may seal (a close, a release, a rename in incoming/). A slow_req holds
- * the request's arguments, copied, for the same handler (its _now).
+ * listings and opens in registry/ where an upstream may be asked, what may
+ * seal (a close, a release, a rename in incoming/), and the reads and
+ * releases of a file whose seal is under way. A slow_req holds the
+ * request's arguments, copied, for the same handler (its _now).
  */
 struct regfs_slow_req {
 	struct regfs_job job; /* first: the job is the request */
